@@ -1,0 +1,156 @@
+// File: strata/persistence/journal.hpp
+//
+// The event journal of one node: a global log plus a per-stream index in one LMDB
+// environment. Group commit is `append` with many streams in one call.
+//
+//   journal_options o; o.env.path = "data";
+//   auto j = journal::open(o);                                   // result<unique_ptr<journal>>
+//   std::vector<stream_write> batch(1);
+//   batch[0].persistence_id = "account-1";
+//   batch[0].expected_seq = 0;                                   // new stream
+//   batch[0].events.push_back({"opened", 1, payload});
+//   auto res = (*j)->append(batch);                              // one transaction, one fsync
+//   if (res && (*res)[0].st.ok()) { /* (*res)[0].last_seq == 1 */ }
+//   (*j)->read_stream("account-1", 1, journal::max_seq, [](const event_record& e) {
+//     return true;  // continue
+//   });
+//
+// Layout (see docs/persistence.md): `events` maps the global position (u64 big-endian,
+// MDB_APPEND) to a checksummed Cap'n Proto envelope; the per-stream index maps
+// (stream id, first seq) to the positions of a run of that stream's events and is
+// written in larger, sorted batches. The index is rebuildable from the log: what was
+// not yet indexed at a crash is re-read from the log at open.
+//
+// Threads: `append`, `save_snapshot`, `delete_events_before` and `close` must be called
+// from one thread at a time (the runtime's journal writer owns them). Reads may be
+// called from any thread, concurrently with appends; they see committed data only.
+#pragma once
+
+#include "strata/persistence/environment.hpp"
+#include "strata/persistence/event.hpp"
+#include "strata/persistence/status.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::persistence {
+
+class snapshot_store;
+class offset_store;
+
+struct journal_options {
+  env_options env;
+  /// Stamped into every envelope as the writer node (cluster identity).
+  std::string writer_node = "local";
+  /// Index entries are buffered and written sorted when this many are pending (and at
+  /// close). Larger = faster appends, longer re-index at open after a crash.
+  std::size_t index_flush_events = 100'000;
+  /// Upper bound on events in one append call (a transaction has at most 2^17-1
+  /// dirty pages); larger batches are refused with invalid_argument.
+  std::size_t max_batch_events = 100'000;
+};
+
+/// The outcome of one stream_write inside a batch.
+struct write_result {
+  status st;                    ///< ok, or conflict (this stream only), or invalid_argument
+  std::uint64_t first_seq = 0;  ///< seq of the first appended event (when ok)
+  std::uint64_t last_seq = 0;   ///< the stream's new head (when ok); unchanged head on error
+  std::uint64_t first_position = 0;
+  std::uint64_t last_position = 0;
+};
+
+/// Called for each event in order; return false to stop early.
+using event_visitor = std::function<bool(const event_record&)>;
+
+class journal {
+public:
+  static constexpr std::uint64_t max_seq = ~std::uint64_t{0};
+
+  /// Opens or creates the journal in `opts.env.path`; re-indexes any tail of the log
+  /// that was committed but not yet indexed. Errors: those of environment::open,
+  /// corrupt (a record in the un-indexed tail fails its checksum: names the position).
+  static result<std::unique_ptr<journal>> open(const journal_options& opts);
+
+  ~journal();
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// Appends a batch in ONE write transaction (one fsync in sync mode). Each
+  /// stream_write is checked on its own: a stream whose expected_seq is not its head
+  /// gets `conflict` in its write_result and nothing of it is stored, while the other
+  /// streams of the batch commit. Two writes for the same stream in one batch are
+  /// applied in order (the second must expect the first's new head).
+  /// The outer result fails only when the transaction as a whole failed (io_error,
+  /// map_full at the maximum, txn_full, invalid_argument for an oversized batch);
+  /// then nothing of the batch is stored.
+  /// `snapshots` are saved in the same transaction (keep_n retention applied per
+  /// stream, see snapshot_store); a snapshot of an unknown stream fails the batch with
+  /// invalid_argument.
+  result<std::vector<write_result>> append(const std::vector<stream_write>& batch,
+                                           const std::vector<snapshot_record>& snapshots = {});
+
+  /// Visits the events of `persistence_id` with from_seq <= seq <= to_seq, in order.
+  /// A stream that does not exist visits nothing. Errors: corrupt (names stream and
+  /// position), io_error.
+  status read_stream(std::string_view persistence_id, std::uint64_t from_seq,
+                     std::uint64_t to_seq, const event_visitor& fn) const;
+
+  /// Convenience: the events of read_stream as a vector (at most `max_count`).
+  result<std::vector<event_record>> load_stream(std::string_view persistence_id,
+                                                std::uint64_t from_seq = 1,
+                                                std::uint64_t to_seq = max_seq,
+                                                std::size_t max_count = ~std::size_t{0}) const;
+
+  /// Visits the global log from `from_position` (inclusive) in position order, at most
+  /// `max_count` events. Positions of deleted events are skipped. Errors: as read_stream.
+  status read_global(std::uint64_t from_position, std::size_t max_count,
+                     const event_visitor& fn) const;
+
+  /// Raw stored envelope bytes (Cap'n Proto, as sent to Kafka) of the global log from
+  /// `from_position`: fn(position, envelope_bytes); bytes valid only during the call.
+  /// The checksum is verified. Errors: as read_stream.
+  status read_global_raw(std::uint64_t from_position, std::size_t max_count,
+                         const std::function<bool(std::uint64_t, std::string_view)>& fn) const;
+
+  /// The stream's head (highest seq); 0 for an unknown stream.
+  result<std::uint64_t> highest_seq(std::string_view persistence_id) const;
+
+  /// The highest global position ever assigned (0 for an empty journal).
+  std::uint64_t last_position() const noexcept;
+
+  /// All persistence ids, sorted. Errors: io_error.
+  result<std::vector<std::string>> list_streams() const;
+
+  /// Checks every record of the log (checksum, decoding, position key) and that the
+  /// index agrees with the log (every stream gap-free, every index entry points at a
+  /// record of that stream and seq). Returns the first problem found, naming stream
+  /// and position.
+  status verify() const;
+
+  /// Writes pending index entries now (also done at close). Writer thread only.
+  status flush_index();
+
+  /// Deletes the events of `persistence_id` with seq <= `up_to_seq` (for example after
+  /// a snapshot at that seq). The stream's head is kept. Writer thread only.
+  /// Errors: not_found (unknown stream), io_error.
+  status delete_events_before(std::string_view persistence_id, std::uint64_t up_to_seq);
+
+  /// Flushes the index and syncs. Further appends fail with `closed`.
+  status close();
+
+  environment& env() noexcept;
+  snapshot_store& snapshots() noexcept;
+  offset_store& offsets() noexcept;
+  const journal_options& options() const noexcept;
+
+private:
+  struct impl;
+  explicit journal(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace strata::persistence
