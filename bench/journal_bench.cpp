@@ -1,0 +1,171 @@
+// Scenarios `journal` and `scan`: strata's journal with the records, batch size and
+// sync setting of `baseline-lmdb`, spread over many interleaved streams as a group
+// commit would form its batches.
+#include "scenario.hpp"
+
+#include "strata/persistence/journal.hpp"
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace strata::bench {
+namespace {
+
+namespace sp = strata::persistence;
+
+std::string stream_name(std::uint64_t k) {
+  return "stream-" + std::to_string(k);
+}
+
+sp::journal_options journal_opts(const std::filesystem::path& dir, const options& o) {
+  sp::journal_options jo;
+  jo.env.path = dir.string();
+  jo.env.sync = o.nosync ? sp::sync_mode::nosync : sp::sync_mode::sync;
+  jo.env.map_size_bytes = map_size_for(o); // same as the baseline: no growth while timed
+  jo.env.map_size_max_bytes = std::max(jo.env.map_size_max_bytes, jo.env.map_size_bytes);
+  return jo;
+}
+
+std::unique_ptr<sp::journal> open_journal(const std::filesystem::path& dir, const options& o) {
+  auto j = sp::journal::open(journal_opts(dir, o));
+  if (!j)
+    fail("journal::open " + dir.string() + ": " + j.error().to_string());
+  return std::move(*j);
+}
+
+/// Appends `o.events` events of `o.payload_bytes` to `o.streams` streams in batches
+/// of `o.batch_events`. Each event picks its stream at random (fixed seed, so every
+/// run writes the same data); a batch holds one stream_write per distinct stream, with
+/// the expected_seq the writer tracks. Then closes the journal. Timed from the first
+/// batch to after close (which flushes the index and syncs).
+result write_journal(const std::filesystem::path& dir, const options& o) {
+  auto j = open_journal(dir, o);
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::uint64_t> pick(0, o.streams - 1);
+  std::vector<std::uint64_t> heads(o.streams, 0);
+  std::unordered_map<std::uint64_t, std::size_t> slot; // stream → index in batch
+  std::vector<sp::stream_write> batch;
+  std::uint64_t writes = 0;
+
+  stopwatch sw;
+  std::uint64_t i = 0;
+  while (i < o.events) {
+    batch.clear();
+    slot.clear();
+    std::uint64_t end = std::min(o.events, i + o.batch_events);
+    for (; i < end; ++i) {
+      std::uint64_t s = pick(rng);
+      auto [it, fresh] = slot.try_emplace(s, batch.size());
+      if (fresh) {
+        auto& w = batch.emplace_back();
+        w.persistence_id = stream_name(s);
+        w.expected_seq = heads[s];
+      }
+      auto& w = batch[it->second];
+      auto& e = w.events.emplace_back();
+      e.type = "bench";
+      fill_payload(e.payload, i, o.payload_bytes);
+    }
+    auto res = j->append(batch);
+    if (!res)
+      fail("journal::append: " + res.error().to_string());
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      const auto& wr = (*res)[k];
+      if (!wr.st.ok())
+        fail("journal::append " + batch[k].persistence_id + ": " + wr.st.to_string());
+    }
+    for (auto& [s, k] : slot)
+      heads[s] += batch[k].events.size();
+    writes += batch.size();
+  }
+  double append_s = sw.seconds();
+  stopwatch close_sw;
+  if (auto st = j->close(); !st.ok())
+    fail("journal::close: " + st.to_string());
+  j.reset();
+  double close_s = close_sw.seconds();
+
+  result r;
+  r.seconds = sw.seconds();
+  r.events = o.events;
+  r.add("streams", o.streams)
+    .add("batch", o.batch_events)
+    .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
+    .add("writes_per_batch", static_cast<double>(writes) / double((o.events + o.batch_events - 1) / o.batch_events))
+    .add("sync", o.nosync ? "nosync" : "fsync")
+    .add("append_s", append_s)
+    .add("close_s", close_s)
+    .add("db_bytes", data_file_bytes(dir));
+  return r;
+}
+
+result run_journal(context& ctx) {
+  auto dir = ctx.fresh_dir("journal");
+  result r = write_journal(dir, ctx.opts());
+  ctx.put_artifact("journal", dir);
+  return r;
+}
+
+result run_scan(context& ctx) {
+  const options& o = ctx.opts();
+  auto dir = ctx.artifact("journal");
+  if (!dir) {
+    progress("scan: writing the journal data first (not timed)");
+    dir = ctx.fresh_dir("journal");
+    write_journal(*dir, o);
+    ctx.put_artifact("journal", *dir);
+  }
+  stopwatch open_sw;
+  auto j = open_journal(*dir, o);
+  double open_s = open_sw.seconds();
+
+  stopwatch sw;
+  auto ids = j->list_streams();
+  if (!ids)
+    fail("journal::list_streams: " + ids.error().to_string());
+  std::uint64_t n = 0, sum = 0;
+  for (const auto& id : *ids) {
+    std::uint64_t expect = 1;
+    std::string problem;
+    auto st = j->read_stream(id, 1, sp::journal::max_seq, [&](const sp::event_record& e) {
+      if (e.seq != expect) {
+        problem = id + ": seq " + std::to_string(e.seq) + ", expected " + std::to_string(expect);
+        return false;
+      }
+      ++expect;
+      for (unsigned char c : e.payload)
+        sum += c;
+      ++n;
+      return true;
+    });
+    if (!st.ok())
+      fail("journal::read_stream " + id + ": " + st.to_string());
+    if (!problem.empty())
+      fail("scan: " + problem);
+  }
+  double secs = sw.seconds();
+  if (n != o.events)
+    fail("scan read " + std::to_string(n) + " events, expected " + std::to_string(o.events));
+  result r;
+  r.events = n;
+  r.seconds = secs;
+  r.add("streams", static_cast<std::uint64_t>(ids->size()))
+    .add("open_s", open_s)
+    .add("checksum", sum % 1000003);
+  return r;
+}
+
+const registrar reg_journal{{"journal",
+                             "strata journal::append: N 100-byte events over 10k interleaved "
+                             "streams, batches of 1000 (one txn, one fsync each), incl. close",
+                             20, "baseline-lmdb", true, run_journal}};
+const registrar reg_scan{{"scan",
+                          "journal::read_stream of every stream (envelopes decoded and "
+                          "checksummed) over the journal scenario's data",
+                          40, "baseline-scan", true, run_scan}};
+
+} // namespace
+} // namespace strata::bench

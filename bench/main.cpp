@@ -1,0 +1,320 @@
+// strata-bench: runs the registered scenarios and prints one JSON object per line on
+// stdout (progress on stderr). See docs/performance.md.
+#include "scenario.hpp"
+
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace strata::bench {
+
+// ---- registry, result, context -------------------------------------------------
+
+std::vector<scenario>& registry() {
+  static std::vector<scenario> all;
+  return all;
+}
+
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v))
+    return "null";
+  char buf[64];
+  // Integers print as integers, the rest with enough digits to be useful.
+  if (std::fabs(v) >= 1000 && std::fabs(v) < 1e15)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+} // namespace
+
+result& result::add(std::string key, std::string_view text) {
+  fields_.emplace_back(std::move(key), json_string(text));
+  return *this;
+}
+result& result::add(std::string key, double number) {
+  fields_.emplace_back(std::move(key), json_number(number));
+  return *this;
+}
+result& result::add(std::string key, std::uint64_t number) {
+  fields_.emplace_back(std::move(key), std::to_string(number));
+  return *this;
+}
+result& result::add(std::string key, std::int64_t number) {
+  fields_.emplace_back(std::move(key), std::to_string(number));
+  return *this;
+}
+result& result::add(std::string key, bool flag) {
+  fields_.emplace_back(std::move(key), flag ? "true" : "false");
+  return *this;
+}
+
+std::optional<std::string> result::field(std::string_view key) const {
+  for (auto& [k, v] : fields_)
+    if (k == key)
+      return v;
+  return std::nullopt;
+}
+
+std::string result::to_json(std::string_view name) const {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.3f", seconds);
+  std::string out = "{\"scenario\":" + json_string(name) + ",\"events\":" + std::to_string(events)
+                    + ",\"seconds\":" + secs + ",\"events_per_s\":"
+                    + std::to_string(static_cast<std::uint64_t>(std::llround(events_per_s())));
+  for (auto& [k, v] : fields_)
+    out += "," + json_string(k) + ":" + v;
+  return out + "}";
+}
+
+fs::path context::fresh_dir(std::string_view name) {
+  fs::path p = opts_.root / (std::to_string(next_dir_++) + "-" + std::string(name));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::optional<fs::path> context::artifact(const std::string& key) const {
+  auto i = artifacts_.find(key);
+  if (i == artifacts_.end())
+    return std::nullopt;
+  return i->second;
+}
+
+const result* context::result_of(const std::string& scenario) const {
+  auto i = results_.find(scenario);
+  return i == results_.end() ? nullptr : &i->second;
+}
+
+void progress(const std::string& line) {
+  std::cerr << "[bench] " << line << std::endl;
+}
+
+void fill_payload(std::string& out, std::uint64_t i, std::size_t n) {
+  out.resize(n);
+  // splitmix64 stream seeded by the record number: cheap and incompressible.
+  std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+  for (std::size_t k = 0; k < n; k += 8) {
+    x += 0x9E3779B97F4A7C15ull;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    std::memcpy(&out[k], &z, std::min<std::size_t>(8, n - k));
+  }
+}
+
+} // namespace strata::bench
+
+// ---- main ----------------------------------------------------------------------
+
+namespace {
+
+using namespace strata::bench;
+
+constexpr std::uint64_t quick_events = 200'000;
+
+void usage(std::ostream& os) {
+  os << "usage: strata-bench [--quick] [--events N] [--streams N] [--batch N]\n"
+        "                    [--nosync] [--dir PATH] [--list] [SCENARIO...]\n"
+        "\n"
+        "Runs the named scenarios (all default ones when none is named) and prints one\n"
+        "JSON object per line on stdout; progress goes to stderr.\n"
+        "\n"
+        "  --quick       smaller run (" << quick_events << " events unless --events is given)\n"
+        "  --events N    events (records) per scenario (default 1000000)\n"
+        "  --streams N   streams interleaved by the journal scenarios (default 10000)\n"
+        "  --batch N     events per write transaction (default 1000)\n"
+        "  --nosync      no fsync per commit, on both sides of every ratio (default: fsync)\n"
+        "  --dir PATH    where scratch data directories are created (and removed after);\n"
+        "                default: <build dir>/bench-data, next to bin/ (a real disk, not tmpfs)\n"
+        "  --list        list the scenarios and exit\n"
+        "\n"
+        "Exit: 0 all ran, 1 a scenario failed, 2 usage error.\n";
+}
+
+bool parse_u64(const char* s, std::uint64_t& out) {
+  if (!s || !*s)
+    return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || s[0] == '-')
+    return false;
+  out = v;
+  return true;
+}
+
+fs::path default_dir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && exe.has_parent_path() && exe.parent_path().has_parent_path())
+    return exe.parent_path().parent_path() / "bench-data";
+  return fs::current_path() / "bench-data";
+}
+
+void describe_filesystem(const fs::path& p) {
+  struct statfs st {};
+  if (statfs(p.c_str(), &st) != 0)
+    return;
+  // TMPFS_MAGIC: fsync is free there, the figures would not mean what they say.
+  if (st.f_type == 0x01021994)
+    progress("WARNING: " + p.string() + " is on tmpfs: fsync costs nothing there; use --dir on a disk");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  bool events_given = false;
+  bool list = false;
+  fs::path dir;
+  std::vector<std::string> names;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto need_value = [&](std::uint64_t& out) {
+      if (i + 1 >= argc || !parse_u64(argv[i + 1], out) || out == 0) {
+        std::cerr << "strata-bench: " << a << " needs a positive integer\n";
+        usage(std::cerr);
+        std::exit(2);
+      }
+      ++i;
+    };
+    if (a == "--quick") {
+      opts.quick = true;
+    } else if (a == "--events") {
+      need_value(opts.events);
+      events_given = true;
+    } else if (a == "--streams") {
+      need_value(opts.streams);
+    } else if (a == "--batch") {
+      need_value(opts.batch_events);
+    } else if (a == "--nosync") {
+      opts.nosync = true;
+    } else if (a == "--dir") {
+      if (i + 1 >= argc) {
+        std::cerr << "strata-bench: --dir needs a path\n";
+        usage(std::cerr);
+        return 2;
+      }
+      dir = argv[++i];
+    } else if (a == "--list") {
+      list = true;
+    } else if (a == "-h" || a == "--help") {
+      usage(std::cout);
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "strata-bench: unknown option " << a << "\n";
+      usage(std::cerr);
+      return 2;
+    } else {
+      names.push_back(a);
+    }
+  }
+  if (opts.quick && !events_given)
+    opts.events = quick_events;
+
+  auto all = registry();
+  std::stable_sort(all.begin(), all.end(), [](const scenario& a, const scenario& b) {
+    return a.order != b.order ? a.order < b.order : a.name < b.name;
+  });
+  if (list) {
+    for (auto& s : all)
+      std::cout << s.name << (s.in_default ? "" : " (only when named)") << "\n    "
+                << s.description << "\n";
+    return 0;
+  }
+
+  std::set<std::string> wanted(names.begin(), names.end());
+  for (auto& n : wanted) {
+    if (std::none_of(all.begin(), all.end(), [&](const scenario& s) { return s.name == n; })) {
+      std::cerr << "strata-bench: unknown scenario '" << n << "' (see --list)\n";
+      return 2;
+    }
+  }
+  std::vector<const scenario*> to_run;
+  for (auto& s : all)
+    if (wanted.empty() ? s.in_default : wanted.count(s.name) > 0)
+      to_run.push_back(&s);
+
+  if (dir.empty())
+    dir = default_dir();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "strata-bench: cannot create " << dir << ": " << ec.message() << "\n";
+    return 2;
+  }
+  opts.root = fs::absolute(dir) / ("run-" + std::to_string(::getpid()));
+  fs::remove_all(opts.root, ec);
+  fs::create_directories(opts.root, ec);
+  if (ec) {
+    std::cerr << "strata-bench: cannot create " << opts.root << ": " << ec.message() << "\n";
+    return 2;
+  }
+  describe_filesystem(opts.root);
+  progress("scratch dir " + opts.root.string() + ", events " + std::to_string(opts.events)
+           + ", streams " + std::to_string(opts.streams) + ", batch "
+           + std::to_string(opts.batch_events) + ", " + (opts.nosync ? "nosync" : "fsync per commit"));
+
+  context ctx(opts);
+  int rc = 0;
+  for (auto* s : to_run) {
+    progress("running " + s->name + " ...");
+    try {
+      result r = s->run(ctx);
+      if (!s->ratio_vs.empty()) {
+        if (auto* base = ctx.result_of(s->ratio_vs); base && base->events_per_s() > 0) {
+          double ratio = r.events_per_s() / base->events_per_s();
+          r.add("ratio_vs", s->ratio_vs).add("ratio", std::round(ratio * 1000) / 1000);
+        }
+      }
+      ctx.record(s->name, r);
+      std::cout << r.to_json(s->name) << std::endl;
+    } catch (const std::exception& e) {
+      std::cerr << "strata-bench: scenario " << s->name << " failed: " << e.what() << "\n";
+      rc = 1;
+    }
+  }
+  fs::remove_all(opts.root, ec);
+  if (ec)
+    std::cerr << "strata-bench: could not remove " << opts.root << ": " << ec.message() << "\n";
+  return rc;
+}
