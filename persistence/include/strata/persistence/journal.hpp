@@ -147,8 +147,10 @@ public:
   offset_store& offsets() noexcept;
   const journal_options& options() const noexcept;
 
-private:
+  /// Opaque implementation, shared with snapshot_store and offset_store (internal).
   struct impl;
+
+private:
   explicit journal(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

@@ -1,0 +1,188 @@
+// File: strata/persistence/kafka_bridge.hpp
+//
+// The outbox publisher: tails a journal's global log and produces every event to Kafka,
+// in order, at least once. See docs/kafka.md.
+//
+//   kafka_bridge_options o;
+//   o.bootstrap_servers = "127.0.0.1:9092";
+//   o.types = {{"acct-", "account"}};          // persistence id prefix → aggregate type
+//   auto bridge = kafka_bridge::start(*journal, o);          // result<unique_ptr<…>>
+//   …                                                        // journal appends as usual
+//   bridge->notify();                          // optional: wake the bridge after a commit
+//   bridge->wait_acknowledged(res.last_position, 5000);      // `replicated` durability
+//   auto left = bridge->drain(10'000);         // before exit: 0 = everything published
+//
+// What a record looks like: topic `<topic_prefix><type>` (default `strata.account`),
+// partition `shard_of(persistence_id, num_partitions)` (shard.hpp), key = persistence
+// id, value = the stored Cap'n Proto envelope bytes, headers `strata.type` (event type),
+// `strata.aggregate` (aggregate type), `strata.seq`, `strata.position`,
+// `strata.schema_version` (decimal text) and `content-type`
+// (`application/x-capnp; schema=strata.Envelope`).
+//
+// Guarantees: the stored offset (offset_store name `consumer_name`) only moves over the
+// contiguous prefix of positions Kafka acknowledged (acks=all), so after any crash the
+// bridge resumes at or before the first unacknowledged event: at-least-once, and a
+// duplicate is an exact repeat of an earlier record. Per key (= per partition) order
+// is the journal's order (idempotent producer, at most 5 requests in flight).
+// Kafka unreachable: records wait in a bounded window (`max_in_flight_events`), the
+// journal is not slowed down, lag grows, and everything goes out in order on return.
+//
+// Threads: the bridge runs on its own thread. Every member function may be called from
+// any thread. `on_acknowledged` and `on_error` run on the bridge thread and must not
+// block or call back into the bridge except acknowledged_position()/stats().
+#pragma once
+
+#include "strata/persistence/shard.hpp"
+#include "strata/persistence/status.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace strata::persistence {
+
+class journal;
+
+/// Maps persistence ids that start with `prefix` to the aggregate type `type`.
+struct kafka_type_rule {
+  std::string prefix; ///< e.g. "acct-"
+  std::string type;   ///< e.g. "account" → topic "strata.account"
+};
+
+/// The aggregate type of a persistence id, by explicit rules then a fallback:
+/// the first rule whose prefix starts the id wins (rules are tried longest prefix
+/// first); without a match, the text before the first `separator` ("account-42" →
+/// "account"); an id without separator is its own type. Pure, any thread.
+std::string kafka_stream_type(std::string_view persistence_id,
+                              const std::vector<kafka_type_rule>& rules, char separator = '-');
+
+struct kafka_bridge_options {
+  /// `bootstrap.servers`, e.g. "host1:9092,host2:9092". Required.
+  std::string bootstrap_servers;
+  /// Key of the bridge's position in the journal's offset_store (the last position
+  /// whose record and all before it were acknowledged).
+  std::string consumer_name = "kafka-bridge";
+  /// Topic name = topic_prefix + aggregate type.
+  std::string topic_prefix = "strata.";
+  /// Partitions of every topic = shards of the cluster. A topic with another count makes
+  /// start() fail (or, for a type first seen later, stops the bridge with that error).
+  std::uint32_t num_partitions = default_num_shards;
+  /// Persistence id → aggregate type (see kafka_stream_type).
+  std::vector<kafka_type_rule> types;
+  char type_separator = '-';
+  /// Replaces the rules entirely when set. Called on the bridge thread.
+  std::function<std::string(std::string_view persistence_id)> type_of;
+
+  /// Records handed to librdkafka but not yet acknowledged, at most. Bounds memory while
+  /// Kafka is down (about this many envelopes are held by librdkafka).
+  std::size_t max_in_flight_events = 200'000;
+  /// Events read from the journal per read transaction.
+  std::size_t read_batch_events = 4'096;
+  /// librdkafka `linger.ms`, `batch.size`, `batch.num.messages`, `compression.type`.
+  int linger_ms = 5;
+  std::size_t batch_size_bytes = 1'000'000;
+  std::size_t batch_num_messages = 10'000;
+  std::string compression = "none";
+  /// `max.in.flight.requests.per.connection` (1..5 with idempotence).
+  int max_in_flight_requests = 5;
+  /// How often the acknowledged position is written to the offset store (one small
+  /// LMDB write transaction); also written at drain and stop.
+  std::uint32_t offset_commit_interval_ms = 100;
+  /// How long the bridge thread sleeps when it has nothing to do (notify() wakes it).
+  std::uint32_t idle_poll_ms = 2;
+  /// start() waits this long for cluster metadata to check the topics of `types`. If
+  /// Kafka is unreachable, start() succeeds and the check happens before the first
+  /// record of each topic is produced.
+  std::uint32_t metadata_timeout_ms = 5'000;
+  /// After a producer failure (fatal idempotence error, permanent delivery error) the
+  /// bridge recreates its producer after this backoff (doubling up to 10 s) and
+  /// resends from the acknowledged position.
+  std::uint32_t restart_backoff_ms = 200;
+  /// Extra librdkafka properties applied last (they override the above), e.g.
+  /// {"security.protocol", "ssl"}. The bridge refuses to override enable.idempotence
+  /// and acks.
+  std::vector<std::pair<std::string, std::string>> producer_config;
+
+  /// Called on the bridge thread whenever the acknowledged position advances.
+  std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
+  /// Called on the bridge thread for every problem worth a log line (broker down,
+  /// producer restart, topic mismatch). The bridge keeps running unless `failed()`.
+  std::function<void(const status&)> on_error;
+};
+
+/// A snapshot of the bridge's progress. Positions are global journal positions.
+struct kafka_bridge_stats {
+  std::uint64_t journal_position = 0;      ///< last position of the journal (last_position)
+  std::uint64_t produced_position = 0;     ///< highest position handed to librdkafka
+  std::uint64_t acknowledged_position = 0; ///< contiguous prefix acknowledged by Kafka
+  std::uint64_t stored_position = 0;       ///< what the offset store holds
+  std::uint64_t lag_events = 0;            ///< journal_position - acknowledged_position
+  std::int64_t lag_ms = 0;  ///< age of the oldest unacknowledged event (0 when none)
+  std::uint64_t in_flight = 0;             ///< records produced, not yet acknowledged
+  std::uint64_t delivered = 0;             ///< acknowledged records since start
+  std::uint64_t queue_full_waits = 0;      ///< times librdkafka's queue pushed back
+  std::uint64_t producer_restarts = 0;
+  std::uint64_t delivery_errors = 0;       ///< failed delivery reports (then resent)
+  std::string last_error;                  ///< empty when none
+};
+
+class kafka_bridge {
+public:
+  /// Reads the stored offset, creates the producer, checks that every topic of
+  /// `opts.types` exists with `num_partitions` partitions (when Kafka answers within
+  /// metadata_timeout_ms) and starts the bridge thread. `j` must outlive the bridge.
+  /// Errors: invalid_argument (no bootstrap servers, bad librdkafka property, a topic
+  /// with the wrong partition count or missing — the message names topic, counts and
+  /// the command to fix it), io_error (offset store).
+  static result<std::unique_ptr<kafka_bridge>> start(journal& j, kafka_bridge_options opts);
+
+  /// Stops without waiting for Kafka (stop(0)).
+  ~kafka_bridge();
+  kafka_bridge(const kafka_bridge&) = delete;
+  kafka_bridge& operator=(const kafka_bridge&) = delete;
+
+  /// Tells the bridge the journal has new events (it also polls every idle_poll_ms).
+  /// Cheap, never blocks; call it after each commit.
+  void notify() noexcept;
+
+  /// The highest position p such that every event at or before p was acknowledged by
+  /// Kafka (or was already published before this start).
+  std::uint64_t acknowledged_position() const noexcept;
+
+  /// Blocks until acknowledged_position() >= position or `timeout_ms` passed. Returns
+  /// true when acknowledged. Any thread except the bridge thread.
+  bool wait_acknowledged(std::uint64_t position, std::uint32_t timeout_ms);
+
+  /// Waits up to `timeout_ms` until everything the journal held when drain was called
+  /// is acknowledged, stores the offset, and returns the number of events still
+  /// unpublished (0 = all published; the rest go out at the next start).
+  std::uint64_t drain(std::uint32_t timeout_ms);
+
+  /// drain(drain_timeout_ms), then stops the thread and destroys the producer (records
+  /// not yet acknowledged are dropped from memory; they are resent at the next start).
+  /// Returns the number of events left unpublished. Idempotent.
+  std::uint64_t stop(std::uint32_t drain_timeout_ms = 0);
+
+  kafka_bridge_stats stats() const;
+
+  /// Ok, or the error that stopped the bridge (a topic with the wrong partition count).
+  /// A failed bridge does not produce; its lag grows until it is restarted.
+  status health() const;
+
+  /// The topic and partition an event of `persistence_id` goes to.
+  std::string topic_for(std::string_view persistence_id) const;
+  std::uint32_t partition_for(std::string_view persistence_id) const noexcept;
+
+  const kafka_bridge_options& options() const noexcept;
+
+private:
+  struct impl;
+  explicit kafka_bridge(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace strata::persistence

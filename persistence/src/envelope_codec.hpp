@@ -1,0 +1,52 @@
+// Internal: the envelope codec's allocation-light entry points used by the journal.
+#pragma once
+
+#include "strata/persistence/event.hpp"
+#include "strata/persistence/status.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::persistence::detail {
+
+/// The fields of one envelope, borrowed from the caller (no copies).
+struct envelope_fields {
+  std::string_view persistence_id;
+  std::uint64_t seq = 0;
+  std::uint64_t position = 0;
+  std::int64_t timestamp_ns = 0;
+  std::string_view type;
+  std::uint32_t schema_version = 1;
+  std::string_view payload;
+  const std::vector<std::string>* tags = nullptr;
+  std::string_view correlation_id;
+  std::string_view causation_id;
+  std::string_view writer_node;
+  std::uint64_t shard_epoch = 0;
+};
+
+/// Appends the serialised envelope (standard Cap'n Proto framing, unpacked, one
+/// segment) to `out`. Written directly in the wire format (no MessageBuilder, no
+/// allocation); codec_test checks it against Cap'n Proto's own reader.
+void encode_envelope(const envelope_fields& f, std::string& out);
+
+/// Appends the Cap'n Proto packed encoding of `unpacked` (a whole number of words).
+void pack(std::string_view unpacked, std::string& out);
+
+/// Unpacks a packed message into `out` (word-aligned). Errors: corrupt (malformed).
+status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where);
+
+/// Decodes an unpacked envelope.
+result<event_record> decode_envelope(std::string_view bytes, std::string_view where);
+
+/// Decodes an envelope already in aligned words (e.g. just unpacked).
+result<event_record> decode_envelope_words(const std::uint64_t* words, std::size_t n,
+                                           std::string_view where);
+
+/// The persistence id of an unpacked envelope, or empty if it does not decode (used
+/// to name the stream in error messages about a corrupt record).
+std::string peek_persistence_id(std::string_view bytes) noexcept;
+
+} // namespace strata::persistence::detail

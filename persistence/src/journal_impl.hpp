@@ -1,0 +1,87 @@
+// Internal: the state of an open journal, shared by journal.cpp, snapshot_store.cpp and
+// offset_store.cpp.
+#pragma once
+
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/offset_store.hpp"
+#include "strata/persistence/snapshot_store.hpp"
+
+#include "lmdb_util.hpp"
+
+#include <atomic>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace strata::persistence {
+
+struct journal::impl {
+  /// What the writer knows of one stream. Events with seq in (indexed_head, head] are
+  /// committed but not yet in the index table; their positions are in `pending`.
+  struct stream_state {
+    std::string pid;                    // the cache key views this string
+    std::uint64_t id = 0;
+    std::uint64_t head = 0;
+    std::uint64_t indexed_head = 0;
+    std::vector<std::uint64_t> pending; // positions of seqs indexed_head+1 .. head
+    // Writer-private scratch of the append in progress (never read by readers).
+    std::uint64_t mark = 0;             // append number that last touched this stream
+    std::size_t work = 0;               // index into that append's work list
+  };
+  using stream_cache = std::unordered_map<std::string_view, std::unique_ptr<stream_state>>;
+
+  journal_options opts;
+  std::unique_ptr<environment> env;
+  table events{}, index{}, streams{}, names{}, snaps{}, offsets_tbl{}, meta{};
+  snapshot_store snapshots_api;
+  offset_store offsets_api;
+
+  // Guards the members below against concurrent readers. The writer mutates them only
+  // with `mem` held unique, after the transaction that justified the change committed.
+  // Readers take it shared *before* beginning their read transaction (see read_stream).
+  mutable std::shared_mutex mem;
+  stream_cache cache;            // streams known to the writer
+  std::uint64_t append_count = 0; // numbers appends, for stream_state::mark
+  std::size_t pending_count = 0;
+  std::uint64_t next_stream_id = 1;
+  std::uint64_t indexed_through = 0;
+  std::atomic<std::uint64_t> last_position{0};
+  bool closed = false;
+
+  impl() : snapshots_api(this), offsets_api(nullptr, table{}) {}
+
+  /// The stream's id and indexed head as stored (nullopt id: unknown stream).
+  /// Works inside any transaction.
+  status lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
+                       std::uint64_t& head) const;
+  /// The cached state of `pid` or nullptr. Caller holds `mem` or is the writer.
+  stream_state* cached(std::string_view pid) const {
+    auto i = cache.find(pid);
+    return i == cache.end() ? nullptr : i->second.get();
+  }
+  /// Inserts a stream into the cache (writer, with `mem` held unique).
+  stream_state& insert(std::string_view pid) {
+    auto s = std::make_unique<stream_state>();
+    s->pid = std::string(pid);
+    auto& ref = *s;
+    cache.emplace(ref.pid, std::move(s));
+    return ref;
+  }
+  /// Writes the pending index entries in one transaction (writer thread).
+  status flush_pending();
+  /// Stream id of `pid` as the writer or the store knows it; 0 when unknown.
+  result<std::uint64_t> stream_id(std::string_view pid) const;
+};
+
+namespace detail {
+/// Saves a snapshot of stream `stream_id` in `txn` and applies keep-N retention.
+status save_snapshot(journal::impl& j, write_txn& txn, const snapshot_record& s,
+                     std::uint64_t stream_id);
+} // namespace detail
+
+/// Sequence numbers covered by an index entry: key (id, first_seq) → positions.
+inline std::uint64_t index_count(std::string_view value) noexcept { return value.size() / 8; }
+
+} // namespace strata::persistence

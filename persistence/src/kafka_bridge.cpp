@@ -1,0 +1,685 @@
+#include "strata/persistence/kafka_bridge.hpp"
+
+#include "kafka_envelope_peek.hpp"
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/offset_store.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace strata::persistence {
+
+std::string kafka_stream_type(std::string_view persistence_id,
+                              const std::vector<kafka_type_rule>& rules, char separator) {
+  const kafka_type_rule* best = nullptr;
+  for (const auto& r : rules)
+    if (persistence_id.substr(0, r.prefix.size()) == r.prefix
+        && (!best || r.prefix.size() > best->prefix.size()))
+      best = &r;
+  if (best)
+    return best->type;
+  auto cut = persistence_id.find(separator);
+  return std::string{cut == std::string_view::npos ? persistence_id
+                                                   : persistence_id.substr(0, cut)};
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// Deletes a producer: purges what is queued or in flight (the bridge resends from its
+// acknowledged position), serves the resulting delivery reports, destroys.
+struct producer_deleter {
+  void operator()(rd_kafka_t* rk) const noexcept {
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    auto deadline = clock_type::now() + std::chrono::seconds(5);
+    while (rd_kafka_outq_len(rk) > 0 && clock_type::now() < deadline)
+      rd_kafka_poll(rk, 10);
+    rd_kafka_destroy(rk);
+  }
+};
+using producer_ptr = std::unique_ptr<rd_kafka_t, producer_deleter>;
+
+struct slot {
+  std::uint64_t position = 0;
+  std::int64_t timestamp_ns = 0;
+  bool acked = false;
+};
+
+struct topic_entry {
+  std::string name;
+  rd_kafka_topic_t* rkt = nullptr;
+  bool checked = false;
+};
+
+constexpr const char* content_type = "application/x-capnp; schema=strata.Envelope";
+
+} // namespace
+
+struct kafka_bridge::impl {
+  journal* j = nullptr;
+  kafka_bridge_options opts;
+
+  // --- bridge thread only -------------------------------------------------------------
+  producer_ptr rk;
+  std::unordered_map<std::string, topic_entry> topics; // by aggregate type
+  std::vector<slot> ring;            // in-flight window, indexed by produce sequence % size
+  std::uint64_t head = 0;            // oldest unacknowledged produce sequence
+  std::uint64_t tail = 0;            // next produce sequence
+  std::uint64_t read_next = 1;       // next journal position to read
+  bool restart_needed = false;
+  std::string pending_check;         // aggregate type whose topic must be checked first
+  clock_type::time_point last_commit = clock_type::now();
+  std::uint32_t backoff_ms = 0;
+  std::vector<std::uint64_t> scratch; // aligned copy of a misaligned envelope
+
+  // --- shared ---------------------------------------------------------------------------
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> wake{false};
+  std::mutex wake_mu;
+  std::condition_variable wake_cv;
+
+  std::atomic<std::uint64_t> acked{0};
+  std::mutex ack_mu;
+  std::condition_variable ack_cv;
+
+  std::mutex commit_mu;
+  std::uint64_t stored = 0; // guarded by commit_mu
+
+  std::atomic<std::uint64_t> produced{0};
+  std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> queue_full_waits{0};
+  std::atomic<std::uint64_t> producer_restarts{0};
+  std::atomic<std::uint64_t> delivery_errors{0};
+  std::atomic<std::int64_t> oldest_unacked_ns{0};
+
+  mutable std::mutex err_mu;
+  std::string last_error;
+  status fatal; // set when the bridge stopped for good (guarded by err_mu)
+
+  // ------------------------------------------------------------------------------------
+
+  void report(const status& st) {
+    {
+      std::lock_guard<std::mutex> g{err_mu};
+      last_error = st.to_string();
+    }
+    if (opts.on_error)
+      opts.on_error(st);
+  }
+
+  void fail(status st) {
+    {
+      std::lock_guard<std::mutex> g{err_mu};
+      fatal = st;
+    }
+    report(st);
+  }
+
+  bool failed() const {
+    std::lock_guard<std::mutex> g{err_mu};
+    return !fatal.ok();
+  }
+
+  std::string type_of(std::string_view pid) const {
+    return opts.type_of ? opts.type_of(pid)
+                        : kafka_stream_type(pid, opts.types, opts.type_separator);
+  }
+
+  static void dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    static_cast<impl*>(opaque)->on_delivery(m);
+  }
+
+  static void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    static_cast<impl*>(opaque)->on_kafka_error(err, reason);
+  }
+
+  void on_delivery(const rd_kafka_message_t* m) {
+    auto seq = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
+    if (m->err) {
+      delivery_errors.fetch_add(1, std::memory_order_relaxed);
+      if (!restart_needed && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE
+          && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        report({errc::unavailable, std::string{"kafka bridge: delivery failed ("}
+                                     + rd_kafka_err2name(m->err) + ": "
+                                     + rd_kafka_err2str(m->err)
+                                     + "); recreating the producer and resending from position "
+                                     + std::to_string(acked.load() + 1)});
+      restart_needed = true;
+      return;
+    }
+    delivered.fetch_add(1, std::memory_order_relaxed);
+    if (seq >= head && seq < tail)
+      ring[seq % ring.size()].acked = true;
+  }
+
+  void on_kafka_error(int err, const char* reason) {
+    auto e = static_cast<rd_kafka_resp_err_t>(err);
+    if (e == RD_KAFKA_RESP_ERR__FATAL) {
+      char buf[512];
+      auto orig = rd_kafka_fatal_error(rk.get(), buf, sizeof(buf));
+      report({errc::unavailable, std::string{"kafka bridge: fatal producer error ("}
+                                   + rd_kafka_err2name(orig) + ": " + buf
+                                   + "); recreating the producer"});
+      restart_needed = true;
+      return;
+    }
+    report({errc::unavailable, std::string{"kafka bridge: "} + rd_kafka_err2name(e) + ": "
+                                 + (reason ? reason : "")});
+  }
+
+  result<producer_ptr> make_producer() {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    auto set = [&](const std::string& k, const std::string& v) -> status {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr))
+          != RD_KAFKA_CONF_OK)
+        return {errc::invalid_argument,
+                "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
+      return {};
+    };
+    std::vector<std::pair<std::string, std::string>> props = {
+      {"bootstrap.servers", opts.bootstrap_servers},
+      {"client.id", "strata-kafka-bridge"},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      // A gap in a partition's series (a batch failing for good while a later one
+      // succeeds) stops the producer instead; the bridge then resends from its
+      // acknowledged position.
+      {"enable.gapless.guarantee", "true"},
+      // Never give up on a record: Kafka being away is lag, not loss.
+      {"message.timeout.ms", "0"},
+      {"max.in.flight.requests.per.connection", std::to_string(opts.max_in_flight_requests)},
+      {"linger.ms", std::to_string(opts.linger_ms)},
+      {"batch.size", std::to_string(opts.batch_size_bytes)},
+      {"batch.num.messages", std::to_string(opts.batch_num_messages)},
+      {"compression.type", opts.compression},
+      {"queue.buffering.max.messages", std::to_string(opts.max_in_flight_events + 1024)},
+      {"queue.buffering.max.kbytes", "1048576"},
+      {"reconnect.backoff.ms", "50"},
+      {"reconnect.backoff.max.ms", "1000"},
+      {"topic.metadata.refresh.interval.ms", "10000"},
+    };
+    for (const auto& [k, v] : opts.producer_config) {
+      if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms"
+          || k == "enable.gapless.guarantee") {
+        rd_kafka_conf_destroy(conf);
+        return status{errc::invalid_argument, "kafka bridge: producer property '" + k
+                                                + "' is fixed by the bridge (its delivery "
+                                                  "guarantee depends on it)"};
+      }
+      props.emplace_back(k, v);
+    }
+    for (const auto& [k, v] : props)
+      if (auto st = set(k, v); !st.ok()) {
+        rd_kafka_conf_destroy(conf);
+        return st;
+      }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &impl::dr_cb);
+    rd_kafka_conf_set_error_cb(conf, &impl::error_cb);
+    rd_kafka_t* h = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!h) {
+      rd_kafka_conf_destroy(conf);
+      return status{errc::invalid_argument, std::string{"kafka bridge: cannot create the "
+                                                        "producer: "}
+                                              + errstr};
+    }
+    return producer_ptr{h};
+  }
+
+  /// Checks the topic of `type` against the cluster metadata. ok, unavailable (no
+  /// answer: try again later), invalid_argument (missing / wrong partition count).
+  status check_topic(const std::string& type, int timeout_ms) {
+    auto name = opts.topic_prefix + type;
+    const rd_kafka_metadata_t* md = nullptr;
+    auto err = rd_kafka_metadata(rk.get(), 1, nullptr, &md, timeout_ms);
+    if (err)
+      return {errc::unavailable, "kafka bridge: no metadata from " + opts.bootstrap_servers
+                                   + " (" + rd_kafka_err2str(err) + "); topic '" + name
+                                   + "' is checked once Kafka answers"};
+    status st{errc::invalid_argument,
+              "kafka bridge: topic '" + name + "' does not exist on " + opts.bootstrap_servers
+                + "; create it with " + std::to_string(opts.num_partitions)
+                + " partitions (one per shard), e.g. kafka-topics.sh --create --topic " + name
+                + " --partitions " + std::to_string(opts.num_partitions)
+                + ", or strata-kafka-mock --partitions "
+                + std::to_string(opts.num_partitions) + " --topics " + name};
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const auto& t = md->topics[i];
+      if (name != t.topic)
+        continue;
+      if (t.err) {
+        st = {errc::invalid_argument,
+              "kafka bridge: topic '" + name + "': " + rd_kafka_err2str(t.err)};
+      } else if (t.partition_cnt != static_cast<int>(opts.num_partitions)) {
+        st = {errc::invalid_argument,
+              "kafka bridge: topic '" + name + "' has " + std::to_string(t.partition_cnt)
+                + " partitions but the bridge needs " + std::to_string(opts.num_partitions)
+                + " (partition = shard of the persistence id); refusing to publish. Recreate "
+                  "the topic with "
+                + std::to_string(opts.num_partitions)
+                + " partitions or set num_partitions to the cluster's shard count"};
+      } else {
+        st = {};
+      }
+      break;
+    }
+    rd_kafka_metadata_destroy(md);
+    return st;
+  }
+
+  topic_entry& topic(const std::string& type) {
+    auto it = topics.find(type);
+    if (it == topics.end()) {
+      topic_entry e;
+      e.name = opts.topic_prefix + type;
+      it = topics.emplace(type, std::move(e)).first;
+    }
+    auto& e = it->second;
+    if (!e.rkt && rk)
+      e.rkt = rd_kafka_topic_new(rk.get(), e.name.c_str(), nullptr);
+    return e;
+  }
+
+  void drop_topic_handles() {
+    for (auto& [type, e] : topics)
+      if (e.rkt) {
+        rd_kafka_topic_destroy(e.rkt);
+        e.rkt = nullptr;
+      }
+  }
+
+  // Produces records from the journal while the window and librdkafka's queue have
+  // room. Returns true when it produced anything.
+  bool fill() {
+    bool any = false;
+    const std::size_t window = ring.size();
+    while (!stopping.load(std::memory_order_relaxed) && !restart_needed) {
+      if (read_next > j->last_position())
+        break;
+      std::size_t room = window - static_cast<std::size_t>(tail - head);
+      if (room == 0)
+        break;
+      std::size_t n = std::min(room, opts.read_batch_events);
+      bool blocked = false;
+      std::uint64_t visited = 0;
+      status problem;
+      auto st = j->read_global_raw(read_next, n, [&](std::uint64_t pos, std::string_view bytes) {
+        envelope_fields f;
+        if (auto s = peek_envelope(bytes, f, scratch); !s.ok()) {
+          problem = status{s.code(), "kafka bridge: position " + std::to_string(pos) + ": "
+                                       + s.message()};
+          return false;
+        }
+        std::string type = type_of(f.persistence_id);
+        auto& t = topic(type);
+        if (!t.checked) {
+          pending_check = type;
+          return false;
+        }
+        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
+        char num[24];
+        rd_kafka_header_add(hdrs, "strata.type", -1, f.event_type.data(),
+                            static_cast<ssize_t>(f.event_type.size()));
+        rd_kafka_header_add(hdrs, "strata.aggregate", -1, type.data(),
+                            static_cast<ssize_t>(type.size()));
+        int len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(f.seq));
+        rd_kafka_header_add(hdrs, "strata.seq", -1, num, len);
+        len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(pos));
+        rd_kafka_header_add(hdrs, "strata.position", -1, num, len);
+        len = std::snprintf(num, sizeof(num), "%u", static_cast<unsigned>(f.schema_version));
+        rd_kafka_header_add(hdrs, "strata.schema_version", -1, num, len);
+        rd_kafka_header_add(hdrs, "content-type", -1, content_type, -1);
+        std::uint64_t seq = tail;
+        auto err = rd_kafka_producev(
+          rk.get(), RD_KAFKA_V_RKT(t.rkt),
+          RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(
+            shard_of(f.persistence_id, opts.num_partitions))),
+          RD_KAFKA_V_KEY(f.persistence_id.data(), f.persistence_id.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq))),
+          RD_KAFKA_V_END);
+        if (err) {
+          rd_kafka_headers_destroy(hdrs);
+          if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            queue_full_waits.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            problem = status{errc::unavailable, "kafka bridge: produce of position "
+                                                  + std::to_string(pos) + " failed: "
+                                                  + rd_kafka_err2str(err)};
+          }
+          blocked = true;
+          return false;
+        }
+        auto& s = ring[seq % window];
+        s.position = pos;
+        s.timestamp_ns = f.timestamp_ns;
+        s.acked = false;
+        if (tail == head)
+          oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
+        ++tail;
+        read_next = pos + 1;
+        ++visited;
+        produced.store(pos, std::memory_order_relaxed);
+        return true;
+      });
+      in_flight.store(tail - head, std::memory_order_relaxed);
+      if (visited)
+        any = true;
+      if (!st.ok()) {
+        report(st);
+        restart_needed = true; // re-read from the acknowledged position after a backoff
+        break;
+      }
+      if (!problem.ok()) {
+        if (problem.code() == errc::corrupt)
+          fail(problem);
+        else
+          report(problem);
+        restart_needed = problem.code() != errc::corrupt;
+        break;
+      }
+      if (!pending_check.empty()) {
+        auto type = std::move(pending_check);
+        pending_check.clear();
+        auto cs = check_topic(type, static_cast<int>(opts.metadata_timeout_ms));
+        if (cs.ok()) {
+          topic(type).checked = true;
+          continue;
+        }
+        if (cs.code() == errc::invalid_argument) {
+          fail(cs);
+        } else {
+          report(cs);
+        }
+        break;
+      }
+      if (blocked)
+        break;
+      if (visited == 0)
+        break; // nothing committed beyond read_next yet
+    }
+    return any;
+  }
+
+  // Moves the contiguous acknowledged prefix forward. Returns true when it moved.
+  bool advance() {
+    std::uint64_t before = acked.load(std::memory_order_relaxed);
+    std::uint64_t a = before;
+    const std::size_t window = ring.size();
+    while (head < tail && ring[head % window].acked) {
+      a = ring[head % window].position;
+      ++head;
+    }
+    if (head == tail) {
+      // Everything read so far is acknowledged (positions skipped by the reader were
+      // deleted from the journal: nothing to publish for them).
+      if (read_next - 1 > a)
+        a = read_next - 1;
+      oldest_unacked_ns.store(0, std::memory_order_relaxed);
+    } else {
+      oldest_unacked_ns.store(ring[head % window].timestamp_ns, std::memory_order_relaxed);
+    }
+    in_flight.store(tail - head, std::memory_order_relaxed);
+    if (a <= before)
+      return false;
+    {
+      std::lock_guard<std::mutex> g{ack_mu};
+      acked.store(a, std::memory_order_release);
+    }
+    ack_cv.notify_all();
+    if (opts.on_acknowledged)
+      opts.on_acknowledged(a);
+    return true;
+  }
+
+  status commit_offset() {
+    std::lock_guard<std::mutex> g{commit_mu};
+    auto a = acked.load(std::memory_order_acquire);
+    if (a <= stored)
+      return {};
+    auto st = j->offsets().put(opts.consumer_name, a);
+    if (st.ok())
+      stored = a;
+    return st;
+  }
+
+  void restart_producer() {
+    // Discard the window: what is not acknowledged is read again from the journal.
+    rk.reset(); // purges and serves the remaining delivery reports (ignored)
+    drop_topic_handles();
+    head = tail;
+    in_flight.store(0, std::memory_order_relaxed);
+    read_next = acked.load() + 1;
+    restart_needed = false;
+    producer_restarts.fetch_add(1, std::memory_order_relaxed);
+    backoff_ms = backoff_ms == 0 ? opts.restart_backoff_ms : std::min(backoff_ms * 2, 10'000u);
+    sleep_unless_woken(backoff_ms, /*only_stop=*/true);
+    if (stopping.load())
+      return;
+    auto p = make_producer();
+    if (!p) {
+      fail(p.error());
+      return;
+    }
+    rk = std::move(*p);
+  }
+
+  void sleep_unless_woken(std::uint32_t ms, bool only_stop = false) {
+    std::unique_lock<std::mutex> lk{wake_mu};
+    wake_cv.wait_for(lk, std::chrono::milliseconds(ms), [&] {
+      return stopping.load() || (!only_stop && wake.load());
+    });
+    if (!only_stop)
+      wake.store(false);
+  }
+
+  void run() {
+    while (!stopping.load()) {
+      if (failed()) {
+        sleep_unless_woken(100, true);
+        continue;
+      }
+      if (restart_needed || !rk) {
+        restart_producer();
+        continue;
+      }
+      bool produced_any = fill();
+      if (produced_any)
+        backoff_ms = 0;
+      rd_kafka_poll(rk.get(), 0);
+      advance();
+      auto now = clock_type::now();
+      if (now - last_commit >= std::chrono::milliseconds(opts.offset_commit_interval_ms)) {
+        last_commit = now;
+        if (auto st = commit_offset(); !st.ok())
+          report(st);
+      }
+      if (produced_any)
+        continue;
+      if (tail > head) {
+        rd_kafka_poll(rk.get(), static_cast<int>(opts.idle_poll_ms)); // woken by reports
+        advance();
+      } else {
+        sleep_unless_woken(opts.idle_poll_ms);
+      }
+    }
+    advance();
+    (void) commit_offset();
+    rk.reset();
+    drop_topic_handles();
+  }
+};
+
+result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_bridge_options opts) {
+  if (opts.bootstrap_servers.empty())
+    return status{errc::invalid_argument,
+                  "kafka bridge: bootstrap_servers is empty (give host:port,… of the Kafka "
+                  "cluster)"};
+  if (opts.num_partitions == 0 || opts.max_in_flight_events == 0 || opts.read_batch_events == 0)
+    return status{errc::invalid_argument, "kafka bridge: num_partitions, max_in_flight_events "
+                                          "and read_batch_events must be positive"};
+  if (opts.max_in_flight_requests < 1 || opts.max_in_flight_requests > 5)
+    return status{errc::invalid_argument, "kafka bridge: max_in_flight_requests must be 1..5 "
+                                          "(idempotent producer)"};
+  auto p = std::make_unique<impl>();
+  p->j = &j;
+  p->opts = std::move(opts);
+  auto stored = j.offsets().get(p->opts.consumer_name);
+  if (!stored)
+    return stored.error();
+  std::uint64_t from = stored->value_or(0);
+  p->stored = from;
+  p->acked.store(from);
+  p->read_next = from + 1;
+  p->ring.resize(p->opts.max_in_flight_events);
+  auto prod = p->make_producer();
+  if (!prod)
+    return prod.error();
+  p->rk = std::move(*prod);
+  // Check the declared topics now, so a misconfigured cluster stops the start.
+  bool reachable = true;
+  for (const auto& rule : p->opts.types) {
+    if (!reachable)
+      break;
+    auto st = p->check_topic(rule.type, static_cast<int>(p->opts.metadata_timeout_ms));
+    if (st.code() == errc::invalid_argument)
+      return st;
+    if (st.code() == errc::unavailable) {
+      reachable = false; // checked again on the bridge thread before the first record
+      p->report(st);
+      break;
+    }
+    p->topic(rule.type).checked = true;
+  }
+  auto* raw = p.get();
+  std::unique_ptr<kafka_bridge> b{new kafka_bridge(std::move(p))};
+  raw->thread = std::thread([raw] { raw->run(); });
+  return b;
+}
+
+kafka_bridge::kafka_bridge(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+kafka_bridge::~kafka_bridge() {
+  (void) stop(0);
+}
+
+void kafka_bridge::notify() noexcept {
+  impl_->wake.store(true);
+  impl_->wake_cv.notify_one();
+}
+
+std::uint64_t kafka_bridge::acknowledged_position() const noexcept {
+  return impl_->acked.load(std::memory_order_acquire);
+}
+
+bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeout_ms) {
+  notify();
+  std::unique_lock<std::mutex> lk{impl_->ack_mu};
+  return impl_->ack_cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
+    return impl_->acked.load(std::memory_order_acquire) >= position;
+  });
+}
+
+std::uint64_t kafka_bridge::drain(std::uint32_t timeout_ms) {
+  auto target = impl_->j->last_position();
+  if (!impl_->stopped.load())
+    (void) wait_acknowledged(target, timeout_ms);
+  if (auto st = impl_->commit_offset(); !st.ok())
+    impl_->report(st);
+  auto a = acknowledged_position();
+  return a >= target ? 0 : target - a;
+}
+
+std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
+  std::uint64_t left = 0;
+  if (!impl_->stopped.load())
+    left = drain(drain_timeout_ms);
+  if (!impl_->stopped.exchange(true)) {
+    {
+      std::lock_guard<std::mutex> g{impl_->wake_mu};
+      impl_->stopping.store(true);
+    }
+    impl_->wake_cv.notify_all();
+    if (impl_->thread.joinable())
+      impl_->thread.join();
+  }
+  auto target = impl_->j->last_position();
+  auto a = acknowledged_position();
+  left = a >= target ? 0 : target - a;
+  return left;
+}
+
+kafka_bridge_stats kafka_bridge::stats() const {
+  kafka_bridge_stats s;
+  s.journal_position = impl_->j->last_position();
+  s.produced_position = impl_->produced.load(std::memory_order_relaxed);
+  s.acknowledged_position = acknowledged_position();
+  {
+    std::lock_guard<std::mutex> g{impl_->commit_mu};
+    s.stored_position = impl_->stored;
+  }
+  s.lag_events = s.journal_position > s.acknowledged_position
+                   ? s.journal_position - s.acknowledged_position
+                   : 0;
+  std::int64_t oldest = impl_->oldest_unacked_ns.load(std::memory_order_relaxed);
+  if (oldest == 0 && s.lag_events > 0) {
+    // Nothing in flight but the journal is ahead: the oldest unpublished event is the
+    // first one after the acknowledged position.
+    (void) impl_->j->read_global(s.acknowledged_position + 1, 1, [&](const event_record& e) {
+      oldest = e.timestamp_ns;
+      return false;
+    });
+  }
+  if (oldest > 0 && s.lag_events > 0)
+    s.lag_ms = std::max<std::int64_t>(0, (now_ns() - oldest) / 1'000'000);
+  s.in_flight = impl_->in_flight.load(std::memory_order_relaxed);
+  s.delivered = impl_->delivered.load(std::memory_order_relaxed);
+  s.queue_full_waits = impl_->queue_full_waits.load(std::memory_order_relaxed);
+  s.producer_restarts = impl_->producer_restarts.load(std::memory_order_relaxed);
+  s.delivery_errors = impl_->delivery_errors.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> g{impl_->err_mu};
+    s.last_error = impl_->last_error;
+  }
+  return s;
+}
+
+status kafka_bridge::health() const {
+  std::lock_guard<std::mutex> g{impl_->err_mu};
+  return impl_->fatal;
+}
+
+std::string kafka_bridge::topic_for(std::string_view persistence_id) const {
+  return impl_->opts.topic_prefix + impl_->type_of(persistence_id);
+}
+
+std::uint32_t kafka_bridge::partition_for(std::string_view persistence_id) const noexcept {
+  return shard_of(persistence_id, impl_->opts.num_partitions);
+}
+
+const kafka_bridge_options& kafka_bridge::options() const noexcept {
+  return impl_->opts;
+}
+
+} // namespace strata::persistence

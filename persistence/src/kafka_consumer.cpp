@@ -1,0 +1,306 @@
+#include "strata/persistence/kafka_consumer.hpp"
+
+#include "strata/persistence/codec.hpp"
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/offset_store.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace strata::persistence {
+
+namespace {
+
+struct consumer_deleter {
+  void operator()(rd_kafka_t* rk) const noexcept {
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+  }
+};
+using consumer_ptr = std::unique_ptr<rd_kafka_t, consumer_deleter>;
+
+using partition_key = std::pair<std::string, std::int32_t>;
+
+} // namespace
+
+struct kafka_projection_consumer::impl {
+  std::unique_ptr<projection_writer> writer;
+  kafka_consumer_options opts;
+  consumer_ptr rk;
+  std::map<partition_key, std::int64_t> next_offset; // -1: unknown (nothing applied yet)
+  status failed;
+  std::atomic<std::uint64_t> read{0};
+
+  std::thread thread;
+  std::atomic<bool> running{false};
+  std::atomic<bool> stopping{false};
+  mutable std::mutex mu;
+  status thread_error;
+  projection_stats stats_copy;
+
+  std::string offset_name(const std::string& topic, std::int32_t partition) const {
+    return writer->proj().name + "/kafka/" + topic + "/" + std::to_string(partition);
+  }
+
+  result<std::size_t> poll_once(std::uint32_t timeout_ms) {
+    if (!failed.ok())
+      return failed;
+    std::vector<event_record> events;
+    std::map<partition_key, std::int64_t> advanced;
+    std::size_t n = 0;
+    status corrupt;
+    int wait = static_cast<int>(timeout_ms);
+    while (n < opts.batch_max_events) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), wait);
+      wait = 0;
+      if (!m)
+        break;
+      if (m->err) {
+        // Partition EOF and transient broker errors are not data; librdkafka recovers.
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      std::string topic = rd_kafka_topic_name(m->rkt);
+      std::string where = "kafka topic " + topic + " partition " + std::to_string(m->partition)
+                          + " offset " + std::to_string(m->offset);
+      auto e = decode_envelope(
+        std::string_view{static_cast<const char*>(m->payload), m->len}, where);
+      if (!e) {
+        corrupt = e.error();
+        // Stay at this record: a restart (or a fixed record) resumes here.
+        rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic.c_str(), m->partition)->offset = m->offset;
+        rd_kafka_seek_partitions(rk.get(), l, 1000);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_message_destroy(m);
+        break;
+      }
+      events.push_back(std::move(*e));
+      advanced[{topic, m->partition}] = m->offset + 1;
+      rd_kafka_message_destroy(m);
+      ++n;
+    }
+    if (!events.empty()) {
+      std::vector<std::pair<std::string, std::uint64_t>> offs;
+      offs.reserve(advanced.size());
+      for (const auto& [k, off] : advanced)
+        offs.emplace_back(offset_name(k.first, k.second), static_cast<std::uint64_t>(off));
+      if (auto st = writer->apply_batch(events, offs); !st.ok()) {
+        failed = st;
+        return st;
+      }
+      for (const auto& [k, off] : advanced)
+        next_offset[k] = off;
+      read.fetch_add(n, std::memory_order_relaxed);
+      std::lock_guard<std::mutex> g{mu};
+      stats_copy = writer->stats();
+    }
+    if (!corrupt.ok()) {
+      failed = corrupt;
+      return corrupt;
+    }
+    return n;
+  }
+};
+
+result<std::unique_ptr<kafka_projection_consumer>>
+kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options o) {
+  if (o.bootstrap_servers.empty() || o.topics.empty())
+    return status{errc::invalid_argument,
+                  "kafka consumer: bootstrap_servers and topics are required"};
+  if (o.start != start_from::beginning && o.start != start_from::end)
+    return status{errc::invalid_argument, "kafka consumer: start must be beginning or end "
+                                          "(positions and timestamps: use journal_projection)"};
+  if (o.batch_max_events == 0)
+    return status{errc::invalid_argument, "kafka consumer: batch_max_events must be > 0"};
+  auto w = projection_writer::open(j, std::move(p));
+  if (!w)
+    return w.error();
+  auto m = std::make_unique<impl>();
+  m->writer = std::move(*w);
+  m->opts = std::move(o);
+
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::vector<std::pair<std::string, std::string>> props = {
+    {"bootstrap.servers", m->opts.bootstrap_servers},
+    {"client.id", "strata-projection-" + m->writer->proj().name},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "earliest"},
+    {"reconnect.backoff.max.ms", "1000"},
+    {"fetch.wait.max.ms", "50"},
+  };
+  for (const auto& kv : m->opts.consumer_config)
+    props.push_back(kv);
+  for (const auto& [k, v] : props)
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr))
+        != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return status{errc::invalid_argument,
+                    "kafka consumer: property " + k + "=" + v + ": " + errstr};
+    }
+  rd_kafka_t* h = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!h) {
+    rd_kafka_conf_destroy(conf);
+    return status{errc::invalid_argument, std::string{"kafka consumer: "} + errstr};
+  }
+  m->rk.reset(h);
+  rd_kafka_poll_set_consumer(h);
+
+  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(64);
+  status problem;
+  for (const auto& topic : m->opts.topics) {
+    std::vector<std::int32_t> parts = m->opts.partitions;
+    if (parts.empty()) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(h, topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      auto err = rd_kafka_metadata(h, 0, rkt, &md,
+                                   static_cast<int>(m->opts.metadata_timeout_ms));
+      rd_kafka_topic_destroy(rkt);
+      if (err) {
+        problem = {errc::unavailable, "kafka consumer: no metadata for topic '" + topic
+                                        + "' from " + m->opts.bootstrap_servers + ": "
+                                        + rd_kafka_err2str(err)};
+        break;
+      }
+      if (md->topic_cnt < 1 || md->topics[0].err) {
+        problem = {errc::not_found,
+                   "kafka consumer: topic '" + topic + "': "
+                     + (md->topic_cnt < 1 ? "missing" : rd_kafka_err2str(md->topics[0].err))};
+        rd_kafka_metadata_destroy(md);
+        break;
+      }
+      for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+        parts.push_back(md->topics[0].partitions[i].id);
+      rd_kafka_metadata_destroy(md);
+    }
+    for (auto p : parts) {
+      auto stored = j.offsets().get(m->offset_name(topic, p));
+      if (!stored) {
+        problem = stored.error();
+        break;
+      }
+      std::int64_t off = m->opts.start == start_from::end ? RD_KAFKA_OFFSET_END
+                                                          : RD_KAFKA_OFFSET_BEGINNING;
+      m->next_offset[{topic, p}] = -1;
+      if (*stored) {
+        off = static_cast<std::int64_t>(**stored);
+        m->next_offset[{topic, p}] = off;
+      }
+      rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset = off;
+    }
+    if (!problem.ok())
+      break;
+  }
+  if (problem.ok()) {
+    if (auto err = rd_kafka_assign(h, assignment))
+      problem = {errc::invalid_argument,
+                 std::string{"kafka consumer: assign failed: "} + rd_kafka_err2str(err)};
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
+  if (!problem.ok())
+    return problem;
+  return std::unique_ptr<kafka_projection_consumer>{new kafka_projection_consumer(std::move(m))};
+}
+
+kafka_projection_consumer::kafka_projection_consumer(std::unique_ptr<impl> p)
+  : impl_(std::move(p)) {}
+
+kafka_projection_consumer::~kafka_projection_consumer() {
+  stop();
+}
+
+result<std::size_t> kafka_projection_consumer::poll(std::uint32_t timeout_ms) {
+  if (impl_->running.load())
+    return status{errc::invalid_argument, "kafka consumer: poll() while the thread runs"};
+  return impl_->poll_once(timeout_ms);
+}
+
+status kafka_projection_consumer::catch_up(std::uint32_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto& m = *impl_;
+  // high watermark per partition, and whether it is reached already
+  std::map<partition_key, std::int64_t> target;
+  for (const auto& [k, next] : m.next_offset) {
+    std::int64_t lo = 0, hi = 0;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+    auto err = rd_kafka_query_watermark_offsets(m.rk.get(), k.first.c_str(), k.second, &lo, &hi,
+                                                static_cast<int>(std::max<long>(left, 1)));
+    if (err)
+      return {errc::unavailable, "kafka consumer: watermarks of " + k.first + " ["
+                                   + std::to_string(k.second) + "]: " + rd_kafka_err2str(err)};
+    bool done = next >= 0 ? next >= hi : (m.opts.start == start_from::end || lo >= hi);
+    if (!done)
+      target[k] = hi;
+  }
+  while (!target.empty()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now > deadline)
+      return {errc::unavailable, "kafka consumer '" + m.writer->proj().name + "': "
+                                   + std::to_string(target.size())
+                                   + " partition(s) did not reach their high watermark in "
+                                   + std::to_string(timeout_ms) + " ms"};
+    auto n = poll(50);
+    if (!n)
+      return n.error();
+    for (auto it = target.begin(); it != target.end();) {
+      auto cur = m.next_offset[it->first];
+      if (cur >= it->second)
+        it = target.erase(it);
+      else
+        ++it;
+    }
+  }
+  return {};
+}
+
+status kafka_projection_consumer::start() {
+  if (impl_->running.exchange(true))
+    return {errc::invalid_argument, "kafka consumer: already started"};
+  impl_->stopping.store(false);
+  auto* m = impl_.get();
+  m->thread = std::thread([m] {
+    while (!m->stopping.load()) {
+      auto n = m->poll_once(100);
+      if (!n) {
+        std::lock_guard<std::mutex> g{m->mu};
+        m->thread_error = n.error();
+        break;
+      }
+    }
+  });
+  return {};
+}
+
+void kafka_projection_consumer::stop() {
+  if (!impl_->running.load())
+    return;
+  impl_->stopping.store(true);
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+  impl_->running.store(false);
+}
+
+status kafka_projection_consumer::health() const {
+  std::lock_guard<std::mutex> g{impl_->mu};
+  return impl_->thread_error;
+}
+
+projection_stats kafka_projection_consumer::stats() const noexcept {
+  std::lock_guard<std::mutex> g{impl_->mu};
+  return impl_->stats_copy;
+}
+
+std::uint64_t kafka_projection_consumer::records_read() const noexcept {
+  return impl_->read.load(std::memory_order_relaxed);
+}
+
+} // namespace strata::persistence
