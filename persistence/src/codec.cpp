@@ -184,45 +184,64 @@ void encode_envelope(const envelope_fields& f, std::string& out) {
   blob(ptr0 + 6, f.writer_node, true);
 }
 
+namespace {
+/// Bit b of the result is set when byte b of `w` is non-zero.
+inline unsigned nonzero_bytes(std::uint64_t w) noexcept {
+  std::uint64_t t = w | (w >> 4);
+  t |= t >> 2;
+  t |= t >> 1;
+  t &= 0x0101010101010101ull;
+  return static_cast<unsigned>((t * 0x0102040810204080ull) >> 56);
+}
+inline std::uint64_t load64(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w; // little-endian host (x86-64, aarch64): Cap'n Proto's byte order
+}
+} // namespace
+
 void pack(std::string_view in, std::string& out) {
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  std::size_t n = in.size() / 8;
+  static_assert(sizeof(std::uint64_t) == 8);
+  const char* p = in.data();
+  const std::size_t n = in.size() / 8;
+  std::size_t start = out.size();
+  out.resize(start + n * 10 + 2); // worst case: tag + 8 bytes + run count per word
+  char* o = out.data() + start;
   std::size_t i = 0;
-  auto zeros = [&](std::size_t k) {
-    int z = 0;
-    for (int b = 0; b < 8; ++b)
-      z += p[k * 8 + b] == 0;
-    return z;
-  };
   while (i < n) {
-    const unsigned char* wd = p + i * 8;
-    unsigned char tag = 0;
-    char bytes[8];
-    int nb = 0;
-    for (int b = 0; b < 8; ++b)
-      if (wd[b]) {
-        tag |= static_cast<unsigned char>(1u << b);
-        bytes[nb++] = static_cast<char>(wd[b]);
-      }
-    out.push_back(static_cast<char>(tag));
-    out.append(bytes, nb);
+    std::uint64_t w = load64(p + i * 8);
+    unsigned tag = nonzero_bytes(w);
+    *o++ = static_cast<char>(tag);
     ++i;
     if (tag == 0) {
       std::size_t run = 0;
-      while (i < n && run < 255 && zeros(i) == 8) {
+      while (i < n && run < 255 && load64(p + i * 8) == 0) {
         ++run;
         ++i;
       }
-      out.push_back(static_cast<char>(run));
+      *o++ = static_cast<char>(run);
     } else if (tag == 0xFF) {
+      std::memcpy(o, &w, 8);
+      o += 8;
+      // Following words with at most one zero byte are copied raw.
       std::size_t run = 0;
-      while (i + run < n && run < 255 && zeros(i + run) <= 1)
+      auto at_most_one_zero = [](unsigned t) {
+        unsigned z = ~t & 0xFFu;
+        return (z & (z - 1)) == 0;
+      };
+      while (i + run < n && run < 255 && at_most_one_zero(nonzero_bytes(load64(p + (i + run) * 8))))
         ++run;
-      out.push_back(static_cast<char>(run));
-      out.append(reinterpret_cast<const char*>(p + i * 8), run * 8);
+      *o++ = static_cast<char>(run);
+      std::memcpy(o, p + i * 8, run * 8);
+      o += run * 8;
       i += run;
+    } else {
+      for (unsigned b = 0; b < 8; ++b)
+        if (tag & (1u << b))
+          *o++ = static_cast<char>((w >> (8 * b)) & 0xFF);
     }
   }
+  out.resize(static_cast<std::size_t>(o - out.data()));
 }
 
 status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where) {
