@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -81,6 +82,10 @@ result& result::add(std::string key, std::int64_t number) {
   fields_.emplace_back(std::move(key), std::to_string(number));
   return *this;
 }
+result& result::add_raw(std::string key, std::string json) {
+  fields_.emplace_back(std::move(key), std::move(json));
+  return *this;
+}
 result& result::add(std::string key, bool flag) {
   fields_.emplace_back(std::move(key), flag ? "true" : "false");
   return *this;
@@ -102,6 +107,16 @@ std::string result::to_json(std::string_view name) const {
   for (auto& [k, v] : fields_)
     out += "," + json_string(k) + ":" + v;
   return out + "}";
+}
+
+void context::begin_round() {
+  std::error_code ec;
+  fs::remove_all(opts_.root, ec);
+  fs::create_directories(opts_.root, ec);
+  if (ec)
+    fail("cannot recreate " + opts_.root.string() + ": " + ec.message());
+  artifacts_.clear();
+  results_.clear();
 }
 
 fs::path context::fresh_dir(std::string_view name) {
@@ -150,18 +165,23 @@ namespace {
 using namespace strata::bench;
 
 constexpr std::uint64_t quick_events = 200'000;
+constexpr std::uint64_t quick_repeat = 3;
 
 void usage(std::ostream& os) {
   os << "usage: strata-bench [--quick] [--events N] [--streams N] [--batch N]\n"
-        "                    [--nosync] [--dir PATH] [--list] [SCENARIO...]\n"
+        "                    [--payload N] [--repeat K] [--nosync] [--dir PATH] [--list] [SCENARIO...]\n"
         "\n"
         "Runs the named scenarios (all default ones when none is named) and prints one\n"
         "JSON object per line on stdout; progress goes to stderr.\n"
         "\n"
-        "  --quick       smaller run (" << quick_events << " events unless --events is given)\n"
+        "  --quick       smaller run: " << quick_events << " events, " << quick_repeat
+     << " rounds (unless --events / --repeat say otherwise)\n"
         "  --events N    events (records) per scenario (default 1000000)\n"
         "  --streams N   streams interleaved by the journal scenarios (default 10000)\n"
         "  --batch N     events per write transaction (default 1000)\n"
+        "  --payload N   bytes per event payload / baseline record (default 100)\n"
+        "  --repeat K    run every scenario K times, round by round; print the median run\n"
+        "                and the median of the per-round ratios (default 1)\n"
         "  --nosync      no fsync per commit, on both sides of every ratio (default: fsync)\n"
         "  --dir PATH    where scratch data directories are created (and removed after);\n"
         "                default: <build dir>/bench-data, next to bin/ (a real disk, not tmpfs)\n"
@@ -180,6 +200,35 @@ bool parse_u64(const char* s, std::uint64_t& out) {
     return false;
   out = v;
   return true;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// The JSON line of a scenario that ran runs.size() times: its median run.
+std::string summary(const scenario& s, std::vector<result> runs, const std::vector<double>& ratios) {
+  std::sort(runs.begin(), runs.end(),
+            [](const result& a, const result& b) { return a.events_per_s() < b.events_per_s(); });
+  result r = runs[runs.size() / 2];
+  if (runs.size() > 1)
+    r.add("runs", static_cast<std::uint64_t>(runs.size()))
+      .add("events_per_s_min", std::round(runs.front().events_per_s()))
+      .add("events_per_s_max", std::round(runs.back().events_per_s()));
+  if (!ratios.empty()) {
+    r.add("ratio_vs", s.ratio_vs).add("ratio", std::round(median(ratios) * 1000) / 1000);
+    if (ratios.size() > 1) {
+      std::string list = "[";
+      for (double x : ratios) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.3f", list.size() > 1 ? "," : "", x);
+        list += buf;
+      }
+      r.add_raw("ratios", list + "]");
+    }
+  }
+  return r.to_json(s.name);
 }
 
 fs::path default_dir() {
@@ -204,6 +253,7 @@ void describe_filesystem(const fs::path& p) {
 int main(int argc, char** argv) {
   options opts;
   bool events_given = false;
+  std::uint64_t repeat = 0;
   bool list = false;
   fs::path dir;
   std::vector<std::string> names;
@@ -226,6 +276,12 @@ int main(int argc, char** argv) {
       need_value(opts.streams);
     } else if (a == "--batch") {
       need_value(opts.batch_events);
+    } else if (a == "--payload") {
+      std::uint64_t n = 0;
+      need_value(n);
+      opts.payload_bytes = static_cast<std::size_t>(n);
+    } else if (a == "--repeat") {
+      need_value(repeat);
     } else if (a == "--nosync") {
       opts.nosync = true;
     } else if (a == "--dir") {
@@ -250,6 +306,8 @@ int main(int argc, char** argv) {
   }
   if (opts.quick && !events_given)
     opts.events = quick_events;
+  if (repeat == 0)
+    repeat = opts.quick ? quick_repeat : 1;
 
   auto all = registry();
   std::stable_sort(all.begin(), all.end(), [](const scenario& a, const scenario& b) {
@@ -292,25 +350,40 @@ int main(int argc, char** argv) {
   describe_filesystem(opts.root);
   progress("scratch dir " + opts.root.string() + ", events " + std::to_string(opts.events)
            + ", streams " + std::to_string(opts.streams) + ", batch "
-           + std::to_string(opts.batch_events) + ", " + (opts.nosync ? "nosync" : "fsync per commit"));
+           + std::to_string(opts.batch_events) + ", payload " + std::to_string(opts.payload_bytes)
+           + " B, " + (opts.nosync ? "nosync" : "fsync per commit"));
 
   context ctx(opts);
   int rc = 0;
-  for (auto* s : to_run) {
-    progress("running " + s->name + " ...");
-    try {
-      result r = s->run(ctx);
-      if (!s->ratio_vs.empty()) {
-        if (auto* base = ctx.result_of(s->ratio_vs); base && base->events_per_s() > 0) {
-          double ratio = r.events_per_s() / base->events_per_s();
-          r.add("ratio_vs", s->ratio_vs).add("ratio", std::round(ratio * 1000) / 1000);
-        }
+  // With --repeat K every scenario runs K times, interleaved round by round so that a
+  // scenario and its baseline see the same disk conditions. Printed: the median run
+  // (by events_per_s) and the median of the per-round ratios.
+  std::map<std::string, std::vector<result>> runs;
+  std::map<std::string, std::vector<double>> ratios;
+  std::set<std::string> failed;
+  for (std::uint64_t round = 1; round <= repeat; ++round) {
+    ctx.begin_round();
+    for (auto* s : to_run) {
+      if (failed.count(s->name))
+        continue;
+      progress("running " + s->name
+               + (repeat > 1 ? " (round " + std::to_string(round) + "/" + std::to_string(repeat) + ")" : "")
+               + " ...");
+      try {
+        result r = s->run(ctx);
+        ctx.record(s->name, r);
+        if (!s->ratio_vs.empty())
+          if (auto* base = ctx.result_of(s->ratio_vs); base && base->events_per_s() > 0)
+            ratios[s->name].push_back(r.events_per_s() / base->events_per_s());
+        runs[s->name].push_back(r);
+      } catch (const std::exception& e) {
+        std::cerr << "strata-bench: scenario " << s->name << " failed: " << e.what() << "\n";
+        failed.insert(s->name);
+        rc = 1;
+        continue;
       }
-      ctx.record(s->name, r);
-      std::cout << r.to_json(s->name) << std::endl;
-    } catch (const std::exception& e) {
-      std::cerr << "strata-bench: scenario " << s->name << " failed: " << e.what() << "\n";
-      rc = 1;
+      if (round == repeat)
+        std::cout << summary(*s, runs[s->name], ratios[s->name]) << std::endl;
     }
   }
   fs::remove_all(opts.root, ec);

@@ -61,6 +61,8 @@ public:
   result& add(std::string key, std::int64_t number);
   result& add(std::string key, int number) { return add(std::move(key), std::int64_t{number}); }
   result& add(std::string key, bool flag);
+  /// `json` must be a valid JSON value (array, object, …).
+  result& add_raw(std::string key, std::string json);
 
   double events_per_s() const { return seconds > 0 ? double(events) / seconds : 0.0; }
 
@@ -80,6 +82,10 @@ public:
   explicit context(const options& opts) : opts_(opts) {}
 
   const options& opts() const noexcept { return opts_; }
+
+  /// Starts a round (see --repeat): removes the previous round's directories,
+  /// artifacts and results.
+  void begin_round();
 
   /// A new, empty directory under the invocation's scratch root (removed at exit).
   std::filesystem::path fresh_dir(std::string_view name);
