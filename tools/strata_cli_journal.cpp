@@ -101,7 +101,7 @@ int stats(const args& a) {
             << "streams:         " << ids->size() << "\n"
             << "events:          " << events << "\n"
             << "last position:   " << j->last_position() << "\n"
-            << "envelope bytes:  " << payload << " (" << human_bytes(payload) << ")\n"
+            << "envelopes:       " << payload << " bytes unpacked (" << human_bytes(payload) << ")\n"
             << "map size:        " << j->env().map_size_bytes() << " ("
             << human_bytes(j->env().map_size_bytes()) << ")\n";
   if (!ec)
@@ -258,7 +258,8 @@ int demo(const args& a) {
 const char* journal_usage() {
   return "usage: strata journal <subcommand> --data DIR [options]\n"
          "\n"
-         "  stats   --data DIR      streams, events, last position, envelope bytes, map size\n"
+         "  stats   --data DIR      streams, events, last position, envelope bytes, map size,\n"
+         "          data file size\n"
          "  dump    --data DIR [--stream ID] [--from N] [--limit N]\n"
          "          one tab-separated line per event: position, stream, seq, time (UTC,\n"
          "          ISO 8601), type, payload bytes. Without --stream: the global log from\n"
