@@ -205,7 +205,9 @@ void pack(std::string_view in, std::string& out) {
   const char* p = in.data();
   const std::size_t n = in.size() / 8;
   std::size_t start = out.size();
-  out.resize(start + n * 10 + 2); // worst case: tag + 8 bytes + run count per word
+  // Worst case: tag + 8 bytes + run count per word. The string keeps its capacity
+  // between calls (callers reuse it), so this resize rarely allocates.
+  out.resize(start + n * 10 + 2);
   char* o = out.data() + start;
   std::size_t i = 0;
   while (i < n) {
@@ -236,9 +238,11 @@ void pack(std::string_view in, std::string& out) {
       o += run * 8;
       i += run;
     } else {
-      for (unsigned b = 0; b < 8; ++b)
-        if (tag & (1u << b))
-          *o++ = static_cast<char>((w >> (8 * b)) & 0xFF);
+      for (unsigned b = 0; b < 8; ++b) { // branch-free: store always, advance if non-zero
+        auto byte = static_cast<unsigned char>((w >> (8 * b)) & 0xFF);
+        *o = static_cast<char>(byte);
+        o += byte != 0;
+      }
     }
   }
   out.resize(static_cast<std::size_t>(o - out.data()));

@@ -516,9 +516,10 @@ status journal::impl::flush_pending() {
   // The index is derived data (rebuilt from the log at open), so it goes in its own
   // transaction, written in key order, once per index_flush_events events.
   std::vector<stream_state*> dirty;
-  for (auto& [pid, ss] : cache)
-    if (!ss->pending.empty())
-      dirty.push_back(ss.get());
+  cache.for_each([&](stream_state& ss) {
+    if (!ss.pending.empty())
+      dirty.push_back(&ss);
+  });
   std::sort(dirty.begin(), dirty.end(),
             [](const stream_state* a, const stream_state* b) { return a->id < b->id; });
   std::uint64_t through = last_position.load();
@@ -795,9 +796,10 @@ status journal::verify() const {
   std::shared_lock lk(m.mem);
   // Pending state at the time of the read transaction: (pid, indexed_head, positions).
   std::vector<std::tuple<std::string, std::uint64_t, std::vector<std::uint64_t>>> cache;
-  for (auto& [pid, ss] : m.cache)
-    if (!ss->pending.empty())
-      cache.emplace_back(ss->pid, ss->indexed_head, ss->pending);
+  m.cache.for_each([&](const impl::stream_state& ss) {
+    if (!ss.pending.empty())
+      cache.emplace_back(ss.pid, ss.indexed_head, ss.pending);
+  });
   auto limit = m.last_position.load();
   return m.env->read([&](read_txn& txn) -> status {
     lk.unlock();

@@ -7,6 +7,7 @@
 #include "strata/persistence/snapshot_store.hpp"
 
 #include "lmdb_util.hpp"
+#include "stream_table.hpp"
 
 #include <atomic>
 #include <memory>
@@ -30,7 +31,7 @@ struct journal::impl {
     std::uint64_t mark = 0;             // append number that last touched this stream
     std::size_t work = 0;               // index into that append's work list
   };
-  using stream_cache = std::unordered_map<std::string_view, std::unique_ptr<stream_state>>;
+  using stream_cache = detail::stream_table<stream_state>;
 
   journal_options opts;
   std::unique_ptr<environment> env;
@@ -57,18 +58,9 @@ struct journal::impl {
   status lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
                        std::uint64_t& head) const;
   /// The cached state of `pid` or nullptr. Caller holds `mem` or is the writer.
-  stream_state* cached(std::string_view pid) const {
-    auto i = cache.find(pid);
-    return i == cache.end() ? nullptr : i->second.get();
-  }
+  stream_state* cached(std::string_view pid) const { return cache.find(pid); }
   /// Inserts a stream into the cache (writer, with `mem` held unique).
-  stream_state& insert(std::string_view pid) {
-    auto s = std::make_unique<stream_state>();
-    s->pid = std::string(pid);
-    auto& ref = *s;
-    cache.emplace(ref.pid, std::move(s));
-    return ref;
-  }
+  stream_state& insert(std::string_view pid) { return cache.insert(pid); }
   /// Writes the pending index entries in one transaction (writer thread).
   status flush_pending();
   /// Stream id of `pid` as the writer or the store knows it; 0 when unknown.

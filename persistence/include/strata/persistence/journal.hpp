@@ -47,8 +47,10 @@ struct journal_options {
   /// Stamped into every envelope as the writer node (cluster identity).
   std::string writer_node = "local";
   /// Index entries are buffered and written sorted when this many are pending (and at
-  /// close). Larger = faster appends, longer re-index at open after a crash.
-  std::size_t index_flush_events = 100'000;
+  /// close). Each flush rewrites the index pages of every stream it touches, so larger
+  /// = less write amplification; the cost is memory (8 bytes per pending event) and the
+  /// re-index at open after a crash (it re-reads up to this many records).
+  std::size_t index_flush_events = 1'000'000;
   /// Upper bound on events in one append call (a transaction has at most 2^17-1
   /// dirty pages); larger batches are refused with invalid_argument.
   std::size_t max_batch_events = 100'000;
