@@ -1,0 +1,115 @@
+// File: strata/runtime/config.hpp
+//
+// Configuration of a strata::system, from code, an INI-style file or the command line
+// (later sources override earlier ones: defaults < file < command line).
+//
+//   strata::config cfg;                       // from code
+//   cfg.data_dir = "data";
+//   cfg.durability = strata::persistence::sync_mode::nosync;
+//
+//   auto c = strata::config::from_args(argc, argv, &rest);   // result<config>
+//   // --data-dir=DIR (or --data DIR) --durability=sync|nosync --snapshot-every=N
+//   // --snapshot-every.account=N --passivate-after-ms=N --max-recovering=N
+//   // --stash-max=N --writer-batch-events-max=N --max-inflight-writes=N
+//   // --scheduler-threads=N --directory-shards=N --config-file=PATH
+//   // Arguments it does not know are returned in `rest` (in order), so a CLI can
+//   // parse its own sub-commands after it.
+//
+//   auto f = strata::config::from_file("strata.ini");       // key = value lines
+//   // data-dir = /var/lib/strata        (optional [strata] section header; # comments)
+//
+// Threads: a plain value.
+#pragma once
+
+#include "strata/persistence/environment.hpp"
+#include "strata/persistence/event.hpp"
+#include "strata/persistence/status.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata {
+
+/// Where a fault-injection hook is called (see config::append_fault).
+enum class append_phase : std::uint8_t {
+  before, ///< before journal::append: a non-ok status fails the whole batch, unwritten
+  after,  ///< after a successful append: a non-ok status is reported to every writer of
+          ///< the batch although the events ARE stored ("outcome unknown")
+};
+
+struct config {
+  /// LMDB data directory (created if missing). Key `data-dir` (alias `data`).
+  std::string data_dir = "strata-data";
+  /// sync = fsync per group commit (default); nosync = survives a process crash only.
+  /// Key `durability`.
+  persistence::sync_mode durability = persistence::sync_mode::sync;
+  /// Initial / maximum LMDB map size. Keys `map-size-mb`, `map-size-max-mb`.
+  std::size_t map_size_bytes = std::size_t{256} << 20;
+  std::size_t map_size_max_bytes = std::size_t{1} << 40;
+  /// Take a snapshot when this many events were persisted since the last one
+  /// (0 = never). Key `snapshot-every`; per aggregate type `snapshot-every.<type>`.
+  std::uint64_t snapshot_every = 1000;
+  std::map<std::string, std::uint64_t> snapshot_every_by_type;
+  /// Passivate an entity after it received no command for this long (0 = never).
+  /// Key `passivate-after-ms`.
+  std::uint64_t passivate_after_ms = 120'000;
+  /// At most this many entities recover at once; others queue (their commands stash).
+  /// Key `max-recovering`.
+  std::size_t max_recovering = 2;
+  /// Commands an entity buffers while recovering or while its write pipeline is full;
+  /// beyond that a command is answered with `stash_full`. Key `stash-max`.
+  std::size_t stash_max = 4096;
+  /// Events in one journal transaction, at most (group commit). Key
+  /// `writer-batch-events-max`.
+  std::size_t writer_batch_events_max = 8192;
+  /// Writes one entity may have queued or in flight at the writer (pipelining).
+  /// Key `max-inflight-writes`.
+  std::size_t max_inflight_writes = 2;
+  /// Events one entity puts into one write, at most. Key `entity-batch-events-max`.
+  std::size_t entity_batch_events_max = 1024;
+  /// CAF worker threads (0 = CAF's default). Key `scheduler-threads`.
+  std::size_t scheduler_threads = 0;
+  /// Messages an actor handles before yielding its worker (fairness). Key
+  /// `max-throughput`.
+  std::size_t max_throughput = 300;
+  /// Entity directory shards (lock striping). Key `directory-shards`.
+  std::size_t directory_shards = 64;
+  /// Stamped into every envelope. Key `node-name`.
+  std::string node_name = "local";
+  /// Index entries buffered before the journal writes them (journal_options).
+  /// Key `index-flush-events`.
+  std::size_t index_flush_events = 100'000;
+
+  /// Test-only fault injection: called by the journal writer thread around each
+  /// append. Returning a non-ok status makes that append fail (see append_phase).
+  std::function<persistence::status(append_phase,
+                                    const std::vector<persistence::stream_write>&)>
+    append_fault;
+
+  /// The snapshot interval for aggregate type `type`.
+  std::uint64_t snapshot_every_for(std::string_view type) const;
+
+  /// Sets one key (names as above, `-` or `_` accepted). Errors: invalid_argument
+  /// naming the key and the expected form.
+  persistence::status set(std::string_view key, std::string_view value);
+
+  /// Reads `key = value` lines (an optional `[strata]` section; `#`/`;` comments) on
+  /// top of `base`. Errors: not_found (no such file), invalid_argument (line number).
+  static persistence::result<config> from_file(const std::string& path);
+  static persistence::result<config> from_file(const std::string& path, config base);
+
+  /// Parses `--key=value` / `--key value` options for the keys above, and
+  /// `--config-file=PATH` (applied first). Unknown arguments (and everything after
+  /// `--`) go to `rest` when given, else they are an invalid_argument error.
+  static persistence::result<config> from_args(int argc, const char* const* argv,
+                                               std::vector<std::string>* rest = nullptr);
+  static persistence::result<config> from_args(int argc, const char* const* argv,
+                                               std::vector<std::string>* rest, config base);
+};
+
+} // namespace strata

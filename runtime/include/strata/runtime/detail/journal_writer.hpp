@@ -1,0 +1,94 @@
+// File: strata/runtime/detail/journal_writer.hpp (internal)
+//
+// The node's single journal writer: one OS thread that takes every write request
+// queued since its last commit and appends them in ONE journal transaction (group
+// commit), then answers each requester with a (written_atom, write_no, write_outcome)
+// message. It is the only thread that calls journal::append.
+#pragma once
+
+#include "strata/persistence/event.hpp"
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/status.hpp"
+#include "strata/runtime/config.hpp"
+
+#include <caf/actor.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace strata::detail {
+
+/// What the writer reports for one request.
+struct write_outcome {
+  persistence::errc code = persistence::errc::ok;
+  std::string message;         ///< empty when ok
+  std::uint64_t first_seq = 0; ///< when ok and events were written
+  std::uint64_t last_seq = 0;
+
+  bool ok() const noexcept { return code == persistence::errc::ok; }
+};
+
+struct write_request {
+  caf::actor reply_to;        ///< gets (written_atom, write_no, write_outcome); may be null
+  std::uint64_t write_no = 0; ///< the requester's number for this write
+  persistence::stream_write write; ///< events may be empty (snapshot-only request)
+  std::optional<persistence::snapshot_record> snapshot;
+};
+
+class journal_writer {
+public:
+  using append_fn = std::function<persistence::result<std::vector<persistence::write_result>>(
+    const std::vector<persistence::stream_write>&,
+    const std::vector<persistence::snapshot_record>&)>;
+  using fault_fn = std::function<persistence::status(
+    append_phase, const std::vector<persistence::stream_write>&)>;
+
+  /// Starts the thread. `append` is journal::append (or a test double).
+  journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max);
+  /// stop()s.
+  ~journal_writer();
+
+  /// Queues a request. Any thread. After stop(), answered at once with `closed`.
+  void submit(write_request r);
+
+  /// Commits everything queued, answers it, and joins the thread. Idempotent.
+  void stop();
+
+  std::uint64_t commits() const noexcept { return commits_.load(std::memory_order_relaxed); }
+  std::uint64_t committed_events() const noexcept {
+    return committed_events_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t failed_commits() const noexcept {
+    return failed_commits_.load(std::memory_order_relaxed);
+  }
+
+private:
+  void run();
+  void commit(std::vector<write_request>& batch);
+
+  append_fn append_;
+  fault_fn fault_;
+  std::size_t batch_events_max_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<write_request> queue_;
+  std::size_t queued_events_ = 0;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> committed_events_{0};
+  std::atomic<std::uint64_t> failed_commits_{0};
+  std::thread thread_;
+};
+
+/// Sends the outcome to the requester (defined in journal_writer.cpp).
+void notify_written(const caf::actor& to, std::uint64_t write_no, write_outcome out);
+
+} // namespace strata::detail

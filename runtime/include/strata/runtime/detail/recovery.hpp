@@ -1,0 +1,155 @@
+// File: strata/runtime/detail/recovery.hpp (internal)
+//
+// Rebuilding an aggregate's state from the journal: latest snapshot (optional), then
+// every event after it, folded with A::apply. Used by the persistent actor and by the
+// read side of strata::entities. Decoding runs the user's mapping, which may throw
+// (Cap'n Proto): caught here and reported as `corrupt`.
+#pragma once
+
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/snapshot_store.hpp"
+#include "strata/runtime/aggregate.hpp"
+#include "strata/runtime/errors.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata {
+template <class A>
+struct history_entry;
+}
+
+namespace strata::detail {
+
+template <class A>
+struct recovered {
+  typename A::state state;
+  std::uint64_t seq = 0;          ///< the last event folded in (0 = none)
+  std::uint64_t snapshot_seq = 0; ///< the snapshot it started from (0 = none)
+  std::uint64_t replayed = 0;     ///< events folded after the snapshot
+};
+
+/// Decodes one stored event. Errors: corrupt (naming stream, seq and type).
+template <class A>
+caf::expected<typename A::event> decode_event(const persistence::event_record& r) {
+  std::optional<typename A::event> e;
+  std::string why;
+  try {
+    e = A::decode(r.type, r.schema_version, r.payload);
+    if (!e)
+      why = "unknown event type or schema version";
+  } catch (const std::exception& ex) {
+    why = ex.what();
+  } catch (...) {
+    why = "decoder threw (malformed payload?)";
+  }
+  if (!e)
+    return make_runtime_error(runtime_errc::corrupt,
+                              "cannot decode event '" + r.type + "' v"
+                                + std::to_string(r.schema_version) + " of stream '"
+                                + r.persistence_id + "' seq " + std::to_string(r.seq) + ": "
+                                + why + " (is this binary older than the data?)");
+  return std::move(*e);
+}
+
+/// Folds the stream `pid` up to `max_seq` (inclusive); with `use_snapshot`, starts from
+/// the newest snapshot at or before max_seq. Stops early at the first event with
+/// timestamp > max_timestamp_ns. Errors: corrupt, io_error (from the journal).
+template <class A>
+caf::expected<recovered<A>>
+recover(persistence::journal& j, const std::string& pid, bool use_snapshot,
+        std::uint64_t max_seq,
+        std::int64_t max_timestamp_ns = std::numeric_limits<std::int64_t>::max()) {
+  recovered<A> out;
+  if constexpr (has_snapshots_v<A>) {
+    if (use_snapshot && max_timestamp_ns == std::numeric_limits<std::int64_t>::max()) {
+      auto snap = j.snapshots().load_at_or_before(pid, max_seq);
+      if (!snap)
+        return to_error(snap.error());
+      if (*snap) {
+        const auto& s = **snap;
+        std::optional<typename A::state> st;
+        std::string why = "decode_state returned nothing";
+        try {
+          st = A::decode_state(s.schema_version, s.payload);
+        } catch (const std::exception& ex) {
+          why = ex.what();
+        } catch (...) {
+          why = "decode_state threw";
+        }
+        // An undecodable snapshot is not fatal: fall back to a full replay.
+        if (st) {
+          out.state = std::move(*st);
+          out.seq = s.seq;
+          out.snapshot_seq = s.seq;
+        }
+      }
+    }
+  }
+  caf::error err;
+  bool stopped_by_time = false;
+  auto st = j.read_stream(pid, out.seq + 1, max_seq, [&](const persistence::event_record& r) {
+    if (r.timestamp_ns > max_timestamp_ns) {
+      stopped_by_time = true;
+      return false;
+    }
+    if (r.seq != out.seq + 1) {
+      err = make_runtime_error(runtime_errc::corrupt,
+                               "stream '" + pid + "' has a gap: expected seq "
+                                 + std::to_string(out.seq + 1) + ", found "
+                                 + std::to_string(r.seq));
+      return false;
+    }
+    auto e = decode_event<A>(r);
+    if (!e) {
+      err = std::move(e.error());
+      return false;
+    }
+    out.state = A::apply(std::move(out.state), *e);
+    out.seq = r.seq;
+    ++out.replayed;
+    return true;
+  });
+  if (err)
+    return err;
+  if (!st.ok())
+    return to_error(st);
+  (void) stopped_by_time;
+  return out;
+}
+
+template <class A>
+caf::expected<recovered<A>> recover_until_time(persistence::journal& j, const std::string& pid,
+                                               std::int64_t max_timestamp_ns) {
+  return recover<A>(j, pid, false, ~std::uint64_t{0}, max_timestamp_ns);
+}
+
+template <class A>
+caf::expected<std::vector<history_entry<A>>>
+read_history(persistence::journal& j, const std::string& pid, std::uint64_t from_seq,
+             std::uint64_t to_seq) {
+  std::vector<history_entry<A>> out;
+  caf::error err;
+  auto st = j.read_stream(pid, from_seq, to_seq, [&](const persistence::event_record& r) {
+    auto e = decode_event<A>(r);
+    if (!e) {
+      err = std::move(e.error());
+      return false;
+    }
+    out.push_back(history_entry<A>{r.seq, r.timestamp_ns, r.type, std::move(*e)});
+    return true;
+  });
+  if (err)
+    return err;
+  if (!st.ok())
+    return to_error(st);
+  return out;
+}
+
+} // namespace strata::detail

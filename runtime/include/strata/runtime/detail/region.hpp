@@ -1,0 +1,137 @@
+// File: strata/runtime/detail/region.hpp (internal)
+//
+// The entity directory of one aggregate type on this node: entity id → actor, spawned
+// on demand, striped over several mutex-protected shards so callers on any thread
+// route a command with one lock and one message (no directory actor hop). Handles the
+// passivation handshake: an entry being passivated buffers new commands until the old
+// incarnation has stopped (after its in-flight writes), then they go to a new one.
+#pragma once
+
+#include "strata/runtime/config.hpp"
+#include "strata/runtime/detail/envelope.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace strata::persistence {
+class journal;
+}
+
+namespace strata::detail {
+
+class region;
+class system_core;
+class journal_writer;
+using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
+
+/// Limits how many entities recover at once (node-wide).
+class recovery_gate {
+public:
+  explicit recovery_gate(std::size_t permits) : permits_(permits == 0 ? 1 : permits) {}
+  /// True: a permit is granted now. False: `who` is queued and will get a
+  /// (recover_atom) message when a permit frees up.
+  bool acquire(const caf::actor& who);
+  /// Removes `who` from the queue. False when it was not queued any more (then a permit
+  /// has been handed to it and it must release() it).
+  bool cancel(const caf::actor_addr& who);
+  /// Returns a permit (hands it to the next queued entity, if any).
+  void release();
+  std::size_t in_use() const;
+  std::size_t waiting() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::size_t permits_;
+  std::size_t in_use_ = 0;
+  std::deque<caf::actor> queue_;
+};
+
+class region {
+public:
+  region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every);
+  ~region();
+
+  const std::string& type() const noexcept { return type_; }
+  std::string persistence_id(const std::string& id) const { return type_ + ':' + id; }
+  std::uint64_t snapshot_every() const noexcept { return snapshot_every_; }
+  spawn_fn spawner() const noexcept { return spawn_; }
+
+  /// Routes `e` to entity `id` (spawning it if needed). Any thread. Fails the envelope
+  /// with shutting_down / invalid_argument instead when it cannot be routed.
+  void dispatch(const std::string& id, envelope_ptr e);
+
+  /// An envelope whose last reference was dropped before completion.
+  void redeliver(envelope_base* e) noexcept;
+
+  /// Called by an entity that stops: removes its entry if it still maps to `me` and
+  /// routes the commands buffered meanwhile (to a new incarnation).
+  void passivated(const std::string& id, const caf::actor_addr& me);
+  /// Called once per incarnation when it has finished (live count).
+  void entity_finished();
+  /// A recovery completed (stats).
+  void count_recovery() noexcept { recoveries_.fetch_add(1, std::memory_order_relaxed); }
+
+  /// Asks every entity idle for >= idle_ms to stop. Returns how many were asked.
+  std::size_t passivate_idle(std::uint64_t now_ms, std::uint64_t idle_ms);
+  /// Shutdown: asks every entity to stop (after its in-flight writes).
+  void stop_all();
+  /// Blocks until no entity of this region is live.
+  void await_all_finished();
+
+  std::size_t live() const noexcept { return live_.load(std::memory_order_acquire); }
+  std::uint64_t recoveries() const noexcept { return recoveries_.load(std::memory_order_relaxed); }
+  std::uint64_t passivations() const noexcept {
+    return passivations_.load(std::memory_order_relaxed);
+  }
+
+  caf::expected<std::vector<std::string>> ids() const;
+
+  persistence::journal& journal() noexcept;
+  journal_writer& writer() noexcept;
+  recovery_gate& gate() noexcept;
+  const config& cfg() const noexcept;
+  caf::actor_system& actor_system() noexcept;
+  bool stopping() const noexcept;
+
+private:
+  struct entry {
+    caf::actor actor;
+    std::uint64_t last_touch_ms = 0;
+    bool passivating = false;
+    std::vector<envelope_ptr> buffered;
+  };
+  struct shard {
+    std::mutex mtx;
+    std::unordered_map<std::string, entry> entries;
+  };
+  shard& shard_of(const std::string& id) noexcept;
+  void send_passivate(const caf::actor& a);
+
+  system_core& core_;
+  std::string type_;
+  spawn_fn spawn_;
+  std::uint64_t snapshot_every_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::uint64_t> recoveries_{0};
+  std::atomic<std::uint64_t> passivations_{0};
+  std::mutex live_mtx_;
+  std::condition_variable live_cv_;
+};
+
+/// Milliseconds of the steady clock (for idle tracking).
+std::uint64_t steady_now_ms() noexcept;
+
+} // namespace strata::detail

@@ -1,0 +1,170 @@
+// File: strata/runtime/entities.hpp
+//
+// strata::entities<A> — a cheap, copyable handle to all entities of one aggregate type
+// on this node. Commands go to the entity by id: it is spawned (and recovered) on
+// demand, replies after its events are durable, and passivates when idle.
+//
+//   auto accounts = sys->entities<bank::account>();            // "account"
+//   // blocking (plain threads only — never from an actor or a runtime callback):
+//   caf::expected<std::int64_t> r = accounts.ask("acct-1", bank::deposit{100});
+//   // async: `done` runs exactly once, on a runtime thread, after the outcome is known
+//   accounts.ask_async("acct-1", bank::withdraw{30}, [](caf::expected<std::int64_t> r) {});
+//   auto fut = accounts.ask_future("acct-1", bank::get_balance{});   // std::future
+//   accounts.tell("acct-1", bank::deposit{1});                 // fire and forget
+//   // read side, straight from the journal (any thread):
+//   auto h = accounts.history("acct-1");           // events with seq and timestamp
+//   auto s = accounts.state_at_seq("acct-1", 10);  // fold up to seq 10
+//   auto ids = accounts.ids();                     // every entity id of this type
+//
+// Persistence id of an entity = "<type>:<id>" (e.g. "account:acct-1"): the journal
+// stream, the Kafka key.
+//
+// Errors of a command (as caf::error): the aggregate's rejection (`rejection_of<A>`),
+// or runtime_errc: stash_full, shutting_down, no_reply (then_no_reply effects),
+// write_failed / io_error / map_full / conflict (journal), corrupt (recovery could not
+// decode the stream), timeout (blocking ask only), undelivered.
+#pragma once
+
+#include "strata/runtime/aggregate.hpp"
+#include "strata/runtime/detail/envelope.hpp"
+#include "strata/runtime/detail/persistent_actor.hpp"
+#include "strata/runtime/detail/recovery.hpp"
+#include "strata/runtime/detail/region.hpp"
+#include "strata/runtime/errors.hpp"
+#include "strata/runtime/system.hpp"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace strata {
+
+/// One stored event of an entity, decoded.
+template <class A>
+struct history_entry {
+  std::uint64_t seq = 0;
+  std::int64_t timestamp_ns = 0; ///< commit time, ns since the Unix epoch
+  std::string type;              ///< the stored type name (event_bytes::type)
+  typename A::event event;
+};
+
+/// A state and the seq it includes (0 = no events).
+template <class A>
+struct state_at {
+  typename A::state state;
+  std::uint64_t seq = 0;
+};
+
+template <class A>
+class entities {
+public:
+  using command = typename A::command;
+  using reply = typename A::reply;
+  using state = typename A::state;
+  using event = typename A::event;
+  using callback = std::function<void(caf::expected<reply>)>;
+
+  static constexpr std::chrono::milliseconds default_timeout{30'000};
+
+  /// The aggregate type name these entities are registered under.
+  const std::string& type() const noexcept { return region_->type(); }
+
+  /// The journal stream of entity `id`: "<type>:<id>".
+  std::string persistence_id(const std::string& id) const { return region_->persistence_id(id); }
+
+  /// Sends `cmd` to entity `id`; `done` is called exactly once, on a runtime thread,
+  /// with the reply (after the events are durable) or an error. It must be short and
+  /// must not block (e.g. fulfil a promise, or caf::anon_send to your actor).
+  void ask_async(const std::string& id, command cmd, callback done) const {
+    region_->dispatch(id, detail::make_envelope<A>(std::move(cmd), std::move(done)));
+  }
+
+  /// As ask_async, delivering through a std::future.
+  std::future<caf::expected<reply>> ask_future(const std::string& id, command cmd) const {
+    auto p = std::make_shared<std::promise<caf::expected<reply>>>();
+    auto f = p->get_future();
+    ask_async(id, std::move(cmd), [p](caf::expected<reply> r) { p->set_value(std::move(r)); });
+    return f;
+  }
+
+  /// Blocking ask for plain threads (about one future wait per call; not for actors).
+  /// After `timeout` it returns `timeout`; the command may still be carried out.
+  caf::expected<reply> ask(const std::string& id, command cmd,
+                           std::chrono::milliseconds timeout = default_timeout) const {
+    auto f = ask_future(id, std::move(cmd));
+    if (f.wait_for(timeout) != std::future_status::ready)
+      return make_runtime_error(runtime_errc::timeout,
+                                "no reply from " + persistence_id(id) + " within "
+                                  + std::to_string(timeout.count()) + " ms");
+    return f.get();
+  }
+
+  /// Fire and forget: the outcome is dropped.
+  void tell(const std::string& id, command cmd) const {
+    region_->dispatch(id, detail::make_envelope<A>(std::move(cmd), nullptr));
+  }
+
+  // -- read side: straight from the journal, any thread ---------------------------
+
+  /// The events of `id` with from_seq <= seq <= to_seq, decoded. Errors: corrupt
+  /// (undecodable event: names stream and seq), io_error.
+  caf::expected<std::vector<history_entry<A>>>
+  history(const std::string& id, std::uint64_t from_seq = 1,
+          std::uint64_t to_seq = ~std::uint64_t{0}) const {
+    return detail::read_history<A>(region_->journal(), persistence_id(id), from_seq, to_seq);
+  }
+
+  /// The state as recovery builds it: latest snapshot, then the events after it.
+  caf::expected<state_at<A>> current(const std::string& id) const {
+    auto r = detail::recover<A>(region_->journal(), persistence_id(id), true,
+                                ~std::uint64_t{0});
+    if (!r)
+      return std::move(r.error());
+    return state_at<A>{std::move(r->state), r->seq};
+  }
+
+  /// The fold of events 1..seq (no snapshot used). Errors: as history.
+  caf::expected<state_at<A>> state_at_seq(const std::string& id,
+                                          std::uint64_t seq = ~std::uint64_t{0}) const {
+    auto r = detail::recover<A>(region_->journal(), persistence_id(id), false, seq);
+    if (!r)
+      return std::move(r.error());
+    return state_at<A>{std::move(r->state), r->seq};
+  }
+
+  /// The fold of the events committed at or before `timestamp_ns` (ns since epoch).
+  caf::expected<state_at<A>> state_at_time(const std::string& id,
+                                           std::int64_t timestamp_ns) const {
+    auto r = detail::recover_until_time<A>(region_->journal(), persistence_id(id),
+                                           timestamp_ns);
+    if (!r)
+      return std::move(r.error());
+    return state_at<A>{std::move(r->state), r->seq};
+  }
+
+  /// Every entity id of this type with at least one event, sorted. Errors: io_error.
+  caf::expected<std::vector<std::string>> ids() const { return region_->ids(); }
+
+  /// Live (spawned, not stopped) entities of this type.
+  std::size_t live() const noexcept { return region_->live(); }
+
+private:
+  friend class system;
+  explicit entities(std::shared_ptr<detail::region> r) : region_(std::move(r)) {}
+  std::shared_ptr<detail::region> region_;
+};
+
+template <class A>
+strata::entities<A> system::entities(std::string type) {
+  static_assert(check_aggregate<A>());
+  auto every = has_snapshots_v<A> ? cfg().snapshot_every_for(type) : 0;
+  return strata::entities<A>{region_for(type, typeid(A), &detail::spawn_entity<A>, every)};
+}
+
+} // namespace strata

@@ -1,0 +1,119 @@
+// File: strata/runtime/errors.hpp
+//
+// How strata's errors travel as caf::error (CONVENTIONS.md, tiers 1 and 2):
+// - a domain rejection: category atom "rejected", code = the aggregate's rejection
+//   enum value, context = (aggregate type name, rejection name);
+// - an infrastructure failure: category atom "strata", code = `runtime_errc` (the
+//   persistence::errc values 1..12 keep their numbers), context = one message string
+//   that says what happened and what to do.
+//
+//   auto r = accounts.ask("acct-1", withdraw{500});         // caf::expected<std::int64_t>
+//   if (r) print(*r);
+//   else if (auto why = strata::rejection_of<account>(r.error()))
+//     std::cout << "rejected: " << to_string(*why) << "\n";  // exit code 3
+//   else
+//     std::cerr << strata::describe(r.error()) << "\n";      // exit code 4
+//
+// Threads: all functions are pure; any thread.
+#pragma once
+
+#include "strata/persistence/status.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+namespace strata {
+
+/// Category of domain rejections.
+constexpr caf::atom_value rejected_category = caf::atom("rejected");
+/// Category of infrastructure failures.
+constexpr caf::atom_value runtime_category = caf::atom("strata");
+
+/// Infrastructure error codes. 1..12 are persistence::errc (same numbers).
+enum class runtime_errc : std::uint8_t {
+  conflict = 1,          ///< the stream's head moved (another writer, or a failed write)
+  corrupt = 2,           ///< a stored event/snapshot did not decode
+  not_found = 3,         ///< no such entity / stream
+  invalid_argument = 4,  ///< e.g. an empty entity id
+  io_error = 5,          ///< the journal could not write or sync (outcome may be unknown)
+  map_full = 6,          ///< the LMDB map reached its maximum size
+  txn_full = 7,
+  readers_full = 8,
+  closed = 9,            ///< the journal is closed
+  incompatible = 10,
+  unavailable = 11,
+  internal = 12,         ///< a bug: an invariant did not hold
+  stash_full = 32,       ///< the entity's bounded stash is full: retry later
+  timeout = 33,          ///< a blocking ask did not complete in time (may still complete)
+  shutting_down = 34,    ///< the system is stopping; the command was not handled
+  no_reply = 35,         ///< the command was handled (events durable) but replies nothing
+  write_failed = 36,     ///< an earlier write of this entity failed; this command was
+                         ///< decided on top of it and was not stored
+  undelivered = 37,      ///< the command could not be delivered after several attempts
+};
+
+/// "stash_full", "conflict", ... (stable names).
+const char* to_string(runtime_errc code) noexcept;
+
+/// An infrastructure error with a message for the operator.
+caf::error make_runtime_error(runtime_errc code, std::string message);
+
+/// Maps a persistence status (not ok) to the runtime category, keeping its message.
+caf::error to_error(const persistence::status& st);
+
+/// Renders any error without an actor system: "rejected: insufficient_funds",
+/// "io_error: <message>", or CAF's own rendering for CAF errors (`sec`).
+std::string describe(const caf::error& err);
+
+/// Whether `err` is a domain rejection (of any aggregate).
+inline bool is_rejection(const caf::error& err) noexcept {
+  return err.category() == rejected_category && err.code() != 0;
+}
+
+/// The infrastructure code of `err`, or nullopt when it is not in the runtime category.
+inline std::optional<runtime_errc> runtime_error_of(const caf::error& err) noexcept {
+  if (err.category() != runtime_category || err.code() == 0)
+    return std::nullopt;
+  return static_cast<runtime_errc>(err.code());
+}
+
+namespace detail {
+/// The rejection's name via ADL `to_string(rejection)` when the aggregate provides one,
+/// else its number.
+template <class R>
+auto rejection_name(R r, int) -> decltype(std::string(to_string(r))) {
+  return std::string(to_string(r));
+}
+template <class R>
+std::string rejection_name(R r, long) {
+  return std::to_string(static_cast<unsigned>(static_cast<std::underlying_type_t<R>>(r)));
+}
+} // namespace detail
+
+/// Builds the caf::error for a rejection of aggregate `A` (what the runtime sends).
+template <class A>
+caf::error make_rejection(typename A::rejection r) {
+  return caf::error{static_cast<std::uint8_t>(r), rejected_category,
+                    caf::make_message(std::string(A::type_name),
+                                      detail::rejection_name(r, 0))};
+}
+
+/// The rejection carried by `err`, if `err` is a rejection of aggregate `A`.
+template <class A>
+std::optional<typename A::rejection> rejection_of(const caf::error& err) {
+  if (!is_rejection(err))
+    return std::nullopt;
+  const auto& ctx = err.context();
+  if (ctx.size() >= 1 && ctx.match_element<std::string>(0)
+      && ctx.get_as<std::string>(0) != A::type_name)
+    return std::nullopt;
+  return static_cast<typename A::rejection>(err.code());
+}
+
+} // namespace strata

@@ -1,0 +1,104 @@
+// File: strata/runtime/system.hpp
+//
+// strata::system — the embedding entry point: one object owns the CAF actor system,
+// the node's LMDB journal, the journal writer thread (group commit), the entity
+// directories and the passivation sweeper.
+//
+//   #include <strata/runtime/all.hpp>
+//
+//   auto cfg = strata::config::from_args(argc, argv, &rest);
+//   auto sys = strata::system::open(*cfg);                 // caf::expected<unique_ptr>
+//   if (!sys) { std::cerr << strata::describe(sys.error()); return 4; }
+//   auto accounts = (*sys)->entities<bank::account>();     // type name from the aggregate
+//   auto balance = accounts.ask("acct-42", bank::deposit{100});   // blocking helper
+//   accounts.ask_async("acct-42", bank::withdraw{5},
+//                      [](caf::expected<std::int64_t> r) { /* runtime thread */ });
+//   (*sys)->shutdown();   // also done by the destructor
+//
+// Threads: `open`, `shutdown` and the destructor from one (non-actor) thread;
+// `entities<A>()` and the returned handles from any thread.
+#pragma once
+
+#include "strata/runtime/config.hpp"
+#include "strata/runtime/errors.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <typeinfo>
+
+namespace strata::persistence {
+class journal;
+}
+
+namespace strata {
+
+template <class A>
+class entities;
+
+namespace detail {
+class region;
+class system_core;
+using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
+} // namespace detail
+
+/// Counters for tests, benchmarks and operators. Any thread (values are a snapshot).
+struct system_stats {
+  std::size_t live_entities = 0;        ///< spawned and not yet stopped
+  std::size_t recovering = 0;           ///< holding a recovery permit right now
+  std::size_t waiting_for_recovery = 0; ///< queued for a permit
+  std::uint64_t recoveries = 0;         ///< completed recoveries since open
+  std::uint64_t passivations = 0;       ///< entities stopped for idleness since open
+  std::uint64_t commits = 0;            ///< journal transactions by the writer
+  std::uint64_t committed_events = 0;   ///< events in those transactions
+  std::uint64_t failed_commits = 0;     ///< whole-transaction failures
+};
+
+class system {
+public:
+  /// Opens the journal in cfg.data_dir, starts CAF and the journal writer.
+  /// Errors (runtime category): those of journal::open (io_error, incompatible,
+  /// corrupt, invalid_argument), with the data directory in the message.
+  static caf::expected<std::unique_ptr<system>> open(config cfg);
+
+  /// Calls shutdown().
+  ~system();
+  system(const system&) = delete;
+  system& operator=(const system&) = delete;
+
+  /// A handle to the entities of aggregate `A` under `type` (default A::type_name).
+  /// The first call for a type creates its directory; later calls return a handle to
+  /// the same one. Calling it for one type with two different aggregates is a bug
+  /// (asserted). Defined in entities.hpp (include strata/runtime/all.hpp).
+  template <class A>
+  strata::entities<A> entities(std::string type = A::type_name);
+
+  /// Clean shutdown: new commands fail with `shutting_down`; every live entity finishes
+  /// its in-flight writes (their replies are sent) and stops; the writer commits what
+  /// is queued; the journal flushes its index and syncs; CAF stops. Idempotent.
+  /// Must not be called from an actor or a runtime callback.
+  void shutdown();
+
+  /// Passivates every entity (of every type) idle for at least `idle_ms` now, as the
+  /// sweeper does after `passivate_after_ms`. Returns how many were asked to stop (they
+  /// stop asynchronously). Any thread.
+  std::size_t passivate_idle(std::uint64_t idle_ms = 0);
+
+  system_stats stats() const;
+  const config& cfg() const noexcept;
+  /// The node's journal (reads from any thread; never append: the writer owns that).
+  persistence::journal& journal() noexcept;
+  caf::actor_system& actor_system() noexcept;
+
+private:
+  explicit system(std::unique_ptr<detail::system_core> core);
+  std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
+                                             detail::spawn_fn spawn, std::uint64_t snapshot_every);
+  std::unique_ptr<detail::system_core> core_;
+};
+
+} // namespace strata

@@ -1,0 +1,238 @@
+#include "strata/runtime/config.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace strata {
+
+namespace {
+
+using persistence::errc;
+using persistence::status;
+
+std::string normalise(std::string_view key) {
+  std::string k(key);
+  for (auto& c : k)
+    if (c == '_')
+      c = '-';
+  return k;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"')
+    s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+template <class T>
+status parse_uint(std::string_view key, std::string_view v, T& out) {
+  std::uint64_t x = 0;
+  auto res = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (res.ec != std::errc{} || res.ptr != v.data() + v.size() || v.empty())
+    return {errc::invalid_argument, "config key '" + std::string(key)
+                                      + "' expects a non-negative integer, got '"
+                                      + std::string(v) + "'"};
+  out = static_cast<T>(x);
+  return {};
+}
+
+} // namespace
+
+std::uint64_t config::snapshot_every_for(std::string_view type) const {
+  auto i = snapshot_every_by_type.find(std::string(type));
+  return i == snapshot_every_by_type.end() ? snapshot_every : i->second;
+}
+
+persistence::status config::set(std::string_view key_in, std::string_view value_in) {
+  auto key = normalise(trim(key_in));
+  auto v = trim(value_in);
+  if (key == "data-dir" || key == "data") {
+    if (v.empty())
+      return {errc::invalid_argument, "config key 'data-dir' must not be empty"};
+    data_dir = std::string(v);
+    return {};
+  }
+  if (key == "durability") {
+    auto m = persistence::parse_sync_mode(v);
+    if (!m)
+      return {errc::invalid_argument,
+              "config key 'durability' expects sync or nosync, got '" + std::string(v) + "'"};
+    durability = *m;
+    return {};
+  }
+  if (key == "node-name") {
+    node_name = std::string(v);
+    return {};
+  }
+  if (key == "map-size-mb") {
+    std::size_t mb = 0;
+    auto st = parse_uint(key, v, mb);
+    if (st.ok())
+      map_size_bytes = mb << 20;
+    return st;
+  }
+  if (key == "map-size-max-mb") {
+    std::size_t mb = 0;
+    auto st = parse_uint(key, v, mb);
+    if (st.ok())
+      map_size_max_bytes = mb << 20;
+    return st;
+  }
+  const std::string per_type = "snapshot-every.";
+  if (key.compare(0, per_type.size(), per_type) == 0 && key.size() > per_type.size()) {
+    std::uint64_t n = 0;
+    auto st = parse_uint(key, v, n);
+    if (st.ok())
+      snapshot_every_by_type[key.substr(per_type.size())] = n;
+    return st;
+  }
+  if (key == "snapshot-every")
+    return parse_uint(key, v, snapshot_every);
+  if (key == "passivate-after-ms")
+    return parse_uint(key, v, passivate_after_ms);
+  if (key == "max-recovering")
+    return parse_uint(key, v, max_recovering);
+  if (key == "stash-max")
+    return parse_uint(key, v, stash_max);
+  if (key == "writer-batch-events-max")
+    return parse_uint(key, v, writer_batch_events_max);
+  if (key == "max-inflight-writes") {
+    auto st = parse_uint(key, v, max_inflight_writes);
+    if (st.ok() && max_inflight_writes == 0)
+      return {errc::invalid_argument, "config key 'max-inflight-writes' must be >= 1"};
+    return st;
+  }
+  if (key == "entity-batch-events-max")
+    return parse_uint(key, v, entity_batch_events_max);
+  if (key == "scheduler-threads")
+    return parse_uint(key, v, scheduler_threads);
+  if (key == "max-throughput")
+    return parse_uint(key, v, max_throughput);
+  if (key == "directory-shards")
+    return parse_uint(key, v, directory_shards);
+  if (key == "index-flush-events")
+    return parse_uint(key, v, index_flush_events);
+  return {errc::invalid_argument, "unknown config key '" + std::string(key_in) + "'"};
+}
+
+persistence::result<config> config::from_file(const std::string& path) {
+  return from_file(path, config{});
+}
+
+persistence::result<config> config::from_args(int argc, const char* const* argv,
+                                              std::vector<std::string>* rest) {
+  return from_args(argc, argv, rest, config{});
+}
+
+persistence::result<config> config::from_file(const std::string& path, config base) {
+  std::ifstream in(path);
+  if (!in)
+    return persistence::status{errc::not_found, "cannot open config file '" + path + "'"};
+  std::string line;
+  std::size_t n = 0;
+  std::string section;
+  while (std::getline(in, line)) {
+    ++n;
+    auto l = trim(line);
+    if (l.empty() || l.front() == '#' || l.front() == ';')
+      continue;
+    if (l.front() == '[') {
+      section = std::string(trim(l.substr(1, l.find(']') == std::string_view::npos
+                                                ? l.size() - 1
+                                                : l.find(']') - 1)));
+      continue;
+    }
+    if (!section.empty() && section != "strata")
+      continue; // other sections belong to other tools
+    auto eq = l.find('=');
+    if (eq == std::string_view::npos)
+      return persistence::status{errc::invalid_argument, path + ":" + std::to_string(n)
+                                                           + ": expected key = value"};
+    auto st = base.set(l.substr(0, eq), l.substr(eq + 1));
+    if (!st.ok())
+      return persistence::status{st.code(), path + ":" + std::to_string(n) + ": " + st.message()};
+  }
+  return base;
+}
+
+persistence::result<config> config::from_args(int argc, const char* const* argv,
+                                              std::vector<std::string>* rest, config base) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i)
+    args.emplace_back(argv[i]);
+  // The config file first, so that explicit options override it.
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string path;
+    if (args[i].rfind("--config-file=", 0) == 0)
+      path = args[i].substr(14);
+    else if (args[i] == "--config-file" && i + 1 < args.size())
+      path = args[i + 1];
+    else
+      continue;
+    auto f = from_file(path, std::move(base));
+    if (!f)
+      return f.error();
+    base = std::move(*f);
+  }
+  std::vector<std::string> unknown;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--") {
+      for (++i; i < args.size(); ++i)
+        unknown.push_back(args[i]);
+      break;
+    }
+    if (a.rfind("--config-file", 0) == 0) {
+      if (a == "--config-file")
+        ++i;
+      continue;
+    }
+    if (a.size() > 2 && a[0] == '-' && a[1] == '-') {
+      auto body = a.substr(2);
+      auto eq = body.find('=');
+      std::string key = body.substr(0, eq);
+      config probe = base;
+      bool has_value = eq != std::string::npos;
+      std::string value = has_value ? body.substr(eq + 1) : std::string{};
+      if (!has_value) {
+        // `--key value`: only when `key` is ours.
+        if (i + 1 < args.size()) {
+          auto st = probe.set(key, args[i + 1]);
+          if (st.ok()) {
+            base = std::move(probe);
+            ++i;
+            continue;
+          }
+          if (st.message().rfind("unknown config key", 0) != 0)
+            return st; // ours, but a bad value
+        }
+      } else {
+        auto st = probe.set(key, value);
+        if (st.ok()) {
+          base = std::move(probe);
+          continue;
+        }
+        if (st.message().rfind("unknown config key", 0) != 0)
+          return st; // ours, but a bad value
+      }
+    }
+    unknown.push_back(a);
+  }
+  if (!unknown.empty()) {
+    if (rest == nullptr)
+      return persistence::status{errc::invalid_argument,
+                                 "unknown command-line argument '" + unknown.front() + "'"};
+    *rest = std::move(unknown);
+  } else if (rest != nullptr) {
+    rest->clear();
+  }
+  return base;
+}
+
+} // namespace strata

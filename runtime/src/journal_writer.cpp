@@ -1,0 +1,143 @@
+#include "strata/runtime/detail/journal_writer.hpp"
+
+#include "strata/runtime/detail/messages.hpp"
+
+#include <caf/send.hpp>
+
+namespace strata::detail {
+
+void notify_written(const caf::actor& to, std::uint64_t write_no, write_outcome out) {
+  if (to)
+    caf::anon_send(to, written_atom::value, write_no, std::move(out));
+}
+
+journal_writer::journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max)
+  : append_(std::move(append)),
+    fault_(std::move(fault)),
+    batch_events_max_(batch_events_max == 0 ? 1 : batch_events_max) {
+  thread_ = std::thread([this] { run(); });
+}
+
+journal_writer::~journal_writer() { stop(); }
+
+void journal_writer::submit(write_request r) {
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (!stopped_) {
+      queued_events_ += r.write.events.size();
+      queue_.push_back(std::move(r));
+      // Wake the writer only if it may sleep: it drains the whole queue per round.
+      if (queue_.size() == 1)
+        cv_.notify_one();
+      return;
+    }
+  }
+  notify_written(r.reply_to, r.write_no,
+                 write_outcome{persistence::errc::closed,
+                               "the journal writer has stopped (system shutting down)", 0, 0});
+}
+
+void journal_writer::stop() {
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (stopped_)
+      return;
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void journal_writer::run() {
+  std::vector<write_request> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk{mtx_};
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) { // stopping and drained
+        stopped_ = true;
+        return;
+      }
+      if (queued_events_ <= batch_events_max_) {
+        batch.swap(queue_);
+        queued_events_ = 0;
+      } else {
+        std::size_t n = 0;
+        std::size_t events = 0;
+        while (n < queue_.size()
+               && (n == 0 || events + queue_[n].write.events.size() <= batch_events_max_)) {
+          events += queue_[n].write.events.size();
+          ++n;
+        }
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        queued_events_ -= events;
+      }
+    }
+    commit(batch);
+    batch.clear();
+  }
+}
+
+void journal_writer::commit(std::vector<write_request>& batch) {
+  std::vector<persistence::stream_write> writes;
+  std::vector<persistence::snapshot_record> snaps;
+  std::vector<std::ptrdiff_t> index(batch.size(), -1);
+  writes.reserve(batch.size());
+  std::size_t events = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& r = batch[i];
+    if (!r.write.events.empty()) {
+      index[i] = static_cast<std::ptrdiff_t>(writes.size());
+      events += r.write.events.size();
+      writes.push_back(std::move(r.write));
+    }
+    if (r.snapshot)
+      snaps.push_back(std::move(*r.snapshot));
+  }
+  persistence::status whole;
+  std::vector<persistence::write_result> results;
+  if (fault_)
+    whole = fault_(append_phase::before, writes);
+  if (whole.ok() && (!writes.empty() || !snaps.empty())) {
+    auto res = append_(writes, snaps);
+    if (!res)
+      whole = res.error();
+    else
+      results = std::move(*res);
+    if (whole.ok() && fault_)
+      whole = fault_(append_phase::after, writes);
+  }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  if (whole.ok())
+    committed_events_.fetch_add(events, std::memory_order_relaxed);
+  else
+    failed_commits_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& r = batch[i];
+    if (!r.reply_to)
+      continue;
+    write_outcome out;
+    if (!whole.ok()) {
+      out.code = whole.code();
+      out.message = whole.message();
+    } else if (index[i] >= 0) {
+      auto k = static_cast<std::size_t>(index[i]);
+      if (k >= results.size()) {
+        out.code = persistence::errc::internal;
+        out.message = "journal returned fewer results than writes";
+      } else if (!results[k].st.ok()) {
+        out.code = results[k].st.code();
+        out.message = results[k].st.message();
+      } else {
+        out.first_seq = results[k].first_seq;
+        out.last_seq = results[k].last_seq;
+      }
+    }
+    notify_written(r.reply_to, r.write_no, std::move(out));
+  }
+}
+
+} // namespace strata::detail

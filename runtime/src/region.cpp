@@ -1,0 +1,261 @@
+#include "strata/runtime/detail/region.hpp"
+
+#include "strata/persistence/journal.hpp"
+#include "strata/runtime/detail/messages.hpp"
+#include "system_core.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <chrono>
+#include <iostream>
+
+namespace strata::detail {
+
+std::uint64_t steady_now_ms() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count());
+}
+
+void intrusive_ptr_release(envelope_base* p) noexcept {
+  if (p->rc_.fetch_sub(1, std::memory_order_acq_rel) != 1)
+    return;
+  if (p->completed_) {
+    delete p;
+    return;
+  }
+  if (p->home == nullptr) {
+    try {
+      p->fail(make_runtime_error(runtime_errc::undelivered, "the command was never routed"));
+    } catch (...) {
+    }
+    delete p;
+    return;
+  }
+  p->home->redeliver(p);
+}
+
+// -- recovery_gate --------------------------------------------------------------
+
+bool recovery_gate::acquire(const caf::actor& who) {
+  std::lock_guard<std::mutex> g{mtx_};
+  if (in_use_ < permits_) {
+    ++in_use_;
+    return true;
+  }
+  queue_.push_back(who);
+  return false;
+}
+
+bool recovery_gate::cancel(const caf::actor_addr& who) {
+  std::lock_guard<std::mutex> g{mtx_};
+  for (auto i = queue_.begin(); i != queue_.end(); ++i) {
+    if (i->address() == who) {
+      queue_.erase(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+void recovery_gate::release() {
+  caf::actor next;
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (queue_.empty()) {
+      if (in_use_ > 0)
+        --in_use_;
+      return;
+    }
+    next = std::move(queue_.front()); // the permit passes on
+    queue_.pop_front();
+  }
+  caf::anon_send(next, recover_atom::value);
+}
+
+std::size_t recovery_gate::in_use() const {
+  std::lock_guard<std::mutex> g{mtx_};
+  return in_use_;
+}
+
+std::size_t recovery_gate::waiting() const {
+  std::lock_guard<std::mutex> g{mtx_};
+  return queue_.size();
+}
+
+// -- region ---------------------------------------------------------------------
+
+region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every)
+  : core_(core), type_(std::move(type)), spawn_(spawn), snapshot_every_(snapshot_every) {
+  auto n = core.cfg.directory_shards == 0 ? 1 : core.cfg.directory_shards;
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    shards_.push_back(std::make_unique<shard>());
+}
+
+region::~region() = default;
+
+region::shard& region::shard_of(const std::string& id) noexcept {
+  // FNV-1a: cheap and independent of std::hash's quality.
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return *shards_[h % shards_.size()];
+}
+
+persistence::journal& region::journal() noexcept { return *core_.journal; }
+journal_writer& region::writer() noexcept { return *core_.writer; }
+recovery_gate& region::gate() noexcept { return *core_.gate; }
+const config& region::cfg() const noexcept { return core_.cfg; }
+caf::actor_system& region::actor_system() noexcept { return *core_.actors; }
+bool region::stopping() const noexcept { return core_.stopping.load(std::memory_order_acquire); }
+
+void region::dispatch(const std::string& id_in, envelope_ptr e) {
+  e->home = this;
+  if (&e->entity_id != &id_in)
+    e->entity_id = id_in;
+  const std::string& id = e->entity_id;
+  if (id.empty()) {
+    e->fail(make_runtime_error(runtime_errc::invalid_argument, "empty entity id"));
+    return;
+  }
+  auto& sh = shard_of(id);
+  caf::actor target;
+  {
+    std::unique_lock<std::mutex> g{sh.mtx};
+    // Checked under the shard lock: stop_all() marks entries under the same lock, so
+    // no entity can be spawned behind its back.
+    if (stopping()) {
+      g.unlock();
+      e->fail(make_runtime_error(runtime_errc::shutting_down,
+                                 "the system is shutting down; '" + persistence_id(id)
+                                   + "' did not handle the command"));
+      return;
+    }
+    auto it = sh.entries.find(id);
+    if (it == sh.entries.end()) {
+      auto a = spawn_(*this, id);
+      live_.fetch_add(1, std::memory_order_acq_rel);
+      it = sh.entries.emplace(id, entry{}).first;
+      it->second.actor = std::move(a);
+    } else if (it->second.passivating) {
+      it->second.buffered.push_back(std::move(e));
+      return;
+    }
+    it->second.last_touch_ms = steady_now_ms();
+    target = it->second.actor;
+  }
+  caf::anon_send(target, cmd_atom::value, std::move(e));
+}
+
+void region::redeliver(envelope_base* raw) noexcept {
+  envelope_ptr e{raw}; // back to one reference: completes or routes again
+  try {
+    if (stopping()) {
+      e->fail(make_runtime_error(runtime_errc::shutting_down,
+                                 "the system is shutting down; '"
+                                   + persistence_id(e->entity_id)
+                                   + "' did not handle the command"));
+      return;
+    }
+    if (++e->attempts > 8) {
+      e->fail(make_runtime_error(runtime_errc::undelivered,
+                                 "could not deliver the command to '"
+                                   + persistence_id(e->entity_id) + "' after 8 attempts"));
+      return;
+    }
+    auto id = e->entity_id;
+    dispatch(id, std::move(e));
+  } catch (...) {
+    if (e && !e->completed()) {
+      try {
+        e->fail(make_runtime_error(runtime_errc::internal, "redelivery failed"));
+      } catch (...) {
+      }
+    }
+  }
+}
+
+void region::passivated(const std::string& id, const caf::actor_addr& me) {
+  std::vector<envelope_ptr> buffered;
+  {
+    auto& sh = shard_of(id);
+    std::lock_guard<std::mutex> g{sh.mtx};
+    auto it = sh.entries.find(id);
+    if (it == sh.entries.end() || it->second.actor.address() != me)
+      return;
+    buffered = std::move(it->second.buffered);
+    sh.entries.erase(it);
+  }
+  for (auto& e : buffered)
+    dispatch(id, std::move(e));
+}
+
+void region::entity_finished() {
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard<std::mutex> g{live_mtx_};
+    live_cv_.notify_all();
+  }
+}
+
+void region::send_passivate(const caf::actor& a) { caf::anon_send(a, passivate_atom::value); }
+
+std::size_t region::passivate_idle(std::uint64_t now_ms, std::uint64_t idle_ms) {
+  std::vector<caf::actor> to_stop;
+  for (auto& sh : shards_) {
+    std::lock_guard<std::mutex> g{sh->mtx};
+    for (auto& kv : sh->entries) {
+      auto& en = kv.second;
+      if (!en.passivating && now_ms >= en.last_touch_ms + idle_ms) {
+        en.passivating = true;
+        to_stop.push_back(en.actor);
+      }
+    }
+  }
+  for (auto& a : to_stop)
+    send_passivate(a);
+  passivations_.fetch_add(to_stop.size(), std::memory_order_relaxed);
+  return to_stop.size();
+}
+
+void region::stop_all() {
+  std::vector<caf::actor> to_stop;
+  for (auto& sh : shards_) {
+    std::lock_guard<std::mutex> g{sh->mtx};
+    for (auto& kv : sh->entries) {
+      if (!kv.second.passivating) {
+        kv.second.passivating = true;
+        to_stop.push_back(kv.second.actor);
+      }
+    }
+  }
+  for (auto& a : to_stop)
+    send_passivate(a);
+}
+
+void region::await_all_finished() {
+  std::unique_lock<std::mutex> g{live_mtx_};
+  auto ok = live_cv_.wait_for(g, std::chrono::seconds(60), [&] {
+    return live_.load(std::memory_order_acquire) == 0;
+  });
+  if (!ok)
+    std::cerr << "strata: " << live_.load() << " entities of type '" << type_
+              << "' did not stop within 60 s (a journal write never completed?)\n";
+}
+
+caf::expected<std::vector<std::string>> region::ids() const {
+  auto all = core_.journal->list_streams();
+  if (!all)
+    return to_error(all.error());
+  std::vector<std::string> out;
+  auto prefix = type_ + ':';
+  for (auto& pid : *all)
+    if (pid.size() > prefix.size() && pid.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(pid.substr(prefix.size()));
+  return out;
+}
+
+} // namespace strata::detail

@@ -1,0 +1,53 @@
+// Private: the parts a strata::system owns, in destruction order (last declared =
+// first destroyed: the actor system goes first, the regions last, because envelopes
+// released during CAF's teardown still reach their region).
+#pragma once
+
+#include "strata/persistence/journal.hpp"
+#include "strata/runtime/config.hpp"
+#include "strata/runtime/detail/journal_writer.hpp"
+#include "strata/runtime/detail/region.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <typeinfo>
+
+namespace strata::detail {
+
+class system_core {
+public:
+  config cfg;
+  std::mutex regions_mtx;
+  std::map<std::string, std::pair<const std::type_info*, std::shared_ptr<region>>> regions;
+  std::unique_ptr<persistence::journal> journal;
+  std::unique_ptr<recovery_gate> gate;
+  std::unique_ptr<journal_writer> writer;
+  std::unique_ptr<caf::actor_system_config> actor_cfg;
+  std::unique_ptr<caf::actor_system> actors;
+  std::atomic<bool> stopping{false};
+  bool shut_down = false;
+
+  // passivation sweeper
+  std::mutex sweep_mtx;
+  std::condition_variable sweep_cv;
+  bool sweep_stop = false;
+  std::thread sweeper;
+
+  std::vector<std::shared_ptr<region>> all_regions() {
+    std::lock_guard<std::mutex> g{regions_mtx};
+    std::vector<std::shared_ptr<region>> out;
+    for (auto& kv : regions)
+      out.push_back(kv.second.second);
+    return out;
+  }
+};
+
+} // namespace strata::detail
