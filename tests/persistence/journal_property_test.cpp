@@ -1,8 +1,8 @@
 // Property (RapidCheck): any interleaving of batches over many streams — with random
 // batch composition, payload sizes (including empty and multi-page), wrong expected
-// seqs, index flush thresholds and reopen points — reads back exactly as a simple
-// in-memory model says: per stream gap-free and in order, the global log in append
-// order, verify() ok.
+// seqs, index flush thresholds, reopen points and prefix deletions — reads back
+// exactly as a simple in-memory model says: per stream gap-free and in order, the
+// global log in append order, verify() ok.
 #include "strata/persistence/journal.hpp"
 
 #include "test_util.hpp"
@@ -19,14 +19,34 @@ using namespace strata::persistence::test;
 
 namespace {
 
-/// What the journal should hold: the global log in order (stream, payload).
+/// What the journal should hold: every appended event by position, and per stream the
+/// positions of its seqs and how many leading events were deleted.
 struct model {
-  std::vector<std::pair<std::string, std::string>> log;
-  std::map<std::string, std::vector<std::string>> streams;
+  struct entry {
+    std::string pid;
+    std::uint64_t seq = 0;
+    std::string payload;
+    bool deleted = false;
+  };
+  std::vector<entry> log;                                  // index = position - 1
+  std::map<std::string, std::vector<std::size_t>> streams; // seq - 1 -> log index
+  std::map<std::string, std::uint64_t> deleted_up_to;
 
   std::uint64_t head(const std::string& pid) const {
     auto i = streams.find(pid);
     return i == streams.end() ? 0 : i->second.size();
+  }
+  void append(const std::string& pid, std::string payload) {
+    auto& s = streams[pid];
+    s.push_back(log.size());
+    log.push_back({pid, s.size(), std::move(payload)});
+  }
+  void delete_before(const std::string& pid, std::uint64_t up_to) {
+    auto& s = streams.at(pid);
+    for (std::uint64_t seq = 1; seq <= up_to && seq <= s.size(); ++seq)
+      log[s[seq - 1]].deleted = true;
+    auto& d = deleted_up_to[pid];
+    d = std::max(d, std::min<std::uint64_t>(up_to, s.size()));
   }
 };
 
@@ -50,40 +70,47 @@ std::string gen_payload() {
 }
 
 void check_against(const journal& j, const model& m) {
-  // Global log: positions 1..N in append order.
+  // Global log: the surviving events in position order.
   std::vector<event_record> all;
   auto read = j.read_global(1, ~std::size_t{0}, [&](const event_record& e) {
     all.push_back(e);
     return true;
   });
   RC_ASSERT(read.ok());
-  RC_ASSERT(all.size() == m.log.size());
   RC_ASSERT(j.last_position() == m.log.size());
-  std::map<std::string, std::uint64_t> seen;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    RC_ASSERT(all[i].position == i + 1);
-    RC_ASSERT(all[i].persistence_id == m.log[i].first);
-    RC_ASSERT(all[i].payload == m.log[i].second);
-    RC_ASSERT(all[i].seq == ++seen[all[i].persistence_id]);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < m.log.size(); ++i) {
+    const auto& want = m.log[i];
+    if (want.deleted) continue;
+    RC_ASSERT(next < all.size());
+    const auto& got = all[next++];
+    RC_ASSERT(got.position == i + 1);
+    RC_ASSERT(got.persistence_id == want.pid);
+    RC_ASSERT(got.seq == want.seq);
+    RC_ASSERT(got.payload == want.payload);
   }
-  // Each stream: seq 1..n, payloads in order.
-  for (auto& [pid, payloads] : m.streams) {
+  RC_ASSERT(next == all.size());
+  // Each stream: seqs deleted_up_to+1 .. head, payloads in order.
+  for (auto& [pid, positions] : m.streams) {
+    auto d = m.deleted_up_to.count(pid) ? m.deleted_up_to.at(pid) : 0;
     auto evs = j.load_stream(pid);
     RC_ASSERT(evs.has_value());
-    RC_ASSERT(evs->size() == payloads.size());
-    for (std::size_t i = 0; i < payloads.size(); ++i) {
-      RC_ASSERT((*evs)[i].seq == i + 1);
-      RC_ASSERT((*evs)[i].payload == payloads[i]);
+    RC_ASSERT(evs->size() == positions.size() - d);
+    for (std::size_t i = 0; i < evs->size(); ++i) {
+      const auto& want = m.log[positions[d + i]];
+      RC_ASSERT((*evs)[i].seq == d + i + 1);
+      RC_ASSERT((*evs)[i].position == positions[d + i] + 1);
+      RC_ASSERT((*evs)[i].payload == want.payload);
       RC_ASSERT((*evs)[i].persistence_id == pid);
     }
     auto h = j.highest_seq(pid);
     RC_ASSERT(h.has_value());
-    RC_ASSERT(*h == payloads.size());
+    RC_ASSERT(*h == positions.size());
   }
   auto streams = j.list_streams();
   RC_ASSERT(streams.has_value());
   std::vector<std::string> expected;
-  for (auto& [pid, payloads] : m.streams)
+  for (auto& [pid, positions] : m.streams)
     expected.push_back(pid); // std::map: already sorted
   RC_ASSERT(*streams == expected);
   auto st = j.verify();
@@ -101,11 +128,20 @@ TEST_CASE("journal property: any interleaving of batches reads back exactly") {
     RC_ASSERT(j.has_value());
     std::unique_ptr<journal> jp = std::move(*j);
     model m;
-    int reopens = 0, conflicts = 0;
+    int reopens = 0, conflicts = 0, deletes = 0;
 
     const int n_steps = *rc::gen::inRange(1, 30);
     for (int step = 0; step < n_steps; ++step) {
       const int what = *rc::gen::inRange(0, 20);
+      if (what == 2 && !m.streams.empty()) { // delete a prefix of a stream
+        auto it = m.streams.begin();
+        std::advance(it, *rc::gen::inRange<std::size_t>(0, m.streams.size()));
+        const auto up_to = *rc::gen::inRange<std::uint64_t>(1, it->second.size() + 1);
+        RC_ASSERT(jp->delete_events_before(it->first, up_to).ok());
+        m.delete_before(it->first, up_to);
+        ++deletes;
+        continue;
+      }
       if (what == 0 || what == 1) { // reopen, with or without an explicit close()
         if (what == 0) RC_ASSERT(jp->close().ok());
         jp.reset();
@@ -151,20 +187,19 @@ TEST_CASE("journal property: any interleaving of batches reads back exactly") {
           continue;
         }
         RC_ASSERT(res.st.ok());
-        auto& stream = m.streams[batch[w].persistence_id];
-        RC_ASSERT(res.first_seq == stream.size() + 1);
+        const auto& pid = batch[w].persistence_id;
+        RC_ASSERT(res.first_seq == m.head(pid) + 1);
         RC_ASSERT(res.first_position == m.log.size() + 1);
-        for (auto& e : batch[w].events) {
-          stream.push_back(e.payload);
-          m.log.emplace_back(batch[w].persistence_id, e.payload);
-        }
-        RC_ASSERT(res.last_seq == stream.size());
+        for (auto& e : batch[w].events)
+          m.append(pid, e.payload);
+        RC_ASSERT(res.last_seq == m.head(pid));
         RC_ASSERT(res.last_position == m.log.size());
       }
     }
     RC_CLASSIFY(m.log.size() >= 100, "100+ events");
     RC_CLASSIFY(reopens > 0, "reopened");
     RC_CLASSIFY(conflicts > 0, "conflicts");
+    RC_CLASSIFY(deletes > 0, "deletes");
     check_against(*jp, m);
     RC_ASSERT(jp->close().ok());
     jp.reset();

@@ -3,6 +3,8 @@
 // deletion, and refusal of invalid input.
 #include "strata/persistence/journal.hpp"
 
+#include "strata/persistence/snapshot_store.hpp"
+
 #include "test_util.hpp"
 
 #include <algorithm>
@@ -672,5 +674,73 @@ TEST_CASE("journal: a 255-byte persistence id and binary payloads are stored") {
   CHECK(evs[0].payload == payload);
   CHECK(evs[1].payload.empty());
   CHECK(evs[2].payload == std::string(70'000, 'L'));
+  STRATA_CHECK_OK(j->verify());
+}
+
+TEST_CASE("journal: a batch that fails as a whole leaves no trace in memory or on disk") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path(), 5);
+  o.env.map_size_bytes = 256u << 10;
+  o.env.map_size_max_bytes = 1u << 20;
+  auto j = open_journal(o);
+  append_ok(*j, {make_write("m", 0, numbered("m", 1, 3)), make_write("n", 0, {"n#1"})});
+
+  // ~2 MiB in one batch cannot fit in a 1 MiB map.
+  std::vector<std::string> big(40, std::string(50'000, 'B'));
+  auto r = j->append({make_write("m", 3, big), make_write("fresh", 0, {"fresh#1"})});
+  REQUIRE(!r.has_value());
+  INFO("error: " << r.error().to_string());
+  CHECK(r.error().code() == errc::map_full);
+  CHECK(j->last_position() == 4);
+  CHECK(head(*j, "m") == 3);
+  CHECK(head(*j, "fresh") == 0);
+
+  // The journal goes on from where it was: same positions, same seqs, nothing phantom.
+  auto res =
+    append_ok(*j, {make_write("m", 3, numbered("m", 4, 2)), make_write("fresh", 0, {"fresh#1"})});
+  CHECK(res[0].first_position == 5);
+  CHECK(res[0].first_seq == 4);
+  CHECK(res[1].first_position == 7);
+  check_numbered_stream(*j, "m", 5);
+  check_numbered_stream(*j, "fresh", 1);
+  CHECK(read_global_all(*j).size() == 7);
+  auto streams = j->list_streams();
+  STRATA_REQUIRE_VALUE(streams);
+  CHECK(*streams == std::vector<std::string>{"fresh", "m", "n"});
+  STRATA_CHECK_OK(j->verify());
+  STRATA_REQUIRE_OK(j->close());
+  j.reset();
+  j = open_journal(o);
+  check_numbered_stream(*j, "m", 5);
+  CHECK(j->last_position() == 7);
+  STRATA_CHECK_OK(j->verify());
+}
+
+TEST_CASE("journal: deletions and snapshots survive a process exit without close()") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path(), 1000); // everything still pending in the index
+  int code = run_in_child([&] {
+    auto j = journal::open(o);
+    if (!j) return 1;
+    append_ok(**j,
+              {make_write("x", 0, numbered("x", 1, 6)), make_write("y", 0, numbered("y", 1, 2))});
+    if (!(*j)->delete_events_before("x", 4).ok()) return 2;
+    append_ok(**j, {make_write("x", 6, numbered("x", 7, 1))},
+              {snapshot_record{"x", 7, 1, "s", 1, "state", 0}});
+    ::_exit(0);
+  });
+  REQUIRE(code == 0);
+  auto j = open_journal(o);
+  auto x = load_all(*j, "x");
+  CHECK(seqs_of(x) == range(5, 7));
+  CHECK(payloads_of(x) == numbered("x", 5, 3));
+  CHECK(head(*j, "x") == 7);
+  check_numbered_stream(*j, "y", 2);
+  CHECK(j->last_position() == 9);
+  CHECK(read_global_all(*j).size() == 5);
+  auto snap = j->snapshots().load_latest("x");
+  STRATA_REQUIRE_VALUE(snap);
+  REQUIRE(snap->has_value());
+  CHECK((*snap)->payload == "state");
   STRATA_CHECK_OK(j->verify());
 }

@@ -178,6 +178,12 @@ TEST_CASE("snapshot_store: snapshots saved in the same append() call") {
   CHECK(*h == 5);
   CHECK(listed(j->snapshots(), "a") == std::vector<std::uint64_t>{4, 5});
   CHECK(listed(j->snapshots(), "ghost").empty());
+  // The journal continues at the same position and seq after the refused batch.
+  auto next = append_ok(*j, {make_write("a", 5, {"a#6"})});
+  CHECK(next[0].first_position == last + 1);
+  CHECK(next[0].first_seq == 6);
+  CHECK(payloads_of(load_all(*j, "a")).back() == "a#6");
+  STRATA_CHECK_OK(j->verify());
 
   // Survives reopen.
   STRATA_REQUIRE_OK(j->close());
@@ -186,6 +192,7 @@ TEST_CASE("snapshot_store: snapshots saved in the same append() call") {
   auto l = latest(j->snapshots(), "a");
   REQUIRE(l.has_value());
   check_same(*l, snap("a", 5));
+  CHECK(load_all(*j, "a").size() == 6);
 }
 
 TEST_CASE("snapshot_store: save inside a caller's transaction commits or aborts with it") {
