@@ -411,11 +411,16 @@ result<snapshot_record> decode_snapshot(std::string_view bytes, std::string_view
     r.schema_version = m.getSchemaVersion();
     r.payload = view_of(m.getPayload());
     r.checksum = m.getChecksum();
-    if (crc32c(r.payload) != r.checksum)
-      return {errc::corrupt, "snapshot of stream '" + r.persistence_id + "' seq "
-                               + std::to_string(r.seq)
-                               + ": payload checksum mismatch; delete the snapshot (recovery"
-                                 " then replays the events)"};
+    if (crc32c(r.payload) != r.checksum) {
+      std::string msg = "snapshot of stream '" + r.persistence_id + "' seq " + std::to_string(r.seq);
+      if (!where.empty()) {
+        msg += " at ";
+        msg += where;
+      }
+      msg += ": payload checksum mismatch; delete the snapshot (recovery then replays the"
+             " events)";
+      return {errc::corrupt, std::move(msg)};
+    }
     return {};
   });
   if (!st.ok())

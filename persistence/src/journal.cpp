@@ -24,7 +24,7 @@ constexpr std::string_view format_value = "strata-journal/1";
 constexpr std::string_view next_stream_key = "next_stream_id";
 constexpr std::string_view indexed_through_key = "indexed_through";
 constexpr std::string_view position_floor_key = "position_floor";
-constexpr std::size_t max_pid_bytes = 400;   // LMDB keys are at most 511 bytes
+constexpr std::size_t max_pid_bytes = 255;   // event.hpp: 1..255 bytes (LMDB keys <= 511)
 constexpr std::size_t chunk_max = 128;       // positions per index entry: stays in-page
 constexpr std::size_t record_header = 4;     // CRC32C of the envelope, little-endian
 
