@@ -91,6 +91,10 @@ struct config {
                                     const std::vector<persistence::stream_write>&)>
     append_fault;
 
+  /// Test-only: called on the entity's actor thread right before it reads its stream
+  /// to recover (a test may block here to hold a recovery permit).
+  std::function<void(const std::string& persistence_id)> before_recover;
+
   /// The snapshot interval for aggregate type `type`.
   std::uint64_t snapshot_every_for(std::string_view type) const;
 

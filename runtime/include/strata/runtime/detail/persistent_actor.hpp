@@ -203,6 +203,8 @@ private:
         finish_stop(self);
       return;
     }
+    if (s.reg->cfg().before_recover)
+      s.reg->cfg().before_recover(s.pid);
     auto r = recover<A>(s.reg->journal(), s.pid, true, ~std::uint64_t{0});
     s.reg->gate().release();
     if (!r) {

@@ -1,0 +1,58 @@
+// tests runtime/src/config.cpp
+#include "strata/runtime/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+TEST_CASE("config: command line sets known keys and returns the rest in order") {
+  const char* argv[] = {"prog",          "--data",     "/tmp/x",   "deposit",
+                        "--durability=nosync", "acct-1", "--snapshot-every.account=7",
+                        "100",           "--owner",    "ann"};
+  std::vector<std::string> rest;
+  auto c = strata::config::from_args(10, argv, &rest);
+  REQUIRE(c);
+  CHECK(c->data_dir == "/tmp/x");
+  CHECK(c->durability == strata::persistence::sync_mode::nosync);
+  CHECK(c->snapshot_every_for("account") == 7);
+  CHECK(c->snapshot_every_for("order") == c->snapshot_every);
+  CHECK(rest == std::vector<std::string>{"deposit", "acct-1", "100", "--owner", "ann"});
+}
+
+TEST_CASE("config: bad values are errors that name the key") {
+  const char* argv[] = {"prog", "--stash-max=lots"};
+  auto c = strata::config::from_args(2, argv, nullptr);
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message().find("stash-max") != std::string::npos);
+  const char* argv2[] = {"prog", "--bogus=1"};
+  CHECK_FALSE(strata::config::from_args(2, argv2, nullptr));
+  strata::config cfg;
+  CHECK_FALSE(cfg.set("max-inflight-writes", "0").ok());
+  CHECK(cfg.set("max_inflight_writes", "3").ok());
+  CHECK(cfg.max_inflight_writes == 3);
+}
+
+TEST_CASE("config: file, then command line overrides it") {
+  auto path = std::string("/tmp/strata_cfg_test_") + std::to_string(::getpid()) + ".ini";
+  {
+    std::ofstream f(path);
+    f << "# comment\n[strata]\ndata-dir = \"/var/x\"\npassivate-after-ms = 250\n"
+         "[other]\nignored = 1\n";
+  }
+  auto f = strata::config::from_file(path);
+  REQUIRE(f);
+  CHECK(f->data_dir == "/var/x");
+  CHECK(f->passivate_after_ms == 250);
+  std::string cf = "--config-file=" + path;
+  const char* argv[] = {"prog", "--passivate-after-ms", "99", cf.c_str()};
+  auto c = strata::config::from_args(4, argv, nullptr);
+  REQUIRE(c);
+  CHECK(c->data_dir == "/var/x");
+  CHECK(c->passivate_after_ms == 99);
+  std::remove(path.c_str());
+  CHECK_FALSE(strata::config::from_file(path));
+}

@@ -1,0 +1,103 @@
+// tests runtime/include/strata/runtime/effect.hpp, aggregate.hpp, errors.hpp
+#include "counter.hpp"
+
+#include "strata/runtime/errors.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace test_counter;
+using effect = counter::effect;
+
+namespace {
+struct other_aggregate {
+  static constexpr const char* type_name = "other";
+  enum class rejection : std::uint8_t { x = 2 };
+};
+} // namespace
+
+TEST_CASE("effect: persist then reply carries the events and computes the reply on the state after") {
+  auto e = effect::persist({added{2}, added{3}}).then_reply([](const counter::state& s) {
+    return s.value * 10;
+  });
+  CHECK(e.kind() == strata::effect_kind::persist_then_reply);
+  REQUIRE(e.events().size() == 2);
+  CHECK(std::get<added>(e.events()[1]).n == 3);
+  REQUIRE(e.has_reply());
+  auto after = strata::fold<counter>(counter::state{}, e.events());
+  CHECK(after.value == 5);
+  CHECK(e.make_reply(after) == 50);
+  CHECK_FALSE(e.rejection().has_value());
+}
+
+TEST_CASE("effect: persist with no reply, reply only, reject") {
+  auto n = effect::persist({touched{}}).then_no_reply();
+  CHECK(n.kind() == strata::effect_kind::persist_then_no_reply);
+  CHECK_FALSE(n.has_reply());
+  CHECK(n.events().size() == 1);
+
+  auto r = effect::reply([](const counter::state& s) { return s.value + 1; });
+  CHECK(r.kind() == strata::effect_kind::reply);
+  CHECK(r.events().empty());
+  counter::state s;
+  s.value = 41;
+  CHECK(r.make_reply(s) == 42);
+
+  auto j = effect::reject(counter::rejection::insufficient);
+  CHECK(j.kind() == strata::effect_kind::reject);
+  CHECK(j.events().empty());
+  CHECK_FALSE(j.has_reply());
+  REQUIRE(j.rejection().has_value());
+  CHECK(*j.rejection() == counter::rejection::insufficient);
+}
+
+TEST_CASE("effect: persist accepts a vector built at run time") {
+  std::vector<counter::event> evs;
+  for (int i = 1; i <= 4; ++i)
+    evs.emplace_back(added{i});
+  auto e = effect::persist(evs).then_no_reply();
+  CHECK(e.events().size() == 4);
+  CHECK(strata::fold<counter>(counter::state{}, e.events()).value == 10);
+}
+
+TEST_CASE("handler: decides on the given state, rejections store nothing") {
+  counter::state s;
+  s.value = 5;
+  auto ok = counter::handle(s, sub{5});
+  CHECK(ok.kind() == strata::effect_kind::persist_then_reply);
+  CHECK(ok.make_reply(strata::fold<counter>(s, ok.events())) == 0);
+  auto no = counter::handle(s, sub{6});
+  CHECK(no.kind() == strata::effect_kind::reject);
+  CHECK(*no.rejection() == counter::rejection::insufficient);
+  CHECK(no.events().empty());
+}
+
+TEST_CASE("errors: a rejection travels as caf::error and converts back") {
+  auto err = strata::make_rejection<counter>(counter::rejection::insufficient);
+  CHECK(strata::is_rejection(err));
+  auto back = strata::rejection_of<counter>(err);
+  REQUIRE(back.has_value());
+  CHECK(*back == counter::rejection::insufficient);
+  CHECK(strata::describe(err) == "rejected: insufficient");
+  CHECK_FALSE(strata::runtime_error_of(err).has_value());
+
+  // Another aggregate's rejection is not this one's.
+  CHECK_FALSE(strata::rejection_of<other_aggregate>(err).has_value());
+}
+
+TEST_CASE("errors: infrastructure failures keep their code and message") {
+  strata::persistence::status st{strata::persistence::errc::io_error, "disk on fire"};
+  auto err = strata::to_error(st);
+  CHECK_FALSE(strata::is_rejection(err));
+  REQUIRE(strata::runtime_error_of(err).has_value());
+  CHECK(*strata::runtime_error_of(err) == strata::runtime_errc::io_error);
+  CHECK(strata::describe(err) == "io_error: disk on fire");
+  CHECK_FALSE(strata::rejection_of<counter>(err).has_value());
+  CHECK_FALSE(strata::to_error(strata::persistence::status{}));
+}
+
+TEST_CASE("aggregate concept: the traits see what is missing") {
+  struct not_an_aggregate {};
+  CHECK_FALSE(strata::is_aggregate_v<not_an_aggregate>);
+  CHECK(strata::is_aggregate_v<counter>);
+  CHECK(strata::has_snapshots_v<counter>);
+}
