@@ -69,7 +69,8 @@ TEST_CASE("codec: crc32c matches published vectors") {
 }
 
 TEST_CASE("codec: crc32c equals the bitwise reference at every length and alignment") {
-  std::mt19937_64 rng(test_seed());
+  STRATA_TEST_SEED(seed);
+  std::mt19937_64 rng(seed);
   const std::string buf = random_bytes(rng, 4096 + 64);
   for (std::size_t offset = 0; offset < 16; ++offset)
     for (std::size_t n :
@@ -85,7 +86,8 @@ TEST_CASE("codec: crc32c equals the bitwise reference at every length and alignm
 }
 
 TEST_CASE("codec: envelopes round trip with every field") {
-  std::mt19937_64 rng(test_seed());
+  STRATA_TEST_SEED(seed);
+  std::mt19937_64 rng(seed);
   for (std::size_t n : {0u, 1u, 100u, 4093u, 1u << 20}) {
     auto rec = sample_record(random_bytes(rng, n));
     auto in = rec;

@@ -3,6 +3,7 @@
 // truncated or random envelope bytes must decode to corrupt.
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include "test_util.hpp"
 
@@ -74,7 +75,7 @@ damaged_journal write_journal(journal& j, std::uint64_t seed) {
 
 TEST_CASE("corruption: a flipped payload byte is reported with stream and position") {
   temp_dir dir;
-  const auto seed = test_seed();
+  STRATA_TEST_SEED(seed);
   auto o = journal_opts(dir.path(), 2);
   damaged_journal d;
   {
@@ -159,7 +160,7 @@ TEST_CASE("corruption: a flipped payload byte is reported with stream and positi
 
 TEST_CASE("corruption: a damaged record in the un-indexed tail fails open, naming it") {
   temp_dir dir;
-  const auto seed = test_seed();
+  STRATA_TEST_SEED(seed);
   auto o = journal_opts(dir.path(), 100'000); // nothing indexed before the "crash"
   std::string marker = marker_payload(seed);
   int code = run_in_child([&] {
@@ -189,8 +190,50 @@ TEST_CASE("corruption: a damaged record in the un-indexed tail fails open, namin
   }
 }
 
+TEST_CASE("corruption: a damaged snapshot is reported with stream and seq") {
+  temp_dir dir;
+  STRATA_TEST_SEED(seed);
+  auto o = journal_opts(dir.path());
+  const std::string marker = marker_payload(seed);
+  {
+    auto j = open_journal(o);
+    append_ok(*j, {make_write("snapped", 0, {"e1", "e2", "e3"})});
+    STRATA_REQUIRE_OK(j->snapshots().save({"snapped", 2, 5, "state", 1, "older-state", 0}));
+    STRATA_REQUIRE_OK(j->snapshots().save({"snapped", 3, 6, "state", 1, marker, 0}));
+    STRATA_REQUIRE_OK(j->close());
+  }
+  REQUIRE(damage_all(dir.sub("data.mdb"), needle_of(marker)) >= 1);
+  auto j = open_journal(o);
+  auto latest = j->snapshots().load_latest("snapped");
+  REQUIRE(!latest.has_value());
+  INFO("error: " << latest.error().to_string());
+  CHECK(latest.error().code() == errc::corrupt);
+  CHECK(mentions(latest.error(), "snapped"));
+  CHECK(mentions(latest.error(), "3"));
+  // The older snapshot is intact and still reachable.
+  auto older = j->snapshots().load_at_or_before("snapped", 2);
+  STRATA_REQUIRE_VALUE(older);
+  REQUIRE(older->has_value());
+  CHECK((*older)->payload == "older-state");
+  // Events are unaffected.
+  CHECK(load_all(*j, "snapped").size() == 3);
+}
+
+TEST_CASE("corruption: a data file that is not an LMDB environment is refused") {
+  temp_dir dir;
+  STRATA_TEST_SEED(seed);
+  std::mt19937_64 rng(seed);
+  write_file(dir.sub("data.mdb"), random_bytes(rng, 64 * 1024));
+  auto j = journal::open(journal_opts(dir.path()));
+  REQUIRE(!j.has_value());
+  INFO("error: " << j.error().to_string());
+  CHECK((j.error().code() == errc::incompatible || j.error().code() == errc::corrupt));
+  CHECK(mentions(j.error(), dir.path()));
+}
+
 TEST_CASE("corruption: truncated envelopes decode to corrupt, never crash") {
-  std::mt19937_64 rng(test_seed());
+  STRATA_TEST_SEED(seed);
+  std::mt19937_64 rng(seed);
   for (std::size_t payload_size : {0u, 1u, 7u, 8u, 100u, 1000u}) {
     auto rec = sample_record(random_bytes(rng, payload_size));
     const std::string bytes = encode_envelope(rec);
@@ -208,7 +251,8 @@ TEST_CASE("corruption: truncated envelopes decode to corrupt, never crash") {
 }
 
 TEST_CASE("corruption: random and bit-flipped envelopes never crash") {
-  std::mt19937_64 rng(test_seed());
+  STRATA_TEST_SEED(seed);
+  std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::size_t> len(0, 512);
   for (int i = 0; i < 2000; ++i) {
     auto garbage = random_bytes(rng, len(rng));

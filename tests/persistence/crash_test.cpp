@@ -203,7 +203,7 @@ void check_journal(const std::string& dir, const acknowledged& ack) {
 /// `kills` SIGKILLs, on a fresh directory every `kills_per_dir` (checking reads the
 /// whole journal after every kill, so this bounds the work of the long run).
 void run_crash_loop(int kills, int kills_per_dir) {
-  const auto seed = test_seed();
+  STRATA_TEST_SEED(seed);
   std::mt19937_64 rng(seed);
   std::unique_ptr<temp_dir> dir;
   acknowledged ack;

@@ -54,6 +54,12 @@ struct StringMaker<strata::persistence::errc> {
     REQUIRE((res).has_value());                                                                    \
   } while (false)
 
+/// Declares `const std::uint64_t name` = test_seed() and logs it with every failure of
+/// the enclosing scope ("repeat with STRATA_SEED=…").
+#define STRATA_TEST_SEED(name)                                                                     \
+  const std::uint64_t name = ::strata::persistence::test::test_seed();                             \
+  INFO("seed " << name << " (repeat with STRATA_SEED=" << name << ")")
+
 namespace strata::persistence::test {
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
@@ -80,16 +86,11 @@ class temp_dir {
   std::string path_;
 };
 
-/// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh. Printed so a
-/// failing run can be repeated with STRATA_SEED=<seed>.
+/// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh. Use through
+/// STRATA_TEST_SEED, which prints it when an assertion of the test fails.
 inline std::uint64_t test_seed() {
-  std::uint64_t seed = 0;
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s)
-    seed = std::strtoull(s, nullptr, 10);
-  else
-    seed = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-  MESSAGE("seed " << seed << " (repeat with STRATA_SEED=" << seed << ")");
-  return seed;
+  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
+  return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
 }
 
 /// Journal options for tests: nosync (durability is not the point), tiny initial map so
