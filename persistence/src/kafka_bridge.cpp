@@ -84,12 +84,13 @@ struct kafka_bridge::impl {
   std::uint64_t read_next = 1;       // next journal position to read
   bool restart_needed = false;
   std::string pending_check;         // aggregate type whose topic must be checked first
-  clock_type::time_point last_commit = clock_type::now();
   std::uint32_t backoff_ms = 0;
   std::vector<std::uint64_t> scratch; // aligned copy of a misaligned envelope
 
   // --- shared ---------------------------------------------------------------------------
   std::thread thread;
+  std::thread committer;
+  std::condition_variable committer_cv; // with wake_mu
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
   std::atomic<bool> wake{false};
@@ -217,6 +218,7 @@ struct kafka_bridge::impl {
       {"reconnect.backoff.ms", "50"},
       {"reconnect.backoff.max.ms", "1000"},
       {"topic.metadata.refresh.interval.ms", "10000"},
+      {"log_level", std::to_string(opts.log_level)},
     };
     for (const auto& [k, v] : opts.producer_config) {
       if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms"
@@ -309,11 +311,13 @@ struct kafka_bridge::impl {
   }
 
   // Produces records from the journal while the window and librdkafka's queue have
-  // room. Returns true when it produced anything.
+  // room, at most a few read batches, so that delivery reports are served in between
+  // even while the journal grows as fast as it is read. Returns true when it produced.
   bool fill() {
     bool any = false;
     const std::size_t window = ring.size();
-    while (!stopping.load(std::memory_order_relaxed) && !restart_needed) {
+    for (int round = 0; round < 4 && !stopping.load(std::memory_order_relaxed) && !restart_needed;
+         ++round) {
       if (read_next > j->last_position())
         break;
       std::size_t room = window - static_cast<std::size_t>(tail - head);
@@ -405,6 +409,7 @@ struct kafka_bridge::impl {
         auto cs = check_topic(type, static_cast<int>(opts.metadata_timeout_ms));
         if (cs.ok()) {
           topic(type).checked = true;
+          any = true; // come back at once
           continue;
         }
         if (cs.code() == errc::invalid_argument) {
@@ -447,9 +452,9 @@ struct kafka_bridge::impl {
       std::lock_guard<std::mutex> g{ack_mu};
       acked.store(a, std::memory_order_release);
     }
-    ack_cv.notify_all();
     if (opts.on_acknowledged)
       opts.on_acknowledged(a);
+    ack_cv.notify_all();
     return true;
   }
 
@@ -509,12 +514,6 @@ struct kafka_bridge::impl {
         backoff_ms = 0;
       rd_kafka_poll(rk.get(), 0);
       advance();
-      auto now = clock_type::now();
-      if (now - last_commit >= std::chrono::milliseconds(opts.offset_commit_interval_ms)) {
-        last_commit = now;
-        if (auto st = commit_offset(); !st.ok())
-          report(st);
-      }
       if (produced_any)
         continue;
       if (tail > head) {
@@ -525,9 +524,23 @@ struct kafka_bridge::impl {
       }
     }
     advance();
-    (void) commit_offset();
     rk.reset();
     drop_topic_handles();
+  }
+
+  // Stores the acknowledged position every offset_commit_interval_ms. Its own thread:
+  // the write transaction waits for LMDB's writer lock, which the journal writer holds
+  // most of the time under load, and the producing thread must never wait for it.
+  void run_committer() {
+    while (!stopping.load()) {
+      {
+        std::unique_lock<std::mutex> lk{wake_mu};
+        committer_cv.wait_for(lk, std::chrono::milliseconds(opts.offset_commit_interval_ms),
+                              [&] { return stopping.load(); });
+      }
+      if (auto st = commit_offset(); !st.ok())
+        report(st);
+    }
   }
 };
 
@@ -575,6 +588,7 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
   auto* raw = p.get();
   std::unique_ptr<kafka_bridge> b{new kafka_bridge(std::move(p))};
   raw->thread = std::thread([raw] { raw->run(); });
+  raw->committer = std::thread([raw] { raw->run_committer(); });
   return b;
 }
 
@@ -621,8 +635,13 @@ std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
       impl_->stopping.store(true);
     }
     impl_->wake_cv.notify_all();
+    impl_->committer_cv.notify_all();
     if (impl_->thread.joinable())
       impl_->thread.join();
+    if (impl_->committer.joinable())
+      impl_->committer.join();
+    if (auto st = impl_->commit_offset(); !st.ok())
+      impl_->report(st);
   }
   auto target = impl_->j->last_position();
   auto a = acknowledged_position();

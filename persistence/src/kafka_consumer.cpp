@@ -130,11 +130,14 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
   std::vector<std::pair<std::string, std::string>> props = {
     {"bootstrap.servers", m->opts.bootstrap_servers},
     {"client.id", "strata-projection-" + m->writer->proj().name},
+    // librdkafka 2.0 wants a group id even for assign(); nothing is joined or committed.
+    {"group.id", "strata-projection-" + m->writer->proj().name},
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"auto.offset.reset", "earliest"},
     {"reconnect.backoff.max.ms", "1000"},
     {"fetch.wait.max.ms", "50"},
+    {"log_level", std::to_string(m->opts.log_level)},
   };
   for (const auto& kv : m->opts.consumer_config)
     props.push_back(kv);

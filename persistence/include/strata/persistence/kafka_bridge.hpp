@@ -27,9 +27,10 @@
 // Kafka unreachable: records wait in a bounded window (`max_in_flight_events`), the
 // journal is not slowed down, lag grows, and everything goes out in order on return.
 //
-// Threads: the bridge runs on its own thread. Every member function may be called from
-// any thread. `on_acknowledged` and `on_error` run on the bridge thread and must not
-// block or call back into the bridge except acknowledged_position()/stats().
+// Threads: the bridge produces on its own thread and stores its offset on a second one
+// (so LMDB's writer lock never stalls producing). Every member function may be called
+// from any thread. `on_acknowledged` runs on the producing thread, `on_error` on either;
+// they must not block or call into the bridge except acknowledged_position()/stats().
 #pragma once
 
 #include "strata/persistence/shard.hpp"
@@ -106,10 +107,13 @@ struct kafka_bridge_options {
   /// {"security.protocol", "ssl"}. The bridge refuses to override enable.idempotence
   /// and acks.
   std::vector<std::pair<std::string, std::string>> producer_config;
+  /// librdkafka `log_level` (syslog levels; 3 = errors such as "connect failed", which
+  /// go to stderr; 6 = informational, 7 = debug).
+  int log_level = 3;
 
   /// Called on the bridge thread whenever the acknowledged position advances.
   std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
-  /// Called on the bridge thread for every problem worth a log line (broker down,
+  /// Called on a bridge thread for every problem worth a log line (broker down,
   /// producer restart, topic mismatch). The bridge keeps running unless `failed()`.
   std::function<void(const status&)> on_error;
 };

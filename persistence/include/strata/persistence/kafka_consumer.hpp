@@ -39,6 +39,8 @@ struct kafka_consumer_options {
   start_from start = start_from::beginning;
   std::size_t batch_max_events = 10'000; ///< records per write transaction
   std::uint32_t metadata_timeout_ms = 10'000;
+  /// librdkafka `log_level` (3 = errors to stderr).
+  int log_level = 3;
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };
