@@ -744,3 +744,25 @@ TEST_CASE("journal: deletions and snapshots survive a process exit without close
   CHECK((*snap)->payload == "state");
   STRATA_CHECK_OK(j->verify());
 }
+
+TEST_CASE("journal: a batch of the default max_batch_events commits in one call") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path()); // default index_flush_events and max_batch_events
+  o.env.map_size_bytes = 64u << 10;  // and the map grows inside this one transaction
+  auto j = open_journal(o);
+  const std::size_t total = o.max_batch_events, streams = 1000;
+  std::vector<stream_write> batch(streams);
+  for (std::size_t s = 0; s < streams; ++s) {
+    batch[s].persistence_id = "bulk-" + std::to_string(s);
+    for (std::size_t i = 0; i < total / streams; ++i)
+      batch[s].events.push_back(make_event("t", std::string(100, static_cast<char>('a' + s % 26))));
+  }
+  auto res = append_ok(*j, batch);
+  CHECK(res.back().last_position == total);
+  CHECK(j->last_position() == total);
+  auto some = load_all(*j, "bulk-777");
+  CHECK(some.size() == total / streams);
+  CHECK(some.back().seq == total / streams);
+  CHECK(some.back().payload == std::string(100, static_cast<char>('a' + 777 % 26)));
+  STRATA_CHECK_OK(j->verify());
+}

@@ -127,6 +127,17 @@ TEST_CASE("snapshot_store: keep-N retention keeps the newest snapshots") {
   for (std::uint64_t seq = 10; seq <= 13; ++seq)
     STRATA_REQUIRE_OK(s.save(snap("r", seq)));
   CHECK(listed(s, "r") == std::vector<std::uint64_t>{11, 12, 13});
+  // Saving an older seq than the kept ones: only the newest keep_n survive.
+  STRATA_REQUIRE_OK(s.save(snap("r", 7)));
+  CHECK(listed(s, "r") == std::vector<std::uint64_t>{11, 12, 13});
+  // Saving the same seq again replaces it.
+  auto again = snap("r", 13);
+  again.payload = "replacement";
+  STRATA_REQUIRE_OK(s.save(again));
+  CHECK(listed(s, "r") == std::vector<std::uint64_t>{11, 12, 13});
+  auto replaced = latest(s, "r");
+  REQUIRE(replaced.has_value());
+  CHECK(replaced->payload == "replacement");
   s.set_keep_n(1);
   STRATA_REQUIRE_OK(s.save(snap("r", 20)));
   CHECK(listed(s, "r") == std::vector<std::uint64_t>{20});
