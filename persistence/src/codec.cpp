@@ -285,41 +285,58 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
 
 namespace {
 /// Decodes an Envelope from a reader into `r`, checking the payload checksum.
-status read_envelope(capnp::MessageReader& reader, std::string_view where, event_record& r) {
-  {
-    auto e = reader.getRoot<schema::Envelope>();
-    r.persistence_id = view_of(e.getPersistenceId());
-    r.seq = e.getSeq();
-    r.position = e.getPosition();
-    r.timestamp_ns = e.getTimestampNs();
-    r.type = view_of(e.getEventType());
-    r.schema_version = e.getSchemaVersion();
-    r.payload = view_of(e.getPayload());
-    if (e.hasTags()) {
-      auto tl = e.getTags();
-      r.tags.reserve(tl.size());
-      for (auto t : tl)
-        r.tags.emplace_back(view_of(t));
+status read_envelope(capnp::MessageReader& reader, std::string_view where, event_view& r) {
+  auto e = reader.getRoot<schema::Envelope>();
+  r.persistence_id = view_of(e.getPersistenceId());
+  r.seq = e.getSeq();
+  r.position = e.getPosition();
+  r.timestamp_ns = e.getTimestampNs();
+  r.type = view_of(e.getEventType());
+  r.schema_version = e.getSchemaVersion();
+  r.payload = view_of(e.getPayload());
+  r.tags.clear();
+  if (e.hasTags())
+    for (auto t : e.getTags())
+      r.tags.push_back(view_of(t));
+  r.correlation_id = view_of(e.getCorrelationId());
+  r.causation_id = view_of(e.getCausationId());
+  r.writer_node = view_of(e.getWriterNode());
+  r.shard_epoch = e.getShardEpoch();
+  r.checksum = e.getChecksum();
+  if (crc32c(r.payload) != r.checksum) {
+    std::string msg = "event of stream '" + std::string(r.persistence_id) + "' seq "
+                      + std::to_string(r.seq);
+    if (!where.empty()) {
+      msg += " at ";
+      msg += where;
     }
-    r.correlation_id = view_of(e.getCorrelationId());
-    r.causation_id = view_of(e.getCausationId());
-    r.writer_node = view_of(e.getWriterNode());
-    r.shard_epoch = e.getShardEpoch();
-    r.checksum = e.getChecksum();
-    if (crc32c(r.payload) != r.checksum) {
-      std::string msg = "event of stream '" + r.persistence_id + "' seq " + std::to_string(r.seq);
-      if (!where.empty()) {
-        msg += " at ";
-        msg += where;
-      }
-      msg += ": payload checksum mismatch; the data is damaged: restore it from a backup or"
-             " from Kafka";
-      return {errc::corrupt, std::move(msg)};
-    }
-    return {};
+    msg += ": payload checksum mismatch; the data is damaged: restore it from a backup or"
+           " from Kafka";
+    return {errc::corrupt, std::move(msg)};
   }
+  return {};
+}
+
+status read_envelope(capnp::MessageReader& reader, std::string_view where, event_record& r) {
+  thread_local event_view v;
+  auto st = read_envelope(reader, where, v);
+  if (st.ok())
+    r = v.to_record();
+  return st;
+}
+
+bool single_segment(const std::uint64_t* words, std::size_t n) {
+  return n >= 2 && (words[0] & 0xFFFFFFFFu) == 0 && (words[0] >> 32) == n - 1;
 }
 } // namespace
+
+status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
+                            event_view& out) {
+  if (!single_segment(words, n))
+    return corrupt_record(where, "not a single-segment message of the stored size");
+  return with_reader_words(words, n, where,
+                           [&](capnp::MessageReader& rd) { return read_envelope(rd, where, out); });
+}
 
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where) {
   event_record r;
@@ -333,8 +350,7 @@ result<event_record> decode_envelope(std::string_view bytes, std::string_view wh
 result<event_record> decode_envelope_words(const std::uint64_t* words, std::size_t n,
                                            std::string_view where) {
   event_record r;
-  // Skip the segment table: one segment expected.
-  if (n < 2 || (words[0] & 0xFFFFFFFFu) != 0 || (words[0] >> 32) != n - 1)
+  if (!single_segment(words, n))
     return corrupt_record(where, "not a single-segment message of the stored size");
   auto st = with_reader_words(words, n, where,
                               [&](capnp::MessageReader& rd) { return read_envelope(rd, where, r); });

@@ -41,6 +41,10 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
 /// Decodes an unpacked envelope.
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where);
 
+/// Decodes an envelope in aligned words into a view whose strings point into `words`.
+status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
+                            event_view& out);
+
 /// Decodes an envelope already in aligned words (e.g. just unpacked).
 result<event_record> decode_envelope_words(const std::uint64_t* words, std::size_t n,
                                            std::string_view where);

@@ -69,24 +69,35 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
   return {};
 }
 
-/// Decodes the record stored at `pos`, and checks it belongs where the index says.
-status decode_at(std::uint64_t pos, std::string_view value, std::string_view pid,
-                 std::uint64_t seq, event_record& out) {
+/// Decodes the record stored at `pos` into a view (valid until the next decode on this
+/// thread), and checks it belongs where the index says (when `pid` is given).
+status decode_view_at(std::uint64_t pos, std::string_view value, std::string_view pid,
+                      std::uint64_t seq, event_view& out) {
   thread_local std::vector<std::uint64_t> words;
   if (auto st = unframe(pos, value, pid, words); !st.ok())
     return st;
-  auto r = detail::decode_envelope_words(words.data(), words.size(), where(pos));
-  if (!r)
-    return r.error();
-  if (r->position != pos || (!pid.empty() && (r->persistence_id != pid || r->seq != seq)))
+  if (auto st = detail::decode_envelope_view(words.data(), words.size(), where(pos), out);
+      !st.ok())
+    return st;
+  if (out.position != pos || (!pid.empty() && (out.persistence_id != pid || out.seq != seq)))
     return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '"
-                             + std::string(pid.empty() ? r->persistence_id : pid) + "' (seq "
-                             + std::to_string(seq) + ") holds stream '" + r->persistence_id
-                             + "' seq " + std::to_string(r->seq) + " position "
-                             + std::to_string(r->position)
+                             + std::string(pid.empty() ? out.persistence_id : pid) + "' (seq "
+                             + std::to_string(seq) + ") holds stream '"
+                             + std::string(out.persistence_id) + "' seq "
+                             + std::to_string(out.seq) + " position "
+                             + std::to_string(out.position)
                              + "; the index disagrees with the log: run `strata journal verify`"};
-  out = std::move(*r);
   return {};
+}
+
+/// decode_view_at, copied into an owning record.
+status decode_at(std::uint64_t pos, std::string_view value, std::string_view pid,
+                 std::uint64_t seq, event_record& out) {
+  thread_local event_view v;
+  auto st = decode_view_at(pos, value, pid, seq, v);
+  if (st.ok())
+    out = v.to_record();
+  return st;
 }
 
 } // namespace
@@ -570,6 +581,15 @@ struct stream_positions {
 
 status journal::read_stream(std::string_view pid, std::uint64_t from_seq, std::uint64_t to_seq,
                             const event_visitor& fn) const {
+  event_record rec;
+  return read_stream_view(pid, from_seq, to_seq, [&](const event_view& v) {
+    rec = v.to_record();
+    return fn(rec);
+  });
+}
+
+status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq,
+                                 std::uint64_t to_seq, const event_view_visitor& fn) const {
   auto& m = *impl_;
   if (from_seq == 0)
     from_seq = 1;
@@ -657,7 +677,7 @@ status journal::read_stream(std::string_view pid, std::uint64_t from_seq, std::u
     detail::cursor c(txn.native(), m.events.dbi, cst);
     if (!c)
       return cst;
-    event_record rec;
+    event_view rec;
     std::uint64_t cur = 0;
     for (auto [seq, pos] : todo) {
       MDB_val k, v;
@@ -678,7 +698,7 @@ status journal::read_stream(std::string_view pid, std::uint64_t from_seq, std::u
       if (rc != 0)
         return from_mdb(rc, "reading position " + std::to_string(pos));
       cur = pos;
-      if (auto s = decode_at(pos, detail::to_view(v), pid, seq, rec); !s.ok())
+      if (auto s = decode_view_at(pos, detail::to_view(v), pid, seq, rec); !s.ok())
         return s;
       if (!fn(rec))
         break;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace strata::persistence {
@@ -57,6 +58,44 @@ struct event_record {
            && a.checksum == b.checksum;
   }
   friend bool operator!=(const event_record& a, const event_record& b) { return !(a == b); }
+};
+
+/// A stored event seen without copies: the views point into a buffer of the journal
+/// that stays valid only during the visitor call that receives it (copy what you keep,
+/// e.g. with to_record()). The fast path for recovery and projections.
+struct event_view {
+  std::string_view persistence_id;
+  std::uint64_t seq = 0;
+  std::uint64_t position = 0;
+  std::int64_t timestamp_ns = 0;
+  std::string_view type;
+  std::uint32_t schema_version = 1;
+  std::string_view payload;
+  std::vector<std::string_view> tags;
+  std::string_view correlation_id;
+  std::string_view causation_id;
+  std::string_view writer_node;
+  std::uint64_t shard_epoch = 0;
+  std::uint32_t checksum = 0;
+
+  /// A copy that owns its bytes.
+  event_record to_record() const {
+    event_record r;
+    r.persistence_id = persistence_id;
+    r.seq = seq;
+    r.position = position;
+    r.timestamp_ns = timestamp_ns;
+    r.type = type;
+    r.schema_version = schema_version;
+    r.payload = payload;
+    r.tags.assign(tags.begin(), tags.end());
+    r.correlation_id = correlation_id;
+    r.causation_id = causation_id;
+    r.writer_node = writer_node;
+    r.shard_epoch = shard_epoch;
+    r.checksum = checksum;
+    return r;
+  }
 };
 
 /// A snapshot of one stream's state at `seq` (its payload is the aggregate's own

@@ -67,6 +67,8 @@ struct write_result {
 
 /// Called for each event in order; return false to stop early.
 using event_visitor = std::function<bool(const event_record&)>;
+/// The same without copies: the view is valid only during the call.
+using event_view_visitor = std::function<bool(const event_view&)>;
 
 class journal {
 public:
@@ -100,6 +102,11 @@ public:
   /// position), io_error.
   status read_stream(std::string_view persistence_id, std::uint64_t from_seq,
                      std::uint64_t to_seq, const event_visitor& fn) const;
+
+  /// read_stream without copying: each event_view points into a journal buffer valid
+  /// only during the call (the fast path for recovery). Errors: as read_stream.
+  status read_stream_view(std::string_view persistence_id, std::uint64_t from_seq,
+                          std::uint64_t to_seq, const event_view_visitor& fn) const;
 
   /// Convenience: the events of read_stream as a vector (at most `max_count`).
   result<std::vector<event_record>> load_stream(std::string_view persistence_id,
