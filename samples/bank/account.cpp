@@ -1,0 +1,99 @@
+// The account aggregate's rules: apply (evolve) and handle (decide).
+#include "bank/account.hpp"
+
+#include "strata/runtime/overload.hpp"
+
+#include <limits>
+
+namespace bank {
+
+account::state account::apply(state s, const event& e) noexcept {
+  std::visit(strata::overload{
+               [&](const opened& x) {
+                 s.open = true;
+                 s.owner = x.owner;
+               },
+               [&](const deposited& x) { s.balance += x.cents; },
+               [&](const withdrawn& x) { s.balance -= x.cents; },
+               [&](const closed&) {
+                 s.open = false;
+                 s.closed = true;
+               },
+             },
+             e);
+  ++s.seq;
+  return s;
+}
+
+account::effect account::handle(const state& s, const command& c) {
+  auto balance = [](const state& after) { return balance_reply{after.balance, after.seq}; };
+  return std::visit(
+    strata::overload{
+      [&](const open_account& x) {
+        if (s.closed)
+          return effect::reject(rejection::closed);
+        if (s.open)
+          return effect::reject(rejection::already_open);
+        return effect::persist({opened{x.owner}}).then_reply(balance);
+      },
+      [&](const deposit& x) {
+        if (s.closed)
+          return effect::reject(rejection::closed);
+        if (!s.open)
+          return effect::reject(rejection::not_open);
+        if (x.cents <= 0 || x.cents > std::numeric_limits<std::int64_t>::max() - s.balance)
+          return effect::reject(rejection::invalid_amount);
+        return effect::persist({deposited{x.cents}}).then_reply(balance);
+      },
+      [&](const withdraw& x) {
+        if (s.closed)
+          return effect::reject(rejection::closed);
+        if (!s.open)
+          return effect::reject(rejection::not_open);
+        if (x.cents <= 0)
+          return effect::reject(rejection::invalid_amount);
+        if (x.cents > s.balance)
+          return effect::reject(rejection::insufficient_funds);
+        return effect::persist({withdrawn{x.cents}}).then_reply(balance);
+      },
+      [&](const close_account&) {
+        if (s.closed)
+          return effect::reject(rejection::closed);
+        if (!s.open)
+          return effect::reject(rejection::not_open);
+        if (s.balance != 0)
+          return effect::reject(rejection::not_zero_balance);
+        return effect::persist({closed{}}).then_reply(balance);
+      },
+      [&](const get_balance&) {
+        if (!s.open && !s.closed)
+          return effect::reject(rejection::not_open);
+        return effect::reply(balance);
+      },
+    },
+    c);
+}
+
+const char* to_string(account::rejection r) noexcept {
+  switch (r) {
+    case account::rejection::not_open: return "not_open";
+    case account::rejection::already_open: return "already_open";
+    case account::rejection::invalid_amount: return "invalid_amount";
+    case account::rejection::insufficient_funds: return "insufficient_funds";
+    case account::rejection::not_zero_balance: return "not_zero_balance";
+    case account::rejection::closed: return "closed";
+  }
+  return "unknown_rejection";
+}
+
+const char* event_type_name(const account::event& e) noexcept {
+  return std::visit(strata::overload{
+                      [](const opened&) { return "opened"; },
+                      [](const deposited&) { return "deposited"; },
+                      [](const withdrawn&) { return "withdrawn"; },
+                      [](const closed&) { return "closed"; },
+                    },
+                    e);
+}
+
+} // namespace bank

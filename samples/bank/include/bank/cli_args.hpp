@@ -1,0 +1,52 @@
+// File: bank/cli_args.hpp
+//
+// Parsing of the strata-bank command line after strata::config::from_args has taken
+// the runtime's own options (--data DIR, --durability sync|nosync, ...):
+//
+//   std::vector<std::string> rest;
+//   auto cfg = strata::config::from_args(argc, argv, &rest);
+//   auto cmd = bank::cli::parse(rest);          // {value} or {error}: exit code 2
+//
+// Threads: pure functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bank::cli {
+
+enum class verb : std::uint8_t { open, deposit, withdraw, close, balance, history, balances, load };
+
+/// One parsed sub-command with its arguments.
+struct command_line {
+  verb what = verb::balances;
+  std::string id;                          ///< open/deposit/withdraw/close/balance/history
+  std::string owner;                       ///< open --owner NAME (default: empty)
+  std::int64_t amount = 0;                 ///< deposit/withdraw AMOUNT (cents, may be <= 0)
+  std::optional<std::uint64_t> as_of_seq;  ///< balance --as-of-seq N
+  std::optional<std::int64_t> as_of_time_ns; ///< balance --as-of-time ISO8601
+  // load
+  std::uint64_t accounts = 100;
+  std::uint64_t ops = 10'000;
+  std::uint64_t clients = 16;
+  std::string ack_log;                     ///< empty: no ack log
+  std::optional<std::uint64_t> seed;       ///< nullopt: drawn at random (and printed)
+};
+
+struct parse_result {
+  std::optional<command_line> value;
+  std::string error; ///< set when value is empty: what is wrong, for the usage message
+};
+
+/// Parses the arguments that are not runtime options (sub-command first).
+parse_result parse(const std::vector<std::string>& args);
+
+/// True when argv names the data directory (--data / --data-dir, either form).
+bool has_data_option(int argc, const char* const* argv);
+
+/// The usage text (printed with exit code 2).
+const char* usage() noexcept;
+
+} // namespace bank::cli

@@ -1,0 +1,68 @@
+// File: bank/load.hpp
+//
+// `strata-bank load`: opens accounts acct-0 .. acct-(N-1) (those not open yet), then
+// runs M random deposits/withdrawals from C concurrent clients through the runtime's
+// async API (each client keeps one command in flight; replies come back on runtime
+// threads and are handled on the calling thread). With an ack log, one line
+// "ID SEQ OP AMOUNT" is appended (write(2), so it survives a SIGKILL of this process)
+// for every acknowledged deposit/withdraw, after its reply arrived; SEQ is the seq of
+// the event the command stored. Rejected commands are counted, not logged.
+//
+//   bank::load_options o;  o.accounts = 100;  o.ops = 10000;  o.clients = 16;
+//   auto r = bank::run_load(accounts, o, std::cerr);   // progress lines on std::cerr
+//   if (r) std::cout << bank::summary_line(*r) << "\n";
+//
+// Threads: run_load blocks the calling (plain, non-actor) thread until every command
+// it sent has completed.
+#pragma once
+
+#include "bank/account.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace strata {
+template <class A>
+class entities;
+}
+
+namespace bank {
+
+struct load_options {
+  std::uint64_t accounts = 100;
+  std::uint64_t ops = 10'000;
+  std::uint64_t clients = 16;
+  std::string ack_log;                ///< empty: none
+  std::optional<std::uint64_t> seed;  ///< nullopt: drawn from std::random_device
+  std::uint64_t open_window = 512;    ///< opens in flight at once, at most
+};
+
+struct load_result {
+  std::uint64_t seed = 0;
+  std::uint64_t accounts = 0;
+  std::uint64_t opened = 0;          ///< accounts this run opened (others were open)
+  std::uint64_t clients = 0;
+  std::uint64_t ops = 0;             ///< deposits + withdrawals completed
+  std::uint64_t acknowledged = 0;
+  std::uint64_t rejected = 0;
+  double seconds = 0;                ///< the deposit/withdraw phase
+  std::int64_t p50_ns = 0;           ///< command latency, send → reply handled
+  std::int64_t p99_ns = 0;
+  std::int64_t max_ns = 0;
+};
+
+/// Runs the load (see the file comment). Errors: the first infrastructure error of a
+/// command (then no new commands are sent; those in flight complete and are logged),
+/// or io_error when the ack log cannot be opened or written.
+caf::expected<load_result> run_load(const strata::entities<account>& accounts,
+                                    const load_options& opts, std::ostream& progress);
+
+/// "load: accounts=N opened=K clients=C ops=M acknowledged=A rejected=R seconds=S
+/// ops/s=X p50_us=P p99_us=Q max_us=Z seed=SEED"
+std::string summary_line(const load_result& r);
+
+} // namespace bank

@@ -1,0 +1,152 @@
+// strata-bank: the bank sample's CLI on an embedded, single-node strata::system.
+// See docs/bank.md. Exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure.
+#include "bank/account.hpp"
+#include "bank/cli_args.hpp"
+#include "bank/iso8601.hpp"
+#include "bank/load.hpp"
+
+#include <strata/runtime/all.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_usage = 2;
+constexpr int exit_rejected = 3;
+constexpr int exit_infra = 4;
+
+int usage_error(const std::string& why) {
+  std::cerr << "strata-bank: " << why << "\n" << bank::cli::usage();
+  return exit_usage;
+}
+
+/// Prints a command's error and returns its exit code (3 rejection, 4 otherwise).
+int report(const caf::error& err) {
+  if (auto why = strata::rejection_of<bank::account>(err)) {
+    std::cerr << "rejected: " << bank::to_string(*why) << "\n";
+    return exit_rejected;
+  }
+  std::cerr << "error: " << strata::describe(err) << "\n";
+  return exit_infra;
+}
+
+int not_open(const std::string& id) {
+  std::cerr << "rejected: not_open (account " << id << " has no events there)\n";
+  return exit_rejected;
+}
+
+int print_history_line(const strata::history_entry<bank::account>& h) {
+  std::cout << "seq=" << h.seq << " time=" << bank::format_iso8601(h.timestamp_ns)
+            << " type=" << h.type;
+  std::visit(strata::overload{
+               [](const bank::opened& e) { std::cout << " owner=" << e.owner; },
+               [](const bank::deposited& e) { std::cout << " amount=" << e.cents; },
+               [](const bank::withdrawn& e) { std::cout << " amount=" << e.cents; },
+               [](const bank::closed&) {},
+             },
+             h.event);
+  std::cout << "\n";
+  return 0;
+}
+
+int run(const bank::cli::command_line& c, strata::system& sys) {
+  using bank::cli::verb;
+  auto accounts = sys.entities<bank::account>();
+  auto print_balance = [&](const caf::expected<bank::balance_reply>& r) {
+    if (!r)
+      return report(r.error());
+    std::cout << c.id << " balance=" << r->balance << "\n";
+    return exit_ok;
+  };
+  switch (c.what) {
+    case verb::open:
+      return print_balance(accounts.ask(c.id, bank::open_account{c.owner}));
+    case verb::deposit:
+      return print_balance(accounts.ask(c.id, bank::deposit{c.amount}));
+    case verb::withdraw:
+      return print_balance(accounts.ask(c.id, bank::withdraw{c.amount}));
+    case verb::close: {
+      auto r = accounts.ask(c.id, bank::close_account{});
+      if (!r)
+        return report(r.error());
+      std::cout << c.id << " closed\n";
+      return exit_ok;
+    }
+    case verb::balance: {
+      if (!c.as_of_seq && !c.as_of_time_ns)
+        return print_balance(accounts.ask(c.id, bank::get_balance{}));
+      auto s = c.as_of_seq ? accounts.state_at_seq(c.id, *c.as_of_seq)
+                           : accounts.state_at_time(c.id, *c.as_of_time_ns);
+      if (!s)
+        return report(s.error());
+      if (!s->state.open && !s->state.closed)
+        return not_open(c.id);
+      std::cout << c.id << " balance=" << s->state.balance << "\n";
+      return exit_ok;
+    }
+    case verb::history: {
+      auto h = accounts.history(c.id);
+      if (!h)
+        return report(h.error());
+      if (h->empty())
+        return not_open(c.id);
+      for (const auto& e : *h)
+        print_history_line(e);
+      return exit_ok;
+    }
+    case verb::balances: {
+      auto ids = accounts.ids();
+      if (!ids)
+        return report(ids.error());
+      std::sort(ids->begin(), ids->end());
+      for (const auto& id : *ids) {
+        auto s = accounts.current(id);
+        if (!s)
+          return report(s.error());
+        std::cout << id << " balance=" << s->state.balance << "\n";
+      }
+      return exit_ok;
+    }
+    case verb::load: {
+      bank::load_options o;
+      o.accounts = c.accounts;
+      o.ops = c.ops;
+      o.clients = c.clients;
+      o.ack_log = c.ack_log;
+      o.seed = c.seed;
+      auto r = bank::run_load(accounts, o, std::cerr);
+      if (!r)
+        return report(r.error());
+      std::cout << bank::summary_line(*r) << "\n";
+      return exit_ok;
+    }
+  }
+  return exit_usage;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> rest;
+  auto cfg = strata::config::from_args(argc, argv, &rest);
+  if (!cfg)
+    return usage_error(cfg.error().message());
+  if (!bank::cli::has_data_option(argc, argv))
+    return usage_error("missing --data DIR");
+  auto cmd = bank::cli::parse(rest);
+  if (!cmd.value)
+    return usage_error(cmd.error);
+  auto sys = strata::system::open(*cfg);
+  if (!sys) {
+    std::cerr << "error: " << strata::describe(sys.error()) << "\n";
+    return exit_infra;
+  }
+  int rc = run(*cmd.value, **sys);
+  std::cout.flush();
+  (*sys)->shutdown();
+  return rc;
+}

@@ -1,0 +1,125 @@
+// The strata-bank command line (samples/bank/cli_args.cpp) and its UTC timestamps
+// (samples/bank/iso8601.cpp).
+#include "bank/cli_args.hpp"
+#include "bank/iso8601.hpp"
+
+#include <doctest/doctest.h>
+#include <rapidcheck.h>
+
+#include <string>
+#include <vector>
+
+using namespace bank;
+using bank::cli::parse;
+using bank::cli::verb;
+using args = std::vector<std::string>;
+
+TEST_CASE("iso8601: known instants") {
+  CHECK(format_iso8601(0) == "1970-01-01T00:00:00.000000000Z");
+  // 2026-11-22T06:40:00Z = 20779 days + 6h40m after the epoch.
+  const std::int64_t t = (20779LL * 86400 + 6 * 3600 + 40 * 60) * 1'000'000'000LL + 123456789;
+  CHECK(format_iso8601(t) == "2026-11-22T06:40:00.123456789Z");
+  CHECK(parse_iso8601("2026-11-22T06:40:00.123456789Z") == t);
+  CHECK(parse_iso8601("2026-11-22T06:40:00Z") == t - 123456789);
+  CHECK(parse_iso8601("2026-11-22T06:40:00.1Z") == t - 123456789 + 100'000'000);
+  CHECK(parse_iso8601("2024-02-29T00:00:00Z").has_value());
+}
+
+TEST_CASE("iso8601: malformed input is refused") {
+  for (const char* bad :
+       {"", "2026-11-22", "2026-11-22T06:40:00", "2026-11-22T06:40:00+01:00",
+        "2026-11-22 06:40:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
+        "2026-11-22T24:00:00Z", "2026-11-22T06:40:00.Z", "2026-11-22T06:40:00.1234567890Z",
+        "2026-11-22T06:40:00ZZ", "1969-12-31T23:59:59Z", "2026-1-22T06:40:00Z"})
+    CHECK_MESSAGE(!parse_iso8601(bad).has_value(), bad);
+}
+
+TEST_CASE("iso8601: parse(format(t)) == t for any instant 1970..2255") {
+  const bool ok = rc::check("round trip", [] {
+    const auto t = *rc::gen::inRange<std::int64_t>(0, 9'000'000'000'000'000'000LL);
+    RC_ASSERT(parse_iso8601(format_iso8601(t)) == t);
+  });
+  CHECK(ok);
+}
+
+TEST_CASE("cli: every sub-command") {
+  auto r = parse(args{"open", "acct-1", "--owner", "ann"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::open);
+  CHECK(r.value->id == "acct-1");
+  CHECK(r.value->owner == "ann");
+
+  r = parse(args{"open", "--owner=bob smith", "acct-2"});
+  REQUIRE(r.value);
+  CHECK(r.value->id == "acct-2");
+  CHECK(r.value->owner == "bob smith");
+
+  r = parse(args{"deposit", "a", "250"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::deposit);
+  CHECK(r.value->amount == 250);
+
+  r = parse(args{"withdraw", "a", "-3"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::withdraw);
+  CHECK(r.value->amount == -3); // the domain rejects it (invalid_amount), not the parser
+
+  r = parse(args{"balance", "a", "--as-of-seq", "7"});
+  REQUIRE(r.value);
+  CHECK(r.value->as_of_seq == std::optional<std::uint64_t>{7});
+  CHECK_FALSE(r.value->as_of_time_ns);
+
+  r = parse(args{"balance", "a", "--as-of-time=1970-01-01T00:00:01Z"});
+  REQUIRE(r.value);
+  CHECK(r.value->as_of_time_ns == std::optional<std::int64_t>{1'000'000'000});
+
+  r = parse(args{"history", "a"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::history);
+
+  r = parse(args{"balances"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::balances);
+
+  r = parse(args{"close", "a"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::close);
+
+  r = parse(args{"load", "--accounts", "5", "--ops=100", "--clients", "3", "--ack-log",
+                 "/tmp/x", "--seed", "42"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::load);
+  CHECK(r.value->accounts == 5);
+  CHECK(r.value->ops == 100);
+  CHECK(r.value->clients == 3);
+  CHECK(r.value->ack_log == "/tmp/x");
+  CHECK(r.value->seed == std::optional<std::uint64_t>{42});
+}
+
+TEST_CASE("cli: usage errors") {
+  for (const args& bad : {args{}, args{"frobnicate"}, args{"open"}, args{"open", "a", "b"},
+                          args{"deposit", "a"}, args{"deposit", "a", "12x"},
+                          args{"deposit", "a", "1.5"}, args{"balance", "a", "--as-of-seq"},
+                          args{"balance", "a", "--as-of-seq", "-1"},
+                          args{"balance", "a", "--as-of-time", "yesterday"},
+                          args{"balance", "a", "--as-of-seq", "1", "--as-of-time",
+                               "2026-11-22T06:40:00Z"},
+                          args{"history", "a", "--owner", "x"}, args{"balances", "x"},
+                          args{"load", "--accounts", "0"}, args{"load", "--clients", "0"},
+                          args{"load", "--ops", "many"}, args{"open", ""}}) {
+    auto r = parse(bad);
+    CHECK_FALSE(r.value.has_value());
+    CHECK_FALSE(r.error.empty());
+  }
+}
+
+TEST_CASE("cli: --data is required") {
+  const char* with[] = {"strata-bank", "--data", "d", "balances"};
+  const char* with_eq[] = {"strata-bank", "--data-dir=d", "balances"};
+  const char* without[] = {"strata-bank", "balances"};
+  const char* dangling[] = {"strata-bank", "balances", "--data"};
+  CHECK(cli::has_data_option(4, with));
+  CHECK(cli::has_data_option(3, with_eq));
+  CHECK_FALSE(cli::has_data_option(2, without));
+  CHECK_FALSE(cli::has_data_option(3, dangling));
+}
