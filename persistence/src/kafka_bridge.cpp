@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <unordered_map>
 
@@ -587,8 +588,14 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
   }
   auto* raw = p.get();
   std::unique_ptr<kafka_bridge> b{new kafka_bridge(std::move(p))};
-  raw->thread = std::thread([raw] { raw->run(); });
-  raw->committer = std::thread([raw] { raw->run_committer(); });
+  raw->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "strata-kbridge");
+    raw->run();
+  });
+  raw->committer = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "strata-kcommit");
+    raw->run_committer();
+  });
   return b;
 }
 

@@ -1,0 +1,342 @@
+// Scenarios `baseline-kafka`, `bridge` and `bridge-lag` (docs/kafka.md, docs/performance.md).
+//
+// Both sides of the ratio publish the same records — the journal's stored envelopes of
+// N events over --streams streams, key = persistence id, partition = shard_of(id, 64),
+// the bridge's six headers — to a fresh in-process 3-broker librdkafka mock cluster
+// with the bridge's producer configuration (idempotence, acks=all, linger 5 ms, 1 MB
+// batches, no compression), and are timed until the last delivery report:
+// - baseline-kafka: a raw librdkafka producer fed from records prepared in memory;
+// - bridge: kafka_bridge::start on the journal holding those events, until its
+//   acknowledged position reaches the last event (reads LMDB, produces, tracks acks).
+// - bridge-lag: the journal scenario's write pattern at full speed while a bridge
+//   publishes; reports the largest lag seen (events and ms) and the drain time after.
+#include "scenario.hpp"
+
+#include "strata/persistence/codec.hpp"
+#include "strata/persistence/journal.hpp"
+#include "strata/persistence/kafka_bridge.hpp"
+#include "strata/persistence/kafka_mock.hpp"
+#include "strata/persistence/offset_store.hpp"
+#include "strata/persistence/shard.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace strata::bench {
+namespace {
+
+namespace sp = strata::persistence;
+
+constexpr int brokers = 3;
+constexpr std::uint32_t partitions = 64;
+const std::string topic = "strata.account";
+
+std::unique_ptr<sp::kafka_mock_cluster> make_mock() {
+  auto m = sp::kafka_mock_cluster::start(brokers);
+  if (!m)
+    fail("kafka mock: " + m.error().to_string());
+  if (auto st = (*m)->create_topic(topic, static_cast<int>(partitions)); !st.ok())
+    fail("kafka mock: " + st.to_string());
+  return std::move(*m);
+}
+
+sp::journal_options journal_opts(const std::filesystem::path& dir, const options& o,
+                                 bool nosync) {
+  sp::journal_options jo;
+  jo.env.path = dir.string();
+  jo.env.sync = nosync ? sp::sync_mode::nosync : sp::sync_mode::sync;
+  jo.env.map_size_bytes = map_size_for(o);
+  jo.env.map_size_max_bytes = std::max(jo.env.map_size_max_bytes, jo.env.map_size_bytes);
+  return jo;
+}
+
+/// Appends o.events events ("acct-<k>", k < o.streams, picked at random with a fixed
+/// seed; payload fill_payload) in batches of o.batch_events. `on_batch` runs after each.
+void write_events(sp::journal& j, const options& o, const std::function<void()>& on_batch) {
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::uint64_t> pick(0, o.streams - 1);
+  std::vector<std::uint64_t> heads(o.streams, 0);
+  std::uint64_t i = 0;
+  while (i < o.events) {
+    std::vector<sp::stream_write> batch;
+    std::unordered_map<std::uint64_t, std::size_t> where;
+    std::uint64_t end = std::min(o.events, i + o.batch_events);
+    for (; i < end; ++i) {
+      auto s = pick(rng);
+      auto it = where.find(s);
+      if (it == where.end()) {
+        it = where.emplace(s, batch.size()).first;
+        batch.emplace_back();
+        batch.back().persistence_id = "acct-" + std::to_string(s);
+        batch.back().expected_seq = heads[s];
+      }
+      sp::event_data e;
+      e.type = "deposited";
+      fill_payload(e.payload, i, o.payload_bytes);
+      batch[it->second].events.push_back(std::move(e));
+    }
+    auto res = j.append(batch);
+    if (!res)
+      fail("journal::append: " + res.error().to_string());
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      if (!(*res)[k].st.ok())
+        fail("journal::append: " + (*res)[k].st.to_string());
+      heads[std::stoull(batch[k].persistence_id.substr(5))] = (*res)[k].last_seq;
+    }
+    if (on_batch)
+      on_batch();
+  }
+}
+
+/// The journal both sides publish (written once per invocation, not timed).
+std::filesystem::path prepared_journal(context& ctx) {
+  if (auto p = ctx.artifact("kafka-journal"))
+    return *p;
+  progress("kafka: writing " + std::to_string(ctx.opts().events) + " events to a journal (not timed)");
+  auto dir = ctx.fresh_dir("kafka-journal");
+  auto j = sp::journal::open(journal_opts(dir, ctx.opts(), /*nosync=*/true));
+  if (!j)
+    fail("journal::open: " + j.error().to_string());
+  write_events(**j, ctx.opts(), {});
+  if (auto st = (*j)->close(); !st.ok())
+    fail("journal::close: " + st.to_string());
+  ctx.put_artifact("kafka-journal", dir);
+  return dir;
+}
+
+struct prepared_record {
+  std::string key;
+  std::string value;
+  std::int32_t partition = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t position = 0;
+  std::string type;
+  std::uint32_t schema_version = 1;
+};
+
+/// The bridge's producer configuration (kafka_bridge.cpp make_producer, defaults).
+std::vector<std::pair<std::string, std::string>> bridge_producer_props(const std::string& bs) {
+  sp::kafka_bridge_options d;
+  return {
+    {"bootstrap.servers", bs},
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+    {"enable.gapless.guarantee", "true"},
+    {"message.timeout.ms", "0"},
+    {"max.in.flight.requests.per.connection", std::to_string(d.max_in_flight_requests)},
+    {"linger.ms", std::to_string(d.linger_ms)},
+    {"batch.size", std::to_string(d.batch_size_bytes)},
+    {"batch.num.messages", std::to_string(d.batch_num_messages)},
+    {"compression.type", d.compression},
+    {"queue.buffering.max.messages", std::to_string(d.max_in_flight_events + 1024)},
+    {"queue.buffering.max.kbytes", "1048576"},
+    {"log_level", "3"},
+  };
+}
+
+std::atomic<std::uint64_t> baseline_delivered{0};
+std::atomic<std::uint64_t> baseline_failed{0};
+
+void baseline_dr(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  if (m->err)
+    baseline_failed.fetch_add(1);
+  else
+    baseline_delivered.fetch_add(1);
+}
+
+result run_baseline_kafka(context& ctx) {
+  const options& o = ctx.opts();
+  auto dir = prepared_journal(ctx);
+  std::vector<prepared_record> records;
+  records.reserve(o.events);
+  {
+    auto j = sp::journal::open(journal_opts(dir, o, true));
+    if (!j)
+      fail("journal::open: " + j.error().to_string());
+    auto st = (*j)->read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t, std::string_view b) {
+      auto e = sp::decode_envelope(b);
+      if (!e)
+        fail("decode: " + e.error().to_string());
+      prepared_record r;
+      r.key = e->persistence_id;
+      r.value.assign(b);
+      r.partition = static_cast<std::int32_t>(sp::shard_of(r.key, partitions));
+      r.seq = e->seq;
+      r.position = e->position;
+      r.type = e->type;
+      r.schema_version = e->schema_version;
+      records.push_back(std::move(r));
+      return true;
+    });
+    if (!st.ok())
+      fail("read_global_raw: " + st.to_string());
+  }
+  auto mock = make_mock();
+  baseline_delivered = 0;
+  baseline_failed = 0;
+
+  stopwatch sw;
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : bridge_producer_props(mock->bootstrap_servers()))
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+      fail("baseline-kafka: " + k + ": " + errstr);
+  rd_kafka_conf_set_dr_msg_cb(conf, baseline_dr);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+  if (!rk)
+    fail(std::string{"baseline-kafka: "} + errstr);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  std::uint64_t queue_full = 0;
+  static const char* content_type = "application/x-capnp; schema=strata.Envelope";
+  for (const auto& r : records) {
+    for (;;) {
+      rd_kafka_headers_t* h = rd_kafka_headers_new(6);
+      char num[24];
+      rd_kafka_header_add(h, "strata.type", -1, r.type.data(), static_cast<ssize_t>(r.type.size()));
+      rd_kafka_header_add(h, "strata.aggregate", -1, "account", 7);
+      int len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(r.seq));
+      rd_kafka_header_add(h, "strata.seq", -1, num, len);
+      len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(r.position));
+      rd_kafka_header_add(h, "strata.position", -1, num, len);
+      len = std::snprintf(num, sizeof(num), "%u", r.schema_version);
+      rd_kafka_header_add(h, "strata.schema_version", -1, num, len);
+      rd_kafka_header_add(h, "content-type", -1, content_type, -1);
+      auto err = rd_kafka_producev(
+        rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(r.partition),
+        RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+      if (!err)
+        break;
+      rd_kafka_headers_destroy(h);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        fail(std::string{"baseline-kafka: produce: "} + rd_kafka_err2str(err));
+      ++queue_full;
+      rd_kafka_poll(rk, 1);
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  while (baseline_delivered.load() + baseline_failed.load() < records.size())
+    rd_kafka_poll(rk, 10);
+  double secs = sw.seconds();
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  if (baseline_failed.load() > 0)
+    fail("baseline-kafka: " + std::to_string(baseline_failed.load()) + " deliveries failed");
+  result res;
+  res.events = records.size();
+  res.seconds = secs;
+  res.add("brokers", brokers)
+    .add("partitions", static_cast<std::uint64_t>(partitions))
+    .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
+    .add("queue_full_waits", queue_full);
+  return res;
+}
+
+result run_bridge(context& ctx) {
+  const options& o = ctx.opts();
+  auto dir = prepared_journal(ctx);
+  auto j = sp::journal::open(journal_opts(dir, o, true));
+  if (!j)
+    fail("journal::open: " + j.error().to_string());
+  // Publish from the beginning each time (another run may have stored an offset).
+  if (auto st = (*j)->offsets().put("bench-bridge", 0); !st.ok())
+    fail("offsets: " + st.to_string());
+  auto mock = make_mock();
+  sp::kafka_bridge_options bo;
+  bo.bootstrap_servers = mock->bootstrap_servers();
+  bo.consumer_name = "bench-bridge";
+  bo.types = {{"acct-", "account"}};
+  const auto last = (*j)->last_position();
+
+  stopwatch sw;
+  auto b = sp::kafka_bridge::start(**j, bo);
+  if (!b)
+    fail("kafka_bridge::start: " + b.error().to_string());
+  if (!(*b)->wait_acknowledged(last, 600'000))
+    fail("bridge: not everything acknowledged within 10 minutes");
+  double secs = sw.seconds();
+  auto st = (*b)->stats();
+  (*b)->stop(10'000);
+  result res;
+  res.events = last;
+  res.seconds = secs;
+  res.add("brokers", brokers)
+    .add("partitions", static_cast<std::uint64_t>(partitions))
+    .add("max_in_flight_events", static_cast<std::uint64_t>(bo.max_in_flight_events))
+    .add("queue_full_waits", st.queue_full_waits)
+    .add("producer_restarts", st.producer_restarts);
+  return res;
+}
+
+result run_bridge_lag(context& ctx) {
+  const options& o = ctx.opts();
+  auto dir = ctx.fresh_dir("bridge-lag");
+  auto j = sp::journal::open(journal_opts(dir, o, o.nosync));
+  if (!j)
+    fail("journal::open: " + j.error().to_string());
+  auto mock = make_mock();
+  sp::kafka_bridge_options bo;
+  bo.bootstrap_servers = mock->bootstrap_servers();
+  bo.types = {{"acct-", "account"}};
+  auto b = sp::kafka_bridge::start(**j, bo);
+  if (!b)
+    fail("kafka_bridge::start: " + b.error().to_string());
+  std::atomic<bool> done{false};
+  std::uint64_t max_lag_events = 0;
+  std::int64_t max_lag_ms = 0;
+  std::thread sampler([&] {
+    while (!done.load()) {
+      auto s = (*b)->stats();
+      max_lag_events = std::max(max_lag_events, s.lag_events);
+      max_lag_ms = std::max(max_lag_ms, s.lag_ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  stopwatch sw;
+  write_events(**j, o, [&] { (*b)->notify(); });
+  double write_s = sw.seconds();
+  stopwatch drain_sw;
+  auto left = (*b)->drain(600'000);
+  double drain_s = drain_sw.seconds();
+  done = true;
+  sampler.join();
+  if (left != 0)
+    fail("bridge-lag: " + std::to_string(left) + " events unpublished after 10 minutes");
+  (*b)->stop(0);
+  result res;
+  res.events = o.events;
+  res.seconds = write_s;
+  res.add("sync", o.nosync ? "nosync" : "fsync")
+    .add("max_lag_events", max_lag_events)
+    .add("max_lag_ms", max_lag_ms)
+    .add("drain_after_writes_s", drain_s)
+    .add("published_per_s", double(o.events) / (write_s + drain_s));
+  return res;
+}
+
+const registrar reg_baseline{{"baseline-kafka",
+                              "raw librdkafka producer: the journal's N envelopes (prepared in "
+                              "memory) with the bridge's key/partition/headers/config to a "
+                              "3-broker mock cluster, until the last delivery report",
+                              60, "", true, run_baseline_kafka}};
+const registrar reg_bridge{{"bridge",
+                            "kafka_bridge publishing the same N journal events (LMDB read, "
+                            "produce, contiguous-ack tracking) to a fresh 3-broker mock",
+                            160, "baseline-kafka", true, run_bridge}};
+const registrar reg_lag{{"bridge-lag",
+                         "journal appends at full speed (batches of --batch) while the bridge "
+                         "publishes: max lag (events, ms) and drain time after the writes",
+                         170, "", true, run_bridge_lag}};
+
+} // namespace
+} // namespace strata::bench
