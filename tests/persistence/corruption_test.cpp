@@ -116,6 +116,20 @@ TEST_CASE("corruption: a flipped payload byte is reported with stream and positi
     REQUIRE(tail->size() == 1);
     CHECK((*tail)[0] == d.victim[2]);
   }
+  SUBCASE("read_stream_view") {
+    std::size_t seen = 0;
+    auto st = j->read_stream_view("victim", 1, journal::max_seq, [&](const event_view& v) {
+      REQUIRE(seen < d.victim.size());
+      CHECK(v.to_record() == d.victim[seen]);
+      ++seen;
+      return true;
+    });
+    INFO("status: " << st.to_string());
+    CHECK(st.code() == errc::corrupt);
+    CHECK(mentions(st, "victim"));
+    CHECK(mentions(st, pos));
+    CHECK(seen <= 1);
+  }
   SUBCASE("read_global and read_global_raw") {
     std::vector<event_record> seen;
     auto st = j->read_global(1, ~std::size_t{0}, [&](const event_record& e) {

@@ -103,6 +103,9 @@ void check_against(const journal& j, const model& m) {
       RC_ASSERT((*evs)[i].payload == want.payload);
       RC_ASSERT((*evs)[i].persistence_id == pid);
     }
+    auto views = load_views(j, pid);
+    RC_ASSERT(views.has_value());
+    RC_ASSERT(*views == *evs);
     auto h = j.highest_seq(pid);
     RC_ASSERT(h.has_value());
     RC_ASSERT(*h == positions.size());

@@ -766,3 +766,42 @@ TEST_CASE("journal: a batch of the default max_batch_events commits in one call"
   CHECK(some.back().payload == std::string(100, static_cast<char>('a' + 777 % 26)));
   STRATA_CHECK_OK(j->verify());
 }
+
+TEST_CASE("journal: read_stream_view sees exactly what read_stream sees") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path(), 4);
+  auto j = open_journal(o);
+  append_ok(*j, {rich_write("v", 0, 3, 2), make_write("w", 0, numbered("w", 1, 5))});
+  append_ok(*j, {rich_write("v", 3, 4, 3)}); // partly indexed, partly pending
+  auto check = [&](const journal& jj) {
+    for (auto [from, to] : {std::pair<std::uint64_t, std::uint64_t>{1, journal::max_seq},
+                            {2, 5},
+                            {7, 7},
+                            {8, journal::max_seq}}) {
+      INFO("range " << from << ".." << to);
+      auto views = load_views(jj, "v", from, to);
+      STRATA_REQUIRE_VALUE(views);
+      auto records = jj.load_stream("v", from, to);
+      STRATA_REQUIRE_VALUE(records);
+      CHECK(*views == *records);
+    }
+    auto unknown = load_views(jj, "nope");
+    STRATA_REQUIRE_VALUE(unknown);
+    CHECK(unknown->empty());
+    int visits = 0;
+    STRATA_REQUIRE_OK(jj.read_stream_view("w", 1, journal::max_seq, [&](const event_view&) {
+      return ++visits < 3;
+    }));
+    CHECK(visits == 3);
+  };
+  check(*j);
+  STRATA_REQUIRE_OK(j->delete_events_before("v", 2));
+  check(*j);
+  STRATA_REQUIRE_OK(j->close());
+  j.reset();
+  j = open_journal(o);
+  check(*j);
+  auto v = load_views(*j, "v");
+  STRATA_REQUIRE_VALUE(v);
+  CHECK(seqs_of(*v) == range(3, 7));
+}

@@ -159,6 +159,19 @@ inline std::vector<event_record> read_global_all(const journal& j, std::uint64_t
   return out;
 }
 
+/// read_stream_view's events copied out (to compare with read_stream), or its error.
+inline result<std::vector<event_record>> load_views(const journal& j, std::string_view pid,
+                                                    std::uint64_t from = 1,
+                                                    std::uint64_t to = journal::max_seq) {
+  std::vector<event_record> out;
+  auto st = j.read_stream_view(pid, from, to, [&](const event_view& v) {
+    out.push_back(v.to_record());
+    return true;
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
 /// Payloads of a list of records.
 inline std::vector<std::string> payloads_of(const std::vector<event_record>& v) {
   std::vector<std::string> out;
