@@ -2,7 +2,9 @@
 // stdout (progress on stderr). See docs/performance.md.
 #include "scenario.hpp"
 
+#include <sys/resource.h>
 #include <sys/statfs.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -202,6 +204,28 @@ bool parse_u64(const char* s, std::uint64_t& out) {
   return true;
 }
 
+/// CPU seconds (user + system) of this process so far.
+double cpu_seconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/// Bytes this process caused to be written to storage so far (/proc/self/io), or -1.
+std::int64_t storage_write_bytes() {
+  std::FILE* f = std::fopen("/proc/self/io", "r");
+  if (!f)
+    return -1;
+  char line[128];
+  long long v = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "write_bytes: %lld", &v) == 1)
+      break;
+  std::fclose(f);
+  return v;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -370,7 +394,13 @@ int main(int argc, char** argv) {
                + (repeat > 1 ? " (round " + std::to_string(round) + "/" + std::to_string(repeat) + ")" : "")
                + " ...");
       try {
+        double cpu0 = cpu_seconds();
+        std::int64_t io0 = storage_write_bytes();
         result r = s->run(ctx);
+        // Whole scenario incl. untimed set-up: where the time went (CPU vs waiting).
+        r.add("cpu_s", std::round((cpu_seconds() - cpu0) * 1000) / 1000);
+        if (std::int64_t io1 = storage_write_bytes(); io0 >= 0 && io1 >= 0)
+          r.add("disk_write_bytes", static_cast<std::int64_t>(io1 - io0));
         ctx.record(s->name, r);
         if (!s->ratio_vs.empty())
           if (auto* base = ctx.result_of(s->ratio_vs); base && base->events_per_s() > 0)
