@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace bank {
 
@@ -89,6 +90,9 @@ std::optional<std::int64_t> parse_iso8601(std::string_view s) {
       || mm > 59 || ss > 60) // 60: a leap second, folded into the next second
     return std::nullopt;
   std::int64_t secs = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+  // int64 nanoseconds end in April 2262.
+  if (secs >= std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1)
+    return std::nullopt;
   return secs * 1'000'000'000 + frac_ns;
 }
 

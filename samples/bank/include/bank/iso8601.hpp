@@ -21,8 +21,8 @@ namespace bank {
 std::string format_iso8601(std::int64_t ns_since_epoch);
 
 /// "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" (UTC; also a lowercase `z`) → nanoseconds since the
-/// epoch. nullopt for anything else (other offsets, out-of-range fields, years outside
-/// 1970..9999).
+/// epoch. nullopt for anything else (other offsets, out-of-range fields, instants
+/// before 1970 or after 2262-04-10, where int64 nanoseconds end).
 std::optional<std::int64_t> parse_iso8601(std::string_view text);
 
 } // namespace bank
