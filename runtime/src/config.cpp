@@ -66,6 +66,13 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
     durability = *m;
     return {};
   }
+  if (key == "scheduler-policy") {
+    if (v != "stealing" && v != "sharing")
+      return {errc::invalid_argument, "config key 'scheduler-policy' expects stealing or "
+                                      "sharing, got '" + std::string(v) + "'"};
+    scheduler_policy = std::string(v);
+    return {};
+  }
   if (key == "node-name") {
     node_name = std::string(v);
     return {};

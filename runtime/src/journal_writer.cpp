@@ -4,6 +4,8 @@
 
 #include <caf/send.hpp>
 
+#include <chrono>
+
 namespace strata::detail {
 
 void notify_written(const caf::actor& to, std::uint64_t write_no, write_outcome out) {
@@ -102,7 +104,13 @@ void journal_writer::commit(std::vector<write_request>& batch) {
   if (fault_)
     whole = fault_(append_phase::before, writes);
   if (whole.ok() && (!writes.empty() || !snaps.empty())) {
+    auto t0 = std::chrono::steady_clock::now();
     auto res = append_(writes, snaps);
+    append_ns_.fetch_add(static_cast<std::uint64_t>(
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count()),
+                         std::memory_order_relaxed);
     if (!res)
       whole = res.error();
     else

@@ -7,6 +7,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
 #include <caf/message.hpp>
 
 #include <algorithm>
@@ -27,6 +28,7 @@ public:
   explicit strata_actor_config(const config& cfg) {
     if (cfg.scheduler_threads > 0)
       set("scheduler.max-threads", cfg.scheduler_threads);
+    set("scheduler.policy", caf::atom_from_string(cfg.scheduler_policy));
     if (cfg.max_throughput > 0)
       set("scheduler.max-throughput", cfg.max_throughput);
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
@@ -144,6 +146,7 @@ system_stats system::stats() const {
   s.commits = core_->writer->commits();
   s.committed_events = core_->writer->committed_events();
   s.failed_commits = core_->writer->failed_commits();
+  s.append_ns = core_->writer->append_ns();
   return s;
 }
 

@@ -74,6 +74,10 @@ struct config {
   std::size_t entity_batch_events_max = 1024;
   /// CAF worker threads (0 = CAF's default). Key `scheduler-threads`.
   std::size_t scheduler_threads = 0;
+  /// CAF scheduler policy: "stealing" (CAF's default) or "sharing" (one shared queue;
+  /// no idle workers spinning to steal, which leaves more CPU to the journal writer on
+  /// small machines). Key `scheduler-policy`.
+  std::string scheduler_policy = "sharing";
   /// Messages an actor handles before yielding its worker (fairness). Key
   /// `max-throughput`.
   std::size_t max_throughput = 300;

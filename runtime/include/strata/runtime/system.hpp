@@ -56,6 +56,7 @@ struct system_stats {
   std::uint64_t commits = 0;            ///< journal transactions by the writer
   std::uint64_t committed_events = 0;   ///< events in those transactions
   std::uint64_t failed_commits = 0;     ///< whole-transaction failures
+  std::uint64_t append_ns = 0;          ///< writer time inside journal::append
 };
 
 class system {

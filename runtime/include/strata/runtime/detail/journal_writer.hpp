@@ -68,6 +68,9 @@ public:
   std::uint64_t failed_commits() const noexcept {
     return failed_commits_.load(std::memory_order_relaxed);
   }
+  /// Nanoseconds spent inside append (the rest of the writer's time is queue handling
+  /// and answering).
+  std::uint64_t append_ns() const noexcept { return append_ns_.load(std::memory_order_relaxed); }
 
 private:
   void run();
@@ -85,6 +88,7 @@ private:
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_events_{0};
   std::atomic<std::uint64_t> failed_commits_{0};
+  std::atomic<std::uint64_t> append_ns_{0};
   std::thread thread_;
 };
 
