@@ -171,7 +171,7 @@ constexpr std::uint64_t quick_repeat = 5;
 
 void usage(std::ostream& os) {
   os << "usage: strata-bench [--quick] [--events N] [--streams N] [--batch N]\n"
-        "                    [--payload N] [--repeat K] [--nosync] [--dir PATH] [--list] [SCENARIO...]\n"
+        "                    [--payload N] [--repeat K] [--nosync] [--dir PATH] [--keep] [--list] [SCENARIO...]\n"
         "\n"
         "Runs the named scenarios (all default ones when none is named) and prints one\n"
         "JSON object per line on stdout; progress goes to stderr.\n"
@@ -187,6 +187,7 @@ void usage(std::ostream& os) {
         "  --nosync      no fsync per commit, on both sides of every ratio (default: fsync)\n"
         "  --dir PATH    where scratch data directories are created (and removed after);\n"
         "                default: <build dir>/bench-data, next to bin/ (a real disk, not tmpfs)\n"
+        "  --keep        keep the last round's data directories (for mdb_stat, strata journal)\n"
         "  --list        list the scenarios and exit\n"
         "\n"
         "Exit: 0 all ran, 1 a scenario failed, 2 usage error.\n";
@@ -278,6 +279,7 @@ int main(int argc, char** argv) {
   options opts;
   bool events_given = false;
   std::uint64_t repeat = 0;
+  bool keep = false;
   bool list = false;
   fs::path dir;
   std::vector<std::string> names;
@@ -315,6 +317,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       dir = argv[++i];
+    } else if (a == "--keep") {
+      keep = true;
     } else if (a == "--list") {
       list = true;
     } else if (a == "-h" || a == "--help") {
@@ -415,6 +419,10 @@ int main(int argc, char** argv) {
       if (round == repeat)
         std::cout << summary(*s, runs[s->name], ratios[s->name]) << std::endl;
     }
+  }
+  if (keep) {
+    progress("kept the last round's data in " + opts.root.string() + " (--keep)");
+    return rc;
   }
   fs::remove_all(opts.root, ec);
   if (ec)
