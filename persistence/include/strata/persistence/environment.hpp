@@ -8,7 +8,7 @@
 //   auto views = (*env)->open_table("bank.report");
 //   auto st = (*env)->write([&](write_txn& txn) {
 //     if (auto s = txn.put(*views, "acct-1", "42"); !s.ok()) return s;
-//     return offset_store::put(txn, "bank.report", position);  // same transaction
+//     return journal->offsets().put(txn, "bank.report", position);  // same txn
 //   });
 //
 // Threads: read transactions may run on any thread (MDB_NOTLS). Write transactions

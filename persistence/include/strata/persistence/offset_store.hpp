@@ -5,7 +5,7 @@
 //
 //   env.write([&](write_txn& txn) {
 //     txn.put(view_table, key, value);
-//     return offset_store::put(txn, journal->offsets(), "report", position);
+//     return journal->offsets().put(txn, "report", position);
 //   });
 //   auto pos = journal->offsets().get("report");              // result<optional<u64>>
 #pragma once
