@@ -4,7 +4,9 @@
 // the offset store and any projection views live in it, so a consumer can commit its
 // view and its offset in ONE write transaction.
 //
-//   auto env = environment::open({.path = "data"});          // result<unique_ptr<…>>
+//   env_options o;
+//   o.path = "data";
+//   auto env = environment::open(o);                         // result<unique_ptr<…>>
 //   auto views = (*env)->open_table("bank.report");
 //   auto st = (*env)->write([&](write_txn& txn) {
 //     if (auto s = txn.put(*views, "acct-1", "42"); !s.ok()) return s;
