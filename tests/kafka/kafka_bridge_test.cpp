@@ -53,13 +53,14 @@ TEST_CASE("shard_of is 64-bit FNV-1a modulo the shard count") {
   static_assert(shard_of("account-42", 64) == 5, "usable at compile time");
 }
 
-TEST_CASE("stream type: explicit prefix rules, longest first, then text before '-'") {
+TEST_CASE("stream type: explicit prefix rules, longest first, then text before ':'") {
   std::vector<kafka_type_rule> rules{{"acct-", "account"}, {"acct-vip-", "vip"}};
   CHECK(kafka_stream_type("acct-7", rules) == "account");
   CHECK(kafka_stream_type("acct-vip-7", rules) == "vip");
-  CHECK(kafka_stream_type("order-9", rules) == "order");
+  CHECK(kafka_stream_type("account:acct-7", {}) == "account"); // the runtime's naming
+  CHECK(kafka_stream_type("order:o-9", rules) == "order");
   CHECK(kafka_stream_type("plain", rules) == "plain");
-  CHECK(kafka_stream_type("a|b", {}, '|') == "a");
+  CHECK(kafka_stream_type("order-9", {}, '-') == "order");
 }
 
 TEST_CASE("bridge refuses to start on a topic with another partition count or none") {
@@ -95,7 +96,7 @@ TEST_CASE("a type first seen at run time with a bad topic stops the bridge with 
   auto mock = make_mock(1);
   STRATA_REQUIRE_OK(mock->create_topic("strata.widget", 3));
   auto b = start_bridge(*j, bridge_opts(*mock));
-  append_ok(*j, {make_write("widget-1", 0, {"x"})});
+  append_ok(*j, {make_write("widget:1", 0, {"x"})});
   b->notify();
   REQUIRE(eventually([&] { return !b->health().ok(); }, 20'000));
   CHECK(b->health().code() == errc::invalid_argument);

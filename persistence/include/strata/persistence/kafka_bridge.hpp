@@ -5,7 +5,8 @@
 //
 //   kafka_bridge_options o;
 //   o.bootstrap_servers = "127.0.0.1:9092";
-//   o.types = {{"acct-", "account"}};          // persistence id prefix → aggregate type
+//   o.types = {{"account:", "account"}};       // optional: checked at start (else the
+//                                              // type is the text before the first ':')
 //   auto bridge = kafka_bridge::start(*journal, o);          // result<unique_ptr<…>>
 //   …                                                        // journal appends as usual
 //   bridge->notify();                          // optional: wake the bridge after a commit
@@ -55,11 +56,12 @@ struct kafka_type_rule {
 };
 
 /// The aggregate type of a persistence id, by explicit rules then a fallback:
-/// the first rule whose prefix starts the id wins (rules are tried longest prefix
-/// first); without a match, the text before the first `separator` ("account-42" →
-/// "account"); an id without separator is its own type. Pure, any thread.
+/// the rule with the longest prefix that starts the id wins; without a match, the text
+/// before the first `separator` — the runtime names streams "<type>:<entity id>", so
+/// "account:acct-42" → "account"; an id without separator is its own type.
+/// Pure, any thread.
 std::string kafka_stream_type(std::string_view persistence_id,
-                              const std::vector<kafka_type_rule>& rules, char separator = '-');
+                              const std::vector<kafka_type_rule>& rules, char separator = ':');
 
 struct kafka_bridge_options {
   /// `bootstrap.servers`, e.g. "host1:9092,host2:9092". Required.
@@ -72,9 +74,10 @@ struct kafka_bridge_options {
   /// Partitions of every topic = shards of the cluster. A topic with another count makes
   /// start() fail (or, for a type first seen later, stops the bridge with that error).
   std::uint32_t num_partitions = default_num_shards;
-  /// Persistence id → aggregate type (see kafka_stream_type).
+  /// Persistence id → aggregate type (see kafka_stream_type). Types listed here have
+  /// their topic checked by start(); others are checked before their first record.
   std::vector<kafka_type_rule> types;
-  char type_separator = '-';
+  char type_separator = ':';
   /// Replaces the rules entirely when set. Called on the bridge thread.
   std::function<std::string(std::string_view persistence_id)> type_of;
 
