@@ -345,8 +345,18 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
   const std::uint64_t mark = ++m.append_count;
   const std::int64_t stamp = now_ns();
 
-  auto resolve = [&](std::string_view pid) -> result<std::size_t> {
-    if (auto* c = m.cached(pid)) {
+  // Hash every id first and prefetch its slot, then its state: the lookups below then
+  // mostly hit the cache (a batch spans hundreds of streams; see stream_table.hpp).
+  std::vector<std::uint64_t> hashes(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    hashes[i] = detail::hash_id(batch[i].persistence_id);
+    m.cache.prefetch_slot(hashes[i]);
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    m.cache.prefetch_item(hashes[i]);
+
+  auto resolve = [&](std::string_view pid, std::uint64_t h) -> result<std::size_t> {
+    if (auto* c = m.cache.find(pid, h)) {
       if (c->mark != mark) {
         c->mark = mark;
         c->work = work.size();
@@ -390,7 +400,7 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
                                           + ")"};
       continue;
     }
-    auto wi = resolve(w.persistence_id);
+    auto wi = resolve(w.persistence_id, hashes[i]);
     if (!wi)
       return wi.error();
     auto& ws = work[*wi];
@@ -417,7 +427,7 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
   // Snapshots: their stream must exist and cover the snapshot's seq.
   std::vector<std::pair<const snapshot_record*, std::uint64_t>> snap_plan;
   for (auto& s : snapshots) {
-    auto wi = resolve(s.persistence_id);
+    auto wi = resolve(s.persistence_id, detail::hash_id(s.persistence_id));
     if (!wi)
       return wi.error();
     auto& ws = work[*wi];

@@ -28,10 +28,12 @@ inline std::uint64_t hash_id(std::string_view s) noexcept {
 template <class T>
 class stream_table {
 public:
-  T* find(std::string_view key) const noexcept {
+  T* find(std::string_view key) const noexcept { return find(key, hash_id(key)); }
+
+  /// find() with the key's hash_id computed by the caller.
+  T* find(std::string_view key, std::uint64_t h) const noexcept {
     if (slots_.empty())
       return nullptr;
-    auto h = hash_id(key);
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       auto& s = slots_[i];
       if (!s.item)
@@ -39,6 +41,19 @@ public:
       if (s.hash == h && s.item->pid == key)
         return s.item;
     }
+  }
+
+  /// Hints the CPU to load the slot of hash `h` (and, once that is loaded, its item):
+  /// the append path calls this for a whole batch before its lookups, so their cache
+  /// misses overlap instead of adding up.
+  void prefetch_slot(std::uint64_t h) const noexcept {
+    if (!slots_.empty())
+      __builtin_prefetch(&slots_[h & mask_]);
+  }
+  void prefetch_item(std::uint64_t h) const noexcept {
+    if (!slots_.empty())
+      if (T* item = slots_[h & mask_].item)
+        __builtin_prefetch(item);
   }
 
   /// Inserts a new T for `key` (which must not be present) and returns it.
