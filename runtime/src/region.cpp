@@ -142,7 +142,9 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
       it = sh.entries.emplace(id, entry{}).first;
       it->second.actor = std::move(a);
     } else if (it->second.passivating) {
-      it->second.buffered.push_back(std::move(e));
+      if (!it->second.buffered)
+        it->second.buffered = std::make_unique<std::vector<envelope_ptr>>();
+      it->second.buffered->push_back(std::move(e));
       return;
     }
     it->second.last_touch_ms = steady_now_ms();
@@ -187,7 +189,8 @@ void region::passivated(const std::string& id, const caf::actor_addr& me) {
     auto it = sh.entries.find(id);
     if (it == sh.entries.end() || it->second.actor.address() != me)
       return;
-    buffered = std::move(it->second.buffered);
+    if (it->second.buffered)
+      buffered = std::move(*it->second.buffered);
     sh.entries.erase(it);
   }
   for (auto& e : buffered)

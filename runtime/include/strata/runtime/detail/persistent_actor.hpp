@@ -33,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -143,7 +144,7 @@ struct entity_state {
   std::uint64_t open_no = 0; ///< number of the open (unsubmitted) write; 0 = none
   std::uint64_t open_expected_seq = 0;
   std::vector<persistence::event_data> open_events;
-  std::optional<persistence::snapshot_record> snapshot_due;
+  std::unique_ptr<persistence::snapshot_record> snapshot_due; // rides on the next write
 
   std::vector<inflight_write> inflight;
   small_fifo<pending_reply> replies;
@@ -377,7 +378,7 @@ private:
     r.write.events = std::move(s.open_events);
     s.open_events = {};
     if (s.snapshot_due) {
-      r.snapshot = std::move(s.snapshot_due);
+      r.snapshot = std::move(*s.snapshot_due);
       s.snapshot_due.reset();
     }
     s.inflight.push_back({s.open_no, s.pending_seq, s.pending});
@@ -419,7 +420,7 @@ private:
                            .count();
       s.snapshot_seq = s.durable_seq;
       if (s.open_no != 0) {
-        s.snapshot_due = std::move(rec);
+        s.snapshot_due = std::make_unique<persistence::snapshot_record>(std::move(rec));
       } else {
         write_request r; // snapshot only: nobody waits for it
         r.write.persistence_id = s.pid;

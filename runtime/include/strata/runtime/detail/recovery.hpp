@@ -36,8 +36,8 @@ struct recovered {
 };
 
 /// Decodes one stored event. Errors: corrupt (naming stream, seq and type).
-template <class A>
-caf::expected<typename A::event> decode_event(const persistence::event_record& r) {
+template <class A, class Record>
+caf::expected<typename A::event> decode_event(const Record& r) {
   std::optional<typename A::event> e;
   std::string why;
   try {
@@ -51,9 +51,10 @@ caf::expected<typename A::event> decode_event(const persistence::event_record& r
   }
   if (!e)
     return make_runtime_error(runtime_errc::corrupt,
-                              "cannot decode event '" + r.type + "' v"
+                              "cannot decode event '" + std::string(r.type) + "' v"
                                 + std::to_string(r.schema_version) + " of stream '"
-                                + r.persistence_id + "' seq " + std::to_string(r.seq) + ": "
+                                + std::string(r.persistence_id) + "' seq "
+                                + std::to_string(r.seq) + ": "
                                 + why + " (is this binary older than the data?)");
   return std::move(*e);
 }
@@ -94,7 +95,8 @@ recover(persistence::journal& j, const std::string& pid, bool use_snapshot,
   }
   caf::error err;
   bool stopped_by_time = false;
-  auto st = j.read_stream(pid, out.seq + 1, max_seq, [&](const persistence::event_record& r) {
+  // read_stream_view: no copies of the envelope fields (the recovery fast path).
+  auto st = j.read_stream_view(pid, out.seq + 1, max_seq, [&](const persistence::event_view& r) {
     if (r.timestamp_ns > max_timestamp_ns) {
       stopped_by_time = true;
       return false;

@@ -110,7 +110,7 @@ private:
     caf::actor actor;
     std::uint64_t last_touch_ms = 0;
     bool passivating = false;
-    std::vector<envelope_ptr> buffered;
+    std::unique_ptr<std::vector<envelope_ptr>> buffered; // commands held while passivating
   };
   struct shard {
     std::mutex mtx;
