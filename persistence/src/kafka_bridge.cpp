@@ -150,16 +150,17 @@ struct kafka_bridge::impl {
     static_cast<impl*>(opaque)->on_delivery(m);
   }
 
-  static void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
-    static_cast<impl*>(opaque)->on_kafka_error(err, reason);
+  static void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    static_cast<impl*>(opaque)->on_kafka_error(rk, err, reason);
   }
 
   void on_delivery(const rd_kafka_message_t* m) {
     auto seq = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
     if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        return; // we purged it (restart or stop): it is resent from the journal
       delivery_errors.fetch_add(1, std::memory_order_relaxed);
-      if (!restart_needed && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE
-          && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+      if (!restart_needed)
         report({errc::unavailable, std::string{"kafka bridge: delivery failed ("}
                                      + rd_kafka_err2name(m->err) + ": "
                                      + rd_kafka_err2str(m->err)
@@ -173,11 +174,11 @@ struct kafka_bridge::impl {
       ring[seq % ring.size()].acked = true;
   }
 
-  void on_kafka_error(int err, const char* reason) {
+  void on_kafka_error(rd_kafka_t* handle, int err, const char* reason) {
     auto e = static_cast<rd_kafka_resp_err_t>(err);
     if (e == RD_KAFKA_RESP_ERR__FATAL) {
       char buf[512];
-      auto orig = rd_kafka_fatal_error(rk.get(), buf, sizeof(buf));
+      auto orig = rd_kafka_fatal_error(handle, buf, sizeof(buf));
       report({errc::unavailable, std::string{"kafka bridge: fatal producer error ("}
                                    + rd_kafka_err2name(orig) + ": " + buf
                                    + "); recreating the producer"});
@@ -407,7 +408,8 @@ struct kafka_bridge::impl {
       if (!pending_check.empty()) {
         auto type = std::move(pending_check);
         pending_check.clear();
-        auto cs = check_topic(type, static_cast<int>(opts.metadata_timeout_ms));
+        // Short metadata waits on this thread keep stop() responsive while Kafka is away.
+        auto cs = check_topic(type, static_cast<int>(std::min(opts.metadata_timeout_ms, 1000u)));
         if (cs.ok()) {
           topic(type).checked = true;
           any = true; // come back at once
@@ -616,10 +618,18 @@ std::uint64_t kafka_bridge::acknowledged_position() const noexcept {
 
 bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeout_ms) {
   notify();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock<std::mutex> lk{impl_->ack_mu};
-  return impl_->ack_cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
-    return impl_->acked.load(std::memory_order_acquire) >= position;
-  });
+  while (impl_->acked.load(std::memory_order_acquire) < position) {
+    if (impl_->failed() || impl_->stopped.load())
+      return false; // nothing will be acknowledged before a restart
+    // Short waits: a failure does not signal ack_cv.
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return false;
+    impl_->ack_cv.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(50)));
+  }
+  return true;
 }
 
 std::uint64_t kafka_bridge::drain(std::uint32_t timeout_ms) {
