@@ -13,8 +13,12 @@ account::state account::apply(state s, const event& e) noexcept {
                  s.open = true;
                  s.owner = x.owner;
                },
-               [&](const deposited& x) { s.balance += x.cents; },
-               [&](const withdrawn& x) { s.balance -= x.cents; },
+               [&](const deposited& x) {
+                 s.balance += x.cents;
+               },
+               [&](const withdrawn& x) {
+                 s.balance -= x.cents;
+               },
                [&](const closed&) {
                  s.open = false;
                  s.closed = true;
@@ -26,52 +30,43 @@ account::state account::apply(state s, const event& e) noexcept {
 }
 
 account::effect account::handle(const state& s, const command& c) {
-  auto balance = [](const state& after) { return balance_reply{after.balance, after.seq}; };
-  return std::visit(
-    strata::overload{
-      [&](const open_account& x) {
-        if (s.closed)
-          return effect::reject(rejection::closed);
-        if (s.open)
-          return effect::reject(rejection::already_open);
-        return effect::persist({opened{x.owner}}).then_reply(balance);
-      },
-      [&](const deposit& x) {
-        if (s.closed)
-          return effect::reject(rejection::closed);
-        if (!s.open)
-          return effect::reject(rejection::not_open);
-        if (x.cents <= 0 || x.cents > std::numeric_limits<std::int64_t>::max() - s.balance)
-          return effect::reject(rejection::invalid_amount);
-        return effect::persist({deposited{x.cents}}).then_reply(balance);
-      },
-      [&](const withdraw& x) {
-        if (s.closed)
-          return effect::reject(rejection::closed);
-        if (!s.open)
-          return effect::reject(rejection::not_open);
-        if (x.cents <= 0)
-          return effect::reject(rejection::invalid_amount);
-        if (x.cents > s.balance)
-          return effect::reject(rejection::insufficient_funds);
-        return effect::persist({withdrawn{x.cents}}).then_reply(balance);
-      },
-      [&](const close_account&) {
-        if (s.closed)
-          return effect::reject(rejection::closed);
-        if (!s.open)
-          return effect::reject(rejection::not_open);
-        if (s.balance != 0)
-          return effect::reject(rejection::not_zero_balance);
-        return effect::persist({closed{}}).then_reply(balance);
-      },
-      [&](const get_balance&) {
-        if (!s.open && !s.closed)
-          return effect::reject(rejection::not_open);
-        return effect::reply(balance);
-      },
-    },
-    c);
+  auto balance = [](const state& after) {
+    return balance_reply{after.balance, after.seq};
+  };
+  return std::visit(strata::overload{
+                      [&](const open_account& x) {
+                        if (s.closed) return effect::reject(rejection::closed);
+                        if (s.open) return effect::reject(rejection::already_open);
+                        return effect::persist({opened{x.owner}}).then_reply(balance);
+                      },
+                      [&](const deposit& x) {
+                        if (s.closed) return effect::reject(rejection::closed);
+                        if (!s.open) return effect::reject(rejection::not_open);
+                        if (x.cents <= 0 ||
+                            x.cents > std::numeric_limits<std::int64_t>::max() - s.balance)
+                          return effect::reject(rejection::invalid_amount);
+                        return effect::persist({deposited{x.cents}}).then_reply(balance);
+                      },
+                      [&](const withdraw& x) {
+                        if (s.closed) return effect::reject(rejection::closed);
+                        if (!s.open) return effect::reject(rejection::not_open);
+                        if (x.cents <= 0) return effect::reject(rejection::invalid_amount);
+                        if (x.cents > s.balance)
+                          return effect::reject(rejection::insufficient_funds);
+                        return effect::persist({withdrawn{x.cents}}).then_reply(balance);
+                      },
+                      [&](const close_account&) {
+                        if (s.closed) return effect::reject(rejection::closed);
+                        if (!s.open) return effect::reject(rejection::not_open);
+                        if (s.balance != 0) return effect::reject(rejection::not_zero_balance);
+                        return effect::persist({closed{}}).then_reply(balance);
+                      },
+                      [&](const get_balance&) {
+                        if (!s.open && !s.closed) return effect::reject(rejection::not_open);
+                        return effect::reply(balance);
+                      },
+                    },
+                    c);
 }
 
 const char* to_string(account::rejection r) noexcept {
@@ -88,10 +83,18 @@ const char* to_string(account::rejection r) noexcept {
 
 const char* event_type_name(const account::event& e) noexcept {
   return std::visit(strata::overload{
-                      [](const opened&) { return "opened"; },
-                      [](const deposited&) { return "deposited"; },
-                      [](const withdrawn&) { return "withdrawn"; },
-                      [](const closed&) { return "closed"; },
+                      [](const opened&) {
+                        return "opened";
+                      },
+                      [](const deposited&) {
+                        return "deposited";
+                      },
+                      [](const withdrawn&) {
+                        return "withdrawn";
+                      },
+                      [](const closed&) {
+                        return "closed";
+                      },
                     },
                     e);
 }

@@ -12,32 +12,28 @@ namespace bank::cli {
 namespace {
 
 bool parse_i64(const std::string& s, std::int64_t& out) {
-  if (s.empty())
-    return false;
+  if (s.empty()) return false;
   errno = 0;
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 10);
-  if (errno != 0 || end != s.c_str() + s.size())
-    return false;
+  if (errno != 0 || end != s.c_str() + s.size()) return false;
   out = v;
   return true;
 }
 
 bool parse_u64(const std::string& s, std::uint64_t& out) {
-  if (s.empty() || s[0] < '0' || s[0] > '9')
-    return false;
+  if (s.empty() || s[0] < '0' || s[0] > '9') return false;
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (errno != 0 || end != s.c_str() + s.size())
-    return false;
+  if (errno != 0 || end != s.c_str() + s.size()) return false;
   out = v;
   return true;
 }
 
 /// Options of one sub-command: `--name value` or `--name=value`.
 class option_reader {
-public:
+ public:
   explicit option_reader(const std::vector<std::string>& args) : args_(args) {}
 
   /// Splits positionals from options; false (with error_) on a malformed option.
@@ -75,22 +71,19 @@ public:
   }
   const std::string& error() const noexcept { return error_; }
 
-private:
+ private:
   const std::vector<std::string>& args_;
   std::vector<std::string> positional_;
   std::vector<std::pair<std::string, std::string>> options_;
   std::string error_;
 };
 
-parse_result fail(std::string why) {
-  return parse_result{std::nullopt, std::move(why)};
-}
+parse_result fail(std::string why) { return parse_result{std::nullopt, std::move(why)}; }
 
 } // namespace
 
 parse_result parse(const std::vector<std::string>& args) {
-  if (args.empty())
-    return fail("missing sub-command");
+  if (args.empty()) return fail("missing sub-command");
   const std::string& sub = args[0];
   command_line c;
   std::vector<std::string_view> known;
@@ -121,16 +114,14 @@ parse_result parse(const std::vector<std::string>& args) {
     return fail("unknown sub-command '" + sub + "'");
   }
   option_reader r{args};
-  if (!r.split(1, known))
-    return fail(sub + ": " + r.error());
+  if (!r.split(1, known)) return fail(sub + ": " + r.error());
   const auto& pos = r.positional();
   if (pos.size() != n_positional)
-    return fail(sub + ": expected " + std::to_string(n_positional) + " argument(s), got "
-                + std::to_string(pos.size()));
+    return fail(sub + ": expected " + std::to_string(n_positional) + " argument(s), got " +
+                std::to_string(pos.size()));
   if (n_positional >= 1) {
     c.id = pos[0];
-    if (c.id.empty())
-      return fail(sub + ": the account ID must not be empty");
+    if (c.id.empty()) return fail(sub + ": the account ID must not be empty");
   }
   if (n_positional == 2 && !parse_i64(pos[1], c.amount))
     return fail(sub + ": AMOUNT must be an integer number of cents, got '" + pos[1] + "'");
@@ -146,12 +137,11 @@ parse_result parse(const std::vector<std::string>& args) {
       auto t = parse_iso8601(value);
       if (!t)
         return fail("--as-of-time needs a UTC time like 2026-11-22T06:40:00.123456789Z or "
-                    "2026-11-22T06:40:00Z, got '"
-                    + value + "'");
+                    "2026-11-22T06:40:00Z, got '" +
+                    value + "'");
       c.as_of_time_ns = *t;
     } else if (name == "ack-log") {
-      if (value.empty())
-        return fail("--ack-log needs a file name");
+      if (value.empty()) return fail("--ack-log needs a file name");
       c.ack_log = value;
     } else {
       if (!parse_u64(value, u))
@@ -171,10 +161,8 @@ parse_result parse(const std::vector<std::string>& args) {
   if (c.what == verb::load) {
     if (c.accounts == 0 || c.accounts > 10'000'000)
       return fail("load: --accounts must be in 1..10000000");
-    if (c.clients == 0 || c.clients > 100'000)
-      return fail("load: --clients must be in 1..100000");
-    if (c.ops > 1'000'000'000)
-      return fail("load: --ops must be at most 1000000000");
+    if (c.clients == 0 || c.clients > 100'000) return fail("load: --clients must be in 1..100000");
+    if (c.ops > 1'000'000'000) return fail("load: --ops must be at most 1000000000");
   }
   return parse_result{std::move(c), {}};
 }
@@ -182,12 +170,9 @@ parse_result parse(const std::vector<std::string>& args) {
 bool has_data_option(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    if (a == "--")
-      return false;
-    if (a == "--data" || a == "--data-dir")
-      return i + 1 < argc;
-    if (a.rfind("--data=", 0) == 0 || a.rfind("--data-dir=", 0) == 0)
-      return true;
+    if (a == "--") return false;
+    if (a == "--data" || a == "--data-dir") return i + 1 < argc;
+    if (a.rfind("--data=", 0) == 0 || a.rfind("--data-dir=", 0) == 0) return true;
   }
   return false;
 }

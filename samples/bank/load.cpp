@@ -28,7 +28,7 @@ struct completion {
 };
 
 class inbox {
-public:
+ public:
   void push(completion c) {
     bool wake = false;
     {
@@ -36,8 +36,7 @@ public:
       items_.push_back(std::move(c));
       wake = waiting_;
     }
-    if (wake)
-      cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
   /// Moves everything queued into `out` (cleared first), waiting up to `timeout` for
@@ -47,13 +46,15 @@ public:
     std::unique_lock<std::mutex> lk{mtx_};
     if (items_.empty()) {
       waiting_ = true;
-      cv_.wait_for(lk, timeout, [this] { return !items_.empty(); });
+      cv_.wait_for(lk, timeout, [this] {
+        return !items_.empty();
+      });
       waiting_ = false;
     }
     out.swap(items_);
   }
 
-private:
+ private:
   std::mutex mtx_;
   std::condition_variable cv_;
   bool waiting_ = false;
@@ -62,12 +63,11 @@ private:
 
 /// Latencies in 1 µs buckets up to 100 ms, exact values above.
 class latency_histogram {
-public:
+ public:
   latency_histogram() : buckets_(100'000, 0) {}
   void add(std::int64_t ns) {
     ++count_;
-    if (ns < 0)
-      ns = 0;
+    if (ns < 0) ns = 0;
     max_ = std::max(max_, ns);
     auto us = static_cast<std::uint64_t>(ns / 1000);
     if (us < buckets_.size())
@@ -77,23 +77,20 @@ public:
   }
   /// The q-quantile (0 < q <= 1) in ns (bucket resolution: 1 µs, upper bound).
   std::int64_t quantile(double q) {
-    if (count_ == 0)
-      return 0;
+    if (count_ == 0) return 0;
     auto rank = static_cast<std::uint64_t>(q * static_cast<double>(count_));
-    if (rank == 0)
-      rank = 1;
+    if (rank == 0) rank = 1;
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < buckets_.size(); ++i) {
       seen += buckets_[i];
-      if (seen >= rank)
-        return static_cast<std::int64_t>(i + 1) * 1000;
+      if (seen >= rank) return static_cast<std::int64_t>(i + 1) * 1000;
     }
     std::sort(slow_.begin(), slow_.end());
     return slow_[std::min<std::size_t>(rank - seen - 1, slow_.size() - 1)];
   }
   std::int64_t max() const noexcept { return max_; }
 
-private:
+ private:
   std::vector<std::uint64_t> buckets_;
   std::vector<std::int64_t> slow_;
   std::uint64_t count_ = 0;
@@ -102,17 +99,16 @@ private:
 
 /// The ack log: appended with write(2), so a line is in the kernel once written.
 class ack_log {
-public:
+ public:
   ~ack_log() {
-    if (fd_ >= 0)
-      ::close(fd_);
+    if (fd_ >= 0) ::close(fd_);
   }
   caf::error open(const std::string& path) {
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0)
       return strata::make_runtime_error(strata::runtime_errc::io_error,
-                                        "cannot open the ack log '" + path
-                                          + "': " + std::strerror(errno));
+                                        "cannot open the ack log '" + path +
+                                          "': " + std::strerror(errno));
     path_ = path;
     return caf::none;
   }
@@ -133,11 +129,10 @@ public:
     while (off < buf_.size()) {
       auto n = ::write(fd_, buf_.data() + off, buf_.size() - off);
       if (n < 0) {
-        if (errno == EINTR)
-          continue;
+        if (errno == EINTR) continue;
         return strata::make_runtime_error(strata::runtime_errc::io_error,
-                                          "cannot write the ack log '" + path_
-                                            + "': " + std::strerror(errno));
+                                          "cannot write the ack log '" + path_ +
+                                            "': " + std::strerror(errno));
       }
       off += static_cast<std::size_t>(n);
     }
@@ -145,7 +140,7 @@ public:
     return caf::none;
   }
 
-private:
+ private:
   int fd_ = -1;
   std::string path_;
   std::string buf_;
@@ -158,17 +153,15 @@ struct client_op {
   clock_type::time_point sent;
 };
 
-std::string account_id(std::uint64_t i) {
-  return "acct-" + std::to_string(i);
-}
+std::string account_id(std::uint64_t i) { return "acct-" + std::to_string(i); }
 
 } // namespace
 
 caf::expected<load_result> run_load(const strata::entities<account>& accounts,
                                     const load_options& o, std::ostream& progress) {
   load_result res;
-  res.seed = o.seed ? *o.seed : (std::uint64_t{std::random_device{}()} << 32)
-                                  ^ std::random_device{}();
+  res.seed =
+    o.seed ? *o.seed : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   res.accounts = o.accounts;
   res.clients = o.clients;
   progress << "load: seed=" << res.seed << " accounts=" << o.accounts << " ops=" << o.ops
@@ -176,8 +169,7 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
 
   ack_log log;
   if (!o.ack_log.empty())
-    if (auto err = log.open(o.ack_log))
-      return err;
+    if (auto err = log.open(o.ack_log)) return err;
 
   auto box = std::make_shared<inbox>();
   std::vector<completion> batch;
@@ -194,21 +186,18 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
                            });
         ++sent;
       }
-      if (done == sent)
-        break; // stopped sending after an error
+      if (done == sent) break; // stopped sending after an error
       box->drain(batch, std::chrono::milliseconds{1000});
       for (auto& c : batch) {
         ++done;
         if (c.result) {
           ++res.opened;
         } else if (!strata::rejection_of<account>(c.result.error())) {
-          if (!first_error)
-            first_error = c.result.error();
+          if (!first_error) first_error = c.result.error();
         }
       }
     }
-    if (first_error)
-      return first_error;
+    if (first_error) return first_error;
     progress << "load: opened " << res.opened << " of " << o.accounts
              << " accounts (the others were open already)" << std::endl;
   }
@@ -224,8 +213,8 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
     op.is_deposit = rng() % 100 < 55;
     op.amount = static_cast<std::int64_t>(1 + rng() % 10'000);
     op.sent = clock_type::now();
-    account::command cmd = op.is_deposit ? account::command{deposit{op.amount}}
-                                         : account::command{withdraw{op.amount}};
+    account::command cmd =
+      op.is_deposit ? account::command{deposit{op.amount}} : account::command{withdraw{op.amount}};
     ++sent;
     accounts.ask_async(op.id, std::move(cmd), [box, client](caf::expected<balance_reply> r) {
       box->push(completion{client, std::move(r)});
@@ -253,16 +242,15 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
       } else if (!first_error) {
         first_error = c.result.error();
       }
-      if (sent < o.ops && !first_error)
-        send_next(c.client);
+      if (sent < o.ops && !first_error) send_next(c.client);
     }
     if (log.enabled())
       if (auto err = log.flush(); err && !first_error)
         first_error = std::move(err); // stop sending; drain what is in flight
     if (now - last_progress >= std::chrono::seconds{1}) {
       const double dt = std::chrono::duration<double>(now - last_progress).count();
-      progress << "load: " << res.ops << "/" << o.ops << " ops, acknowledged "
-               << res.acknowledged << ", rejected " << res.rejected << ", "
+      progress << "load: " << res.ops << "/" << o.ops << " ops, acknowledged " << res.acknowledged
+               << ", rejected " << res.rejected << ", "
                << static_cast<std::uint64_t>(static_cast<double>(res.ops - last_progress_ops) / dt)
                << " ops/s" << std::endl;
       last_progress = now;
@@ -286,13 +274,13 @@ std::string summary_line(const load_result& r) {
                 r.seconds > 0 ? static_cast<double>(r.ops) / r.seconds : 0.0);
   char secs[64];
   std::snprintf(secs, sizeof secs, "%.3f", r.seconds);
-  return "load: accounts=" + std::to_string(r.accounts) + " opened=" + std::to_string(r.opened)
-         + " clients=" + std::to_string(r.clients) + " ops=" + std::to_string(r.ops)
-         + " acknowledged=" + std::to_string(r.acknowledged)
-         + " rejected=" + std::to_string(r.rejected) + " seconds=" + secs + " ops/s=" + rate
-         + " p50_us=" + std::to_string(r.p50_ns / 1000)
-         + " p99_us=" + std::to_string(r.p99_ns / 1000)
-         + " max_us=" + std::to_string(r.max_ns / 1000) + " seed=" + std::to_string(r.seed);
+  return "load: accounts=" + std::to_string(r.accounts) + " opened=" + std::to_string(r.opened) +
+         " clients=" + std::to_string(r.clients) + " ops=" + std::to_string(r.ops) +
+         " acknowledged=" + std::to_string(r.acknowledged) +
+         " rejected=" + std::to_string(r.rejected) + " seconds=" + secs + " ops/s=" + rate +
+         " p50_us=" + std::to_string(r.p50_ns / 1000) +
+         " p99_us=" + std::to_string(r.p99_ns / 1000) +
+         " max_us=" + std::to_string(r.max_ns / 1000) + " seed=" + std::to_string(r.seed);
 }
 
 } // namespace bank

@@ -43,9 +43,15 @@ int print_history_line(const strata::history_entry<bank::account>& h) {
   std::cout << "seq=" << h.seq << " time=" << bank::format_iso8601(h.timestamp_ns)
             << " type=" << h.type;
   std::visit(strata::overload{
-               [](const bank::opened& e) { std::cout << " owner=" << e.owner; },
-               [](const bank::deposited& e) { std::cout << " amount=" << e.cents; },
-               [](const bank::withdrawn& e) { std::cout << " amount=" << e.cents; },
+               [](const bank::opened& e) {
+                 std::cout << " owner=" << e.owner;
+               },
+               [](const bank::deposited& e) {
+                 std::cout << " amount=" << e.cents;
+               },
+               [](const bank::withdrawn& e) {
+                 std::cout << " amount=" << e.cents;
+               },
                [](const bank::closed&) {},
              },
              h.event);
@@ -57,22 +63,17 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
   using bank::cli::verb;
   auto accounts = sys.entities<bank::account>();
   auto print_balance = [&](const caf::expected<bank::balance_reply>& r) {
-    if (!r)
-      return report(r.error());
+    if (!r) return report(r.error());
     std::cout << c.id << " balance=" << r->balance << "\n";
     return exit_ok;
   };
   switch (c.what) {
-    case verb::open:
-      return print_balance(accounts.ask(c.id, bank::open_account{c.owner}));
-    case verb::deposit:
-      return print_balance(accounts.ask(c.id, bank::deposit{c.amount}));
-    case verb::withdraw:
-      return print_balance(accounts.ask(c.id, bank::withdraw{c.amount}));
+    case verb::open: return print_balance(accounts.ask(c.id, bank::open_account{c.owner}));
+    case verb::deposit: return print_balance(accounts.ask(c.id, bank::deposit{c.amount}));
+    case verb::withdraw: return print_balance(accounts.ask(c.id, bank::withdraw{c.amount}));
     case verb::close: {
       auto r = accounts.ask(c.id, bank::close_account{});
-      if (!r)
-        return report(r.error());
+      if (!r) return report(r.error());
       std::cout << c.id << " closed\n";
       return exit_ok;
     }
@@ -81,32 +82,26 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
         return print_balance(accounts.ask(c.id, bank::get_balance{}));
       auto s = c.as_of_seq ? accounts.state_at_seq(c.id, *c.as_of_seq)
                            : accounts.state_at_time(c.id, *c.as_of_time_ns);
-      if (!s)
-        return report(s.error());
-      if (!s->state.open && !s->state.closed)
-        return not_open(c.id);
+      if (!s) return report(s.error());
+      if (!s->state.open && !s->state.closed) return not_open(c.id);
       std::cout << c.id << " balance=" << s->state.balance << "\n";
       return exit_ok;
     }
     case verb::history: {
       auto h = accounts.history(c.id);
-      if (!h)
-        return report(h.error());
-      if (h->empty())
-        return not_open(c.id);
+      if (!h) return report(h.error());
+      if (h->empty()) return not_open(c.id);
       for (const auto& e : *h)
         print_history_line(e);
       return exit_ok;
     }
     case verb::balances: {
       auto ids = accounts.ids();
-      if (!ids)
-        return report(ids.error());
+      if (!ids) return report(ids.error());
       std::sort(ids->begin(), ids->end());
       for (const auto& id : *ids) {
         auto s = accounts.current(id);
-        if (!s)
-          return report(s.error());
+        if (!s) return report(s.error());
         std::cout << id << " balance=" << s->state.balance << "\n";
       }
       return exit_ok;
@@ -119,8 +114,7 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       o.ack_log = c.ack_log;
       o.seed = c.seed;
       auto r = bank::run_load(accounts, o, std::cerr);
-      if (!r)
-        return report(r.error());
+      if (!r) return report(r.error());
       std::cout << bank::summary_line(*r) << "\n";
       return exit_ok;
     }
@@ -133,13 +127,10 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
 int main(int argc, char** argv) {
   std::vector<std::string> rest;
   auto cfg = strata::config::from_args(argc, argv, &rest);
-  if (!cfg)
-    return usage_error(cfg.error().message());
-  if (!bank::cli::has_data_option(argc, argv))
-    return usage_error("missing --data DIR");
+  if (!cfg) return usage_error(cfg.error().message());
+  if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
-  if (!cmd.value)
-    return usage_error(cmd.error);
+  if (!cmd.value) return usage_error(cmd.error);
   auto sys = strata::system::open(*cfg);
   if (!sys) {
     std::cerr << "error: " << strata::describe(sys.error()) << "\n";

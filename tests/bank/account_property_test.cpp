@@ -27,20 +27,16 @@ struct model {
   /// The expected rejection of `c`, or nullopt when it succeeds (then applied).
   std::optional<rej> run(const account::command& c) {
     if (auto* o = std::get_if<open_account>(&c)) {
-      if (st == status::closed)
-        return rej::closed;
-      if (st == status::open)
-        return rej::already_open;
+      if (st == status::closed) return rej::closed;
+      if (st == status::open) return rej::already_open;
       st = status::open;
       owner = o->owner;
       return std::nullopt;
     }
     if (std::holds_alternative<get_balance>(c))
       return st == status::never_opened ? std::optional<rej>{rej::not_open} : std::nullopt;
-    if (st == status::closed)
-      return rej::closed;
-    if (st == status::never_opened)
-      return rej::not_open;
+    if (st == status::closed) return rej::closed;
+    if (st == status::never_opened) return rej::not_open;
     if (auto* d = std::get_if<deposit>(&c)) {
       if (d->cents <= 0 || d->cents > std::numeric_limits<std::int64_t>::max() - balance)
         return rej::invalid_amount;
@@ -48,16 +44,13 @@ struct model {
       return std::nullopt;
     }
     if (auto* w = std::get_if<withdraw>(&c)) {
-      if (w->cents <= 0)
-        return rej::invalid_amount;
-      if (w->cents > balance)
-        return rej::insufficient_funds;
+      if (w->cents <= 0) return rej::invalid_amount;
+      if (w->cents > balance) return rej::insufficient_funds;
       balance -= w->cents;
       return std::nullopt;
     }
     // close_account
-    if (balance != 0)
-      return rej::not_zero_balance;
+    if (balance != 0) return rej::not_zero_balance;
     st = status::closed;
     return std::nullopt;
   }
@@ -76,14 +69,10 @@ account::command random_command(std::int64_t balance) {
       default: return *rc::gen::inRange<std::int64_t>(1, 5000);
     }
   };
-  if (kind < 8)
-    return open_account{*rc::gen::element<std::string>("ann", "bob", "", "Zoë")};
-  if (kind < 50)
-    return deposit{amount()};
-  if (kind < 85)
-    return withdraw{amount()};
-  if (kind < 92)
-    return close_account{};
+  if (kind < 8) return open_account{*rc::gen::element<std::string>("ann", "bob", "", "Zoë")};
+  if (kind < 50) return deposit{amount()};
+  if (kind < 85) return withdraw{amount()};
+  if (kind < 92) return close_account{};
   return get_balance{};
 }
 
@@ -114,8 +103,7 @@ TEST_CASE("random command sequences agree with the reference model") {
         RC_ASSERT(eff.kind() != strata::effect_kind::reject);
         RC_ASSERT(eff.has_reply());
         // Commands that change something store exactly one event; queries none.
-        RC_ASSERT(eff.events().size()
-                  == (std::holds_alternative<get_balance>(cmd) ? 0u : 1u));
+        RC_ASSERT(eff.events().size() == (std::holds_alternative<get_balance>(cmd) ? 0u : 1u));
       }
       for (const auto& e : eff.events()) {
         auto b = account::encode(e);
@@ -125,8 +113,7 @@ TEST_CASE("random command sequences agree with the reference model") {
         history.push_back(e);
         s = account::apply(s, e);
       }
-      if (expected)
-        RC_ASSERT(s == before); // a rejected command changes nothing
+      if (expected) RC_ASSERT(s == before); // a rejected command changes nothing
       if (eff.has_reply()) {
         auto r = eff.make_reply(s);
         RC_ASSERT(r.balance == s.balance);
@@ -140,8 +127,8 @@ TEST_CASE("random command sequences agree with the reference model") {
     }
     // State = fold(history); snapshot(prefix) + suffix = fold(history).
     RC_ASSERT(strata::fold<account>(account::state{}, history) == s);
-    const auto cut = static_cast<std::size_t>(
-      *rc::gen::inRange<std::size_t>(0, history.size() + 1));
+    const auto cut =
+      static_cast<std::size_t>(*rc::gen::inRange<std::size_t>(0, history.size() + 1));
     std::vector<account::event> prefix(history.begin(),
                                        history.begin() + static_cast<std::ptrdiff_t>(cut));
     std::vector<account::event> suffix(history.begin() + static_cast<std::ptrdiff_t>(cut),

@@ -55,13 +55,13 @@ TEST_CASE("deposit: adds to the balance") {
     .when(deposit{250})
     .then_events({deposited{250}})
     .then_reply(reply_of(350, 3))
-    .then_state([](const account_state& s) { CHECK(s.balance == 350); });
+    .then_state([](const account_state& s) {
+      CHECK(s.balance == 350);
+    });
 }
 
 TEST_CASE("deposit: rejections") {
-  SUBCASE("not_open") {
-    given<account>().when(deposit{5}).then_rejected(rej::not_open);
-  }
+  SUBCASE("not_open") { given<account>().when(deposit{5}).then_rejected(rej::not_open); }
   SUBCASE("invalid_amount: zero") {
     given<account>({opened{"a"}}).when(deposit{0}).then_rejected(rej::invalid_amount);
   }
@@ -97,11 +97,11 @@ TEST_CASE("withdraw: takes from the balance, down to exactly zero") {
 }
 
 TEST_CASE("withdraw: rejections") {
-  SUBCASE("not_open") {
-    given<account>().when(withdraw{5}).then_rejected(rej::not_open);
-  }
+  SUBCASE("not_open") { given<account>().when(withdraw{5}).then_rejected(rej::not_open); }
   SUBCASE("invalid_amount") {
-    given<account>({opened{"a"}, deposited{10}}).when(withdraw{0}).then_rejected(rej::invalid_amount);
+    given<account>({opened{"a"}, deposited{10}})
+      .when(withdraw{0})
+      .then_rejected(rej::invalid_amount);
     given<account>({opened{"a"}, deposited{10}})
       .when(withdraw{-1})
       .then_rejected(rej::invalid_amount);
@@ -110,7 +110,9 @@ TEST_CASE("withdraw: rejections") {
     given<account>({opened{"a"}, deposited{100}, withdrawn{40}})
       .when(withdraw{61})
       .then_rejected(rej::insufficient_funds)
-      .then_state([](const account_state& s) { CHECK(s.balance == 60); });
+      .then_state([](const account_state& s) {
+        CHECK(s.balance == 60);
+      });
   }
   SUBCASE("closed") {
     given<account>({opened{"a"}, closed{}}).when(withdraw{1}).then_rejected(rej::closed);
@@ -156,11 +158,9 @@ TEST_CASE("a sequence of commands: each decided on the state after the previous"
 TEST_CASE("every event round-trips through bank.capnp, including odd values") {
   for (const account::event& e :
        {account::event{opened{""}}, account::event{opened{"Zoë O'Brien, \"quoted\""}},
-        account::event{opened{std::string(1000, 'x')}},
-        account::event{deposited{1}},
+        account::event{opened{std::string(1000, 'x')}}, account::event{deposited{1}},
         account::event{deposited{std::numeric_limits<std::int64_t>::max()}},
-        account::event{withdrawn{1}}, account::event{withdrawn{-3}},
-        account::event{closed{}}}) {
+        account::event{withdrawn{1}}, account::event{withdrawn{-3}}, account::event{closed{}}}) {
     auto b = account::encode(e);
     CHECK(b.type == event_type_name(e));
     CHECK(b.schema_version == 1);

@@ -21,26 +21,22 @@
 namespace bank::test {
 
 /// The strata-bank binary (compile definition from tests/bank/CMakeLists.txt).
-inline const char* binary() {
-  return STRATA_BANK_PATH;
-}
+inline const char* binary() { return STRATA_BANK_PATH; }
 
 /// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh.
 inline std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s)
-    return std::strtoull(s, nullptr, 10);
+  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
   return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
 }
 
 /// A fresh directory under $TMPDIR (or /tmp), removed at the end unless keep() was
 /// called (e.g. to look at a failure).
 class temp_dir {
-public:
+ public:
   explicit temp_dir(const std::string& tag) {
     const char* base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed for " + tmpl);
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
     path_ = tmpl;
   }
   ~temp_dir() {
@@ -55,7 +51,7 @@ public:
   std::string sub(const std::string& name) const { return path_ + "/" + name; }
   void keep() noexcept { keep_ = true; }
 
-private:
+ private:
   std::string path_;
   bool keep_ = false;
 };
@@ -84,13 +80,11 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_
     argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0)
-    throw std::runtime_error("fork failed");
+  if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0)
-      ::_exit(127);
+    if (out < 0 || err < 0) ::_exit(127);
     ::dup2(out, 1);
     ::dup2(err, 2);
     ::execv(argv[0], argv.data());
@@ -102,8 +96,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_
 inline int wait_exit(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -2;
+    if (errno != EINTR) return -2;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 } // namespace detail
@@ -122,7 +115,7 @@ inline run_result run(const std::string& scratch, const std::vector<std::string>
 
 /// A strata-bank process in the background.
 class child {
-public:
+ public:
   child(const std::string& scratch, const std::vector<std::string>& args)
     : out_(scratch + "/child.out"), err_(scratch + "/child.err") {
     pid_ = detail::spawn(args, out_, err_);
@@ -138,8 +131,7 @@ public:
 
   /// True when the process has exited on its own (then exit_code() is set).
   bool exited() {
-    if (pid_ <= 0)
-      return true;
+    if (pid_ <= 0) return true;
     int status = 0;
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
@@ -151,8 +143,7 @@ public:
   }
   /// SIGKILL, then reap. Returns false when it had already exited.
   bool kill9() {
-    if (exited())
-      return false;
+    if (exited()) return false;
     ::kill(pid_, SIGKILL);
     code_ = detail::wait_exit(pid_);
     pid_ = 0;
@@ -162,7 +153,7 @@ public:
   std::string err() const { return detail::slurp(err_); }
   std::string out() const { return detail::slurp(out_); }
 
-private:
+ private:
   pid_t pid_ = 0;
   int code_ = -1;
   std::string out_;
@@ -195,8 +186,7 @@ inline std::vector<history_line> parse_history(const std::string& text) {
     h.type = type.substr(5);
     std::string rest;
     std::getline(ls, rest);
-    if (!rest.empty() && rest[0] == ' ')
-      rest.erase(0, 1);
+    if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
     if (h.type == "deposited" || h.type == "withdrawn") {
       if (rest.rfind("amount=", 0) != 0)
         throw std::runtime_error("bad history line (amount): " + line);
@@ -220,8 +210,7 @@ inline std::map<std::string, std::int64_t> parse_balances(const std::string& tex
   std::string line;
   while (std::getline(in, line)) {
     auto sp = line.rfind(" balance=");
-    if (sp == std::string::npos)
-      throw std::runtime_error("bad balance line: " + line);
+    if (sp == std::string::npos) throw std::runtime_error("bad balance line: " + line);
     out[line.substr(0, sp)] = std::stoll(line.substr(sp + 9));
   }
   return out;

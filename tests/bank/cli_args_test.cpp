@@ -30,8 +30,8 @@ TEST_CASE("iso8601: malformed input is refused") {
        {"", "2026-11-22", "2026-11-22T06:40:00", "2026-11-22T06:40:00+01:00",
         "2026-11-22 06:40:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
         "2026-11-22T24:00:00Z", "2026-11-22T06:40:00.Z", "2026-11-22T06:40:00.1234567890Z",
-        "2026-11-22T06:40:00ZZ", "1969-12-31T23:59:59Z", "2026-1-22T06:40:00Z", "2263-01-01T00:00:00Z",
-        "9999-12-31T23:59:59Z"})
+        "2026-11-22T06:40:00ZZ", "1969-12-31T23:59:59Z", "2026-1-22T06:40:00Z",
+        "2263-01-01T00:00:00Z", "9999-12-31T23:59:59Z"})
     CHECK_MESSAGE(!parse_iso8601(bad).has_value(), bad);
 }
 
@@ -86,8 +86,8 @@ TEST_CASE("cli: every sub-command") {
   REQUIRE(r.value);
   CHECK(r.value->what == verb::close);
 
-  r = parse(args{"load", "--accounts", "5", "--ops=100", "--clients", "3", "--ack-log",
-                 "/tmp/x", "--seed", "42"});
+  r = parse(args{"load", "--accounts", "5", "--ops=100", "--clients", "3", "--ack-log", "/tmp/x",
+                 "--seed", "42"});
   REQUIRE(r.value);
   CHECK(r.value->what == verb::load);
   CHECK(r.value->accounts == 5);
@@ -98,16 +98,15 @@ TEST_CASE("cli: every sub-command") {
 }
 
 TEST_CASE("cli: usage errors") {
-  for (const args& bad : {args{}, args{"frobnicate"}, args{"open"}, args{"open", "a", "b"},
-                          args{"deposit", "a"}, args{"deposit", "a", "12x"},
-                          args{"deposit", "a", "1.5"}, args{"balance", "a", "--as-of-seq"},
-                          args{"balance", "a", "--as-of-seq", "-1"},
-                          args{"balance", "a", "--as-of-time", "yesterday"},
-                          args{"balance", "a", "--as-of-seq", "1", "--as-of-time",
-                               "2026-11-22T06:40:00Z"},
-                          args{"history", "a", "--owner", "x"}, args{"balances", "x"},
-                          args{"load", "--accounts", "0"}, args{"load", "--clients", "0"},
-                          args{"load", "--ops", "many"}, args{"open", ""}}) {
+  for (const args& bad :
+       {args{}, args{"frobnicate"}, args{"open"}, args{"open", "a", "b"}, args{"deposit", "a"},
+        args{"deposit", "a", "12x"}, args{"deposit", "a", "1.5"},
+        args{"balance", "a", "--as-of-seq"}, args{"balance", "a", "--as-of-seq", "-1"},
+        args{"balance", "a", "--as-of-time", "yesterday"},
+        args{"balance", "a", "--as-of-seq", "1", "--as-of-time", "2026-11-22T06:40:00Z"},
+        args{"history", "a", "--owner", "x"}, args{"balances", "x"},
+        args{"load", "--accounts", "0"}, args{"load", "--clients", "0"},
+        args{"load", "--ops", "many"}, args{"open", ""}}) {
     auto r = parse(bad);
     CHECK_FALSE(r.value.has_value());
     CHECK_FALSE(r.error.empty());

@@ -117,8 +117,8 @@ TEST_CASE_FIXTURE(fixture, "history, balances and as-of reads agree across resta
 
 TEST_CASE_FIXTURE(fixture, "load: ack log lines match the histories; a rerun opens nothing") {
   const std::string log = dir.sub("acks.log");
-  auto r = bank({"load", "--accounts", "3", "--ops", "300", "--clients", "4", "--ack-log", log,
-                 "--seed", "7"});
+  auto r = bank(
+    {"load", "--accounts", "3", "--ops", "300", "--clients", "4", "--ack-log", log, "--seed", "7"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("load: accounts=3 opened=3 clients=4 ops=300") == 0);
@@ -135,8 +135,7 @@ TEST_CASE_FIXTURE(fixture, "load: ack log lines match the histories; a rerun ope
   std::map<std::string, std::vector<history_line>> hist;
   while (in >> id >> seq >> op >> amount) {
     ++n;
-    if (!hist.count(id))
-      hist[id] = parse_history(bank({"history", id}).out);
+    if (!hist.count(id)) hist[id] = parse_history(bank({"history", id}).out);
     REQUIRE(seq >= 2);
     REQUIRE(seq <= hist[id].size());
     CHECK(hist[id][seq - 1].type == (op == "deposit" ? "deposited" : "withdrawn"));

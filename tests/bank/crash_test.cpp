@@ -41,8 +41,7 @@ std::vector<ack> read_acks(const std::string& path) {
   std::size_t pos = 0;
   while (true) {
     auto nl = text.find('\n', pos);
-    if (nl == std::string::npos)
-      break;
+    if (nl == std::string::npos) break;
     std::istringstream ls(text.substr(pos, nl - pos));
     ack a;
     ls >> a.id >> a.seq >> a.op >> a.amount;
@@ -62,8 +61,7 @@ std::size_t count_lines(const std::string& path) {
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     for (std::streamsize i = 0; i < in.gcount(); ++i)
       n += buf[i] == '\n';
-    if (!in)
-      break;
+    if (!in) break;
   }
   return n;
 }
@@ -102,8 +100,8 @@ std::size_t verify(const temp_dir& dir, const std::string& data, const std::stri
     auto it = histories.find(a.id);
     REQUIRE_MESSAGE(it != histories.end(), "acknowledged op on an account without history");
     REQUIRE_MESSAGE(a.seq >= 1, "seq 0 in the ack log");
-    REQUIRE_MESSAGE(a.seq <= it->second.size(), "acknowledged seq is beyond the history ("
-                                                  << it->second.size() << " events)");
+    REQUIRE_MESSAGE(a.seq <= it->second.size(),
+                    "acknowledged seq is beyond the history (" << it->second.size() << " events)");
     const auto& h = it->second[a.seq - 1];
     CHECK(h.type == (a.op == "deposit" ? "deposited" : "withdrawn"));
     CHECK(h.amount == a.amount);
@@ -157,15 +155,14 @@ void crash_loop(int kills) {
     const std::size_t want = rng() % 10 == 0 ? 0 : 1 + rng() % 400;
     const auto clients = std::to_string(1 + rng() % 32);
     INFO("kill #" << i << " after " << want << " new acks, clients " << clients);
-    child c(dir.path(), {"--data", data, "load", "--accounts", std::to_string(n_accounts),
-                         "--ops", "1000000000", "--clients", clients, "--ack-log", log,
-                         "--seed", std::to_string(rng())});
+    child c(dir.path(), {"--data", data, "load", "--accounts", std::to_string(n_accounts), "--ops",
+                         "1000000000", "--clients", clients, "--ack-log", log, "--seed",
+                         std::to_string(rng())});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{120};
     while (want > 0 && count_lines(log) < before + want) {
       if (c.exited()) {
         dir.keep();
-        FAIL("strata-bank load exited with " << c.exit_code() << " before the kill: "
-                                             << c.err());
+        FAIL("strata-bank load exited with " << c.exit_code() << " before the kill: " << c.err());
       }
       if (std::chrono::steady_clock::now() > deadline) {
         dir.keep();
@@ -194,10 +191,6 @@ void crash_loop(int kills) {
 
 } // namespace
 
-TEST_CASE("crash: SIGKILL of strata-bank load loses no acknowledged op") {
-  crash_loop(12);
-}
+TEST_CASE("crash: SIGKILL of strata-bank load loses no acknowledged op") { crash_loop(12); }
 
-TEST_CASE("crash: long SIGKILL loop (label long)" * doctest::skip()) {
-  crash_loop(100);
-}
+TEST_CASE("crash: long SIGKILL loop (label long)" * doctest::skip()) { crash_loop(100); }

@@ -80,15 +80,15 @@ struct closed {
 
 /// The state of one account (the fold of its events).
 struct account_state {
-  bool open = false;        ///< opened and not closed
-  bool closed = false;      ///< closed (then open == false)
+  bool open = false;   ///< opened and not closed
+  bool closed = false; ///< closed (then open == false)
   std::string owner;
   std::int64_t balance = 0; ///< cents, never negative
   std::uint64_t seq = 0;    ///< events folded in = the journal seq of the last one
 
   friend bool operator==(const account_state& a, const account_state& b) {
-    return a.open == b.open && a.closed == b.closed && a.owner == b.owner
-           && a.balance == b.balance && a.seq == b.seq;
+    return a.open == b.open && a.closed == b.closed && a.owner == b.owner &&
+           a.balance == b.balance && a.seq == b.seq;
   }
   friend bool operator!=(const account_state& a, const account_state& b) { return !(a == b); }
 };

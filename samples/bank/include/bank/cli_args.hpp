@@ -22,17 +22,17 @@ enum class verb : std::uint8_t { open, deposit, withdraw, close, balance, histor
 /// One parsed sub-command with its arguments.
 struct command_line {
   verb what = verb::balances;
-  std::string id;                          ///< open/deposit/withdraw/close/balance/history
-  std::string owner;                       ///< open --owner NAME (default: empty)
-  std::int64_t amount = 0;                 ///< deposit/withdraw AMOUNT (cents, may be <= 0)
-  std::optional<std::uint64_t> as_of_seq;  ///< balance --as-of-seq N
+  std::string id;                            ///< open/deposit/withdraw/close/balance/history
+  std::string owner;                         ///< open --owner NAME (default: empty)
+  std::int64_t amount = 0;                   ///< deposit/withdraw AMOUNT (cents, may be <= 0)
+  std::optional<std::uint64_t> as_of_seq;    ///< balance --as-of-seq N
   std::optional<std::int64_t> as_of_time_ns; ///< balance --as-of-time ISO8601
   // load
   std::uint64_t accounts = 100;
   std::uint64_t ops = 10'000;
   std::uint64_t clients = 16;
-  std::string ack_log;                     ///< empty: no ack log
-  std::optional<std::uint64_t> seed;       ///< nullopt: drawn at random (and printed)
+  std::string ack_log;               ///< empty: no ack log
+  std::optional<std::uint64_t> seed; ///< nullopt: drawn at random (and printed)
 };
 
 struct parse_result {

@@ -36,21 +36,21 @@ struct load_options {
   std::uint64_t accounts = 100;
   std::uint64_t ops = 10'000;
   std::uint64_t clients = 16;
-  std::string ack_log;                ///< empty: none
-  std::optional<std::uint64_t> seed;  ///< nullopt: drawn from std::random_device
-  std::uint64_t open_window = 512;    ///< opens in flight at once, at most
+  std::string ack_log;               ///< empty: none
+  std::optional<std::uint64_t> seed; ///< nullopt: drawn from std::random_device
+  std::uint64_t open_window = 512;   ///< opens in flight at once, at most
 };
 
 struct load_result {
   std::uint64_t seed = 0;
   std::uint64_t accounts = 0;
-  std::uint64_t opened = 0;          ///< accounts this run opened (others were open)
+  std::uint64_t opened = 0; ///< accounts this run opened (others were open)
   std::uint64_t clients = 0;
-  std::uint64_t ops = 0;             ///< deposits + withdrawals completed
+  std::uint64_t ops = 0; ///< deposits + withdrawals completed
   std::uint64_t acknowledged = 0;
   std::uint64_t rejected = 0;
-  double seconds = 0;                ///< the deposit/withdraw phase
-  std::int64_t p50_ns = 0;           ///< command latency, send → reply handled
+  double seconds = 0;      ///< the deposit/withdraw phase
+  std::int64_t p50_ns = 0; ///< command latency, send → reply handled
   std::int64_t p99_ns = 0;
   std::int64_t max_ns = 0;
 };
