@@ -131,20 +131,56 @@ result run_journal(context& ctx) {
   return r;
 }
 
+/// The journal scenario's data directory, written (untimed) when it did not run.
+std::filesystem::path journal_data(context& ctx) {
+  if (auto dir = ctx.artifact("journal"))
+    return *dir;
+  progress("writing the journal data first (not timed)");
+  auto dir = ctx.fresh_dir("journal");
+  write_journal(dir, ctx.opts());
+  ctx.put_artifact("journal", dir);
+  return dir;
+}
+
+result run_scan_global(context& ctx) {
+  const options& o = ctx.opts();
+  auto j = open_journal(journal_data(ctx), o);
+  stopwatch sw;
+  std::uint64_t n = 0, sum = 0, expect = 1;
+  std::string problem;
+  auto st = j->read_global(1, ~std::size_t{0}, [&](const sp::event_record& e) {
+    if (e.position != expect) {
+      problem = "position " + std::to_string(e.position) + ", expected " + std::to_string(expect);
+      return false;
+    }
+    ++expect;
+    for (unsigned char c : e.payload)
+      sum += c;
+    ++n;
+    return true;
+  });
+  double secs = sw.seconds();
+  if (!st.ok())
+    fail("journal::read_global: " + st.to_string());
+  if (!problem.empty())
+    fail(problem);
+  if (n != o.events)
+    fail("read " + std::to_string(n) + " events, expected " + std::to_string(o.events));
+  result r;
+  r.events = n;
+  r.seconds = secs;
+  r.add("checksum", sum % 1000003);
+  return r;
+}
+
 /// Reads every stream of the journal scenario's data back through `read` (called as
 /// read(journal, id, visitor-of-(seq, payload))), checking per-stream order.
 template <class Read>
 result scan_streams(context& ctx, Read read) {
   const options& o = ctx.opts();
-  auto dir = ctx.artifact("journal");
-  if (!dir) {
-    progress("writing the journal data first (not timed)");
-    dir = ctx.fresh_dir("journal");
-    write_journal(*dir, o);
-    ctx.put_artifact("journal", *dir);
-  }
+  auto dir = journal_data(ctx);
   stopwatch open_sw;
-  auto j = open_journal(*dir, o);
+  auto j = open_journal(dir, o);
   double open_s = open_sw.seconds();
 
   stopwatch sw;
@@ -211,6 +247,10 @@ const registrar reg_scan_view{{"scan-view",
                                "as scan, through the copy-free journal::read_stream_view "
                                "(the recovery path)",
                                41, "baseline-scan", true, run_scan_view}};
+const registrar reg_scan_global{{"scan-global",
+                                 "journal::read_global of the whole log in position order "
+                                 "(decoded, checksummed) over the journal scenario's data",
+                                 42, "baseline-scan", true, run_scan_global}};
 
 } // namespace
 } // namespace strata::bench
