@@ -218,6 +218,8 @@ struct kafka_bridge::impl {
       {"queue.buffering.max.messages", std::to_string(opts.max_in_flight_events + 1024)},
       {"queue.buffering.max.kbytes", "1048576"},
       {"reconnect.backoff.ms", "50"},
+      // Acks are latency (`replicated` durability waits for them): no Nagle delay.
+      {"socket.nagle.disable", "true"},
       {"reconnect.backoff.max.ms", "1000"},
       {"topic.metadata.refresh.interval.ms", "10000"},
       {"log_level", std::to_string(opts.log_level)},

@@ -137,6 +137,7 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
     {"auto.offset.reset", "earliest"},
     {"reconnect.backoff.max.ms", "1000"},
     {"fetch.wait.max.ms", "50"},
+    {"socket.nagle.disable", "true"},
     {"log_level", std::to_string(m->opts.log_level)},
   };
   for (const auto& kv : m->opts.consumer_config)
@@ -228,18 +229,44 @@ result<std::size_t> kafka_projection_consumer::poll(std::uint32_t timeout_ms) {
 status kafka_projection_consumer::catch_up(std::uint32_t timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto& m = *impl_;
-  // high watermark per partition, and whether it is reached already
-  std::map<partition_key, std::int64_t> target;
-  for (const auto& [k, next] : m.next_offset) {
-    std::int64_t lo = 0, hi = 0;
+  // Low and high watermarks of every assigned partition, one ListOffsets request per
+  // broker for each (a request per partition costs a round trip each).
+  auto watermarks = [&](std::int64_t which) -> result<std::map<partition_key, std::int64_t>> {
+    rd_kafka_topic_partition_list_t* l =
+      rd_kafka_topic_partition_list_new(static_cast<int>(m.next_offset.size()));
+    for (const auto& [k, next] : m.next_offset)
+      rd_kafka_topic_partition_list_add(l, k.first.c_str(), k.second)->offset = which;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                   deadline - std::chrono::steady_clock::now())
                   .count();
-    auto err = rd_kafka_query_watermark_offsets(m.rk.get(), k.first.c_str(), k.second, &lo, &hi,
-                                                static_cast<int>(std::max<long>(left, 1)));
+    auto err = rd_kafka_offsets_for_times(m.rk.get(), l, static_cast<int>(std::max<long>(left, 1)));
+    std::map<partition_key, std::int64_t> out;
+    status problem;
+    for (int i = 0; i < l->cnt; ++i) {
+      const auto& p = l->elems[i];
+      if (p.err && problem.ok())
+        problem = {errc::unavailable, "kafka consumer: offsets of " + std::string{p.topic} + " ["
+                                        + std::to_string(p.partition)
+                                        + "]: " + rd_kafka_err2str(p.err)};
+      out[{p.topic, p.partition}] = p.offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
     if (err)
-      return {errc::unavailable, "kafka consumer: watermarks of " + k.first + " ["
-                                   + std::to_string(k.second) + "]: " + rd_kafka_err2str(err)};
+      return status{errc::unavailable,
+                    std::string{"kafka consumer: watermarks: "} + rd_kafka_err2str(err)};
+    if (!problem.ok())
+      return problem;
+    return out;
+  };
+  auto high = watermarks(RD_KAFKA_OFFSET_END);
+  if (!high)
+    return high.error();
+  auto low = watermarks(RD_KAFKA_OFFSET_BEGINNING);
+  if (!low)
+    return low.error();
+  std::map<partition_key, std::int64_t> target;
+  for (const auto& [k, next] : m.next_offset) {
+    std::int64_t lo = (*low)[k], hi = (*high)[k];
     bool done = next >= 0 ? next >= hi : (m.opts.start == start_from::end || lo >= hi);
     if (!done)
       target[k] = hi;
