@@ -125,6 +125,13 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
 } // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h" || (i == 1 && a == "help")) {
+      std::cout << bank::cli::usage();
+      return exit_ok;
+    }
+  }
   std::vector<std::string> rest;
   auto cfg = strata::config::from_args(argc, argv, &rest);
   if (!cfg) return usage_error(cfg.error().message());

@@ -147,6 +147,9 @@ TEST_CASE_FIXTURE(fixture, "load: ack log lines match the histories; a rerun ope
 
 TEST_CASE_FIXTURE(fixture, "usage errors exit 2, infrastructure errors exit 4") {
   CHECK(run(dir.path(), {"balances"}).exit_code == 2); // no --data
+  auto help = run(dir.path(), {"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("usage: strata-bank") == 0);
   CHECK(bank({}).exit_code == 2);
   CHECK(bank({"frobnicate"}).exit_code == 2);
   CHECK(bank({"deposit", "a", "ten"}).exit_code == 2);
