@@ -139,6 +139,9 @@ std::vector<std::pair<std::string, std::string>> bridge_producer_props(const std
     {"compression.type", d.compression},
     {"queue.buffering.max.messages", std::to_string(d.max_in_flight_events + 1024)},
     {"queue.buffering.max.kbytes", "1048576"},
+    {"reconnect.backoff.ms", "50"},
+    {"reconnect.backoff.max.ms", "1000"},
+    {"socket.nagle.disable", "true"},
     {"log_level", "3"},
   };
 }
@@ -196,6 +199,7 @@ result run_baseline_kafka(context& ctx) {
     fail(std::string{"baseline-kafka: "} + errstr);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   std::uint64_t queue_full = 0;
+  std::uint64_t produced = 0;
   static const char* content_type = "application/x-capnp; schema=strata.Envelope";
   for (const auto& r : records) {
     for (;;) {
@@ -223,7 +227,8 @@ result run_baseline_kafka(context& ctx) {
       ++queue_full;
       rd_kafka_poll(rk, 1);
     }
-    rd_kafka_poll(rk, 0);
+    if ((++produced & 1023) == 0) // serve delivery reports now and then, not per record
+      rd_kafka_poll(rk, 0);
   }
   while (baseline_delivered.load() + baseline_failed.load() < records.size())
     rd_kafka_poll(rk, 10);
