@@ -7,6 +7,7 @@
 #include "strata/runtime/all.hpp"
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,7 +94,6 @@ strata::config runtime_config(const std::filesystem::path& dir, const options& o
   c.map_size_bytes = std::size_t{1} << 30;
   c.passivate_after_ms = 0;
   c.snapshot_every = 0;
-  c.scheduler_threads = 2;
   return c;
 }
 
@@ -115,7 +115,15 @@ std::string id_of(std::uint64_t k) { return "acct-" + std::to_string(k); }
 
 /// Closed-loop load: `clients` concurrent command chains over `ids` entities until
 /// `total` commands were sent; per-command latency in microseconds.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 struct load_result {
+  double cpu_s = 0; ///< process CPU time during the load
   std::uint64_t done = 0;
   std::uint64_t errors = 0;
   double seconds = 0;
@@ -131,6 +139,7 @@ public:
 
   load_result run() {
     stopwatch sw;
+    auto cpu0 = cpu_seconds();
     for (std::size_t c = 0; c < clients_; ++c) {
       lat_[c].reserve(total_ / clients_ + 16);
       next(c, 0x9e3779b97f4a7c15ull * (c + 1));
@@ -141,6 +150,7 @@ public:
     }
     load_result r;
     r.seconds = sw.seconds();
+    r.cpu_s = cpu_seconds() - cpu0;
     r.done = done_.load();
     r.errors = errors_.load();
     for (auto& v : lat_)
@@ -266,6 +276,7 @@ result report(const load_result& lr, const strata::system_stats& before, strata:
   auto st = sys.stats();
   r.add("p50_ms", percentile(lat, 0.50)).add("p99_ms", percentile(lat, 0.99));
   r.add("errors", lr.errors);
+  r.add("load_cpu_us_per_cmd", lr.done ? lr.cpu_s * 1e6 / static_cast<double>(lr.done) : 0.0);
   r.add("commits", st.commits - before.commits);
   r.add("append_s", static_cast<double>(st.append_ns - before.append_ns) / 1e9);
   return r;

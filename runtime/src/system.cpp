@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 namespace strata {
 
@@ -26,8 +27,12 @@ std::string ctx_string(const caf::message& ctx, std::size_t i) {
 class strata_actor_config : public caf::actor_system_config {
 public:
   explicit strata_actor_config(const config& cfg) {
-    if (cfg.scheduler_threads > 0)
-      set("scheduler.max-threads", cfg.scheduler_threads);
+    auto threads = cfg.scheduler_threads;
+    if (threads == 0) {
+      auto hw = std::thread::hardware_concurrency();
+      threads = hw > 1 ? hw - 1 : 1;
+    }
+    set("scheduler.max-threads", threads);
     set("scheduler.policy", caf::atom_from_string(cfg.scheduler_policy));
     if (cfg.max_throughput > 0)
       set("scheduler.max-throughput", cfg.max_throughput);
