@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <unordered_set>
 
@@ -157,9 +158,10 @@ journal::~journal() {
 }
 
 result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
-  if (opts.index_flush_events == 0 || opts.max_batch_events == 0)
-    return status{errc::invalid_argument,
-                  "index_flush_events and max_batch_events must be at least 1"};
+  if (opts.index_flush_events == 0 || opts.max_batch_events == 0
+      || opts.max_pipelined_batches == 0)
+    return status{errc::invalid_argument, "index_flush_events, max_batch_events and"
+                                          " max_pipelined_batches must be at least 1"};
   auto p = std::make_unique<impl>();
   p->opts = opts;
   auto env = environment::open(opts.env);
@@ -222,8 +224,14 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
     auto last = txn.last(p->events);
     if (!last)
       return last.error();
-    if (*last)
+    if (*last) {
       last_key = get_be64((*last)->first.data());
+      // Timestamps continue from the newest event, even if the clock went back.
+      event_view v;
+      if (auto s = decode_view_at(last_key, (*last)->second, {}, 0, v); !s.ok())
+        return s;
+      p->last_stamp_ns = v.timestamp_ns;
+    }
     return {};
   });
   if (!st.ok())
@@ -272,17 +280,33 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   });
   if (!st.ok())
     return st;
+  p->cache.for_each([](impl::stream_state& ss) {
+    ss.planned_head = ss.head;
+    ss.stored = true;
+  });
+  p->planned_position = p->last_position.load();
+  p->planned_stream_id = p->next_stream_id;
+  auto* raw = p.get();
+  p->committer = std::thread([raw] { raw->commit_loop(); });
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
 
 status journal::close() {
-  if (impl_->closed)
+  auto& m = *impl_;
+  if (m.closed)
     return {};
-  auto st = flush_index();
-  if (st.ok() && impl_->opts.env.sync == sync_mode::sync)
-    st = impl_->env->sync();
-  std::unique_lock lk(impl_->mem);
-  impl_->closed = true;
+  auto st = flush_index(); // drains the pipeline first
+  if (st.ok() && m.opts.env.sync == sync_mode::sync)
+    st = m.env->sync();
+  {
+    std::lock_guard lk(m.q_mu);
+    m.stopping = true;
+  }
+  m.q_cv.notify_all();
+  if (m.committer.joinable())
+    m.committer.join();
+  std::unique_lock lk(m.mem);
+  m.closed = true;
   return st;
 }
 
@@ -311,42 +335,58 @@ status put_index_runs(write_txn& txn, table index, std::uint64_t id, std::uint64
 
 result<std::vector<write_result>> journal::append(const std::vector<stream_write>& batch,
                                                   const std::vector<snapshot_record>& snapshots) {
+  std::promise<result<std::vector<write_result>>> done;
+  auto fut = done.get_future();
+  append_async(batch, snapshots, [&](result<std::vector<write_result>> r) {
+    done.set_value(std::move(r));
+  });
+  return fut.get();
+}
+
+void journal::append_async(const std::vector<stream_write>& batch,
+                           const std::vector<snapshot_record>& snapshots, append_callback done) {
   auto& m = *impl_;
+  auto fail = [&](status st) { done(std::move(st)); };
   if (m.closed)
-    return status{errc::closed, "the journal in '" + m.opts.env.path + "' is closed"};
+    return fail({errc::closed, "the journal in '" + m.opts.env.path + "' is closed"});
   std::size_t total = 0;
   for (auto& w : batch)
     total += w.events.size();
   if (total > m.opts.max_batch_events)
-    return status{errc::invalid_argument,
-                  "batch of " + std::to_string(total) + " events exceeds max_batch_events ("
-                    + std::to_string(m.opts.max_batch_events) + "); split it"};
+    return fail({errc::invalid_argument,
+                 "batch of " + std::to_string(total) + " events exceeds max_batch_events ("
+                   + std::to_string(m.opts.max_batch_events) + "); split it"});
+  // Room in the pipeline; after a failed batch, start again from what is committed.
+  {
+    std::unique_lock lk(m.q_mu);
+    m.idle_cv.wait(lk, [&] { return m.in_flight < m.opts.max_pipelined_batches; });
+    if (!m.failed.ok()) {
+      m.idle_cv.wait(lk, [&] { return m.in_flight == 0; });
+      m.failed = {};
+      lk.unlock();
+      m.reset_plan();
+    }
+  }
+  m.trim_cache();
 
   // ---- plan: resolve streams, check expected seqs, assign seqs and positions --------
-  // One entry per distinct stream of the batch. Cached streams find theirs through
-  // stream_state::mark/work (one hash lookup per write); others through `uncached`.
+  // Cached streams find their work entry through stream_state::mark/work (one hash
+  // lookup per write, slots prefetched for the whole batch first). New streams go into
+  // the cache right away (readers see them with no events until their batch commits).
+  auto p = std::make_unique<impl::prepared>();
+  p->results.resize(batch.size());
+  p->done = std::move(done);
+  const std::uint64_t mark = ++m.append_count;
+  // Events without a timestamp get the clock, kept strictly increasing across the
+  // journal, so "state as of time T" is a prefix of the log (one event per ns).
+  std::int64_t stamp = std::max(now_ns(), m.last_stamp_ns + 1);
+  std::uint64_t next_pos = m.planned_position + 1;
   struct work_stream {
-    impl::stream_state* state = nullptr; // nullptr: not in the cache yet
-    std::string_view pid;
-    std::uint64_t id = 0;
-    std::uint64_t head = 0;
-    std::uint64_t indexed_head = 0;
-    bool is_new = false; // not yet in the streams table
+    impl::stream_state* state;
+    std::uint64_t head; // planned head as of this point of the batch
   };
   std::vector<work_stream> work;
   work.reserve(batch.size());
-  std::unordered_map<std::string_view, std::size_t> uncached;
-  std::vector<std::pair<std::size_t, std::uint64_t>> added; // (work index, position)
-  added.reserve(total);
-  std::vector<write_result> results(batch.size());
-  const std::uint64_t first_pos = m.last_position.load() + 1;
-  std::uint64_t next_pos = first_pos;
-  std::uint64_t next_id = m.next_stream_id;
-  const std::uint64_t mark = ++m.append_count;
-  const std::int64_t stamp = now_ns();
-
-  // Hash every id first and prefetch its slot, then its state: the lookups below then
-  // mostly hit the cache (a batch spans hundreds of streams; see stream_table.hpp).
   std::vector<std::uint64_t> hashes(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     hashes[i] = detail::hash_id(batch[i].persistence_id);
@@ -356,44 +396,41 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
     m.cache.prefetch_item(hashes[i]);
 
   auto resolve = [&](std::string_view pid, std::uint64_t h) -> result<std::size_t> {
-    if (auto* c = m.cache.find(pid, h)) {
-      if (c->mark != mark) {
-        c->mark = mark;
-        c->work = work.size();
-        work.push_back({c, c->pid, c->id, c->head, c->indexed_head, false});
+    auto* c = m.cache.find(pid, h);
+    if (!c) {
+      std::uint64_t id = 0, head = 0;
+      auto st = m.env->read([&](read_txn& txn) { return m.lookup_stored(txn, pid, id, head); });
+      if (!st.ok())
+        return st;
+      std::unique_lock lk(m.mem);
+      c = &m.insert(pid);
+      if (id == 0) {
+        c->id = m.planned_stream_id++;
+      } else {
+        c->id = id;
+        c->head = c->indexed_head = c->planned_head = head;
+        c->stored = true;
       }
-      return c->work;
     }
-    if (auto u = uncached.find(pid); u != uncached.end())
-      return u->second;
-    work_stream ws;
-    ws.pid = pid;
-    std::uint64_t id = 0, head = 0;
-    auto st = m.env->read([&](read_txn& txn) { return m.lookup_stored(txn, pid, id, head); });
-    if (!st.ok())
-      return st;
-    if (id == 0) {
-      ws.id = next_id++;
-      ws.is_new = true;
-    } else {
-      ws.id = id;
-      ws.head = ws.indexed_head = head;
+    if (c->mark != mark) {
+      c->mark = mark;
+      c->work = work.size();
+      work.push_back({c, c->planned_head});
     }
-    uncached.emplace(pid, work.size());
-    work.push_back(ws);
-    return work.size() - 1;
+    return c->work;
   };
 
   struct planned {
-    std::size_t write = 0;
-    std::uint64_t first_seq = 0;
-    std::uint64_t first_pos = 0;
+    std::size_t write;
+    std::uint64_t first_seq;
+    std::uint64_t first_pos;
   };
   std::vector<planned> plan;
   plan.reserve(batch.size());
+  p->added.reserve(total);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& w = batch[i];
-    auto& res = results[i];
+    auto& res = p->results[i];
     if (w.persistence_id.empty() || w.persistence_id.size() > max_pid_bytes) {
       res.st = {errc::invalid_argument, "persistence id must be 1.." + std::to_string(max_pid_bytes)
                                           + " bytes (got " + std::to_string(w.persistence_id.size())
@@ -402,7 +439,7 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
     }
     auto wi = resolve(w.persistence_id, hashes[i]);
     if (!wi)
-      return wi.error();
+      return p->done(wi.error());
     auto& ws = work[*wi];
     if (w.expected_seq != stream_write::any_seq && w.expected_seq != ws.head) {
       res.st = {errc::conflict, "stream '" + w.persistence_id + "' expected seq "
@@ -419,116 +456,197 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
       res.last_position = next_pos + w.events.size() - 1;
       plan.push_back({i, ws.head + 1, next_pos});
       for (std::size_t e = 0; e < w.events.size(); ++e)
-        added.emplace_back(*wi, next_pos + e);
+        p->added.emplace_back(ws.state, next_pos + e);
     }
     ws.head += w.events.size();
     next_pos += w.events.size();
   }
   // Snapshots: their stream must exist and cover the snapshot's seq.
-  std::vector<std::pair<const snapshot_record*, std::uint64_t>> snap_plan;
   for (auto& s : snapshots) {
     auto wi = resolve(s.persistence_id, detail::hash_id(s.persistence_id));
     if (!wi)
-      return wi.error();
+      return p->done(wi.error());
     auto& ws = work[*wi];
     if (ws.head == 0)
-      return status{errc::invalid_argument,
-                    "snapshot for unknown stream '" + s.persistence_id + "'"};
+      return p->done(status{errc::invalid_argument,
+                            "snapshot for unknown stream '" + s.persistence_id + "'"});
     if (s.seq == 0 || s.seq > ws.head)
-      return status{errc::invalid_argument, "snapshot of stream '" + s.persistence_id + "' at seq "
-                                              + std::to_string(s.seq) + " is beyond its head "
-                                              + std::to_string(ws.head)};
-    snap_plan.emplace_back(&s, ws.id);
+      return p->done(status{errc::invalid_argument,
+                            "snapshot of stream '" + s.persistence_id + "' at seq "
+                              + std::to_string(s.seq) + " is beyond its head "
+                              + std::to_string(ws.head)});
+    p->snapshots.emplace_back(s, ws.state->id);
   }
-  const std::size_t added_events = next_pos - first_pos;
 
-  // ---- the transaction ---------------------------------------------------------------
-  auto st = m.env->write([&](write_txn& txn) -> status {
-    bool created = false;
-    for (auto& ws : work) {
-      if (!ws.is_new || ws.head == 0)
-        continue; // a new stream that got no events (e.g. a conflict) is not created
-      created = true;
-      if (auto s = txn.put(m.streams, ws.pid, key64(ws.id).view()); !s.ok())
+  // ---- encode the records (on this thread, overlapping the previous commit) ---------
+  p->first_position = m.planned_position + 1;
+  p->last_position = next_pos - 1;
+  p->ends.reserve(total);
+  p->arena.reserve(total * 200);
+  thread_local std::string unpacked;
+  for (auto& pl : plan) {
+    auto& w = batch[pl.write];
+    for (std::size_t e = 0; e < w.events.size(); ++e) {
+      auto& ev = w.events[e];
+      detail::envelope_fields f;
+      f.persistence_id = w.persistence_id;
+      f.seq = pl.first_seq + e;
+      f.position = pl.first_pos + e;
+      f.timestamp_ns = ev.timestamp_ns != 0 ? ev.timestamp_ns : stamp++;
+      f.type = ev.type;
+      f.schema_version = ev.schema_version;
+      f.payload = ev.payload;
+      f.tags = &ev.tags;
+      f.correlation_id = ev.correlation_id;
+      f.causation_id = ev.causation_id;
+      f.writer_node = m.opts.writer_node;
+      f.shard_epoch = w.shard_epoch;
+      unpacked.clear();
+      detail::encode_envelope(f, unpacked);
+      std::size_t start = p->arena.size();
+      p->arena.append(record_header, '\0');
+      detail::pack(unpacked, p->arena);
+      std::uint32_t crc =
+        crc32c(std::string_view(p->arena).substr(start + record_header));
+      for (int b = 0; b < 4; ++b)
+        p->arena[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
+      p->ends.push_back(static_cast<std::uint32_t>(p->arena.size()));
+    }
+  }
+
+  // ---- hand over: the planned state moves on, the batch goes to the commit thread ---
+  for (auto& ws : work) {
+    if (ws.head > 0 && !ws.state->stored) {
+      p->created.emplace_back(ws.state->pid, ws.state->id);
+      ws.state->stored = true; // a queued batch writes it
+    }
+    ws.state->planned_head = ws.head;
+    p->heads.emplace_back(ws.state, ws.head);
+  }
+  p->next_stream_id = m.planned_stream_id;
+  m.planned_position = next_pos - 1;
+  m.last_stamp_ns = stamp - 1;
+  {
+    std::lock_guard lk(m.q_mu);
+    ++m.in_flight;
+    m.queue.push_back(std::move(p));
+  }
+  m.q_cv.notify_one();
+}
+
+void journal::impl::commit_loop() {
+  for (;;) {
+    std::unique_ptr<prepared> p;
+    {
+      std::unique_lock lk(q_mu);
+      q_cv.wait(lk, [&] { return stopping || !queue.empty(); });
+      if (queue.empty())
+        return; // stopping, and everything queued is done
+      p = std::move(queue.front());
+      queue.pop_front();
+    }
+    status st;
+    {
+      std::lock_guard lk(q_mu);
+      st = failed;
+    }
+    if (st.ok())
+      st = commit(*p);
+    else
+      st = {st.code(), "not written because an earlier batch failed: " + st.message()};
+    if (st.ok()) {
+      p->done(std::move(p->results));
+      if (pending_count >= opts.index_flush_events)
+        (void) flush_pending(); // on failure the index is rebuilt from the log at open
+    } else {
+      {
+        std::lock_guard lk(q_mu);
+        if (failed.ok())
+          failed = st;
+      }
+      p->done(st);
+    }
+    {
+      std::lock_guard lk(q_mu);
+      --in_flight;
+    }
+    idle_cv.notify_all();
+  }
+}
+
+status journal::impl::commit(prepared& p) {
+  auto st = env->write([&](write_txn& txn) -> status {
+    for (auto& [pid, id] : p.created) {
+      if (auto s = txn.put(streams, pid, key64(id).view()); !s.ok())
         return s;
-      if (auto s = txn.put(m.names, key64(ws.id).view(), ws.pid); !s.ok())
+      if (auto s = txn.put(names, key64(id).view(), pid); !s.ok())
         return s;
     }
-    if (created)
-      if (auto s = txn.put(m.meta, next_stream_key, key64(next_id).view()); !s.ok())
+    if (!p.created.empty())
+      if (auto s = txn.put(meta, next_stream_key, key64(p.next_stream_id).view()); !s.ok())
         return s;
-    if (added_events > 0) {
+    if (!p.ends.empty()) {
       status cst;
-      detail::cursor c(txn.native(), m.events.dbi, cst);
+      detail::cursor c(txn.native(), events.dbi, cst);
       if (!c)
         return cst;
-      thread_local std::string unpacked;
-      thread_local std::string rec;
-      for (auto& p : plan) {
-        auto& w = batch[p.write];
-        for (std::size_t e = 0; e < w.events.size(); ++e) {
-          auto& ev = w.events[e];
-          detail::envelope_fields f;
-          f.persistence_id = w.persistence_id;
-          f.seq = p.first_seq + e;
-          f.position = p.first_pos + e;
-          f.timestamp_ns = ev.timestamp_ns != 0 ? ev.timestamp_ns : stamp;
-          f.type = ev.type;
-          f.schema_version = ev.schema_version;
-          f.payload = ev.payload;
-          f.tags = &ev.tags;
-          f.correlation_id = ev.correlation_id;
-          f.causation_id = ev.causation_id;
-          f.writer_node = m.opts.writer_node;
-          f.shard_epoch = w.shard_epoch;
-          unpacked.clear();
-          detail::encode_envelope(f, unpacked);
-          rec.assign(record_header, '\0');
-          detail::pack(unpacked, rec);
-          std::uint32_t crc = crc32c(std::string_view(rec).substr(record_header));
-          for (int b = 0; b < 4; ++b)
-            rec[b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
-          key64 key(f.position);
-          MDB_val k = detail::to_val(key.view()), v = detail::to_val(rec);
-          if (int rc = mdb_cursor_put(c.native(), &k, &v, MDB_APPEND); rc != 0)
-            return from_mdb(rc, "appending event at position " + std::to_string(f.position)
-                                  + " of stream '" + w.persistence_id + "'");
-        }
+      std::uint32_t begin = 0;
+      for (std::size_t i = 0; i < p.ends.size(); ++i) {
+        key64 key(p.first_position + i);
+        MDB_val k = detail::to_val(key.view());
+        MDB_val v{p.ends[i] - begin, p.arena.data() + begin};
+        if (int rc = mdb_cursor_put(c.native(), &k, &v, MDB_APPEND); rc != 0)
+          return from_mdb(rc, "appending the event at position "
+                                + std::to_string(p.first_position + i));
+        begin = p.ends[i];
       }
     }
-    for (auto& [s, id] : snap_plan)
-      if (auto r = detail::save_snapshot(m, txn, *s, id); !r.ok())
+    for (auto& [s, id] : p.snapshots)
+      if (auto r = detail::save_snapshot(*this, txn, s, id); !r.ok())
         return r;
     return {};
   });
   if (!st.ok())
     return st;
+  // Publish the committed state to readers.
+  std::unique_lock lk(mem);
+  for (auto& [ss, head] : p.heads)
+    ss->head = head;
+  for (auto& [ss, pos] : p.added)
+    ss->pending.push_back(pos);
+  pending_count += p.added.size();
+  next_stream_id = p.next_stream_id;
+  last_position = p.last_position;
+  return {};
+}
 
-  // ---- publish the committed state to readers ----------------------------------------
-  {
-    std::unique_lock lk(m.mem);
-    for (auto& ws : work) {
-      if (!ws.state) {
-        if (ws.head == 0)
-          continue; // unknown stream that got nothing
-        auto& ns = m.insert(ws.pid);
-        ns.id = ws.id;
-        ns.indexed_head = ws.indexed_head;
-        ns.mark = mark;
-        ws.state = &ns;
-      }
-      ws.state->head = ws.head;
-    }
-    for (auto& [wi, pos] : added)
-      work[wi].state->pending.push_back(pos);
-    m.pending_count += added_events;
-    m.next_stream_id = next_id;
-    m.last_position = next_pos - 1;
-  }
-  if (m.pending_count >= m.opts.index_flush_events)
-    if (auto f = m.flush_pending(); !f.ok())
-      return f; // the events are committed; the index is rebuilt from the log at open
-  return results;
+void journal::impl::drain() {
+  std::unique_lock lk(q_mu);
+  idle_cv.wait(lk, [&] { return in_flight == 0; });
+}
+
+void journal::impl::reset_plan() {
+  // Streams that never got a committed event are forgotten (their ids are reissued);
+  // the others plan again from their committed head.
+  std::unique_lock lk(mem);
+  cache.erase_if([](const stream_state& ss) { return ss.head == 0; });
+  cache.for_each([](stream_state& ss) {
+    ss.planned_head = ss.head;
+    ss.stored = true;
+  });
+  planned_position = last_position.load();
+  planned_stream_id = next_stream_id;
+}
+
+void journal::impl::trim_cache() {
+  // Bound the cache: streams with nothing pending are re-read from the index on demand.
+  // Only while idle, because queued batches hold pointers to cached streams.
+  constexpr std::size_t cache_max = 1u << 17;
+  if (cache.size() <= cache_max)
+    return;
+  drain();
+  std::unique_lock lk(mem);
+  cache.erase_if([](const stream_state& ss) { return ss.pending.empty(); });
 }
 
 status journal::impl::flush_pending() {
@@ -537,10 +655,13 @@ status journal::impl::flush_pending() {
   // The index is derived data (rebuilt from the log at open), so it goes in its own
   // transaction, written in key order, once per index_flush_events events.
   std::vector<stream_state*> dirty;
-  cache.for_each([&](stream_state& ss) {
-    if (!ss.pending.empty())
-      dirty.push_back(&ss);
-  });
+  {
+    std::shared_lock lk(mem);
+    cache.for_each([&](stream_state& ss) {
+      if (!ss.pending.empty())
+        dirty.push_back(&ss);
+    });
+  }
   std::sort(dirty.begin(), dirty.end(),
             [](const stream_state* a, const stream_state* b) { return a->id < b->id; });
   std::uint64_t through = last_position.load();
@@ -564,16 +685,13 @@ status journal::impl::flush_pending() {
   }
   pending_count = 0;
   indexed_through = through;
-  // Bound the cache: streams with nothing pending are re-read from the index on demand.
-  constexpr std::size_t cache_max = 1u << 17;
-  if (cache.size() > cache_max)
-    cache.clear();
   return {};
 }
 
 status journal::flush_index() {
   if (impl_->closed)
     return {};
+  impl_->drain();
   return impl_->flush_pending();
 }
 

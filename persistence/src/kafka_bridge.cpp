@@ -23,11 +23,10 @@ std::string kafka_stream_type(std::string_view persistence_id,
                               const std::vector<kafka_type_rule>& rules, char separator) {
   const kafka_type_rule* best = nullptr;
   for (const auto& r : rules)
-    if (persistence_id.substr(0, r.prefix.size()) == r.prefix
-        && (!best || r.prefix.size() > best->prefix.size()))
+    if (persistence_id.substr(0, r.prefix.size()) == r.prefix &&
+        (!best || r.prefix.size() > best->prefix.size()))
       best = &r;
-  if (best)
-    return best->type;
+  if (best) return best->type;
   auto cut = persistence_id.find(separator);
   return std::string{cut == std::string_view::npos ? persistence_id
                                                    : persistence_id.substr(0, cut)};
@@ -79,12 +78,12 @@ struct kafka_bridge::impl {
   // --- bridge thread only -------------------------------------------------------------
   producer_ptr rk;
   std::unordered_map<std::string, topic_entry> topics; // by aggregate type
-  std::vector<slot> ring;            // in-flight window, indexed by produce sequence % size
-  std::uint64_t head = 0;            // oldest unacknowledged produce sequence
-  std::uint64_t tail = 0;            // next produce sequence
-  std::uint64_t read_next = 1;       // next journal position to read
+  std::vector<slot> ring;      // in-flight window, indexed by produce sequence % size
+  std::uint64_t head = 0;      // oldest unacknowledged produce sequence
+  std::uint64_t tail = 0;      // next produce sequence
+  std::uint64_t read_next = 1; // next journal position to read
   bool restart_needed = false;
-  std::string pending_check;         // aggregate type whose topic must be checked first
+  std::string pending_check; // aggregate type whose topic must be checked first
   std::uint32_t backoff_ms = 0;
   std::vector<std::uint64_t> scratch; // aligned copy of a misaligned envelope
 
@@ -124,8 +123,7 @@ struct kafka_bridge::impl {
       std::lock_guard<std::mutex> g{err_mu};
       last_error = st.to_string();
     }
-    if (opts.on_error)
-      opts.on_error(st);
+    if (opts.on_error) opts.on_error(st);
   }
 
   void fail(status st) {
@@ -161,17 +159,15 @@ struct kafka_bridge::impl {
         return; // we purged it (restart or stop): it is resent from the journal
       delivery_errors.fetch_add(1, std::memory_order_relaxed);
       if (!restart_needed)
-        report({errc::unavailable, std::string{"kafka bridge: delivery failed ("}
-                                     + rd_kafka_err2name(m->err) + ": "
-                                     + rd_kafka_err2str(m->err)
-                                     + "); recreating the producer and resending from position "
-                                     + std::to_string(acked.load() + 1)});
+        report({errc::unavailable, std::string{"kafka bridge: delivery failed ("} +
+                                     rd_kafka_err2name(m->err) + ": " + rd_kafka_err2str(m->err) +
+                                     "); recreating the producer and resending from position " +
+                                     std::to_string(acked.load() + 1)});
       restart_needed = true;
       return;
     }
     delivered.fetch_add(1, std::memory_order_relaxed);
-    if (seq >= head && seq < tail)
-      ring[seq % ring.size()].acked = true;
+    if (seq >= head && seq < tail) ring[seq % ring.size()].acked = true;
   }
 
   void on_kafka_error(rd_kafka_t* handle, int err, const char* reason) {
@@ -179,22 +175,21 @@ struct kafka_bridge::impl {
     if (e == RD_KAFKA_RESP_ERR__FATAL) {
       char buf[512];
       auto orig = rd_kafka_fatal_error(handle, buf, sizeof(buf));
-      report({errc::unavailable, std::string{"kafka bridge: fatal producer error ("}
-                                   + rd_kafka_err2name(orig) + ": " + buf
-                                   + "); recreating the producer"});
+      report({errc::unavailable, std::string{"kafka bridge: fatal producer error ("} +
+                                   rd_kafka_err2name(orig) + ": " + buf +
+                                   "); recreating the producer"});
       restart_needed = true;
       return;
     }
-    report({errc::unavailable, std::string{"kafka bridge: "} + rd_kafka_err2name(e) + ": "
-                                 + (reason ? reason : "")});
+    report({errc::unavailable,
+            std::string{"kafka bridge: "} + rd_kafka_err2name(e) + ": " + (reason ? reason : "")});
   }
 
   result<producer_ptr> make_producer() {
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     auto set = [&](const std::string& k, const std::string& v) -> status {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr))
-          != RD_KAFKA_CONF_OK)
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
         return {errc::invalid_argument,
                 "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
       return {};
@@ -225,12 +220,12 @@ struct kafka_bridge::impl {
       {"log_level", std::to_string(opts.log_level)},
     };
     for (const auto& [k, v] : opts.producer_config) {
-      if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms"
-          || k == "enable.gapless.guarantee") {
+      if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms" ||
+          k == "enable.gapless.guarantee") {
         rd_kafka_conf_destroy(conf);
-        return status{errc::invalid_argument, "kafka bridge: producer property '" + k
-                                                + "' is fixed by the bridge (its delivery "
-                                                  "guarantee depends on it)"};
+        return status{errc::invalid_argument, "kafka bridge: producer property '" + k +
+                                                "' is fixed by the bridge (its delivery "
+                                                "guarantee depends on it)"};
       }
       props.emplace_back(k, v);
     }
@@ -246,8 +241,8 @@ struct kafka_bridge::impl {
     if (!h) {
       rd_kafka_conf_destroy(conf);
       return status{errc::invalid_argument, std::string{"kafka bridge: cannot create the "
-                                                        "producer: "}
-                                              + errstr};
+                                                        "producer: "} +
+                                              errstr};
     }
     return producer_ptr{h};
   }
@@ -259,31 +254,30 @@ struct kafka_bridge::impl {
     const rd_kafka_metadata_t* md = nullptr;
     auto err = rd_kafka_metadata(rk.get(), 1, nullptr, &md, timeout_ms);
     if (err)
-      return {errc::unavailable, "kafka bridge: no metadata from " + opts.bootstrap_servers
-                                   + " (" + rd_kafka_err2str(err) + "); topic '" + name
-                                   + "' is checked once Kafka answers"};
+      return {errc::unavailable, "kafka bridge: no metadata from " + opts.bootstrap_servers + " (" +
+                                   rd_kafka_err2str(err) + "); topic '" + name +
+                                   "' is checked once Kafka answers"};
     status st{errc::invalid_argument,
-              "kafka bridge: topic '" + name + "' does not exist on " + opts.bootstrap_servers
-                + "; create it with " + std::to_string(opts.num_partitions)
-                + " partitions (one per shard), e.g. kafka-topics.sh --create --topic " + name
-                + " --partitions " + std::to_string(opts.num_partitions)
-                + ", or strata-kafka-mock --partitions "
-                + std::to_string(opts.num_partitions) + " --topics " + name};
+              "kafka bridge: topic '" + name + "' does not exist on " + opts.bootstrap_servers +
+                "; create it with " + std::to_string(opts.num_partitions) +
+                " partitions (one per shard), e.g. kafka-topics.sh --create --topic " + name +
+                " --partitions " + std::to_string(opts.num_partitions) +
+                ", or strata-kafka-mock --partitions " + std::to_string(opts.num_partitions) +
+                " --topics " + name};
     for (int i = 0; i < md->topic_cnt; ++i) {
       const auto& t = md->topics[i];
-      if (name != t.topic)
-        continue;
+      if (name != t.topic) continue;
       if (t.err) {
         st = {errc::invalid_argument,
               "kafka bridge: topic '" + name + "': " + rd_kafka_err2str(t.err)};
       } else if (t.partition_cnt != static_cast<int>(opts.num_partitions)) {
         st = {errc::invalid_argument,
-              "kafka bridge: topic '" + name + "' has " + std::to_string(t.partition_cnt)
-                + " partitions but the bridge needs " + std::to_string(opts.num_partitions)
-                + " (partition = shard of the persistence id); refusing to publish. Recreate "
-                  "the topic with "
-                + std::to_string(opts.num_partitions)
-                + " partitions or set num_partitions to the cluster's shard count"};
+              "kafka bridge: topic '" + name + "' has " + std::to_string(t.partition_cnt) +
+                " partitions but the bridge needs " + std::to_string(opts.num_partitions) +
+                " (partition = shard of the persistence id); refusing to publish. Recreate "
+                "the topic with " +
+                std::to_string(opts.num_partitions) +
+                " partitions or set num_partitions to the cluster's shard count"};
       } else {
         st = {};
       }
@@ -301,8 +295,7 @@ struct kafka_bridge::impl {
       it = topics.emplace(type, std::move(e)).first;
     }
     auto& e = it->second;
-    if (!e.rkt && rk)
-      e.rkt = rd_kafka_topic_new(rk.get(), e.name.c_str(), nullptr);
+    if (!e.rkt && rk) e.rkt = rd_kafka_topic_new(rk.get(), e.name.c_str(), nullptr);
     return e;
   }
 
@@ -322,11 +315,9 @@ struct kafka_bridge::impl {
     const std::size_t window = ring.size();
     for (int round = 0; round < 4 && !stopping.load(std::memory_order_relaxed) && !restart_needed;
          ++round) {
-      if (read_next > j->last_position())
-        break;
+      if (read_next > j->last_position()) break;
       std::size_t room = window - static_cast<std::size_t>(tail - head);
-      if (room == 0)
-        break;
+      if (room == 0) break;
       std::size_t n = std::min(room, opts.read_batch_events);
       bool blocked = false;
       std::uint64_t visited = 0;
@@ -334,8 +325,8 @@ struct kafka_bridge::impl {
       auto st = j->read_global_raw(read_next, n, [&](std::uint64_t pos, std::string_view bytes) {
         envelope_fields f;
         if (auto s = peek_envelope(bytes, f, scratch); !s.ok()) {
-          problem = status{s.code(), "kafka bridge: position " + std::to_string(pos) + ": "
-                                       + s.message()};
+          problem =
+            status{s.code(), "kafka bridge: position " + std::to_string(pos) + ": " + s.message()};
           return false;
         }
         std::string type = type_of(f.persistence_id);
@@ -360,8 +351,8 @@ struct kafka_bridge::impl {
         std::uint64_t seq = tail;
         auto err = rd_kafka_producev(
           rk.get(), RD_KAFKA_V_RKT(t.rkt),
-          RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(
-            shard_of(f.persistence_id, opts.num_partitions))),
+          RD_KAFKA_V_PARTITION(
+            static_cast<std::int32_t>(shard_of(f.persistence_id, opts.num_partitions))),
           RD_KAFKA_V_KEY(f.persistence_id.data(), f.persistence_id.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -372,9 +363,9 @@ struct kafka_bridge::impl {
           if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             queue_full_waits.fetch_add(1, std::memory_order_relaxed);
           } else {
-            problem = status{errc::unavailable, "kafka bridge: produce of position "
-                                                  + std::to_string(pos) + " failed: "
-                                                  + rd_kafka_err2str(err)};
+            problem =
+              status{errc::unavailable, "kafka bridge: produce of position " + std::to_string(pos) +
+                                          " failed: " + rd_kafka_err2str(err)};
           }
           blocked = true;
           return false;
@@ -383,8 +374,7 @@ struct kafka_bridge::impl {
         s.position = pos;
         s.timestamp_ns = f.timestamp_ns;
         s.acked = false;
-        if (tail == head)
-          oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
+        if (tail == head) oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
         ++tail;
         read_next = pos + 1;
         ++visited;
@@ -392,8 +382,7 @@ struct kafka_bridge::impl {
         return true;
       });
       in_flight.store(tail - head, std::memory_order_relaxed);
-      if (visited)
-        any = true;
+      if (visited) any = true;
       if (!st.ok()) {
         report(st);
         restart_needed = true; // re-read from the acknowledged position after a backoff
@@ -424,10 +413,8 @@ struct kafka_bridge::impl {
         }
         break;
       }
-      if (blocked)
-        break;
-      if (visited == 0)
-        break; // nothing committed beyond read_next yet
+      if (blocked) break;
+      if (visited == 0) break; // nothing committed beyond read_next yet
     }
     return any;
   }
@@ -444,21 +431,18 @@ struct kafka_bridge::impl {
     if (head == tail) {
       // Everything read so far is acknowledged (positions skipped by the reader were
       // deleted from the journal: nothing to publish for them).
-      if (read_next - 1 > a)
-        a = read_next - 1;
+      if (read_next - 1 > a) a = read_next - 1;
       oldest_unacked_ns.store(0, std::memory_order_relaxed);
     } else {
       oldest_unacked_ns.store(ring[head % window].timestamp_ns, std::memory_order_relaxed);
     }
     in_flight.store(tail - head, std::memory_order_relaxed);
-    if (a <= before)
-      return false;
+    if (a <= before) return false;
     {
       std::lock_guard<std::mutex> g{ack_mu};
       acked.store(a, std::memory_order_release);
     }
-    if (opts.on_acknowledged)
-      opts.on_acknowledged(a);
+    if (opts.on_acknowledged) opts.on_acknowledged(a);
     ack_cv.notify_all();
     return true;
   }
@@ -466,11 +450,9 @@ struct kafka_bridge::impl {
   status commit_offset() {
     std::lock_guard<std::mutex> g{commit_mu};
     auto a = acked.load(std::memory_order_acquire);
-    if (a <= stored)
-      return {};
+    if (a <= stored) return {};
     auto st = j->offsets().put(opts.consumer_name, a);
-    if (st.ok())
-      stored = a;
+    if (st.ok()) stored = a;
     return st;
   }
 
@@ -485,8 +467,7 @@ struct kafka_bridge::impl {
     producer_restarts.fetch_add(1, std::memory_order_relaxed);
     backoff_ms = backoff_ms == 0 ? opts.restart_backoff_ms : std::min(backoff_ms * 2, 10'000u);
     sleep_unless_woken(backoff_ms, /*only_stop=*/true);
-    if (stopping.load())
-      return;
+    if (stopping.load()) return;
     auto p = make_producer();
     if (!p) {
       fail(p.error());
@@ -500,8 +481,7 @@ struct kafka_bridge::impl {
     wake_cv.wait_for(lk, std::chrono::milliseconds(ms), [&] {
       return stopping.load() || (!only_stop && wake.load());
     });
-    if (!only_stop)
-      wake.store(false);
+    if (!only_stop) wake.store(false);
   }
 
   void run() {
@@ -515,12 +495,10 @@ struct kafka_bridge::impl {
         continue;
       }
       bool produced_any = fill();
-      if (produced_any)
-        backoff_ms = 0;
+      if (produced_any) backoff_ms = 0;
       rd_kafka_poll(rk.get(), 0);
       advance();
-      if (produced_any)
-        continue;
+      if (produced_any) continue;
       if (tail > head) {
         rd_kafka_poll(rk.get(), static_cast<int>(opts.idle_poll_ms)); // woken by reports
         advance();
@@ -540,11 +518,11 @@ struct kafka_bridge::impl {
     while (!stopping.load()) {
       {
         std::unique_lock<std::mutex> lk{wake_mu};
-        committer_cv.wait_for(lk, std::chrono::milliseconds(opts.offset_commit_interval_ms),
-                              [&] { return stopping.load(); });
+        committer_cv.wait_for(lk, std::chrono::milliseconds(opts.offset_commit_interval_ms), [&] {
+          return stopping.load();
+        });
       }
-      if (auto st = commit_offset(); !st.ok())
-        report(st);
+      if (auto st = commit_offset(); !st.ok()) report(st);
     }
   }
 };
@@ -564,25 +542,21 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
   p->j = &j;
   p->opts = std::move(opts);
   auto stored = j.offsets().get(p->opts.consumer_name);
-  if (!stored)
-    return stored.error();
+  if (!stored) return stored.error();
   std::uint64_t from = stored->value_or(0);
   p->stored = from;
   p->acked.store(from);
   p->read_next = from + 1;
   p->ring.resize(p->opts.max_in_flight_events);
   auto prod = p->make_producer();
-  if (!prod)
-    return prod.error();
+  if (!prod) return prod.error();
   p->rk = std::move(*prod);
   // Check the declared topics now, so a misconfigured cluster stops the start.
   bool reachable = true;
   for (const auto& rule : p->opts.types) {
-    if (!reachable)
-      break;
+    if (!reachable) break;
     auto st = p->check_topic(rule.type, static_cast<int>(p->opts.metadata_timeout_ms));
-    if (st.code() == errc::invalid_argument)
-      return st;
+    if (st.code() == errc::invalid_argument) return st;
     if (st.code() == errc::unavailable) {
       reachable = false; // checked again on the bridge thread before the first record
       p->report(st);
@@ -605,9 +579,7 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
 
 kafka_bridge::kafka_bridge(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-kafka_bridge::~kafka_bridge() {
-  (void) stop(0);
-}
+kafka_bridge::~kafka_bridge() { (void)stop(0); }
 
 void kafka_bridge::notify() noexcept {
   impl_->wake.store(true);
@@ -627,8 +599,7 @@ bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeo
       return false; // nothing will be acknowledged before a restart
     // Short waits: a failure does not signal ack_cv.
     auto now = std::chrono::steady_clock::now();
-    if (now >= deadline)
-      return false;
+    if (now >= deadline) return false;
     impl_->ack_cv.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(50)));
   }
   return true;
@@ -636,18 +607,15 @@ bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeo
 
 std::uint64_t kafka_bridge::drain(std::uint32_t timeout_ms) {
   auto target = impl_->j->last_position();
-  if (!impl_->stopped.load())
-    (void) wait_acknowledged(target, timeout_ms);
-  if (auto st = impl_->commit_offset(); !st.ok())
-    impl_->report(st);
+  if (!impl_->stopped.load()) (void)wait_acknowledged(target, timeout_ms);
+  if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
   auto a = acknowledged_position();
   return a >= target ? 0 : target - a;
 }
 
 std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
   std::uint64_t left = 0;
-  if (!impl_->stopped.load())
-    left = drain(drain_timeout_ms);
+  if (!impl_->stopped.load()) left = drain(drain_timeout_ms);
   if (!impl_->stopped.exchange(true)) {
     {
       std::lock_guard<std::mutex> g{impl_->wake_mu};
@@ -655,12 +623,9 @@ std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
     }
     impl_->wake_cv.notify_all();
     impl_->committer_cv.notify_all();
-    if (impl_->thread.joinable())
-      impl_->thread.join();
-    if (impl_->committer.joinable())
-      impl_->committer.join();
-    if (auto st = impl_->commit_offset(); !st.ok())
-      impl_->report(st);
+    if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->committer.joinable()) impl_->committer.join();
+    if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
   }
   auto target = impl_->j->last_position();
   auto a = acknowledged_position();
@@ -677,14 +642,13 @@ kafka_bridge_stats kafka_bridge::stats() const {
     std::lock_guard<std::mutex> g{impl_->commit_mu};
     s.stored_position = impl_->stored;
   }
-  s.lag_events = s.journal_position > s.acknowledged_position
-                   ? s.journal_position - s.acknowledged_position
-                   : 0;
+  s.lag_events =
+    s.journal_position > s.acknowledged_position ? s.journal_position - s.acknowledged_position : 0;
   std::int64_t oldest = impl_->oldest_unacked_ns.load(std::memory_order_relaxed);
   if (oldest == 0 && s.lag_events > 0) {
     // Nothing in flight but the journal is ahead: the oldest unpublished event is the
     // first one after the acknowledged position.
-    (void) impl_->j->read_global(s.acknowledged_position + 1, 1, [&](const event_record& e) {
+    (void)impl_->j->read_global(s.acknowledged_position + 1, 1, [&](const event_record& e) {
       oldest = e.timestamp_ns;
       return false;
     });
@@ -716,8 +680,6 @@ std::uint32_t kafka_bridge::partition_for(std::string_view persistence_id) const
   return shard_of(persistence_id, impl_->opts.num_partitions);
 }
 
-const kafka_bridge_options& kafka_bridge::options() const noexcept {
-  return impl_->opts;
-}
+const kafka_bridge_options& kafka_bridge::options() const noexcept { return impl_->opts; }
 
 } // namespace strata::persistence

@@ -48,8 +48,7 @@ struct kafka_projection_consumer::impl {
   }
 
   result<std::size_t> poll_once(std::uint32_t timeout_ms) {
-    if (!failed.ok())
-      return failed;
+    if (!failed.ok()) return failed;
     std::vector<event_record> events;
     std::map<partition_key, std::int64_t> advanced;
     std::size_t n = 0;
@@ -58,18 +57,17 @@ struct kafka_projection_consumer::impl {
     while (n < opts.batch_max_events) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), wait);
       wait = 0;
-      if (!m)
-        break;
+      if (!m) break;
       if (m->err) {
         // Partition EOF and transient broker errors are not data; librdkafka recovers.
         rd_kafka_message_destroy(m);
         continue;
       }
       std::string topic = rd_kafka_topic_name(m->rkt);
-      std::string where = "kafka topic " + topic + " partition " + std::to_string(m->partition)
-                          + " offset " + std::to_string(m->offset);
-      auto e = decode_envelope(
-        std::string_view{static_cast<const char*>(m->payload), m->len}, where);
+      std::string where = "kafka topic " + topic + " partition " + std::to_string(m->partition) +
+                          " offset " + std::to_string(m->offset);
+      auto e =
+        decode_envelope(std::string_view{static_cast<const char*>(m->payload), m->len}, where);
       if (!e) {
         corrupt = e.error();
         // Stay at this record: a restart (or a fixed record) resumes here.
@@ -119,8 +117,7 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
   if (o.batch_max_events == 0)
     return status{errc::invalid_argument, "kafka consumer: batch_max_events must be > 0"};
   auto w = projection_writer::open(j, std::move(p));
-  if (!w)
-    return w.error();
+  if (!w) return w.error();
   auto m = std::make_unique<impl>();
   m->writer = std::move(*w);
   m->opts = std::move(o);
@@ -143,8 +140,7 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
   for (const auto& kv : m->opts.consumer_config)
     props.push_back(kv);
   for (const auto& [k, v] : props)
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr))
-        != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       return status{errc::invalid_argument,
                     "kafka consumer: property " + k + "=" + v + ": " + errstr};
@@ -164,19 +160,18 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
     if (parts.empty()) {
       rd_kafka_topic_t* rkt = rd_kafka_topic_new(h, topic.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
-      auto err = rd_kafka_metadata(h, 0, rkt, &md,
-                                   static_cast<int>(m->opts.metadata_timeout_ms));
+      auto err = rd_kafka_metadata(h, 0, rkt, &md, static_cast<int>(m->opts.metadata_timeout_ms));
       rd_kafka_topic_destroy(rkt);
       if (err) {
-        problem = {errc::unavailable, "kafka consumer: no metadata for topic '" + topic
-                                        + "' from " + m->opts.bootstrap_servers + ": "
-                                        + rd_kafka_err2str(err)};
+        problem = {errc::unavailable, "kafka consumer: no metadata for topic '" + topic +
+                                        "' from " + m->opts.bootstrap_servers + ": " +
+                                        rd_kafka_err2str(err)};
         break;
       }
       if (md->topic_cnt < 1 || md->topics[0].err) {
         problem = {errc::not_found,
-                   "kafka consumer: topic '" + topic + "': "
-                     + (md->topic_cnt < 1 ? "missing" : rd_kafka_err2str(md->topics[0].err))};
+                   "kafka consumer: topic '" + topic +
+                     "': " + (md->topic_cnt < 1 ? "missing" : rd_kafka_err2str(md->topics[0].err))};
         rd_kafka_metadata_destroy(md);
         break;
       }
@@ -190,8 +185,8 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
         problem = stored.error();
         break;
       }
-      std::int64_t off = m->opts.start == start_from::end ? RD_KAFKA_OFFSET_END
-                                                          : RD_KAFKA_OFFSET_BEGINNING;
+      std::int64_t off =
+        m->opts.start == start_from::end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
       m->next_offset[{topic, p}] = -1;
       if (*stored) {
         off = static_cast<std::int64_t>(**stored);
@@ -199,8 +194,7 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
       }
       rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset = off;
     }
-    if (!problem.ok())
-      break;
+    if (!problem.ok()) break;
   }
   if (problem.ok()) {
     if (auto err = rd_kafka_assign(h, assignment))
@@ -208,17 +202,14 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
                  std::string{"kafka consumer: assign failed: "} + rd_kafka_err2str(err)};
   }
   rd_kafka_topic_partition_list_destroy(assignment);
-  if (!problem.ok())
-    return problem;
+  if (!problem.ok()) return problem;
   return std::unique_ptr<kafka_projection_consumer>{new kafka_projection_consumer(std::move(m))};
 }
 
 kafka_projection_consumer::kafka_projection_consumer(std::unique_ptr<impl> p)
   : impl_(std::move(p)) {}
 
-kafka_projection_consumer::~kafka_projection_consumer() {
-  stop();
-}
+kafka_projection_consumer::~kafka_projection_consumer() { stop(); }
 
 result<std::size_t> kafka_projection_consumer::poll(std::uint32_t timeout_ms) {
   if (impl_->running.load())
@@ -245,42 +236,37 @@ status kafka_projection_consumer::catch_up(std::uint32_t timeout_ms) {
     for (int i = 0; i < l->cnt; ++i) {
       const auto& p = l->elems[i];
       if (p.err && problem.ok())
-        problem = {errc::unavailable, "kafka consumer: offsets of " + std::string{p.topic} + " ["
-                                        + std::to_string(p.partition)
-                                        + "]: " + rd_kafka_err2str(p.err)};
+        problem = {errc::unavailable, "kafka consumer: offsets of " + std::string{p.topic} + " [" +
+                                        std::to_string(p.partition) +
+                                        "]: " + rd_kafka_err2str(p.err)};
       out[{p.topic, p.partition}] = p.offset;
     }
     rd_kafka_topic_partition_list_destroy(l);
     if (err)
       return status{errc::unavailable,
                     std::string{"kafka consumer: watermarks: "} + rd_kafka_err2str(err)};
-    if (!problem.ok())
-      return problem;
+    if (!problem.ok()) return problem;
     return out;
   };
   auto high = watermarks(RD_KAFKA_OFFSET_END);
-  if (!high)
-    return high.error();
+  if (!high) return high.error();
   auto low = watermarks(RD_KAFKA_OFFSET_BEGINNING);
-  if (!low)
-    return low.error();
+  if (!low) return low.error();
   std::map<partition_key, std::int64_t> target;
   for (const auto& [k, next] : m.next_offset) {
     std::int64_t lo = (*low)[k], hi = (*high)[k];
     bool done = next >= 0 ? next >= hi : (m.opts.start == start_from::end || lo >= hi);
-    if (!done)
-      target[k] = hi;
+    if (!done) target[k] = hi;
   }
   while (!target.empty()) {
     auto now = std::chrono::steady_clock::now();
     if (now > deadline)
-      return {errc::unavailable, "kafka consumer '" + m.writer->proj().name + "': "
-                                   + std::to_string(target.size())
-                                   + " partition(s) did not reach their high watermark in "
-                                   + std::to_string(timeout_ms) + " ms"};
+      return {errc::unavailable, "kafka consumer '" + m.writer->proj().name +
+                                   "': " + std::to_string(target.size()) +
+                                   " partition(s) did not reach their high watermark in " +
+                                   std::to_string(timeout_ms) + " ms"};
     auto n = poll(50);
-    if (!n)
-      return n.error();
+    if (!n) return n.error();
     for (auto it = target.begin(); it != target.end();) {
       auto cur = m.next_offset[it->first];
       if (cur >= it->second)
@@ -311,11 +297,9 @@ status kafka_projection_consumer::start() {
 }
 
 void kafka_projection_consumer::stop() {
-  if (!impl_->running.load())
-    return;
+  if (!impl_->running.load()) return;
   impl_->stopping.store(true);
-  if (impl_->thread.joinable())
-    impl_->thread.join();
+  if (impl_->thread.joinable()) impl_->thread.join();
   impl_->running.store(false);
 }
 

@@ -13,8 +13,8 @@ namespace strata::persistence {
 status peek_envelope(std::string_view bytes, envelope_fields& out,
                      std::vector<std::uint64_t>& scratch) {
   if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0)
-    return {errc::corrupt, "envelope of " + std::to_string(bytes.size())
-                             + " bytes is not a whole number of Cap'n Proto words"};
+    return {errc::corrupt, "envelope of " + std::to_string(bytes.size()) +
+                             " bytes is not a whole number of Cap'n Proto words"};
   const auto* data = reinterpret_cast<const capnp::word*>(bytes.data());
   std::size_t words = bytes.size() / sizeof(capnp::word);
   if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) != 0) {

@@ -43,16 +43,13 @@ struct projection_writer::impl {
 
   result<std::uint64_t> lookup(const read_txn& txn, std::string_view pid) const {
     auto it = cache.find(std::string{pid});
-    if (it != cache.end())
-      return it->second;
+    if (it != cache.end()) return it->second;
     auto v = txn.get(seqs, pid);
-    if (!v)
-      return v.error();
-    if (!*v)
-      return std::uint64_t{0};
+    if (!v) return v.error();
+    if (!*v) return std::uint64_t{0};
     if ((*v)->size() != 8)
-      return status{errc::corrupt, "projection '" + proj.name + "': stored seq of stream '"
-                                     + std::string{pid} + "' is damaged; rebuild the view"};
+      return status{errc::corrupt, "projection '" + proj.name + "': stored seq of stream '" +
+                                     std::string{pid} + "' is damaged; rebuild the view"};
     return from_be64(**v);
   }
 };
@@ -62,8 +59,7 @@ result<std::unique_ptr<projection_writer>> projection_writer::open(journal& j, p
     return status{errc::invalid_argument,
                   "projection needs a name of 1..100 bytes and an apply function"};
   auto t = j.env().open_table(p.name + ".seqs");
-  if (!t)
-    return t.error();
+  if (!t) return t.error();
   auto m = std::make_unique<impl>();
   m->j = &j;
   m->proj = std::move(p);
@@ -74,9 +70,9 @@ result<std::unique_ptr<projection_writer>> projection_writer::open(journal& j, p
 projection_writer::projection_writer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 projection_writer::~projection_writer() = default;
 
-status projection_writer::apply_batch(
-  const std::vector<event_record>& events,
-  const std::vector<std::pair<std::string, std::uint64_t>>& offsets) {
+status
+projection_writer::apply_batch(const std::vector<event_record>& events,
+                               const std::vector<std::pair<std::string, std::uint64_t>>& offsets) {
   auto& m = *impl_;
   std::unordered_map<std::string, std::uint64_t> overlay;
   projection_stats delta;
@@ -89,33 +85,26 @@ status projection_writer::apply_batch(
         highest = it->second;
       } else {
         auto h = m.lookup(txn, e.persistence_id);
-        if (!h)
-          return h.error();
+        if (!h) return h.error();
         highest = *h;
       }
       if (e.seq <= highest) {
         ++delta.duplicates;
         continue;
       }
-      if (e.seq > highest + 1)
-        ++delta.gaps;
-      if (auto s = m.proj.apply(txn, e); !s.ok())
-        return s;
+      if (e.seq > highest + 1) ++delta.gaps;
+      if (auto s = m.proj.apply(txn, e); !s.ok()) return s;
       ++delta.applied;
       overlay[e.persistence_id] = e.seq;
     }
     for (const auto& [pid, seq] : overlay)
-      if (auto s = txn.put(m.seqs, pid, be64(seq)); !s.ok())
-        return s;
+      if (auto s = txn.put(m.seqs, pid, be64(seq)); !s.ok()) return s;
     for (const auto& [name, value] : offsets)
-      if (auto s = m.j->offsets().put(txn, name, value); !s.ok())
-        return s;
+      if (auto s = m.j->offsets().put(txn, name, value); !s.ok()) return s;
     return {};
   });
-  if (!st.ok())
-    return st;
-  if (m.cache.size() > 1'000'000)
-    m.cache.clear();
+  if (!st.ok()) return st;
+  if (m.cache.size() > 1'000'000) m.cache.clear();
   for (auto& [pid, seq] : overlay)
     m.cache[pid] = seq;
   m.stats.applied += delta.applied;
@@ -131,22 +120,15 @@ result<std::uint64_t> projection_writer::highest_seq(std::string_view persistenc
     out = impl_->lookup(txn, persistence_id);
     return out ? status{} : out.error();
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return out;
 }
 
-const projection& projection_writer::proj() const noexcept {
-  return impl_->proj;
-}
+const projection& projection_writer::proj() const noexcept { return impl_->proj; }
 
-projection_stats projection_writer::stats() const noexcept {
-  return impl_->stats;
-}
+projection_stats projection_writer::stats() const noexcept { return impl_->stats; }
 
-journal& projection_writer::source_journal() noexcept {
-  return *impl_->j;
-}
+journal& projection_writer::source_journal() noexcept { return *impl_->j; }
 
 // --- journal_projection ------------------------------------------------------------------
 
@@ -174,13 +156,10 @@ struct journal_projection::impl {
       batch.push_back(e);
       return true;
     });
-    if (!st.ok())
-      return st;
-    if (batch.empty())
-      return std::size_t{0};
+    if (!st.ok()) return st;
+    if (batch.empty()) return std::size_t{0};
     auto last = batch.back().position;
-    if (auto s = writer->apply_batch(batch, {{offset_name, last}}); !s.ok())
-      return s;
+    if (auto s = writer->apply_batch(batch, {{offset_name, last}}); !s.ok()) return s;
     next = last + 1;
     applied_position.store(last, std::memory_order_release);
     {
@@ -195,7 +174,7 @@ struct journal_projection::impl {
     while (lo < hi) {
       std::uint64_t mid = lo + (hi - lo) / 2;
       std::optional<std::pair<std::uint64_t, std::int64_t>> found;
-      (void) j->read_global(mid, 1, [&](const event_record& e) {
+      (void)j->read_global(mid, 1, [&](const event_record& e) {
         found = std::make_pair(e.position, e.timestamp_ns);
         return false;
       });
@@ -208,42 +187,31 @@ struct journal_projection::impl {
   }
 };
 
-result<std::unique_ptr<journal_projection>>
-journal_projection::open(journal& j, projection p, journal_projection_options o) {
+result<std::unique_ptr<journal_projection>> journal_projection::open(journal& j, projection p,
+                                                                     journal_projection_options o) {
   if (o.batch_max_events == 0)
     return status{errc::invalid_argument, "journal_projection: batch_max_events must be > 0"};
   auto name = p.name;
   auto w = projection_writer::open(j, std::move(p));
-  if (!w)
-    return w.error();
+  if (!w) return w.error();
   auto m = std::make_unique<impl>();
   m->writer = std::move(*w);
   m->j = &j;
   m->opts = o;
   m->offset_name = name + "/journal";
   auto stored = j.offsets().get(m->offset_name);
-  if (!stored)
-    return stored.error();
+  if (!stored) return stored.error();
   if (*stored) {
     m->next = **stored + 1;
   } else {
     switch (o.start) {
-      case start_from::beginning:
-        m->next = 1;
-        break;
-      case start_from::end:
-        m->next = j.last_position() + 1;
-        break;
-      case start_from::position:
-        m->next = o.position == 0 ? 1 : o.position;
-        break;
-      case start_from::timestamp:
-        m->next = m->first_position_at(o.timestamp_ns);
-        break;
+      case start_from::beginning: m->next = 1; break;
+      case start_from::end: m->next = j.last_position() + 1; break;
+      case start_from::position: m->next = o.position == 0 ? 1 : o.position; break;
+      case start_from::timestamp: m->next = m->first_position_at(o.timestamp_ns); break;
     }
     if (m->next > 1) // remember the start, so a restart resumes there
-      if (auto st = j.offsets().put(m->offset_name, m->next - 1); !st.ok())
-        return st;
+      if (auto st = j.offsets().put(m->offset_name, m->next - 1); !st.ok()) return st;
   }
   m->applied_position.store(m->next - 1);
   return std::unique_ptr<journal_projection>{new journal_projection(std::move(m))};
@@ -251,9 +219,7 @@ journal_projection::open(journal& j, projection p, journal_projection_options o)
 
 journal_projection::journal_projection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-journal_projection::~journal_projection() {
-  stop();
-}
+journal_projection::~journal_projection() { stop(); }
 
 result<std::size_t> journal_projection::poll() {
   if (impl_->running.load())
@@ -267,15 +233,12 @@ status journal_projection::catch_up(std::uint32_t timeout_ms) {
   auto target = impl_->j->last_position();
   while (impl_->next <= target) {
     auto n = poll();
-    if (!n)
-      return n.error();
-    if (*n == 0)
-      break; // the rest up to target was deleted or not yet visible
+    if (!n) return n.error();
+    if (*n == 0) break; // the rest up to target was deleted or not yet visible
     if (std::chrono::steady_clock::now() > deadline)
-      return {errc::unavailable, "journal_projection '" + impl_->writer->proj().name
-                                   + "': catch-up did not reach position "
-                                   + std::to_string(target) + " in "
-                                   + std::to_string(timeout_ms) + " ms"};
+      return {errc::unavailable, "journal_projection '" + impl_->writer->proj().name +
+                                   "': catch-up did not reach position " + std::to_string(target) +
+                                   " in " + std::to_string(timeout_ms) + " ms"};
   }
   return {};
 }
@@ -295,8 +258,9 @@ status journal_projection::start() {
       }
       if (*n == 0) {
         std::unique_lock<std::mutex> lk{m->mu};
-        m->cv.wait_for(lk, std::chrono::milliseconds(m->opts.idle_poll_ms),
-                       [&] { return m->stopping.load(); });
+        m->cv.wait_for(lk, std::chrono::milliseconds(m->opts.idle_poll_ms), [&] {
+          return m->stopping.load();
+        });
       }
     }
   });
@@ -304,15 +268,13 @@ status journal_projection::start() {
 }
 
 void journal_projection::stop() {
-  if (!impl_->running.load())
-    return;
+  if (!impl_->running.load()) return;
   {
     std::lock_guard<std::mutex> g{impl_->mu};
     impl_->stopping.store(true);
   }
   impl_->cv.notify_all();
-  if (impl_->thread.joinable())
-    impl_->thread.join();
+  if (impl_->thread.joinable()) impl_->thread.join();
   impl_->running.store(false);
 }
 

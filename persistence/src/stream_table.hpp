@@ -78,6 +78,25 @@ public:
     mask_ = 0;
   }
 
+  /// Removes every item for which `pred(item)` is true (pointers to the others stay
+  /// valid).
+  template <class Pred>
+  void erase_if(Pred&& pred) {
+    std::vector<std::unique_ptr<T>> keep;
+    keep.reserve(owned_.size());
+    for (auto& p : owned_)
+      if (!pred(*p))
+        keep.push_back(std::move(p));
+    clear();
+    for (auto& p : keep) {
+      if ((size_ + 1) * 4 > slots_.size() * 3)
+        grow();
+      place(hash_id(p->pid), p.get());
+      ++size_;
+    }
+    owned_ = std::move(keep);
+  }
+
   /// Visits every item.
   template <class F>
   void for_each(F&& f) const {

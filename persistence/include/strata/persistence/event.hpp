@@ -16,7 +16,9 @@ struct event_data {
   std::string type;                 ///< event type name, e.g. "deposited"
   std::uint32_t schema_version = 1; ///< version of the payload's schema
   std::string payload;              ///< the user's Cap'n Proto message, serialised
-  std::int64_t timestamp_ns = 0;    ///< wall clock, ns since epoch; 0 = stamped at append
+  /// Wall clock, ns since epoch. 0 = stamped at append: the journal's clock, strictly
+  /// increasing from event to event (so a time is a point in the log).
+  std::int64_t timestamp_ns = 0;
   std::vector<std::string> tags;
   std::string correlation_id;
   std::string causation_id;

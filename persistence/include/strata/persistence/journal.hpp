@@ -21,9 +21,10 @@
 // written in larger, sorted batches. The index is rebuildable from the log: what was
 // not yet indexed at a crash is re-read from the log at open.
 //
-// Threads: `append`, `save_snapshot`, `delete_events_before` and `close` must be called
-// from one thread at a time (the runtime's journal writer owns them). Reads may be
-// called from any thread, concurrently with appends; they see committed data only.
+// Threads: `append`, `append_async`, `flush_index`, `delete_events_before` and `close`
+// must be called from one thread at a time (the runtime's journal writer owns them);
+// the journal commits on a thread of its own. Reads may be called from any thread,
+// concurrently with appends; they see committed data only.
 #pragma once
 
 #include "strata/persistence/environment.hpp"
@@ -51,6 +52,9 @@ struct journal_options {
   /// = less write amplification; the cost is memory (8 bytes per pending event) and the
   /// re-index at open after a crash (it re-reads up to this many records).
   std::size_t index_flush_events = 1'000'000;
+  /// Batches planned and encoded but not yet committed, at most: append_async blocks
+  /// beyond it. 2 = encoding the next batch overlaps the commit (fsync) of this one.
+  std::size_t max_pipelined_batches = 2;
   /// Upper bound on events in one append call (a transaction has at most 2^17-1
   /// dirty pages); larger batches are refused with invalid_argument.
   std::size_t max_batch_events = 100'000;
@@ -64,6 +68,9 @@ struct write_result {
   std::uint64_t first_position = 0;
   std::uint64_t last_position = 0;
 };
+
+/// Receives the outcome of append_async (on the journal's commit thread).
+using append_callback = std::function<void(result<std::vector<write_result>>)>;
 
 /// Called for each event in order; return false to stop early.
 using event_visitor = std::function<bool(const event_record&)>;
@@ -96,6 +103,18 @@ public:
   /// invalid_argument.
   result<std::vector<write_result>> append(const std::vector<stream_write>& batch,
                                            const std::vector<snapshot_record>& snapshots = {});
+
+  /// Pipelined append: checks and encodes the batch on the calling thread, queues it for
+  /// the journal's commit thread and returns; `done` gets what append would return,
+  /// on the commit thread after the commit (must not block; must not call append) —
+  /// or, for a batch refused before it was queued, on the calling thread.
+  /// Batches commit in call order, and each is planned on top of the ones still
+  /// queued, so a writer can keep `max_pipelined_batches` in flight: encoding the next
+  /// batch overlaps the fsync of the previous one. When a batch fails as a whole, the
+  /// batches queued after it fail too (their sequence numbers assumed it); the next
+  /// call starts again from what is committed. Blocks while the pipeline is full.
+  void append_async(const std::vector<stream_write>& batch,
+                    const std::vector<snapshot_record>& snapshots, append_callback done);
 
   /// Visits the events of `persistence_id` with from_seq <= seq <= to_seq, in order.
   /// A stream that does not exist visits nothing. Errors: corrupt (names stream and

@@ -128,17 +128,17 @@ struct kafka_bridge_stats {
   std::uint64_t acknowledged_position = 0; ///< contiguous prefix acknowledged by Kafka
   std::uint64_t stored_position = 0;       ///< what the offset store holds
   std::uint64_t lag_events = 0;            ///< journal_position - acknowledged_position
-  std::int64_t lag_ms = 0;  ///< age of the oldest unacknowledged event (0 when none)
+  std::int64_t lag_ms = 0;                 ///< age of the oldest unacknowledged event (0 when none)
   std::uint64_t in_flight = 0;             ///< records produced, not yet acknowledged
   std::uint64_t delivered = 0;             ///< acknowledged records since start
   std::uint64_t queue_full_waits = 0;      ///< times librdkafka's queue pushed back
   std::uint64_t producer_restarts = 0;
-  std::uint64_t delivery_errors = 0;       ///< failed delivery reports (then resent)
-  std::string last_error;                  ///< empty when none
+  std::uint64_t delivery_errors = 0; ///< failed delivery reports (then resent)
+  std::string last_error;            ///< empty when none
 };
 
 class kafka_bridge {
-public:
+ public:
   /// Reads the stored offset, creates the producer, checks that every topic of
   /// `opts.types` exists with `num_partitions` partitions (when Kafka answers within
   /// metadata_timeout_ms) and starts the bridge thread. `j` must outlive the bridge.
@@ -186,7 +186,7 @@ public:
 
   const kafka_bridge_options& options() const noexcept;
 
-private:
+ private:
   struct impl;
   explicit kafka_bridge(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

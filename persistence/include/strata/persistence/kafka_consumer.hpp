@@ -31,8 +31,8 @@ namespace strata::persistence {
 class journal;
 
 struct kafka_consumer_options {
-  std::string bootstrap_servers;     ///< required
-  std::vector<std::string> topics;   ///< required, e.g. {"strata.account"}
+  std::string bootstrap_servers;   ///< required
+  std::vector<std::string> topics; ///< required, e.g. {"strata.account"}
   /// Partitions to consume of every topic; empty = all (from the cluster's metadata).
   std::vector<std::int32_t> partitions;
   /// Without a stored offset: `beginning` (earliest retained record) or `end`.
@@ -46,14 +46,14 @@ struct kafka_consumer_options {
 };
 
 class kafka_projection_consumer {
-public:
+ public:
   /// Creates the consumer, reads the stored offsets and assigns the partitions.
   /// Errors: invalid_argument (no servers/topics, bad property, start_from position or
   /// timestamp — not supported for Kafka), unavailable (no metadata in time: the topic
   /// list could not be read), not_found (a topic does not exist), as
   /// projection_writer::open.
-  static result<std::unique_ptr<kafka_projection_consumer>>
-  open(journal& j, projection p, kafka_consumer_options o);
+  static result<std::unique_ptr<kafka_projection_consumer>> open(journal& j, projection p,
+                                                                 kafka_consumer_options o);
 
   /// Stops the background thread and closes the consumer.
   ~kafka_projection_consumer();
@@ -77,7 +77,7 @@ public:
   /// Records read from Kafka since open (duplicates included).
   std::uint64_t records_read() const noexcept;
 
-private:
+ private:
   struct impl;
   explicit kafka_projection_consumer(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

@@ -32,7 +32,7 @@
 namespace strata::persistence {
 
 class kafka_mock_cluster {
-public:
+ public:
   /// Starts `num_brokers` (1..32) mock brokers on 127.0.0.1 with ephemeral ports.
   /// Errors: invalid_argument (broker count), internal (librdkafka refused).
   static result<std::unique_ptr<kafka_mock_cluster>> start(int num_brokers = 3);
@@ -67,7 +67,7 @@ public:
   /// Adds `rtt_ms` of latency to every response of broker `id`.
   status set_broker_rtt(int id, int rtt_ms);
 
-private:
+ private:
   struct impl;
   explicit kafka_mock_cluster(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

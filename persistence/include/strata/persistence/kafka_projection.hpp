@@ -60,7 +60,7 @@ struct projection_stats {
 /// the per-stream highest seq (table "<name>.seqs") and the caller's offsets in one
 /// transaction. The building block of both sources.
 class projection_writer {
-public:
+ public:
   /// Opens the seq table in `j`'s environment. Errors: invalid_argument (empty name or
   /// apply, too many tables), io_error.
   static result<std::unique_ptr<projection_writer>> open(journal& j, projection p);
@@ -80,7 +80,7 @@ public:
   projection_stats stats() const noexcept;
   journal& source_journal() noexcept;
 
-private:
+ private:
   struct impl;
   explicit projection_writer(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
@@ -96,16 +96,16 @@ enum class start_from : std::uint8_t {
 
 struct journal_projection_options {
   start_from start = start_from::beginning;
-  std::uint64_t position = 0;     ///< for start_from::position
-  std::int64_t timestamp_ns = 0;  ///< for start_from::timestamp (ns since epoch)
+  std::uint64_t position = 0;            ///< for start_from::position
+  std::int64_t timestamp_ns = 0;         ///< for start_from::timestamp (ns since epoch)
   std::size_t batch_max_events = 10'000; ///< events per write transaction
-  std::uint32_t idle_poll_ms = 5; ///< background thread: sleep when caught up
+  std::uint32_t idle_poll_ms = 5;        ///< background thread: sleep when caught up
 };
 
 /// A catch-up subscription of a projection to the local journal (no Kafka). Its offset
 /// "<name>/journal" is the last applied global position; it wins over `start`.
 class journal_projection {
-public:
+ public:
   /// Errors: as projection_writer::open; io_error reading the stored offset.
   static result<std::unique_ptr<journal_projection>> open(journal& j, projection p,
                                                           journal_projection_options o = {});
@@ -131,7 +131,7 @@ public:
   std::uint64_t position() const noexcept;
   projection_stats stats() const noexcept;
 
-private:
+ private:
   struct impl;
   explicit journal_projection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

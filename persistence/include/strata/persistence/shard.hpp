@@ -41,8 +41,7 @@ constexpr std::uint64_t fnv1a_64(std::string_view bytes) noexcept {
 /// `num_shards` 0 is treated as 1 (everything in shard 0). Pure, any thread.
 constexpr std::uint32_t shard_of(std::string_view persistence_id,
                                  std::uint32_t num_shards = default_num_shards) noexcept {
-  return num_shards == 0 ? 0u
-                         : static_cast<std::uint32_t>(fnv1a_64(persistence_id) % num_shards);
+  return num_shards == 0 ? 0u : static_cast<std::uint32_t>(fnv1a_64(persistence_id) % num_shards);
 }
 
 } // namespace strata::persistence
