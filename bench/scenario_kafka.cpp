@@ -42,15 +42,13 @@ const std::string topic = "strata.account";
 
 std::unique_ptr<sp::kafka_mock_cluster> make_mock() {
   auto m = sp::kafka_mock_cluster::start(brokers);
-  if (!m)
-    fail("kafka mock: " + m.error().to_string());
+  if (!m) fail("kafka mock: " + m.error().to_string());
   if (auto st = (*m)->create_topic(topic, static_cast<int>(partitions)); !st.ok())
     fail("kafka mock: " + st.to_string());
   return std::move(*m);
 }
 
-sp::journal_options journal_opts(const std::filesystem::path& dir, const options& o,
-                                 bool nosync) {
+sp::journal_options journal_opts(const std::filesystem::path& dir, const options& o, bool nosync) {
   sp::journal_options jo;
   jo.env.path = dir.string();
   jo.env.sync = nosync ? sp::sync_mode::nosync : sp::sync_mode::sync;
@@ -85,30 +83,25 @@ void write_events(sp::journal& j, const options& o, const std::function<void()>&
       batch[it->second].events.push_back(std::move(e));
     }
     auto res = j.append(batch);
-    if (!res)
-      fail("journal::append: " + res.error().to_string());
+    if (!res) fail("journal::append: " + res.error().to_string());
     for (std::size_t k = 0; k < batch.size(); ++k) {
-      if (!(*res)[k].st.ok())
-        fail("journal::append: " + (*res)[k].st.to_string());
+      if (!(*res)[k].st.ok()) fail("journal::append: " + (*res)[k].st.to_string());
       heads[std::stoull(batch[k].persistence_id.substr(5))] = (*res)[k].last_seq;
     }
-    if (on_batch)
-      on_batch();
+    if (on_batch) on_batch();
   }
 }
 
 /// The journal both sides publish (written once per invocation, not timed).
 std::filesystem::path prepared_journal(context& ctx) {
-  if (auto p = ctx.artifact("kafka-journal"))
-    return *p;
-  progress("kafka: writing " + std::to_string(ctx.opts().events) + " events to a journal (not timed)");
+  if (auto p = ctx.artifact("kafka-journal")) return *p;
+  progress("kafka: writing " + std::to_string(ctx.opts().events) +
+           " events to a journal (not timed)");
   auto dir = ctx.fresh_dir("kafka-journal");
   auto j = sp::journal::open(journal_opts(dir, ctx.opts(), /*nosync=*/true));
-  if (!j)
-    fail("journal::open: " + j.error().to_string());
+  if (!j) fail("journal::open: " + j.error().to_string());
   write_events(**j, ctx.opts(), {});
-  if (auto st = (*j)->close(); !st.ok())
-    fail("journal::close: " + st.to_string());
+  if (auto st = (*j)->close(); !st.ok()) fail("journal::close: " + st.to_string());
   ctx.put_artifact("kafka-journal", dir);
   return dir;
 }
@@ -163,12 +156,10 @@ result run_baseline_kafka(context& ctx) {
   records.reserve(o.events);
   {
     auto j = sp::journal::open(journal_opts(dir, o, true));
-    if (!j)
-      fail("journal::open: " + j.error().to_string());
+    if (!j) fail("journal::open: " + j.error().to_string());
     auto st = (*j)->read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t, std::string_view b) {
       auto e = sp::decode_envelope(b);
-      if (!e)
-        fail("decode: " + e.error().to_string());
+      if (!e) fail("decode: " + e.error().to_string());
       prepared_record r;
       r.key = e->persistence_id;
       r.value.assign(b);
@@ -180,8 +171,7 @@ result run_baseline_kafka(context& ctx) {
       records.push_back(std::move(r));
       return true;
     });
-    if (!st.ok())
-      fail("read_global_raw: " + st.to_string());
+    if (!st.ok()) fail("read_global_raw: " + st.to_string());
   }
   auto mock = make_mock();
   baseline_delivered = 0;
@@ -195,8 +185,7 @@ result run_baseline_kafka(context& ctx) {
       fail("baseline-kafka: " + k + ": " + errstr);
   rd_kafka_conf_set_dr_msg_cb(conf, baseline_dr);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-  if (!rk)
-    fail(std::string{"baseline-kafka: "} + errstr);
+  if (!rk) fail(std::string{"baseline-kafka: "} + errstr);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   std::uint64_t queue_full = 0;
   std::uint64_t produced = 0;
@@ -219,8 +208,7 @@ result run_baseline_kafka(context& ctx) {
         RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-      if (!err)
-        break;
+      if (!err) break;
       rd_kafka_headers_destroy(h);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
         fail(std::string{"baseline-kafka: produce: "} + rd_kafka_err2str(err));
@@ -251,8 +239,7 @@ result run_bridge(context& ctx) {
   const options& o = ctx.opts();
   auto dir = prepared_journal(ctx);
   auto j = sp::journal::open(journal_opts(dir, o, true));
-  if (!j)
-    fail("journal::open: " + j.error().to_string());
+  if (!j) fail("journal::open: " + j.error().to_string());
   // Publish from the beginning each time (another run may have stored an offset).
   if (auto st = (*j)->offsets().put("bench-bridge", 0); !st.ok())
     fail("offsets: " + st.to_string());
@@ -265,8 +252,7 @@ result run_bridge(context& ctx) {
 
   stopwatch sw;
   auto b = sp::kafka_bridge::start(**j, bo);
-  if (!b)
-    fail("kafka_bridge::start: " + b.error().to_string());
+  if (!b) fail("kafka_bridge::start: " + b.error().to_string());
   if (!(*b)->wait_acknowledged(last, 600'000))
     fail("bridge: not everything acknowledged within 10 minutes");
   double secs = sw.seconds();
@@ -287,15 +273,13 @@ result run_bridge_lag(context& ctx) {
   const options& o = ctx.opts();
   auto dir = ctx.fresh_dir("bridge-lag");
   auto j = sp::journal::open(journal_opts(dir, o, o.nosync));
-  if (!j)
-    fail("journal::open: " + j.error().to_string());
+  if (!j) fail("journal::open: " + j.error().to_string());
   auto mock = make_mock();
   sp::kafka_bridge_options bo;
   bo.bootstrap_servers = mock->bootstrap_servers();
   bo.types = {{"acct-", "account"}};
   auto b = sp::kafka_bridge::start(**j, bo);
-  if (!b)
-    fail("kafka_bridge::start: " + b.error().to_string());
+  if (!b) fail("kafka_bridge::start: " + b.error().to_string());
   std::atomic<bool> done{false};
   std::uint64_t max_lag_events = 0;
   std::int64_t max_lag_ms = 0;
@@ -308,7 +292,9 @@ result run_bridge_lag(context& ctx) {
     }
   });
   stopwatch sw;
-  write_events(**j, o, [&] { (*b)->notify(); });
+  write_events(**j, o, [&] {
+    (*b)->notify();
+  });
   double write_s = sw.seconds();
   stopwatch drain_sw;
   auto left = (*b)->drain(600'000);

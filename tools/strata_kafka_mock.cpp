@@ -34,8 +34,7 @@ void usage(std::ostream& out) {
 bool parse_int(const char* s, int& out) {
   char* end = nullptr;
   long v = std::strtol(s, &end, 10);
-  if (!s[0] || *end || v < 1 || v > 100000)
-    return false;
+  if (!s[0] || *end || v < 1 || v > 100000) return false;
   out = static_cast<int>(v);
   return true;
 }
@@ -45,15 +44,13 @@ std::vector<std::string> split(const std::string& s) {
   std::string cur;
   for (char c : s) {
     if (c == ',') {
-      if (!cur.empty())
-        out.push_back(cur);
+      if (!cur.empty()) out.push_back(cur);
       cur.clear();
     } else {
       cur += c;
     }
   }
-  if (!cur.empty())
-    out.push_back(cur);
+  if (!cur.empty()) out.push_back(cur);
   return out;
 }
 
@@ -127,8 +124,8 @@ int main(int argc, char** argv) {
       }
     }
     if (std::rename(tmp.c_str(), bootstrap_file.c_str()) != 0) {
-      std::cerr << "strata-kafka-mock: cannot rename " << tmp << " to " << bootstrap_file
-                << ": " << std::strerror(errno) << "\n";
+      std::cerr << "strata-kafka-mock: cannot rename " << tmp << " to " << bootstrap_file << ": "
+                << std::strerror(errno) << "\n";
       return 1;
     }
   }
@@ -140,7 +137,6 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   std::cerr << "strata-kafka-mock: signal " << sig << ", stopping\n";
   mock->reset();
-  if (!bootstrap_file.empty())
-    std::remove(bootstrap_file.c_str());
+  if (!bootstrap_file.empty()) std::remove(bootstrap_file.c_str());
   return 0;
 }

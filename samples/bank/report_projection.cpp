@@ -31,8 +31,8 @@ std::string encode_row(const account_totals& t) {
 
 sp::result<account_totals> decode_row(std::string_view v) {
   if (v.size() != row_bytes)
-    return sp::status{sp::errc::corrupt, "bank.report: a row of " + std::to_string(v.size())
-                                           + " bytes; rebuild the report"};
+    return sp::status{sp::errc::corrupt, "bank.report: a row of " + std::to_string(v.size()) +
+                                           " bytes; rebuild the report"};
   std::int64_t f[5];
   std::memcpy(f, v.data(), sizeof(f));
   account_totals t;
@@ -56,7 +56,8 @@ sp::status with_root(std::string_view payload, Fn&& fn) {
     capnp::FlatArrayMessageReader r(kj::arrayPtr(words.data(), words.size()));
     fn(r);
   } catch (const kj::Exception& e) {
-    return {sp::errc::corrupt, std::string{"payload does not decode: "} + e.getDescription().cStr()};
+    return {sp::errc::corrupt,
+            std::string{"payload does not decode: "} + e.getDescription().cStr()};
   }
   return {};
 }
@@ -69,12 +70,14 @@ sp::status fold_event(account_totals& out, const sp::event_record& e) {
     return " (stream " + e.persistence_id + " seq " + std::to_string(e.seq) + ")";
   };
   if (e.schema_version != 1)
-    return {sp::errc::invalid_argument, "bank.report: event '" + e.type + "' schema version "
-                                          + std::to_string(e.schema_version)
-                                          + " is unknown" + where()};
+    return {sp::errc::invalid_argument, "bank.report: event '" + e.type + "' schema version " +
+                                          std::to_string(e.schema_version) + " is unknown" +
+                                          where()};
   sp::status st;
   if (e.type == "opened") {
-    st = with_root(e.payload, [](capnp::MessageReader& r) { r.getRoot<schema::Opened>(); });
+    st = with_root(e.payload, [](capnp::MessageReader& r) {
+      r.getRoot<schema::Opened>();
+    });
     t.opened = true;
   } else if (e.type == "deposited") {
     std::int64_t cents = 0;
@@ -93,10 +96,10 @@ sp::status fold_event(account_totals& out, const sp::event_record& e) {
   } else if (e.type == "closed") {
     t.closed = true;
   } else {
-    return {sp::errc::invalid_argument, "bank.report: unknown event type '" + e.type + "'" + where()};
+    return {sp::errc::invalid_argument,
+            "bank.report: unknown event type '" + e.type + "'" + where()};
   }
-  if (!st.ok())
-    return {st.code(), "bank.report: " + st.message() + where()};
+  if (!st.ok()) return {st.code(), "bank.report: " + st.message() + where()};
   t.last_seq = e.seq;
   out = t;
   return {};
@@ -104,8 +107,7 @@ sp::status fold_event(account_totals& out, const sp::event_record& e) {
 
 sp::result<std::unique_ptr<report_projection>> report_projection::open(sp::journal& j) {
   auto t = j.env().open_table(name);
-  if (!t)
-    return t.error();
+  if (!t) return t.error();
   return std::unique_ptr<report_projection>{new report_projection(j, *t)};
 }
 
@@ -115,35 +117,30 @@ sp::projection report_projection::projection() const {
                           std::string_view pid = e.persistence_id;
                           if (pid.substr(0, account_stream_prefix.size()) != account_stream_prefix)
                             return {}; // another aggregate type
-                          std::string key = "a" + std::string{pid.substr(account_stream_prefix.size())};
+                          std::string key =
+                            "a" + std::string{pid.substr(account_stream_prefix.size())};
                           account_totals acc, total;
                           auto cur = txn.get(t, key);
-                          if (!cur)
-                            return cur.error();
+                          if (!cur) return cur.error();
                           if (*cur) {
                             auto r = decode_row(**cur);
-                            if (!r)
-                              return r.error();
+                            if (!r) return r.error();
                             acc = *r;
                           }
                           auto tot = txn.get(t, "t");
-                          if (!tot)
-                            return tot.error();
+                          if (!tot) return tot.error();
                           if (*tot) {
                             auto r = decode_row(**tot);
-                            if (!r)
-                              return r.error();
+                            if (!r) return r.error();
                             total = *r;
                           }
                           account_totals before = acc;
-                          if (auto st = fold_event(acc, e); !st.ok())
-                            return st;
+                          if (auto st = fold_event(acc, e); !st.ok()) return st;
                           total.deposited_cents += acc.deposited_cents - before.deposited_cents;
                           total.withdrawn_cents += acc.withdrawn_cents - before.withdrawn_cents;
                           total.deposits += acc.deposits - before.deposits;
                           total.withdrawals += acc.withdrawals - before.withdrawals;
-                          if (auto st = txn.put(t, key, encode_row(acc)); !st.ok())
-                            return st;
+                          if (auto st = txn.put(t, key, encode_row(acc)); !st.ok()) return st;
                           return txn.put(t, "t", encode_row(total));
                         }};
 }
@@ -165,10 +162,8 @@ sp::result<report> report_projection::read() const {
       return true;
     });
   });
-  if (!st.ok())
-    return st;
-  if (!problem.ok())
-    return problem;
+  if (!st.ok()) return st;
+  if (!problem.ok()) return problem;
   return out;
 }
 

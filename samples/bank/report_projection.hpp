@@ -42,9 +42,9 @@ struct account_totals {
 
   std::int64_t balance_cents() const noexcept { return deposited_cents - withdrawn_cents; }
   friend bool operator==(const account_totals& a, const account_totals& b) {
-    return a.deposited_cents == b.deposited_cents && a.withdrawn_cents == b.withdrawn_cents
-           && a.deposits == b.deposits && a.withdrawals == b.withdrawals && a.opened == b.opened
-           && a.closed == b.closed && a.last_seq == b.last_seq;
+    return a.deposited_cents == b.deposited_cents && a.withdrawn_cents == b.withdrawn_cents &&
+           a.deposits == b.deposits && a.withdrawals == b.withdrawals && a.opened == b.opened &&
+           a.closed == b.closed && a.last_seq == b.last_seq;
   }
 };
 
@@ -67,7 +67,7 @@ strata::persistence::status fold_event(account_totals& totals,
                                        const strata::persistence::event_record& e);
 
 class report_projection {
-public:
+ public:
   static constexpr const char* name = "bank.report";
 
   /// Opens (creates) the view table "bank.report" in the journal's environment.
@@ -82,7 +82,7 @@ public:
   /// The current report. Errors: io_error, corrupt.
   strata::persistence::result<report> read() const;
 
-private:
+ private:
   report_projection(strata::persistence::journal& j, strata::persistence::table t)
     : journal_(&j), table_(t) {}
   strata::persistence::journal* journal_;

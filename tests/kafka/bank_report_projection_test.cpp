@@ -50,8 +50,7 @@ void write_bank_history(journal& j, Rng& rng, int accounts, int events) {
     for (int k = 0; k < 10; ++k) {
       int a = pick(rng);
       auto ua = static_cast<std::size_t>(a);
-      if (closed[ua])
-        continue;
+      if (closed[ua]) continue;
       if (balance[ua] < 0) {
         per[a].push_back(bank_event("opened", 0, "owner-" + std::to_string(a)));
         balance[ua] = 0;
@@ -60,8 +59,7 @@ void write_bank_history(journal& j, Rng& rng, int accounts, int events) {
         per[a].push_back(bank_event("deposited", c));
         balance[ua] += c;
       } else if (o < 97) {
-        if (balance[ua] == 0)
-          continue;
+        if (balance[ua] == 0) continue;
         auto c = std::min<std::int64_t>(balance[ua], cents(rng));
         per[a].push_back(bank_event("withdrawn", c));
         balance[ua] -= c;
@@ -89,8 +87,7 @@ void write_bank_history(journal& j, Rng& rng, int accounts, int events) {
 bank::report fold_journal(const journal& j) {
   bank::report r;
   for (auto& e : read_global_all(j)) {
-    if (e.persistence_id.rfind("account:", 0) != 0)
-      continue;
+    if (e.persistence_id.rfind("account:", 0) != 0) continue;
     auto& acc = r.accounts[e.persistence_id.substr(8)];
     STRATA_REQUIRE_OK(bank::fold_event(acc, e));
   }

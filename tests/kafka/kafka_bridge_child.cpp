@@ -13,11 +13,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 #include <iostream>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace strata::persistence;
@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
       while (!done_flag.load()) {
         auto st = (*b)->stats();
         std::cerr << "kafka_bridge_child: journal " << st.journal_position << " produced "
-                  << st.produced_position << " acked " << st.acknowledged_position
-                  << " stored " << st.stored_position << "\n";
+                  << st.produced_position << " acked " << st.acknowledged_position << " stored "
+                  << st.stored_position << "\n";
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
     });
@@ -132,8 +132,7 @@ int main(int argc, char** argv) {
     (*b)->notify();
   }
   done_flag = true;
-  if (reporter.joinable())
-    reporter.join();
+  if (reporter.joinable()) reporter.join();
   auto left = (*b)->stop(drain_ms);
   if (auto st = (*j)->close(); !st.ok()) {
     std::cerr << "kafka_bridge_child: " << st.to_string() << "\n";

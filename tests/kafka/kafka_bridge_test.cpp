@@ -98,7 +98,11 @@ TEST_CASE("a type first seen at run time with a bad topic stops the bridge with 
   auto b = start_bridge(*j, bridge_opts(*mock));
   append_ok(*j, {make_write("widget:1", 0, {"x"})});
   b->notify();
-  REQUIRE(eventually([&] { return !b->health().ok(); }, 20'000));
+  REQUIRE(eventually(
+    [&] {
+      return !b->health().ok();
+    },
+    20'000));
   CHECK(b->health().code() == errc::invalid_argument);
   CHECK(b->health().message().find("strata.widget") != std::string::npos);
   CHECK(b->stop(0) == 1); // the event is still unpublished
@@ -113,7 +117,9 @@ TEST_CASE("round trip: every event arrives, per key in seq order, none missing")
   // Events before the bridge starts and while it runs.
   append_workload(*j, rng, 1'000, 300);
   auto b = start_bridge(*j, bridge_opts(*mock));
-  append_workload(*j, rng, 4'000, 300, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 4'000, 300, 50, [&] {
+    b->notify();
+  });
   CHECK(b->drain(30'000) == 0);
   auto st = b->stats();
   CHECK(st.acknowledged_position == j->last_position());
@@ -132,14 +138,16 @@ TEST_CASE("round trip: every event arrives, per key in seq order, none missing")
   // A healthy run on the mock produces every record once.
   CHECK(c.duplicates == 0);
   CHECK(records.front().headers.at("strata.aggregate") == "account");
-  CHECK(records.front().headers.at("content-type")
-        == "application/x-capnp; schema=strata.Envelope");
+  CHECK(records.front().headers.at("content-type") ==
+        "application/x-capnp; schema=strata.Envelope");
 
   // A restarted bridge resumes from its stored offset: nothing is sent again.
   CHECK(b->stop(10'000) == 0);
   b.reset();
   auto b2 = start_bridge(*j, bridge_opts(*mock));
-  append_workload(*j, rng, 100, 300, 50, [&] { b2->notify(); });
+  append_workload(*j, rng, 100, 300, 50, [&] {
+    b2->notify();
+  });
   CHECK(b2->drain(30'000) == 0);
   auto again = read_topic(mock->bootstrap_servers(), topic, partitions);
   auto c2 = check_topic_matches_journal(*j, again, partitions);
@@ -162,7 +170,11 @@ TEST_CASE("wait_acknowledged and on_acknowledged report the contiguous acked pos
   b->notify();
   CHECK(b->wait_acknowledged(r[0].last_position, 20'000));
   CHECK(b->acknowledged_position() >= r[0].last_position);
-  CHECK(eventually([&] { return seen.load() >= r[0].last_position; }, 5'000));
+  CHECK(eventually(
+    [&] {
+      return seen.load() >= r[0].last_position;
+    },
+    5'000));
 
   mock->set_all_brokers_down();
   auto r2 = append_ok(*j, {make_write("acct-1", 3, {"4"})});
@@ -182,17 +194,23 @@ TEST_CASE("all brokers down: journal keeps accepting writes, lag grows, bounded,
   auto o = bridge_opts(*mock);
   o.max_in_flight_events = 1'000; // the bound under test
   auto b = start_bridge(*j, o);
-  append_workload(*j, rng, 2'000, 200, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 2'000, 200, 50, [&] {
+    b->notify();
+  });
   CHECK(b->wait_acknowledged(j->last_position(), 30'000));
   // Go down right after a burst, while records may still be in flight.
-  append_workload(*j, rng, 3'000, 200, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 3'000, 200, 50, [&] {
+    b->notify();
+  });
   mock->set_all_brokers_down();
   const auto at_down = j->last_position(); // nothing appended from now on can be acked
   auto down_since = std::chrono::steady_clock::now();
   std::uint64_t max_in_flight = 0;
   // Keep persisting for several seconds while Kafka is away.
   while (std::chrono::steady_clock::now() - down_since < std::chrono::seconds(3)) {
-    append_workload(*j, rng, 100, 200, 50, [&] { b->notify(); });
+    append_workload(*j, rng, 100, 200, 50, [&] {
+      b->notify();
+    });
     max_in_flight = std::max(max_in_flight, b->stats().in_flight);
     std::this_thread::sleep_for(std::chrono::milliseconds(20)); // pacing, not sync
   }
@@ -222,9 +240,13 @@ TEST_CASE("one broker down: its partitions wait, the others flow, nothing lost")
   auto j = open_journal(journal_opts(dir.sub("j")));
   auto mock = make_mock(3);
   auto b = start_bridge(*j, bridge_opts(*mock));
-  append_workload(*j, rng, 500, 100, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 500, 100, 50, [&] {
+    b->notify();
+  });
   STRATA_REQUIRE_OK(mock->set_broker_down(2));
-  append_workload(*j, rng, 2'000, 100, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 2'000, 100, 50, [&] {
+    b->notify();
+  });
   STRATA_REQUIRE_OK(mock->set_broker_up(2));
   CHECK(b->drain(60'000) == 0);
   auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
@@ -245,13 +267,17 @@ TEST_CASE("injected produce errors are retried, nothing is lost") {
   // what it can show: failed produce requests are retried until stored.
   o.max_in_flight_requests = 1;
   auto b = start_bridge(*j, o);
-  append_workload(*j, rng, 300, 100, 50, [&] { b->notify(); });
+  append_workload(*j, rng, 300, 100, 50, [&] {
+    b->notify();
+  });
   REQUIRE(b->wait_acknowledged(j->last_position(), 30'000));
   for (int code : {6 /* NOT_LEADER_OR_FOLLOWER */, 56 /* KAFKA_STORAGE_ERROR */,
                    7 /* REQUEST_TIMED_OUT */, 19 /* NOT_ENOUGH_REPLICAS */}) {
     CAPTURE(code);
     mock->push_produce_errors(5, code);
-    append_workload(*j, rng, 1'000, 100, 50, [&] { b->notify(); });
+    append_workload(*j, rng, 1'000, 100, 50, [&] {
+      b->notify();
+    });
     CHECK(b->drain(60'000) == 0);
   }
   CHECK(b->health().ok());

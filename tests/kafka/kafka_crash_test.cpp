@@ -57,8 +57,7 @@ void fold(balance& b, const event_record& e) {
 }
 
 std::string encode(const balance& b) {
-  return std::to_string(b.cents) + "," + std::to_string(b.count) + ","
-         + std::to_string(b.last_seq);
+  return std::to_string(b.cents) + "," + std::to_string(b.count) + "," + std::to_string(b.last_seq);
 }
 
 balance decode(std::string_view s) {
@@ -109,7 +108,7 @@ TEST_CASE("bridge killed with SIGKILL mid-stream and restarted loses nothing") {
     if (!exited) {
       ::kill(pid, SIGKILL);
       MESSAGE("round " << round << ": killed after " << watch.count() - before
-                        << " new records (threshold " << kill_after << ")");
+                       << " new records (threshold " << kill_after << ")");
       REQUIRE(::waitpid(pid, &ws, 0) == pid);
       INFO("child exit status " << ws);
       REQUIRE(WIFSIGNALED(ws));
@@ -121,8 +120,8 @@ TEST_CASE("bridge killed with SIGKILL mid-stream and restarted loses nothing") {
   }
   CHECK(killed == rounds);
   // A last run appends a little more and exits normally after draining everything.
-  pid_t pid = spawn_child({"--data", data, "--bootstrap", bootstrap, "--events", "500",
-                           "--streams", "150", "--seed", std::to_string(seed + 1000)});
+  pid_t pid = spawn_child({"--data", data, "--bootstrap", bootstrap, "--events", "500", "--streams",
+                           "150", "--seed", std::to_string(seed + 1000)});
   int ws = 0;
   REQUIRE(::waitpid(pid, &ws, 0) == pid);
   REQUIRE(WIFEXITED(ws));
@@ -142,10 +141,8 @@ TEST_CASE("bridge killed with SIGKILL mid-stream and restarted loses nothing") {
   projection p{"crash", [t](write_txn& txn, const event_record& e) -> status {
                  balance b;
                  auto cur = txn.get(t, e.persistence_id);
-                 if (!cur)
-                   return cur.error();
-                 if (*cur)
-                   b = decode(**cur);
+                 if (!cur) return cur.error();
+                 if (*cur) b = decode(**cur);
                  fold(b, e);
                  return txn.put(t, e.persistence_id, encode(b));
                }};

@@ -25,10 +25,8 @@ struct counting_view {
                           return {errc::invalid_argument, "injected failure"};
                         std::uint64_t count = 0;
                         auto cur = txn.get(t, e.persistence_id);
-                        if (!cur)
-                          return cur.error();
-                        if (*cur)
-                          count = std::stoull(std::string{**cur});
+                        if (!cur) return cur.error();
+                        if (*cur) count = std::stoull(std::string{**cur});
                         return txn.put(t, e.persistence_id, std::to_string(count + 1));
                       }};
   }
@@ -149,7 +147,11 @@ TEST_CASE("journal projection on its own thread tails new events") {
   STRATA_REQUIRE_VALUE(p);
   STRATA_REQUIRE_OK((*p)->start());
   append_workload(*j, rng, 1'000, 30);
-  CHECK(eventually([&] { return (*p)->position() == j->last_position(); }, 30'000));
+  CHECK(eventually(
+    [&] {
+      return (*p)->position() == j->last_position();
+    },
+    30'000));
   (*p)->stop();
   STRATA_CHECK_OK((*p)->health());
   CHECK(view.read(j->env()) == count_journal(*j));
@@ -272,8 +274,7 @@ TEST_CASE("kafka projection: a record that is not an envelope stops the consumer
     REQUIRE(rk);
     REQUIRE(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("junk"), RD_KAFKA_V_PARTITION(0),
                               RD_KAFKA_V_VALUE(const_cast<char*>("not capnp"), 9),
-                              RD_KAFKA_V_END)
-            == 0);
+                              RD_KAFKA_V_END) == 0);
     REQUIRE(rd_kafka_flush(rk, 10'000) == 0);
     rd_kafka_destroy(rk);
   }

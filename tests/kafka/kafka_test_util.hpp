@@ -57,8 +57,7 @@ std::uint64_t append_workload(journal& j, Rng& rng, std::uint64_t events, std::u
     }
     append_ok(j, writes);
     done += n;
-    if (after_batch)
-      after_batch();
+    if (after_batch) after_batch();
   }
   return done;
 }
@@ -75,7 +74,7 @@ struct kafka_record {
 /// Watermarks of a topic through one long-lived client (one ListOffsets request per
 /// broker per query, so it can be polled often).
 class topic_watch {
-public:
+ public:
   topic_watch(const std::string& bootstrap, std::string topic, int partitions)
     : topic_(std::move(topic)), partitions_(partitions) {
     char errstr[256];
@@ -115,15 +114,14 @@ public:
   std::int64_t count() {
     auto hi = offsets(RD_KAFKA_OFFSET_END);
     auto lo = offsets(RD_KAFKA_OFFSET_BEGINNING);
-    if (hi.empty() || lo.empty())
-      return -1;
+    if (hi.empty() || lo.empty()) return -1;
     std::int64_t n = 0;
     for (std::size_t p = 0; p < hi.size(); ++p)
       n += hi[p] - lo[p];
     return n;
   }
 
-private:
+ private:
   std::string topic_;
   int partitions_;
   rd_kafka_t* rk_ = nullptr;
@@ -131,8 +129,8 @@ private:
 
 /// Reads every record of `topic` (partitions 0..partitions-1) from the beginning up to
 /// the high watermarks at the call, in offset order per partition.
-inline std::vector<kafka_record> read_topic(const std::string& bootstrap,
-                                            const std::string& topic, int partitions) {
+inline std::vector<kafka_record> read_topic(const std::string& bootstrap, const std::string& topic,
+                                            int partitions) {
   char errstr[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof(errstr));
@@ -166,8 +164,7 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstrap,
   while (remaining > 0) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (!m)
-      continue;
+    if (!m) continue;
     if (m->err) {
       rd_kafka_message_destroy(m);
       continue;
@@ -198,7 +195,7 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstrap,
 
 struct topic_check {
   std::uint64_t records = 0;
-  std::uint64_t duplicates = 0;   ///< records that repeat an earlier (pid, seq)
+  std::uint64_t duplicates = 0; ///< records that repeat an earlier (pid, seq)
   std::uint64_t journal_events = 0;
 };
 
@@ -214,18 +211,17 @@ inline topic_check check_topic_matches_journal(const journal& j,
                                                int partitions,
                                                const std::string& pid_prefix = "acct-") {
   std::map<std::uint64_t, std::string> raw; // position → envelope bytes
-  STRATA_REQUIRE_OK(j.read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t pos,
-                                                             std::string_view b) {
-    raw.emplace(pos, std::string(b));
-    return true;
-  }));
+  STRATA_REQUIRE_OK(
+    j.read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t pos, std::string_view b) {
+      raw.emplace(pos, std::string(b));
+      return true;
+    }));
   std::map<std::string, std::uint64_t> journal_head;
   std::uint64_t expected = 0;
   for (auto& [pos, bytes] : raw) {
     auto e = decode_envelope(bytes);
     STRATA_REQUIRE_VALUE(e);
-    if (e->persistence_id.rfind(pid_prefix, 0) != 0)
-      continue;
+    if (e->persistence_id.rfind(pid_prefix, 0) != 0) continue;
     ++expected;
     journal_head[e->persistence_id] = e->seq;
   }
@@ -243,8 +239,8 @@ inline topic_check check_topic_matches_journal(const journal& j,
     ++out.records;
     auto e = decode_envelope(r->value, "test record");
     STRATA_REQUIRE_VALUE(e);
-    INFO("partition " << r->partition << " offset " << r->offset << " key " << r->key
-                      << " seq " << e->seq << " position " << e->position);
+    INFO("partition " << r->partition << " offset " << r->offset << " key " << r->key << " seq "
+                      << e->seq << " position " << e->position);
     REQUIRE(r->key == e->persistence_id);
     REQUIRE(r->partition == static_cast<std::int32_t>(shard_of(r->key, partitions)));
     auto it = raw.find(e->position);
@@ -275,8 +271,7 @@ inline topic_check check_topic_matches_journal(const journal& j,
 inline bool eventually(const std::function<bool()>& cond, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
+    if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
