@@ -285,3 +285,33 @@ TEST_CASE("injected produce errors are retried, nothing is lost") {
   auto c = check_topic_matches_journal(*j, records, partitions);
   MESSAGE("records " << c.records << ", duplicates (exact repeats) " << c.duplicates);
 }
+
+TEST_CASE("stop while Kafka is down reports what is unpublished; the next start sends it") {
+  auto seed = test_seed();
+  std::mt19937_64 rng{seed};
+  temp_dir dir{"strata-kafka"};
+  auto j = open_journal(journal_opts(dir.sub("j")));
+  auto mock = make_mock(3);
+  {
+    auto b = start_bridge(*j, bridge_opts(*mock));
+    append_workload(*j, rng, 500, 50, 50, [&] {
+      b->notify();
+    });
+    REQUIRE(b->wait_acknowledged(j->last_position(), 30'000));
+    mock->set_all_brokers_down();
+    const auto acked = b->acknowledged_position();
+    append_workload(*j, rng, 700, 50, 50, [&] {
+      b->notify();
+    });
+    // A CLI exiting while Kafka is away: bounded wait, then the count left behind.
+    CHECK(b->stop(300) == j->last_position() - acked);
+  }
+  auto stored = j->offsets().get("kafka-bridge");
+  STRATA_REQUIRE_VALUE(stored);
+  CHECK(stored->value_or(0) < j->last_position());
+  mock->set_all_brokers_up();
+  auto b = start_bridge(*j, bridge_opts(*mock));
+  CHECK(b->drain(30'000) == 0);
+  auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
+  check_topic_matches_journal(*j, records, partitions);
+}
