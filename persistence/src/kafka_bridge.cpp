@@ -315,7 +315,10 @@ struct kafka_bridge::impl {
     const std::size_t window = ring.size();
     for (int round = 0; round < 4 && !stopping.load(std::memory_order_relaxed) && !restart_needed;
          ++round) {
-      if (read_next > j->last_position()) break;
+      // Everything up to `limit` is committed and visible to the read below (the journal
+      // publishes last_position after its commit).
+      const std::uint64_t limit = j->last_position();
+      if (read_next > limit) break;
       std::size_t room = window - static_cast<std::size_t>(tail - head);
       if (room == 0) break;
       std::size_t n = std::min(room, opts.read_batch_events);
@@ -414,7 +417,12 @@ struct kafka_bridge::impl {
         break;
       }
       if (blocked) break;
-      if (visited == 0) break; // nothing committed beyond read_next yet
+      if (visited < n) {
+        // The read reached the end of the log: positions up to `limit` that it did not
+        // visit were deleted from the journal (delete_events_before); skip them.
+        read_next = std::max(read_next, limit + 1);
+        break;
+      }
     }
     return any;
   }

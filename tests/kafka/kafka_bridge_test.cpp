@@ -10,6 +10,7 @@
 #include "strata/persistence/shard.hpp"
 
 #include <atomic>
+#include <set>
 
 using namespace strata::persistence;
 using namespace strata::persistence::test;
@@ -314,4 +315,22 @@ TEST_CASE("stop while Kafka is down reports what is unpublished; the next start 
   CHECK(b->drain(30'000) == 0);
   auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
   check_topic_matches_journal(*j, records, partitions);
+}
+
+TEST_CASE("events deleted from the journal before publishing are skipped, not waited for") {
+  temp_dir dir{"strata-kafka"};
+  auto j = open_journal(journal_opts(dir.sub("j")));
+  auto mock = make_mock(1);
+  append_ok(*j, {make_write("acct-1", 0, {"a", "b", "c"}), make_write("acct-2", 0, {"x", "y"})});
+  append_ok(*j, {make_write("acct-3", 0, {"p", "q"})});    // the tail of the log …
+  STRATA_REQUIRE_OK(j->delete_events_before("acct-3", 2)); // … is deleted
+  STRATA_REQUIRE_OK(j->delete_events_before("acct-1", 1));
+  auto b = start_bridge(*j, bridge_opts(*mock));
+  CHECK(b->drain(30'000) == 0);
+  CHECK(b->acknowledged_position() == j->last_position());
+  auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
+  std::multiset<std::string> got;
+  for (auto& r : records)
+    got.insert(r.key + "#" + r.headers.at("strata.seq"));
+  CHECK(got == std::multiset<std::string>{"acct-1#2", "acct-1#3", "acct-2#1", "acct-2#2"});
 }
