@@ -163,10 +163,10 @@ void region::redeliver(envelope_base* raw) noexcept {
                                    + "' did not handle the command"));
       return;
     }
-    if (++e->attempts > 8) {
+    if (++e->attempts > 32) {
       e->fail(make_runtime_error(runtime_errc::undelivered,
                                  "could not deliver the command to '"
-                                   + persistence_id(e->entity_id) + "' after 8 attempts"));
+                                   + persistence_id(e->entity_id) + "' after 32 attempts"));
       return;
     }
     auto id = e->entity_id;

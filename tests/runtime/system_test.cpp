@@ -229,6 +229,8 @@ TEST_CASE("system: passivation racing with commands loses and duplicates nothing
   auto c = sys->entities<counter>();
   std::atomic<bool> done{false};
   std::atomic<int> errors{0};
+  std::mutex first_error_mtx;
+  std::string first_error;
   const int per_thread = 300;
   std::vector<std::thread> clients;
   for (int t = 0; t < 3; ++t)
@@ -236,8 +238,13 @@ TEST_CASE("system: passivation racing with commands loses and duplicates nothing
       auto id = "r" + std::to_string(t);
       for (int i = 0; i < per_thread; ++i) {
         auto r = c.ask(id, add{1});
-        if (!r || *r != i + 1)
+        if (!r || *r != i + 1) {
           ++errors;
+          std::lock_guard<std::mutex> g{first_error_mtx};
+          if (first_error.empty())
+            first_error = r ? "reply " + std::to_string(*r) + " for command #" + std::to_string(i + 1)
+                            : strata::describe(r.error());
+        }
       }
     });
   std::thread passivator([&] {
@@ -248,6 +255,7 @@ TEST_CASE("system: passivation racing with commands loses and duplicates nothing
     t.join();
   done = true;
   passivator.join();
+  CAPTURE(first_error);
   CHECK(errors == 0);
   for (int t = 0; t < 3; ++t)
     CHECK(value_in_journal(c, "r" + std::to_string(t)) == per_thread);

@@ -3,7 +3,9 @@
 // persistent_actor<A>: one entity of aggregate A, a CAF stateful actor.
 //
 // Life cycle: waiting for a recovery permit → recover (snapshot + tail) → running →
-// (idle timeout / shutdown) stopping after its in-flight writes. Commands that arrive
+// (idle timeout / shutdown) stopping: it handles what it already received (stash,
+// commands in its mailbox, in-flight writes), then leaves; the directory buffers new
+// commands meanwhile and routes them to the next incarnation. Commands that arrive
 // before it runs are stashed (bounded: beyond `stash_max` → stash_full).
 //
 // Running, with pipelining: each command is decided on the *pending* state (the
@@ -198,7 +200,7 @@ private:
   static void on_recover(self_ptr self) {
     auto& s = self->state;
     s.perm = permit::none; // the permit is ours until released below
-    if (s.stopping || s.ph != phase::waiting_permit) {
+    if (s.ph != phase::waiting_permit || (s.stopping && s.stash.empty())) {
       s.reg->gate().release();
       if (s.stopping)
         finish_stop(self);
@@ -226,11 +228,17 @@ private:
     s.snapshot_seq = r->snapshot_seq;
     s.durable_write_no = s.last_write_no;
     s.ph = phase::running;
-    if (s.stopping) {
-      finish_stop(self);
-      return;
-    }
     process_stash(self);
+    maybe_finish(self);
+  }
+
+  /// A stopping entity first finishes what it already received (stash, in-flight
+  /// writes); only then does it leave (so passivation never bounces commands).
+  static void maybe_finish(self_ptr self) {
+    auto& s = self->state;
+    if (s.stopping && s.ph == phase::running && s.inflight.empty() && s.open_no == 0
+        && s.stash.empty())
+      finish_stop(self);
   }
 
   static bool blocked(const st_t& s) {
@@ -251,18 +259,19 @@ private:
 
   static void on_command(self_ptr self, env_ptr e) {
     auto& s = self->state;
-    if (s.ph != phase::running || s.stopping || !s.stash.empty() || blocked(s)) {
+    if (s.ph != phase::running || !s.stash.empty() || blocked(s)) {
       stash(self, std::move(e));
       return;
     }
     decide(self, std::move(e));
     try_submit(self);
     flush_replies(self);
+    maybe_finish(self);
   }
 
   static void process_stash(self_ptr self) {
     auto& s = self->state;
-    while (s.ph == phase::running && !s.stopping && !s.stash.empty() && !blocked(s)) {
+    while (s.ph == phase::running && !s.stash.empty() && !blocked(s)) {
       auto e = std::move(s.stash.front());
       s.stash.pop_front();
       decide(self, std::move(e));
@@ -459,12 +468,8 @@ private:
     flush_replies(self);
     maybe_snapshot(self);
     try_submit(self);
-    if (s.stopping) {
-      if (s.inflight.empty() && s.open_no == 0)
-        finish_stop(self);
-      return;
-    }
     process_stash(self);
+    maybe_finish(self);
   }
 
   static void on_write_failed(self_ptr self, std::uint64_t no, const write_outcome& out) {
@@ -499,11 +504,11 @@ private:
 
   static void after_failure_drained(self_ptr self) {
     auto& s = self->state;
-    if (s.stopping) {
+    if (s.stopping && s.stash.empty()) {
       finish_stop(self);
       return;
     }
-    request_permit(self); // recover again from the journal
+    request_permit(self); // recover again from the journal (then handle the stash)
   }
 
   static void on_passivate(self_ptr self) {
@@ -513,7 +518,8 @@ private:
     s.stopping = true;
     switch (s.ph) {
       case phase::waiting_permit:
-        if (s.perm == permit::waiting) {
+        // With stashed commands: keep the place in the queue, recover, handle them.
+        if (s.perm == permit::waiting && s.stash.empty()) {
           if (s.reg->gate().cancel(s.me)) {
             s.perm = permit::none;
             finish_stop(self);
@@ -523,8 +529,7 @@ private:
         }
         return;
       case phase::running:
-        if (s.inflight.empty() && s.open_no == 0)
-          finish_stop(self);
+        maybe_finish(self);
         return; // else on_written finishes
       case phase::failed:
         return; // after_failure_drained finishes
@@ -540,7 +545,8 @@ private:
     s.finished = true;
     s.ph = phase::stopped;
     s.reg->passivated(s.id, s.me);
-    // Undecided commands go back to the region (next incarnation, or shutting_down).
+    // Normally empty; after a failed recovery already answered. Anything left goes back
+    // to the region (next incarnation, or shutting_down).
     s.stash.clear();
     s.reg->entity_finished();
     self->quit();
