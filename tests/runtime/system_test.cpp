@@ -436,3 +436,36 @@ TEST_CASE("system: many entities from many threads") {
   for (int i = 0; i < ids; ++i)
     CHECK(value_in_journal(c, "m" + std::to_string(i)) == rounds * (1 + 2 + 3 + 4));
 }
+
+TEST_CASE("system: at most max-recovering entities recover at once") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path);
+  std::atomic<int> now{0};
+  std::atomic<int> peak{0};
+  cfg.max_recovering = 2;
+  cfg.before_recover = [&](const std::string&) {
+    int n = ++now;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+    // Stay a moment so overlapping recoveries would be seen (not a synchronisation).
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    --now;
+  };
+  auto sys = open_system(cfg);
+  auto c = sys->entities<counter>();
+  collector<std::int64_t> got;
+  const std::size_t n = 300;
+  for (std::size_t i = 0; i < n; ++i)
+    c.ask_async("w" + std::to_string(i), add{1},
+                [&got, i](caf::expected<std::int64_t> r) { got.add(i, r); });
+  REQUIRE(got.wait_for(n));
+  {
+    std::lock_guard<std::mutex> g{got.mtx};
+    for (auto& it : got.items)
+      CHECK(it.result);
+  }
+  CHECK(peak.load() >= 1);
+  CHECK(peak.load() <= 2);
+  CHECK(sys->stats().recoveries == n);
+}
