@@ -114,6 +114,7 @@ struct prepared_record {
   std::uint64_t position = 0;
   std::string type;
   std::uint32_t schema_version = 1;
+  std::int64_t timestamp_ms = 0;
 };
 
 /// The bridge's producer configuration (kafka_bridge.cpp make_producer, defaults).
@@ -168,6 +169,7 @@ result run_baseline_kafka(context& ctx) {
       r.position = e->position;
       r.type = e->type;
       r.schema_version = e->schema_version;
+      r.timestamp_ms = e->timestamp_ns / 1'000'000;
       records.push_back(std::move(r));
       return true;
     });
@@ -203,11 +205,12 @@ result run_baseline_kafka(context& ctx) {
       len = std::snprintf(num, sizeof(num), "%u", r.schema_version);
       rd_kafka_header_add(h, "strata.schema_version", -1, num, len);
       rd_kafka_header_add(h, "content-type", -1, content_type, -1);
-      auto err = rd_kafka_producev(
-        rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(r.partition),
-        RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+      auto err =
+        rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(r.partition),
+                          RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                          RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_END);
       if (!err) break;
       rd_kafka_headers_destroy(h);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)

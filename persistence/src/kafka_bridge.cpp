@@ -359,6 +359,8 @@ struct kafka_bridge::impl {
           RD_KAFKA_V_KEY(f.persistence_id.data(), f.persistence_id.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+          // The record's timestamp is the event's (append) time, not the publish time.
+          RD_KAFKA_V_TIMESTAMP(f.timestamp_ns / 1'000'000),
           RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq))),
           RD_KAFKA_V_END);
         if (err) {

@@ -69,6 +69,7 @@ struct kafka_record {
   std::string key;
   std::string value;
   std::map<std::string, std::string> headers;
+  std::int64_t timestamp_ms = 0; ///< the record's CreateTime
 };
 
 /// Watermarks of a topic through one long-lived client (one ListOffsets request per
@@ -175,6 +176,7 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstrap, const 
       r.offset = m->offset;
       r.key.assign(static_cast<const char*>(m->key), m->key_len);
       r.value.assign(static_cast<const char*>(m->payload), m->len);
+      r.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
       rd_kafka_headers_t* hdrs = nullptr;
       if (rd_kafka_message_headers(m, &hdrs) == 0) {
         const char* name;
@@ -251,6 +253,7 @@ inline topic_check check_topic_matches_journal(const journal& j,
     REQUIRE(r->headers.at("strata.type") == e->type);
     REQUIRE(r->headers.at("strata.schema_version") == std::to_string(e->schema_version));
     REQUIRE(r->headers.count("content-type") == 1);
+    REQUIRE(r->timestamp_ms == e->timestamp_ns / 1'000'000); // event time, not publish time
     auto& h = highest[r->key];
     if (e->seq <= h) {
       ++out.duplicates;
