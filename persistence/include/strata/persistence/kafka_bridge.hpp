@@ -32,6 +32,9 @@
 // (so LMDB's writer lock never stalls producing). Every member function may be called
 // from any thread. `on_acknowledged` runs on the producing thread, `on_error` on either;
 // they must not block or call into the bridge except acknowledged_position()/stats().
+// Lifetime: stop (or destroy) the bridge before closing the journal, and do not delete
+// journal events (delete_events_before) above acknowledged_position(): they would never
+// reach Kafka.
 #pragma once
 
 #include "strata/persistence/shard.hpp"
