@@ -334,3 +334,29 @@ TEST_CASE("events deleted from the journal before publishing are skipped, not wa
     got.insert(r.key + "#" + r.headers.at("strata.seq"));
   CHECK(got == std::multiset<std::string>{"acct-1#2", "acct-1#3", "acct-2#1", "acct-2#2"});
 }
+
+TEST_CASE("a bridge started while Kafka is down checks its topics and publishes once it is up") {
+  auto seed = test_seed();
+  std::mt19937_64 rng{seed};
+  temp_dir dir{"strata-kafka"};
+  auto j = open_journal(journal_opts(dir.sub("j")));
+  auto mock = make_mock(3);
+  mock->set_all_brokers_down();
+  auto o = bridge_opts(*mock);
+  o.metadata_timeout_ms = 300;
+  std::atomic<int> errors{0};
+  o.on_error = [&](const status&) {
+    ++errors;
+  };
+  auto b = start_bridge(*j, o); // starts anyway: the journal must not wait for Kafka
+  append_workload(*j, rng, 1'000, 100, 50, [&] {
+    b->notify();
+  });
+  CHECK(b->stats().acknowledged_position == 0);
+  CHECK(errors.load() > 0); // the unreachable cluster was reported
+  mock->set_all_brokers_up();
+  CHECK(b->drain(60'000) == 0);
+  CHECK(b->health().ok());
+  auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
+  check_topic_matches_journal(*j, records, partitions);
+}
