@@ -132,7 +132,7 @@ std::vector<std::pair<std::string, std::string>> bridge_producer_props(const std
     {"batch.num.messages", std::to_string(d.batch_num_messages)},
     {"compression.type", d.compression},
     {"queue.buffering.max.messages", std::to_string(d.max_in_flight_events + 1024)},
-    {"queue.buffering.max.kbytes", "1048576"},
+    {"queue.buffering.max.kbytes", std::to_string(d.max_in_flight_bytes / 1024)},
     {"reconnect.backoff.ms", "50"},
     {"reconnect.backoff.max.ms", "1000"},
     {"socket.nagle.disable", "true"},

@@ -211,7 +211,8 @@ struct kafka_bridge::impl {
       {"batch.num.messages", std::to_string(opts.batch_num_messages)},
       {"compression.type", opts.compression},
       {"queue.buffering.max.messages", std::to_string(opts.max_in_flight_events + 1024)},
-      {"queue.buffering.max.kbytes", "1048576"},
+      {"queue.buffering.max.kbytes",
+       std::to_string(std::max<std::size_t>(opts.max_in_flight_bytes / 1024, 1))},
       {"reconnect.backoff.ms", "50"},
       // Acks are latency (`replicated` durability waits for them): no Nagle delay.
       {"socket.nagle.disable", "true"},

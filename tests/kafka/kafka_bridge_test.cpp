@@ -360,3 +360,30 @@ TEST_CASE("a bridge started while Kafka is down checks its topics and publishes 
   auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
   check_topic_matches_journal(*j, records, partitions);
 }
+
+TEST_CASE("librdkafka's QUEUE_FULL is backpressure: the bridge waits, nothing is lost") {
+  auto seed = test_seed();
+  std::mt19937_64 rng{seed};
+  temp_dir dir{"strata-kafka"};
+  auto j = open_journal(journal_opts(dir.sub("j")));
+  auto mock = make_mock(1);
+  auto o = bridge_opts(*mock);
+  o.max_in_flight_bytes = 64 * 1024; // a few hundred records fill librdkafka's queue
+  auto b = start_bridge(*j, o);
+  REQUIRE(b->health().ok());
+  mock->set_all_brokers_down();
+  append_workload(*j, rng, 3'000, 100, 50, [&] {
+    b->notify();
+  });
+  REQUIRE(eventually(
+    [&] {
+      return b->stats().queue_full_waits > 0;
+    },
+    30'000));
+  CHECK(b->stats().in_flight < 3'000);
+  mock->set_all_brokers_up();
+  CHECK(b->drain(60'000) == 0);
+  CHECK(b->stats().delivery_errors == 0);
+  auto records = read_topic(mock->bootstrap_servers(), topic, partitions);
+  check_topic_matches_journal(*j, records, partitions);
+}

@@ -87,6 +87,8 @@ struct kafka_bridge_options {
   /// Records handed to librdkafka but not yet acknowledged, at most. Bounds memory while
   /// Kafka is down (about this many envelopes are held by librdkafka).
   std::size_t max_in_flight_events = 200'000;
+  /// ... and at most this many bytes of them (librdkafka `queue.buffering.max.kbytes`).
+  std::size_t max_in_flight_bytes = std::size_t{256} << 20;
   /// Events read from the journal per read transaction.
   std::size_t read_batch_events = 4'096;
   /// librdkafka `linger.ms`, `batch.size`, `batch.num.messages`, `compression.type`.
