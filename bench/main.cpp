@@ -167,7 +167,7 @@ namespace {
 using namespace strata::bench;
 
 constexpr std::uint64_t quick_events = 200'000;
-constexpr std::uint64_t quick_repeat = 5;
+constexpr std::uint64_t quick_repeat = 3;
 
 void usage(std::ostream& os) {
   os << "usage: strata-bench [--quick] [--events N] [--streams N] [--batch N]\n"
