@@ -12,23 +12,20 @@ namespace strata::bench {
 namespace {
 
 void check(int rc, const char* what) {
-  if (rc != MDB_SUCCESS)
-    fail(std::string(what) + ": " + mdb_strerror(rc));
+  if (rc != MDB_SUCCESS) fail(std::string(what) + ": " + mdb_strerror(rc));
 }
 
 struct env_guard {
   MDB_env* env = nullptr;
   ~env_guard() {
-    if (env)
-      mdb_env_close(env);
+    if (env) mdb_env_close(env);
   }
 };
 
 struct txn_guard {
   MDB_txn* txn = nullptr;
   ~txn_guard() {
-    if (txn)
-      mdb_txn_abort(txn);
+    if (txn) mdb_txn_abort(txn);
   }
   void commit(const char* what) {
     int rc = mdb_txn_commit(txn);
@@ -58,8 +55,7 @@ result write_baseline(const std::filesystem::path& dir, const options& o) {
   while (i < o.events) {
     txn_guard t;
     check(mdb_txn_begin(g.env, nullptr, 0, &t.txn), "mdb_txn_begin");
-    if (i == 0)
-      check(mdb_dbi_open(t.txn, nullptr, 0, &dbi), "mdb_dbi_open");
+    if (i == 0) check(mdb_dbi_open(t.txn, nullptr, 0, &dbi), "mdb_dbi_open");
     std::uint64_t end = std::min(o.events, i + o.batch_events);
     for (; i < end; ++i) {
       fill_payload(value, i, o.payload_bytes);
@@ -118,11 +114,11 @@ result run_baseline_scan(context& ctx) {
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   }
   mdb_cursor_close(cur);
-  if (rc != MDB_NOTFOUND)
-    check(rc, "mdb_cursor_get");
+  if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get");
   double secs = sw.seconds();
   if (n != o.events)
-    fail("baseline-scan read " + std::to_string(n) + " records, expected " + std::to_string(o.events));
+    fail("baseline-scan read " + std::to_string(n) + " records, expected " +
+         std::to_string(o.events));
   result r;
   r.events = n;
   r.seconds = secs;

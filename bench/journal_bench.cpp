@@ -17,9 +17,7 @@ namespace {
 
 namespace sp = strata::persistence;
 
-std::string stream_name(std::uint64_t k) {
-  return "stream-" + std::to_string(k);
-}
+std::string stream_name(std::uint64_t k) { return "stream-" + std::to_string(k); }
 
 sp::journal_options journal_opts(const std::filesystem::path& dir, const options& o) {
   sp::journal_options jo;
@@ -32,21 +30,18 @@ sp::journal_options journal_opts(const std::filesystem::path& dir, const options
 
 std::unique_ptr<sp::journal> open_journal(const std::filesystem::path& dir, const options& o) {
   auto j = sp::journal::open(journal_opts(dir, o));
-  if (!j)
-    fail("journal::open " + dir.string() + ": " + j.error().to_string());
+  if (!j) fail("journal::open " + dir.string() + ": " + j.error().to_string());
   return std::move(*j);
 }
 
 /// "" when every write of an append's result is ok, else what went wrong.
 std::string check_results(const sp::result<std::vector<sp::write_result>>& res, std::size_t n) {
-  if (!res)
-    return "journal::append: " + res.error().to_string();
+  if (!res) return "journal::append: " + res.error().to_string();
   if (res->size() != n)
-    return "journal::append returned " + std::to_string(res->size()) + " results for "
-           + std::to_string(n) + " writes";
+    return "journal::append returned " + std::to_string(res->size()) + " results for " +
+           std::to_string(n) + " writes";
   for (const auto& wr : *res)
-    if (!wr.st.ok())
-      return "journal::append: " + wr.st.to_string();
+    if (!wr.st.ok()) return "journal::append: " + wr.st.to_string();
   return {};
 }
 
@@ -67,8 +62,8 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
   // that cares about allocations would do; `build_s` reports this client-side cost.
   constexpr std::size_t npos = ~std::size_t{0};
   std::vector<std::size_t> slot(o.streams, npos);
-  std::vector<std::uint64_t> stream_of;   // per write in the batch
-  std::vector<std::size_t> used_events;   // per write in the batch
+  std::vector<std::uint64_t> stream_of; // per write in the batch
+  std::vector<std::size_t> used_events; // per write in the batch
   std::vector<sp::stream_write> batch;
   std::uint64_t writes = 0;
 
@@ -90,8 +85,7 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
       std::size_t k = slot[s];
       if (k == npos) {
         k = slot[s] = used++;
-        if (k == batch.size())
-          batch.emplace_back();
+        if (k == batch.size()) batch.emplace_back();
         auto& w = batch[k];
         w.persistence_id = stream_name(s);
         w.expected_seq = heads[s];
@@ -99,8 +93,7 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
         used_events.push_back(0);
       }
       auto& w = batch[k];
-      if (used_events[k] == w.events.size())
-        w.events.emplace_back();
+      if (used_events[k] == w.events.size()) w.events.emplace_back();
       auto& e = w.events[used_events[k]++];
       e.type = "bench";
       fill_payload(e.payload, i, o.payload_bytes);
@@ -113,21 +106,19 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
       {
         std::lock_guard lk(mx);
         ++queued;
-        if (!first_error.empty())
-          break;
+        if (!first_error.empty()) break;
       }
-      j->append_async(batch, {}, [&, n = batch.size()](sp::result<std::vector<sp::write_result>> res) {
-        std::string err = check_results(res, n);
-        std::lock_guard lk(mx);
-        if (!err.empty() && first_error.empty())
-          first_error = err;
-        ++done;
-        cv.notify_all();
-      });
+      j->append_async(batch, {},
+                      [&, n = batch.size()](sp::result<std::vector<sp::write_result>> res) {
+                        std::string err = check_results(res, n);
+                        std::lock_guard lk(mx);
+                        if (!err.empty() && first_error.empty()) first_error = err;
+                        ++done;
+                        cv.notify_all();
+                      });
     } else {
       auto res = j->append(batch);
-      if (auto err = check_results(res, batch.size()); !err.empty())
-        fail(err);
+      if (auto err = check_results(res, batch.size()); !err.empty()) fail(err);
     }
     in_append_s += append_sw.seconds();
     for (std::size_t k = 0; k < used; ++k) {
@@ -138,14 +129,14 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
   }
   if (pipelined) {
     std::unique_lock lk(mx);
-    cv.wait(lk, [&] { return done == queued; });
-    if (!first_error.empty())
-      fail(first_error);
+    cv.wait(lk, [&] {
+      return done == queued;
+    });
+    if (!first_error.empty()) fail(first_error);
   }
   double loop_s = sw.seconds();
   stopwatch close_sw;
-  if (auto st = j->close(); !st.ok())
-    fail("journal::close: " + st.to_string());
+  if (auto st = j->close(); !st.ok()) fail("journal::close: " + st.to_string());
   j.reset();
   double close_s = close_sw.seconds();
 
@@ -155,7 +146,8 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
   r.add("streams", o.streams)
     .add("batch", o.batch_events)
     .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
-    .add("writes_per_batch", static_cast<double>(writes) / double((o.events + o.batch_events - 1) / o.batch_events))
+    .add("writes_per_batch",
+         static_cast<double>(writes) / double((o.events + o.batch_events - 1) / o.batch_events))
     .add("sync", o.nosync ? "nosync" : "fsync")
     .add("append_s", in_append_s)
     .add("build_s", loop_s - in_append_s)
@@ -180,8 +172,7 @@ result run_journal(context& ctx) {
 
 /// The journal scenario's data directory, written (untimed) when it did not run.
 std::filesystem::path journal_data(context& ctx) {
-  if (auto dir = ctx.artifact("journal"))
-    return *dir;
+  if (auto dir = ctx.artifact("journal")) return *dir;
   progress("writing the journal data first (not timed)");
   auto dir = ctx.fresh_dir("journal");
   write_journal(dir, ctx.opts());
@@ -207,10 +198,8 @@ result run_scan_global(context& ctx) {
     return true;
   });
   double secs = sw.seconds();
-  if (!st.ok())
-    fail("journal::read_global: " + st.to_string());
-  if (!problem.empty())
-    fail(problem);
+  if (!st.ok()) fail("journal::read_global: " + st.to_string());
+  if (!problem.empty()) fail(problem);
   if (n != o.events)
     fail("read " + std::to_string(n) + " events, expected " + std::to_string(o.events));
   result r;
@@ -232,8 +221,7 @@ result scan_streams(context& ctx, Read read) {
 
   stopwatch sw;
   auto ids = j->list_streams();
-  if (!ids)
-    fail("journal::list_streams: " + ids.error().to_string());
+  if (!ids) fail("journal::list_streams: " + ids.error().to_string());
   std::uint64_t n = 0, sum = 0;
   for (const auto& id : *ids) {
     std::uint64_t expect = 1;
@@ -249,10 +237,8 @@ result scan_streams(context& ctx, Read read) {
       ++n;
       return true;
     });
-    if (!st.ok())
-      fail("reading stream " + id + ": " + st.to_string());
-    if (!problem.empty())
-      fail(problem);
+    if (!st.ok()) fail("reading stream " + id + ": " + st.to_string());
+    if (!problem.empty()) fail(problem);
   }
   double secs = sw.seconds();
   if (n != o.events)

@@ -55,8 +55,7 @@ std::string json_string(std::string_view s) {
 }
 
 std::string json_number(double v) {
-  if (!std::isfinite(v))
-    return "null";
+  if (!std::isfinite(v)) return "null";
   char buf[64];
   // Integers print as integers, the rest with enough digits to be useful.
   if (std::fabs(v) >= 1000 && std::fabs(v) < 1e15)
@@ -95,17 +94,16 @@ result& result::add(std::string key, bool flag) {
 
 std::optional<std::string> result::field(std::string_view key) const {
   for (auto& [k, v] : fields_)
-    if (k == key)
-      return v;
+    if (k == key) return v;
   return std::nullopt;
 }
 
 std::string result::to_json(std::string_view name) const {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", seconds);
-  std::string out = "{\"scenario\":" + json_string(name) + ",\"events\":" + std::to_string(events)
-                    + ",\"seconds\":" + secs + ",\"events_per_s\":"
-                    + std::to_string(static_cast<std::uint64_t>(std::llround(events_per_s())));
+  std::string out = "{\"scenario\":" + json_string(name) + ",\"events\":" + std::to_string(events) +
+                    ",\"seconds\":" + secs + ",\"events_per_s\":" +
+                    std::to_string(static_cast<std::uint64_t>(std::llround(events_per_s())));
   for (auto& [k, v] : fields_)
     out += "," + json_string(k) + ":" + v;
   return out + "}";
@@ -115,8 +113,7 @@ void context::begin_round() {
   std::error_code ec;
   fs::remove_all(opts_.root, ec);
   fs::create_directories(opts_.root, ec);
-  if (ec)
-    fail("cannot recreate " + opts_.root.string() + ": " + ec.message());
+  if (ec) fail("cannot recreate " + opts_.root.string() + ": " + ec.message());
   artifacts_.clear();
   results_.clear();
 }
@@ -130,8 +127,7 @@ fs::path context::fresh_dir(std::string_view name) {
 
 std::optional<fs::path> context::artifact(const std::string& key) const {
   auto i = artifacts_.find(key);
-  if (i == artifacts_.end())
-    return std::nullopt;
+  if (i == artifacts_.end()) return std::nullopt;
   return i->second;
 }
 
@@ -140,9 +136,7 @@ const result* context::result_of(const std::string& scenario) const {
   return i == results_.end() ? nullptr : &i->second;
 }
 
-void progress(const std::string& line) {
-  std::cerr << "[bench] " << line << std::endl;
-}
+void progress(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
 
 void fill_payload(std::string& out, std::uint64_t i, std::size_t n) {
   out.resize(n);
@@ -171,12 +165,14 @@ constexpr std::uint64_t quick_repeat = 3;
 
 void usage(std::ostream& os) {
   os << "usage: strata-bench [--quick] [--events N] [--streams N] [--batch N]\n"
-        "                    [--payload N] [--repeat K] [--nosync] [--dir PATH] [--keep] [--list] [SCENARIO...]\n"
+        "                    [--payload N] [--repeat K] [--nosync] [--dir PATH] [--keep] [--list] "
+        "[SCENARIO...]\n"
         "\n"
         "Runs the named scenarios (all default ones when none is named) and prints one\n"
         "JSON object per line on stdout; progress goes to stderr.\n"
         "\n"
-        "  --quick       smaller run: " << quick_events << " events, " << quick_repeat
+        "  --quick       smaller run: "
+     << quick_events << " events, " << quick_repeat
      << " rounds (unless --events / --repeat say otherwise)\n"
         "  --events N    events (records) per scenario (default 1000000)\n"
         "  --streams N   streams interleaved by the journal scenarios (default 10000)\n"
@@ -194,13 +190,11 @@ void usage(std::ostream& os) {
 }
 
 bool parse_u64(const char* s, std::uint64_t& out) {
-  if (!s || !*s)
-    return false;
+  if (!s || !*s) return false;
   char* end = nullptr;
   errno = 0;
   unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || s[0] == '-')
-    return false;
+  if (errno != 0 || *end != '\0' || s[0] == '-') return false;
   out = v;
   return true;
 }
@@ -209,20 +203,20 @@ bool parse_u64(const char* s, std::uint64_t& out) {
 double cpu_seconds() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  auto tv = [](const timeval& t) {
+    return double(t.tv_sec) + double(t.tv_usec) / 1e6;
+  };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
 /// Bytes this process caused to be written to storage so far (/proc/self/io), or -1.
 std::int64_t storage_write_bytes() {
   std::FILE* f = std::fopen("/proc/self/io", "r");
-  if (!f)
-    return -1;
+  if (!f) return -1;
   char line[128];
   long long v = -1;
   while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "write_bytes: %lld", &v) == 1)
-      break;
+    if (std::sscanf(line, "write_bytes: %lld", &v) == 1) break;
   std::fclose(f);
   return v;
 }
@@ -233,9 +227,11 @@ double median(std::vector<double> v) {
 }
 
 /// The JSON line of a scenario that ran runs.size() times: its median run.
-std::string summary(const scenario& s, std::vector<result> runs, const std::vector<double>& ratios) {
-  std::sort(runs.begin(), runs.end(),
-            [](const result& a, const result& b) { return a.events_per_s() < b.events_per_s(); });
+std::string summary(const scenario& s, std::vector<result> runs,
+                    const std::vector<double>& ratios) {
+  std::sort(runs.begin(), runs.end(), [](const result& a, const result& b) {
+    return a.events_per_s() < b.events_per_s();
+  });
   result r = runs[runs.size() / 2];
   if (runs.size() > 1)
     r.add("runs", static_cast<std::uint64_t>(runs.size()))
@@ -266,11 +262,11 @@ fs::path default_dir() {
 
 void describe_filesystem(const fs::path& p) {
   struct statfs st {};
-  if (statfs(p.c_str(), &st) != 0)
-    return;
+  if (statfs(p.c_str(), &st) != 0) return;
   // TMPFS_MAGIC: fsync is free there, the figures would not mean what they say.
   if (st.f_type == 0x01021994)
-    progress("WARNING: " + p.string() + " is on tmpfs: fsync costs nothing there; use --dir on a disk");
+    progress("WARNING: " + p.string() +
+             " is on tmpfs: fsync costs nothing there; use --dir on a disk");
 }
 
 } // namespace
@@ -332,10 +328,8 @@ int main(int argc, char** argv) {
       names.push_back(a);
     }
   }
-  if (opts.quick && !events_given)
-    opts.events = quick_events;
-  if (repeat == 0)
-    repeat = opts.quick ? quick_repeat : 1;
+  if (opts.quick && !events_given) opts.events = quick_events;
+  if (repeat == 0) repeat = opts.quick ? quick_repeat : 1;
 
   auto all = registry();
   std::stable_sort(all.begin(), all.end(), [](const scenario& a, const scenario& b) {
@@ -343,25 +337,25 @@ int main(int argc, char** argv) {
   });
   if (list) {
     for (auto& s : all)
-      std::cout << s.name << (s.in_default ? "" : " (only when named)") << "\n    "
-                << s.description << "\n";
+      std::cout << s.name << (s.in_default ? "" : " (only when named)") << "\n    " << s.description
+                << "\n";
     return 0;
   }
 
   std::set<std::string> wanted(names.begin(), names.end());
   for (auto& n : wanted) {
-    if (std::none_of(all.begin(), all.end(), [&](const scenario& s) { return s.name == n; })) {
+    if (std::none_of(all.begin(), all.end(), [&](const scenario& s) {
+          return s.name == n;
+        })) {
       std::cerr << "strata-bench: unknown scenario '" << n << "' (see --list)\n";
       return 2;
     }
   }
   std::vector<const scenario*> to_run;
   for (auto& s : all)
-    if (wanted.empty() ? s.in_default : wanted.count(s.name) > 0)
-      to_run.push_back(&s);
+    if (wanted.empty() ? s.in_default : wanted.count(s.name) > 0) to_run.push_back(&s);
 
-  if (dir.empty())
-    dir = default_dir();
+  if (dir.empty()) dir = default_dir();
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
@@ -376,10 +370,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   describe_filesystem(opts.root);
-  progress("scratch dir " + opts.root.string() + ", events " + std::to_string(opts.events)
-           + ", streams " + std::to_string(opts.streams) + ", batch "
-           + std::to_string(opts.batch_events) + ", payload " + std::to_string(opts.payload_bytes)
-           + " B, " + (opts.nosync ? "nosync" : "fsync per commit"));
+  progress("scratch dir " + opts.root.string() + ", events " + std::to_string(opts.events) +
+           ", streams " + std::to_string(opts.streams) + ", batch " +
+           std::to_string(opts.batch_events) + ", payload " + std::to_string(opts.payload_bytes) +
+           " B, " + (opts.nosync ? "nosync" : "fsync per commit"));
 
   context ctx(opts);
   int rc = 0;
@@ -392,11 +386,11 @@ int main(int argc, char** argv) {
   for (std::uint64_t round = 1; round <= repeat; ++round) {
     ctx.begin_round();
     for (auto* s : to_run) {
-      if (failed.count(s->name))
-        continue;
-      progress("running " + s->name
-               + (repeat > 1 ? " (round " + std::to_string(round) + "/" + std::to_string(repeat) + ")" : "")
-               + " ...");
+      if (failed.count(s->name)) continue;
+      progress("running " + s->name +
+               (repeat > 1 ? " (round " + std::to_string(round) + "/" + std::to_string(repeat) + ")"
+                           : "") +
+               " ...");
       try {
         double cpu0 = cpu_seconds();
         std::int64_t io0 = storage_write_bytes();
@@ -416,8 +410,7 @@ int main(int argc, char** argv) {
         rc = 1;
         continue;
       }
-      if (round == repeat)
-        std::cout << summary(*s, runs[s->name], ratios[s->name]) << std::endl;
+      if (round == repeat) std::cout << summary(*s, runs[s->name], ratios[s->name]) << std::endl;
     }
   }
   if (keep) {

@@ -38,24 +38,26 @@ namespace strata::bench {
 
 /// Command-line options shared by all scenarios.
 struct options {
-  bool quick = false;                    ///< smaller run (--quick)
-  std::uint64_t events = 1'000'000;      ///< events / records per scenario (--events)
-  std::uint64_t streams = 10'000;        ///< streams interleaved (--streams)
-  std::uint64_t batch_events = 1'000;    ///< events per transaction (--batch)
-  std::size_t payload_bytes = 100;       ///< bytes per event payload / record value
-  bool nosync = false;                   ///< --nosync: no fsync per commit (both sides)
-  std::filesystem::path root;            ///< this invocation's scratch dir (under --dir)
+  bool quick = false;                 ///< smaller run (--quick)
+  std::uint64_t events = 1'000'000;   ///< events / records per scenario (--events)
+  std::uint64_t streams = 10'000;     ///< streams interleaved (--streams)
+  std::uint64_t batch_events = 1'000; ///< events per transaction (--batch)
+  std::size_t payload_bytes = 100;    ///< bytes per event payload / record value
+  bool nosync = false;                ///< --nosync: no fsync per commit (both sides)
+  std::filesystem::path root;         ///< this invocation's scratch dir (under --dir)
 };
 
 /// The outcome of one scenario: becomes one JSON object on stdout.
 class result {
-public:
+ public:
   std::uint64_t events = 0;
   double seconds = 0;
 
   /// Extra fields, printed after the standard ones in insertion order.
   result& add(std::string key, std::string_view text);
-  result& add(std::string key, const char* text) { return add(std::move(key), std::string_view{text}); }
+  result& add(std::string key, const char* text) {
+    return add(std::move(key), std::string_view{text});
+  }
   result& add(std::string key, double number);
   result& add(std::string key, std::uint64_t number);
   result& add(std::string key, std::int64_t number);
@@ -72,13 +74,13 @@ public:
   /// Extra field's raw JSON value, if set.
   std::optional<std::string> field(std::string_view key) const;
 
-private:
+ private:
   std::vector<std::pair<std::string, std::string>> fields_; // key → JSON value text
 };
 
 /// State of one invocation, shared by the scenarios that run in it.
 class context {
-public:
+ public:
   explicit context(const options& opts) : opts_(opts) {}
 
   const options& opts() const noexcept { return opts_; }
@@ -92,14 +94,16 @@ public:
 
   /// Artifacts scenarios leave for later ones (e.g. the journal scenario's data dir,
   /// which `scan` reads).
-  void put_artifact(const std::string& key, std::filesystem::path p) { artifacts_[key] = std::move(p); }
+  void put_artifact(const std::string& key, std::filesystem::path p) {
+    artifacts_[key] = std::move(p);
+  }
   std::optional<std::filesystem::path> artifact(const std::string& key) const;
 
   /// Results of the scenarios that already ran in this invocation.
   const result* result_of(const std::string& scenario) const;
   void record(const std::string& scenario, const result& r) { results_[scenario] = r; }
 
-private:
+ private:
   const options& opts_;
   unsigned next_dir_ = 0;
   std::map<std::string, std::filesystem::path> artifacts_;
@@ -109,8 +113,8 @@ private:
 struct scenario {
   std::string name;
   std::string description;
-  int order = 100;      ///< run order; baselines < 100, what compares to them after
-  std::string ratio_vs; ///< when that scenario ran first: add "ratio_vs" and "ratio"
+  int order = 100;        ///< run order; baselines < 100, what compares to them after
+  std::string ratio_vs;   ///< when that scenario ran first: add "ratio_vs" and "ratio"
   bool in_default = true; ///< run when no scenario is named on the command line
   std::function<result(context&)> run;
 };
@@ -131,14 +135,14 @@ struct failure : std::runtime_error {
 
 /// Wall-clock timing (steady clock).
 class stopwatch {
-public:
+ public:
   stopwatch() : start_(std::chrono::steady_clock::now()) {}
   double seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
   void restart() { start_ = std::chrono::steady_clock::now(); }
 
-private:
+ private:
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -165,7 +169,10 @@ inline std::uint64_t data_file_bytes(const std::filesystem::path& dir) {
 
 /// u64 big-endian into 8 bytes.
 inline void put_be64(unsigned char* out, std::uint64_t v) {
-  for (int k = 7; k >= 0; --k) { out[k] = static_cast<unsigned char>(v); v >>= 8; }
+  for (int k = 7; k >= 0; --k) {
+    out[k] = static_cast<unsigned char>(v);
+    v >>= 8;
+  }
 }
 
 } // namespace strata::bench

@@ -30,8 +30,7 @@ const char* main_usage() {
 int main(int argc, char** argv) {
   std::string_view cmd = argc > 1 ? argv[1] : "";
   try {
-    if (cmd == "journal")
-      return journal_main(argc, argv, 2);
+    if (cmd == "journal") return journal_main(argc, argv, 2);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
       std::cout << main_usage();
       return exit_ok;
@@ -43,7 +42,8 @@ int main(int argc, char** argv) {
     std::cerr << main_usage();
     return exit_usage;
   } catch (const usage_error& e) {
-    std::cerr << "strata: " << e.what() << "\n\n" << (cmd == "journal" ? journal_usage() : main_usage());
+    std::cerr << "strata: " << e.what() << "\n\n"
+              << (cmd == "journal" ? journal_usage() : main_usage());
     return exit_usage;
   } catch (const command_error& e) {
     std::cerr << "strata: " << e.what() << "\n";

@@ -31,15 +31,12 @@ struct usage_error : std::runtime_error {
 
 /// u64 in decimal; false for anything else (sign, junk, overflow).
 inline bool parse_u64(std::string_view text, std::uint64_t& out) {
-  if (text.empty() || text.size() > 20)
-    return false;
+  if (text.empty() || text.size() > 20) return false;
   std::uint64_t v = 0;
   for (char c : text) {
-    if (c < '0' || c > '9')
-      return false;
+    if (c < '0' || c > '9') return false;
     std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-    if (v > (~std::uint64_t{0} - d) / 10)
-      return false;
+    if (v > (~std::uint64_t{0} - d) / 10) return false;
     v = v * 10 + d;
   }
   out = v;
@@ -47,7 +44,7 @@ inline bool parse_u64(std::string_view text, std::uint64_t& out) {
 }
 
 class args {
-public:
+ public:
   /// Parses argv[first..argc). `with_value`: option names taking a value; `flags`:
   /// option names without one (names without the leading "--").
   static args parse(int argc, char** argv, int first,
@@ -55,14 +52,13 @@ public:
                     std::initializer_list<std::string_view> flags = {}) {
     auto known = [](std::initializer_list<std::string_view> names, std::string_view n) {
       for (auto k : names)
-        if (k == n)
-          return true;
+        if (k == n) return true;
       return false;
     };
     args a;
     for (int i = first; i < argc; ++i) {
       std::string_view s = argv[i];
-      if (s.size() < 2 || s.substr(0, 2) != "--" ) {
+      if (s.size() < 2 || s.substr(0, 2) != "--") {
         if (s == "-h") {
           a.flags_["help"] = true;
           continue;
@@ -85,8 +81,7 @@ public:
           throw usage_error("option --" + std::string(name) + " needs a value");
         }
       } else if (known(flags, name) || name == "help") {
-        if (inline_value)
-          throw usage_error("option --" + std::string(name) + " takes no value");
+        if (inline_value) throw usage_error("option --" + std::string(name) + " takes no value");
         a.flags_[std::string(name)] = true;
       } else {
         throw usage_error("unknown option --" + std::string(name));
@@ -99,33 +94,31 @@ public:
 
   std::optional<std::string> get(std::string_view name) const {
     auto i = values_.find(std::string(name));
-    if (i == values_.end())
-      return std::nullopt;
+    if (i == values_.end()) return std::nullopt;
     return i->second;
   }
 
   /// The option's value; usage_error when it is missing or empty.
   std::string require(std::string_view name) const {
     auto v = get(name);
-    if (!v || v->empty())
-      throw usage_error("missing --" + std::string(name));
+    if (!v || v->empty()) throw usage_error("missing --" + std::string(name));
     return *v;
   }
 
   /// The option as a u64, or `fallback` when absent; usage_error when malformed.
   std::uint64_t u64(std::string_view name, std::uint64_t fallback) const {
     auto v = get(name);
-    if (!v)
-      return fallback;
+    if (!v) return fallback;
     std::uint64_t out = 0;
     if (!parse_u64(*v, out))
-      throw usage_error("--" + std::string(name) + " needs a non-negative integer, got '" + *v + "'");
+      throw usage_error("--" + std::string(name) + " needs a non-negative integer, got '" + *v +
+                        "'");
     return out;
   }
 
   const std::vector<std::string>& positional() const { return positional_; }
 
-private:
+ private:
   std::map<std::string, std::string> values_;
   std::map<std::string, bool> flags_;
   std::vector<std::string> positional_;

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 /// Exit code for a persistence error: a damaged journal is a finding (1), anything
 /// else means the data could not be used (4).
 int code_of(const sp::status& st) {
-  return st.code() == sp::errc::corrupt || st.code() == sp::errc::internal ? exit_failed : exit_infra;
+  return st.code() == sp::errc::corrupt || st.code() == sp::errc::internal ? exit_failed
+                                                                           : exit_infra;
 }
 
 [[noreturn]] void fail(const sp::status& st, const std::string& doing) {
@@ -31,14 +32,13 @@ int code_of(const sp::status& st) {
 /// inspection commands must not leave an empty journal behind a typo).
 std::unique_ptr<sp::journal> open_journal(const std::string& dir, bool must_exist) {
   if (must_exist && !fs::exists(fs::path(dir) / "data.mdb"))
-    throw command_error(exit_infra, "no journal in '" + dir
-                                      + "' (no data.mdb there): check --data, or create one "
-                                        "with `strata journal demo --data DIR`");
+    throw command_error(exit_infra, "no journal in '" + dir +
+                                      "' (no data.mdb there): check --data, or create one "
+                                      "with `strata journal demo --data DIR`");
   sp::journal_options o;
   o.env.path = dir;
   auto j = sp::journal::open(o);
-  if (!j)
-    fail(j.error(), "cannot open the journal in '" + dir + "'");
+  if (!j) fail(j.error(), "cannot open the journal in '" + dir + "'");
   return std::move(*j);
 }
 
@@ -85,29 +85,27 @@ int stats(const args& a) {
   std::string dir = a.require("data");
   auto j = open_journal(dir, true);
   auto ids = j->list_streams();
-  if (!ids)
-    fail(ids.error(), "listing streams");
+  if (!ids) fail(ids.error(), "listing streams");
   std::uint64_t events = 0, payload = 0;
   auto st = j->read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t, std::string_view bytes) {
     ++events;
     payload += bytes.size();
     return true;
   });
-  if (!st.ok())
-    fail(st, "reading the log");
+  if (!st.ok()) fail(st, "reading the log");
   std::error_code ec;
   auto file_bytes = fs::file_size(fs::path(dir) / "data.mdb", ec);
   std::cout << "data:            " << dir << "\n"
             << "streams:         " << ids->size() << "\n"
             << "events:          " << events << "\n"
             << "last position:   " << j->last_position() << "\n"
-            << "envelopes:       " << payload << " bytes unpacked (" << human_bytes(payload) << ")\n"
+            << "envelopes:       " << payload << " bytes unpacked (" << human_bytes(payload)
+            << ")\n"
             << "map size:        " << j->env().map_size_bytes() << " ("
             << human_bytes(j->env().map_size_bytes()) << ")\n";
   if (!ec)
     std::cout << "data.mdb:        " << file_bytes << " (" << human_bytes(file_bytes) << ")\n";
-  if (auto cst = j->close(); !cst.ok())
-    fail(cst, "closing the journal");
+  if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
   return exit_ok;
 }
 
@@ -119,16 +117,14 @@ int dump(const args& a) {
   std::cout << dump_header;
   std::uint64_t n = 0;
   auto visit = [&](const sp::event_record& e) {
-    if (n >= limit)
-      return false;
+    if (n >= limit) return false;
     print_event(e);
     ++n;
     return true;
   };
   sp::status st;
   if (stream) {
-    if (stream->empty())
-      throw usage_error("--stream needs a stream id");
+    if (stream->empty()) throw usage_error("--stream needs a stream id");
     std::uint64_t from_seq = a.u64("from", 1);
     st = j->read_stream(*stream, from_seq, sp::journal::max_seq, visit);
   } else {
@@ -138,8 +134,7 @@ int dump(const args& a) {
   if (!st.ok())
     fail(st, "reading " + (stream ? "stream '" + *stream + "'" : std::string("the log")));
   std::cout.flush();
-  if (auto cst = j->close(); !cst.ok())
-    fail(cst, "closing the journal");
+  if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
   return exit_ok;
 }
 
@@ -147,14 +142,11 @@ int verify(const args& a) {
   std::string dir = a.require("data");
   auto j = open_journal(dir, true);
   auto st = j->verify();
-  if (!st.ok())
-    fail(st, "verify failed for '" + dir + "'");
+  if (!st.ok()) fail(st, "verify failed for '" + dir + "'");
   auto ids = j->list_streams();
-  if (!ids)
-    fail(ids.error(), "listing streams");
+  if (!ids) fail(ids.error(), "listing streams");
   std::cout << "ok: " << ids->size() << " streams, last position " << j->last_position() << "\n";
-  if (auto cst = j->close(); !cst.ok())
-    fail(cst, "closing the journal");
+  if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
   return exit_ok;
 }
 
@@ -174,8 +166,7 @@ int demo(const args& a) {
   // demo also runs on a directory it used before.
   auto head = [&](const std::string& id) {
     auto h = j->highest_seq(id);
-    if (!h)
-      fail(h.error(), "reading the head of '" + id + "'");
+    if (!h) fail(h.error(), "reading the head of '" + id + "'");
     return *h;
   };
   auto write = [&](const std::string& id, std::vector<sp::event_data> events) {
@@ -186,11 +177,9 @@ int demo(const args& a) {
     return w;
   };
   auto append = [&](const std::vector<sp::stream_write>& batch, const char* what) {
-    std::cout << "-- append (" << what << "): " << batch.size()
-              << " streams in one transaction\n";
+    std::cout << "-- append (" << what << "): " << batch.size() << " streams in one transaction\n";
     auto res = j->append(batch);
-    if (!res)
-      fail(res.error(), "append");
+    if (!res) fail(res.error(), "append");
     for (std::size_t i = 0; i < batch.size(); ++i) {
       auto& r = (*res)[i];
       std::cout << "   " << batch[i].persistence_id << " (expected seq " << batch[i].expected_seq
@@ -203,8 +192,8 @@ int demo(const args& a) {
     }
   };
 
-  append({write("account-1", {demo_event("opened", "owner=alice"),
-                              demo_event("deposited", "amount=100")}),
+  append({write("account-1",
+                {demo_event("opened", "owner=alice"), demo_event("deposited", "amount=100")}),
           write("account-2", {demo_event("opened", "owner=bob")})},
          "two new streams");
   append({write("account-1", {demo_event("withdrew", "amount=30")}),
@@ -218,14 +207,12 @@ int demo(const args& a) {
          "one stale expected seq");
 
   std::cout << "== closing and reopening\n";
-  if (auto st = j->close(); !st.ok())
-    fail(st, "closing the journal");
+  if (auto st = j->close(); !st.ok()) fail(st, "closing the journal");
   j.reset();
   j = open_journal(dir, true);
 
   auto ids = j->list_streams();
-  if (!ids)
-    fail(ids.error(), "listing streams");
+  if (!ids) fail(ids.error(), "listing streams");
   for (auto& id : *ids) {
     std::cout << "-- stream " << id << " (head " << head(id) << ")\n";
     auto st = j->read_stream(id, 1, sp::journal::max_seq, [](const sp::event_record& e) {
@@ -233,23 +220,21 @@ int demo(const args& a) {
                 << e.payload << "\n";
       return true;
     });
-    if (!st.ok())
-      fail(st, "reading stream '" + id + "'");
+    if (!st.ok()) fail(st, "reading stream '" + id + "'");
   }
   std::cout << "-- global log\n" << dump_header;
-  if (auto st = j->read_global(1, ~std::size_t{0}, [](const sp::event_record& e) {
-        print_event(e);
-        return true;
-      });
+  if (auto st = j->read_global(1, ~std::size_t{0},
+                               [](const sp::event_record& e) {
+                                 print_event(e);
+                                 return true;
+                               });
       !st.ok())
     fail(st, "reading the log");
   auto st = j->verify();
-  if (!st.ok())
-    fail(st, "verify failed");
+  if (!st.ok()) fail(st, "verify failed");
   std::cout << "== verify: ok (" << ids->size() << " streams, last position " << j->last_position()
             << ")\n";
-  if (auto cst = j->close(); !cst.ok())
-    fail(cst, "closing the journal");
+  if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
   return exit_ok;
 }
 
@@ -274,8 +259,7 @@ const char* journal_usage() {
 }
 
 int journal_main(int argc, char** argv, int first) {
-  if (first >= argc)
-    throw usage_error("missing journal subcommand");
+  if (first >= argc) throw usage_error("missing journal subcommand");
   std::string_view sub = argv[first];
   if (sub == "--help" || sub == "-h" || sub == "help") {
     std::cout << journal_usage();
@@ -298,12 +282,9 @@ int journal_main(int argc, char** argv, int first) {
     std::cout << journal_usage();
     return exit_ok;
   }
-  if (sub == "stats")
-    return stats(a);
-  if (sub == "dump")
-    return dump(a);
-  if (sub == "verify")
-    return verify(a);
+  if (sub == "stats") return stats(a);
+  if (sub == "dump") return dump(a);
+  if (sub == "verify") return verify(a);
   return demo(a);
 }
 
