@@ -105,8 +105,8 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
     if (pipelined) {
       {
         std::lock_guard lk(mx);
+        if (!first_error.empty()) break; // an earlier batch failed: stop queueing, report it below
         ++queued;
-        if (!first_error.empty()) break;
       }
       j->append_async(batch, {},
                       [&, n = batch.size()](sp::result<std::vector<sp::write_result>> res) {
