@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -94,6 +95,8 @@ strata::config runtime_config(const std::filesystem::path& dir, const options& o
   c.map_size_bytes = std::size_t{1} << 30;
   c.passivate_after_ms = 0;
   c.snapshot_every = 0;
+  if (const char* l = std::getenv("STRATA_BENCH_LINGER_US")) // experiments
+    c.writer_linger_us = std::strtoull(l, nullptr, 10);
   return c;
 }
 

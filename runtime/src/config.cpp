@@ -109,6 +109,10 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
     return parse_uint(key, v, stash_max);
   if (key == "writer-batch-events-max")
     return parse_uint(key, v, writer_batch_events_max);
+  if (key == "writer-linger-us")
+    return parse_uint(key, v, writer_linger_us);
+  if (key == "writer-linger-events")
+    return parse_uint(key, v, writer_linger_events);
   if (key == "max-inflight-writes") {
     auto st = parse_uint(key, v, max_inflight_writes);
     if (st.ok() && max_inflight_writes == 0)

@@ -13,10 +13,13 @@ void notify_written(const caf::actor& to, std::uint64_t write_no, write_outcome 
     caf::anon_send(to, written_atom::value, write_no, std::move(out));
 }
 
-journal_writer::journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max)
+journal_writer::journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max,
+                               std::uint64_t linger_us, std::size_t linger_events)
   : append_(std::move(append)),
     fault_(std::move(fault)),
-    batch_events_max_(batch_events_max == 0 ? 1 : batch_events_max) {
+    batch_events_max_(batch_events_max == 0 ? 1 : batch_events_max),
+    linger_us_(linger_us),
+    linger_events_(linger_events) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -26,10 +29,12 @@ void journal_writer::submit(write_request r) {
   {
     std::lock_guard<std::mutex> g{mtx_};
     if (!stopped_) {
+      auto before = queued_events_;
       queued_events_ += r.write.events.size();
       queue_.push_back(std::move(r));
-      // Wake the writer only if it may sleep: it drains the whole queue per round.
-      if (queue_.size() == 1)
+      // Wake the writer only if it may sleep: it drains the whole queue per round (or
+      // lingers until linger_events are queued).
+      if (queue_.size() == 1 || (before < linger_events_ && queued_events_ >= linger_events_))
         cv_.notify_one();
       return;
     }
@@ -53,6 +58,7 @@ void journal_writer::stop() {
 
 void journal_writer::run() {
   std::vector<write_request> batch;
+  auto last_commit_end = std::chrono::steady_clock::time_point{};
   for (;;) {
     {
       std::unique_lock<std::mutex> lk{mtx_};
@@ -61,6 +67,13 @@ void journal_writer::run() {
         stopped_ = true;
         return;
       }
+      // Linger only under load (the previous commit ended moments ago): an idle system
+      // commits at once, so low-load latency does not pay for it.
+      if (linger_us_ > 0 && queued_events_ < linger_events_ && !stopping_
+          && std::chrono::steady_clock::now() - last_commit_end
+               < std::chrono::microseconds(linger_us_))
+        cv_.wait_for(lk, std::chrono::microseconds(linger_us_),
+                     [&] { return stopping_ || queued_events_ >= linger_events_; });
       if (queued_events_ <= batch_events_max_) {
         batch.swap(queue_);
         queued_events_ = 0;
@@ -80,6 +93,7 @@ void journal_writer::run() {
     }
     commit(batch);
     batch.clear();
+    last_commit_end = std::chrono::steady_clock::now();
   }
 }
 

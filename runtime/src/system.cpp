@@ -80,7 +80,7 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
   core->writer = std::make_unique<detail::journal_writer>(
     [jp](const std::vector<persistence::stream_write>& w,
          const std::vector<persistence::snapshot_record>& s) { return jp->append(w, s); },
-    c.append_fault, c.writer_batch_events_max);
+    c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
   core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
   if (c.passivate_after_ms > 0) {

@@ -51,7 +51,10 @@ public:
     append_phase, const std::vector<persistence::stream_write>&)>;
 
   /// Starts the thread. `append` is journal::append (or a test double).
-  journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max);
+  /// `linger_us` > 0: when fewer than `linger_events` events are queued, wait up to
+  /// that long for more before committing (bigger group commits under load).
+  journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max,
+                 std::uint64_t linger_us = 0, std::size_t linger_events = 0);
   /// stop()s.
   ~journal_writer();
 
@@ -79,6 +82,8 @@ private:
   append_fn append_;
   fault_fn fault_;
   std::size_t batch_events_max_;
+  std::uint64_t linger_us_;
+  std::size_t linger_events_;
   std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<write_request> queue_;
