@@ -49,9 +49,42 @@ std::uint64_t config::snapshot_every_for(std::string_view type) const {
   return i == snapshot_every_by_type.end() ? snapshot_every : i->second;
 }
 
+bool config::replicated_for(std::string_view type) const {
+  auto i = replicated_by_type.find(std::string(type));
+  return i == replicated_by_type.end() ? replicated : i->second;
+}
+
 persistence::status config::set(std::string_view key_in, std::string_view value_in) {
   auto key = normalise(trim(key_in));
   auto v = trim(value_in);
+  if (key == "kafka") {
+    kafka = std::string(v);
+    return {};
+  }
+  if (key == "kafka-partitions") {
+    auto st = parse_uint(key, v, kafka_partitions);
+    if (st.ok() && kafka_partitions == 0)
+      return {errc::invalid_argument, "config key 'kafka-partitions' must be >= 1"};
+    return st;
+  }
+  if (key == "kafka-linger-ms")
+    return parse_uint(key, v, kafka_linger_ms);
+  if (key == "kafka-drain-ms")
+    return parse_uint(key, v, kafka_drain_ms);
+  const std::string repl = "replication";
+  if (key.compare(0, repl.size(), repl) == 0
+      && (key.size() == repl.size() || key[repl.size()] == '.')) {
+    if (v != "local" && v != "replicated")
+      return {errc::invalid_argument, "config key '" + key
+                                        + "' expects local or replicated, got '"
+                                        + std::string(v) + "'"};
+    bool on = v == "replicated";
+    if (key.size() == repl.size())
+      replicated = on;
+    else
+      replicated_by_type[key.substr(repl.size() + 1)] = on;
+    return {};
+  }
   if (key == "data-dir" || key == "data") {
     if (v.empty())
       return {errc::invalid_argument, "config key 'data-dir' must not be empty"};

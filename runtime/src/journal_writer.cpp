@@ -156,9 +156,54 @@ void journal_writer::commit(std::vector<write_request>& batch) {
       } else {
         out.first_seq = results[k].first_seq;
         out.last_seq = results[k].last_seq;
+        out.last_position = results[k].last_position;
+        if (kafka_.replicated && out.last_position > 0
+            && kafka_.replicated(writes[k].persistence_id)) {
+          // `replicated`: the reply waits until Kafka acknowledged the events.
+          std::lock_guard<std::mutex> g{kwait_mtx_};
+          if (kafka_failed_.empty()) {
+            kwaiters_.push_back({out.last_position, r.reply_to, r.write_no, std::move(out)});
+            continue;
+          }
+          out.code = persistence::errc::unavailable;
+          out.message = kafka_failed_;
+        }
       }
     }
     notify_written(r.reply_to, r.write_no, std::move(out));
+  }
+  if (kafka_.notify)
+    kafka_.notify();
+  if (kafka_.acknowledged)
+    kafka_acknowledged(kafka_.acknowledged()); // in case Kafka was faster than us
+}
+
+void journal_writer::set_kafka(kafka_hooks h) { kafka_ = std::move(h); }
+
+void journal_writer::kafka_acknowledged(std::uint64_t position) {
+  std::vector<kafka_waiter> ready;
+  {
+    std::lock_guard<std::mutex> g{kwait_mtx_};
+    while (!kwaiters_.empty() && kwaiters_.front().position <= position) {
+      ready.push_back(std::move(kwaiters_.front()));
+      kwaiters_.pop_front();
+    }
+  }
+  for (auto& w : ready)
+    notify_written(w.reply_to, w.write_no, std::move(w.out));
+}
+
+void journal_writer::fail_kafka_waiters(const std::string& why) {
+  std::deque<kafka_waiter> left;
+  {
+    std::lock_guard<std::mutex> g{kwait_mtx_};
+    kafka_failed_ = why;
+    left.swap(kwaiters_);
+  }
+  for (auto& w : left) {
+    w.out.code = persistence::errc::unavailable;
+    w.out.message = why;
+    notify_written(w.reply_to, w.write_no, std::move(w.out));
   }
 }
 

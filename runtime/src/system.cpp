@@ -1,6 +1,7 @@
 #include "strata/runtime/system.hpp"
 
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/offset_store.hpp"
 #include "strata/runtime/detail/journal_writer.hpp"
 #include "strata/runtime/detail/region.hpp"
 #include "system_core.hpp"
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <set>
 #include <thread>
 
 namespace strata {
@@ -52,6 +54,88 @@ public:
 
 } // namespace
 
+namespace {
+
+/// The aggregate type of a persistence id (`<type>:<id>`, see entities.hpp).
+std::string_view type_of(std::string_view pid) {
+  auto colon = pid.find(':');
+  return colon == std::string_view::npos ? pid : pid.substr(0, colon);
+}
+
+/// Starts the mock cluster (kafka = "mock") and the bridge, and hooks the writer to it:
+/// it wakes the bridge after every commit and, for `replicated` types, holds replies
+/// until Kafka acknowledged their events.
+persistence::status start_kafka(detail::system_core& core) {
+  auto& c = core.cfg;
+  persistence::kafka_bridge_options bo;
+  bo.num_partitions = c.kafka_partitions;
+  bo.linger_ms = c.kafka_linger_ms;
+  if (c.kafka == "mock") {
+    auto mock = persistence::kafka_mock_cluster::start(3);
+    if (!mock)
+      return mock.error();
+    core.kafka_mock = std::move(*mock);
+    // A fresh cluster per process: publish the whole journal into it, from position 1,
+    // under a bridge offset of its own (a real cluster's offset is left alone).
+    bo.consumer_name = "kafka-bridge-mock";
+    if (auto st = core.journal->offsets().put(bo.consumer_name, 0); !st.ok())
+      return st;
+    // Topics for the types already in the journal; later types get theirs when they
+    // are registered (system::region_for).
+    auto streams = core.journal->list_streams();
+    if (!streams)
+      return streams.error();
+    std::set<std::string> types;
+    for (auto& pid : *streams)
+      types.emplace(type_of(pid));
+    for (auto& t : types)
+      if (auto st = core.kafka_mock->create_topic(bo.topic_prefix + t,
+                                                  static_cast<int>(c.kafka_partitions));
+          !st.ok())
+        return st;
+    core.kafka_bootstrap = core.kafka_mock->bootstrap_servers();
+  } else {
+    core.kafka_bootstrap = c.kafka;
+  }
+  bo.bootstrap_servers = core.kafka_bootstrap;
+  auto* writer = core.writer.get();
+  bo.on_acknowledged = [writer](std::uint64_t pos) { writer->kafka_acknowledged(pos); };
+  bo.on_error = [](const persistence::status& st) {
+    std::cerr << "strata: kafka: " << st.to_string() << "\n";
+  };
+  auto bridge = persistence::kafka_bridge::start(*core.journal, std::move(bo));
+  if (!bridge)
+    return {bridge.error().code(), "cannot start the Kafka bridge to '" + core.kafka_bootstrap
+                                     + "': " + bridge.error().message()};
+  core.bridge = std::move(*bridge);
+  auto* b = core.bridge.get();
+  const auto* cfg = &core.cfg;
+  detail::journal_writer::kafka_hooks hooks;
+  hooks.notify = [b] { b->notify(); };
+  hooks.acknowledged = [b] { return b->acknowledged_position(); };
+  if (c.replicated || !c.replicated_by_type.empty())
+    hooks.replicated = [cfg](std::string_view pid) {
+      return cfg->replicated_for(type_of(pid));
+    };
+  writer->set_kafka(std::move(hooks));
+  return {};
+}
+
+/// Publishes what is persisted (bounded wait), answers replies still waiting for Kafka,
+/// and stops the bridge. Says how much is left for the next start.
+void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
+  if (!core.bridge)
+    return;
+  auto left = core.bridge->drain(drain_ms);
+  core.writer->fail_kafka_waiters("Kafka did not acknowledge the events before shutdown;"
+                                  " they are stored locally and published at the next start");
+  if (left > 0)
+    std::cerr << "strata: " << left << " events not yet published to Kafka ("
+              << core.kafka_bootstrap << "); they will be published at the next start\n";
+}
+
+} // namespace
+
 caf::expected<std::unique_ptr<system>> system::open(config cfg) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
@@ -81,6 +165,9 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
     [jp](const std::vector<persistence::stream_write>& w,
          const std::vector<persistence::snapshot_record>& s) { return jp->append(w, s); },
     c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
+  if (!c.kafka.empty())
+    if (auto st = start_kafka(*core); !st.ok())
+      return to_error(st);
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
   core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
   if (c.passivate_after_ms > 0) {
@@ -119,12 +206,24 @@ void system::shutdown() {
   }
   if (core_->sweeper.joinable())
     core_->sweeper.join();
+  // Replies waiting for Kafka are answered (acknowledged or not) before the entities
+  // are stopped, so stopping never waits on Kafka longer than kafka_drain_ms.
+  stop_kafka(*core_, core_->cfg.kafka_drain_ms);
   auto regions = core_->all_regions();
   for (auto& r : regions)
     r->stop_all();
   for (auto& r : regions)
     r->await_all_finished();
   core_->writer->stop();
+  if (core_->bridge) {
+    // Events persisted while the entities stopped: one more bounded drain.
+    auto left = core_->bridge->stop(core_->cfg.kafka_drain_ms);
+    if (left > 0)
+      std::cerr << "strata: " << left << " events not yet published to Kafka; they will be"
+                << " published at the next start\n";
+    core_->bridge.reset();
+  }
+  core_->kafka_mock.reset();
   auto st = core_->journal->close();
   if (!st.ok())
     std::cerr << "strata: closing the journal failed: " << st.to_string() << "\n";
@@ -157,6 +256,8 @@ system_stats system::stats() const {
 
 const config& system::cfg() const noexcept { return core_->cfg; }
 persistence::journal& system::journal() noexcept { return *core_->journal; }
+persistence::kafka_bridge* system::kafka_bridge() noexcept { return core_->bridge.get(); }
+const std::string& system::kafka_bootstrap() const noexcept { return core_->kafka_bootstrap; }
 caf::actor_system& system::actor_system() noexcept { return *core_->actors; }
 
 std::shared_ptr<detail::region> system::region_for(const std::string& type,
@@ -172,6 +273,13 @@ std::shared_ptr<detail::region> system::region_for(const std::string& type,
       std::abort();
     }
     return it->second.second;
+  }
+  if (core_->kafka_mock) {
+    auto topic = core_->bridge->options().topic_prefix + type;
+    auto st = core_->kafka_mock->create_topic(topic, static_cast<int>(core_->cfg.kafka_partitions));
+    if (!st.ok() && st.code() != persistence::errc::invalid_argument)
+      std::cerr << "strata: creating topic " << topic << " on the mock cluster: "
+                << st.to_string() << "\n";
   }
   auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every);
   core_->regions.emplace(type, std::make_pair(&agg, r));

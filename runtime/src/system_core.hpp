@@ -4,6 +4,8 @@
 #pragma once
 
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/kafka_bridge.hpp"
+#include "strata/persistence/kafka_mock.hpp"
 #include "strata/runtime/config.hpp"
 #include "strata/runtime/detail/journal_writer.hpp"
 #include "strata/runtime/detail/region.hpp"
@@ -30,6 +32,11 @@ public:
   std::unique_ptr<persistence::journal> journal;
   std::unique_ptr<recovery_gate> gate;
   std::unique_ptr<journal_writer> writer;
+  // Kafka (config::kafka): the in-process mock cluster when kafka = "mock", and the
+  // bridge. Stopped in shutdown() before the journal closes.
+  std::unique_ptr<persistence::kafka_mock_cluster> kafka_mock;
+  std::unique_ptr<persistence::kafka_bridge> bridge;
+  std::string kafka_bootstrap;
   std::unique_ptr<caf::actor_system_config> actor_cfg;
   std::unique_ptr<caf::actor_system> actors;
   std::atomic<bool> stopping{false};

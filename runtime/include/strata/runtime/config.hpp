@@ -99,6 +99,29 @@ struct config {
   /// Key `index-flush-events`.
   std::size_t index_flush_events = 100'000;
 
+  /// Kafka (the bridge publishes the journal, docs/kafka.md): "" = off (default),
+  /// "mock" = an in-process librdkafka mock cluster (3 brokers, topics created with
+  /// `kafka_partitions` partitions for every registered aggregate type), anything else =
+  /// a bootstrap list "host:port,…" of a real cluster whose topics `strata.<type>` exist
+  /// with `kafka_partitions` partitions. Key `kafka`.
+  std::string kafka;
+  /// Partitions per topic = shards. Key `kafka-partitions`.
+  std::uint32_t kafka_partitions = 64;
+  /// librdkafka linger.ms of the bridge (latency of `replicated` replies vs batching).
+  /// Key `kafka-linger-ms`.
+  int kafka_linger_ms = 1;
+  /// At shutdown, wait this long for the bridge to publish what is persisted; what is
+  /// left goes out at the next start (a message says how many). Key `kafka-drain-ms`.
+  std::uint32_t kafka_drain_ms = 10'000;
+  /// When a command's reply is sent: `local` (false, default) = after the LMDB commit;
+  /// `replicated` (true) = also after Kafka acknowledged its events (needs `kafka`).
+  /// Keys `replication = local|replicated`, per aggregate type `replication.<type>`.
+  bool replicated = false;
+  std::map<std::string, bool> replicated_by_type;
+
+  /// Whether replies of aggregate type `type` wait for Kafka.
+  bool replicated_for(std::string_view type) const;
+
   /// Test-only fault injection: called by the journal writer thread around each
   /// append. Returning a non-ok status makes that append fail (see append_phase).
   std::function<persistence::status(append_phase,

@@ -33,6 +33,7 @@
 
 namespace strata::persistence {
 class journal;
+class kafka_bridge;
 }
 
 namespace strata {
@@ -93,6 +94,12 @@ public:
   const config& cfg() const noexcept;
   /// The node's journal (reads from any thread; never append: the writer owns that).
   persistence::journal& journal() noexcept;
+  /// The Kafka bridge publishing this system's journal (config::kafka), or nullptr when
+  /// Kafka is off. Lag and progress: kafka_bridge()->stats(). Valid until shutdown.
+  persistence::kafka_bridge* kafka_bridge() noexcept;
+  /// The bootstrap list the bridge uses: config::kafka, or the in-process mock
+  /// cluster's own list when config::kafka is "mock"; empty when Kafka is off.
+  const std::string& kafka_bootstrap() const noexcept;
   caf::actor_system& actor_system() noexcept;
 
 private:

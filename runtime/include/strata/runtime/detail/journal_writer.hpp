@@ -15,11 +15,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,6 +33,7 @@ struct write_outcome {
   std::string message;         ///< empty when ok
   std::uint64_t first_seq = 0; ///< when ok and events were written
   std::uint64_t last_seq = 0;
+  std::uint64_t last_position = 0; ///< global position of the last event (when ok)
 
   bool ok() const noexcept { return code == persistence::errc::ok; }
 };
@@ -78,6 +81,33 @@ public:
 private:
   void run();
   void commit(std::vector<write_request>& batch);
+
+public:
+  /// Kafka hooks, set once (system::open) before the first submit.
+  struct kafka_hooks {
+    std::function<void()> notify;                          ///< after each commit
+    std::function<bool(std::string_view pid)> replicated;  ///< reply waits for Kafka?
+    std::function<std::uint64_t()> acknowledged;           ///< Kafka's acked position
+  };
+  void set_kafka(kafka_hooks h);
+  /// Kafka acknowledged every event up to `position`: sends the replies that waited
+  /// for it. Any thread (the bridge calls it).
+  void kafka_acknowledged(std::uint64_t position);
+  /// Answers every reply still waiting for Kafka with `unavailable`, and makes later
+  /// replicated writes answer so at once (shutdown, after the bridge drained).
+  void fail_kafka_waiters(const std::string& why);
+
+private:
+  struct kafka_waiter {
+    std::uint64_t position;
+    caf::actor reply_to;
+    std::uint64_t write_no;
+    write_outcome out;
+  };
+  kafka_hooks kafka_;
+  std::mutex kwait_mtx_;
+  std::deque<kafka_waiter> kwaiters_; // ascending positions (commit order)
+  std::string kafka_failed_;          // non-empty after fail_kafka_waiters
 
   append_fn append_;
   fault_fn fault_;

@@ -1,0 +1,127 @@
+// tests the Kafka wiring of runtime/src/system.cpp and journal_writer.cpp: the bridge
+// publishes what the system persists, and `replicated` replies wait for Kafka's ack.
+// Against an in-process librdkafka mock cluster.
+#include "counter.hpp"
+#include "test_util.hpp"
+
+#include "strata/persistence/kafka_bridge.hpp"
+#include "strata/persistence/kafka_mock.hpp"
+
+#include <future>
+#include <vector>
+
+using namespace test_counter;
+using namespace test_util;
+using namespace std::chrono_literals;
+namespace sp = strata::persistence;
+
+namespace {
+
+std::unique_ptr<sp::kafka_mock_cluster> start_mock() {
+  auto mock = sp::kafka_mock_cluster::start(3);
+  if (!mock)
+    FAIL("mock cluster: " << mock.error().to_string());
+  auto st = (*mock)->create_topic("strata.counter", 64);
+  if (!st.ok())
+    FAIL("create topic: " << st.to_string());
+  return std::move(*mock);
+}
+
+using reply_future = std::future<caf::expected<counter::reply>>;
+
+std::vector<reply_future> send_adds(strata::entities<counter>& c, int n) {
+  std::vector<reply_future> futs;
+  for (int i = 0; i < n; ++i)
+    futs.push_back(c.ask_future("k" + std::to_string(i % 4), add{1}));
+  return futs;
+}
+
+} // namespace
+
+TEST_CASE("replication: replicated replies wait for Kafka; an outage delays them, loses none") {
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path);
+  cfg.kafka = mock->bootstrap_servers();
+  cfg.replicated = true;
+  auto sys = open_system(cfg);
+  REQUIRE(sys->kafka_bridge() != nullptr);
+  CHECK(sys->kafka_bootstrap() == mock->bootstrap_servers());
+  auto c = sys->entities<counter>();
+
+  // Healthy: the reply comes after Kafka acknowledged the event.
+  auto r = c.ask("a", add{1}, 30s);
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  auto pos = sys->journal().last_position();
+  CHECK(sys->kafka_bridge()->acknowledged_position() >= pos);
+
+  // Every broker down: the events are committed locally, the replies wait.
+  mock->set_all_brokers_down();
+  auto futs = send_adds(c, 12);
+  REQUIRE(eventually([&] { return sys->journal().last_position() > pos; }));
+  // A local reply would come within microseconds of the commit; give it ample time.
+  CHECK(futs.front().wait_for(300ms) == std::future_status::timeout);
+  for (auto& f : futs)
+    CHECK(f.wait_for(0ms) == std::future_status::timeout);
+  CHECK(sys->kafka_bridge()->acknowledged_position() < sys->journal().last_position());
+
+  // Kafka returns: every reply completes, and Kafka acknowledged every event.
+  mock->set_all_brokers_up();
+  for (auto& f : futs) {
+    REQUIRE(f.wait_for(60s) == std::future_status::ready);
+    auto v = f.get();
+    CHECK_MESSAGE(v, (v ? std::string{} : strata::describe(v.error())));
+  }
+  std::int64_t total = 0;
+  for (int k = 0; k < 4; ++k) {
+    auto s = c.state_at_seq("k" + std::to_string(k));
+    REQUIRE(s);
+    total += s->state.value;
+  }
+  CHECK(total == 12);
+  CHECK(eventually([&] {
+    return sys->kafka_bridge()->acknowledged_position() == sys->journal().last_position();
+  }));
+}
+
+TEST_CASE("replication: local replies do not wait for Kafka; the bridge catches up") {
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path);
+  cfg.kafka = mock->bootstrap_servers();
+  auto sys = open_system(cfg); // replication = local (default)
+  auto c = sys->entities<counter>();
+  mock->set_all_brokers_down();
+  auto futs = send_adds(c, 12);
+  for (auto& f : futs) {
+    REQUIRE(f.wait_for(60s) == std::future_status::ready);
+    CHECK(f.get());
+  }
+  CHECK(sys->kafka_bridge()->acknowledged_position() < sys->journal().last_position());
+  mock->set_all_brokers_up();
+  CHECK(eventually([&] {
+    return sys->kafka_bridge()->acknowledged_position() == sys->journal().last_position();
+  }));
+}
+
+TEST_CASE("replication: config keys and `kafka = mock`") {
+  strata::config c;
+  CHECK(c.set("replication", "replicated").ok());
+  CHECK(c.set("replication.order", "local").ok());
+  CHECK_FALSE(c.set("replication", "sometimes").ok());
+  CHECK(c.replicated_for("account"));
+  CHECK_FALSE(c.replicated_for("order"));
+
+  temp_dir dir;
+  auto cfg = test_config(dir.path);
+  cfg.kafka = "mock";
+  cfg.replicated = true;
+  auto sys = open_system(cfg);
+  REQUIRE(sys->kafka_bridge() != nullptr);
+  CHECK(sys->kafka_bootstrap().find("127.0.0.1:") == 0);
+  auto cs = sys->entities<counter>(); // creates strata.counter on the mock
+  auto r = cs.ask("x", add{3}, 30s);
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  CHECK(*r == 3);
+  CHECK(sys->kafka_bridge()->acknowledged_position() >= sys->journal().last_position());
+}
