@@ -54,6 +54,9 @@ void journal_writer::stop() {
   }
   if (thread_.joinable())
     thread_.join();
+  // Batches handed to the journal are answered from its commit thread: wait for them.
+  std::unique_lock<std::mutex> lk{inflight_mtx_};
+  inflight_cv_.wait(lk, [&] { return inflight_ == 0; });
 }
 
 void journal_writer::run() {
@@ -97,44 +100,73 @@ void journal_writer::run() {
   }
 }
 
-void journal_writer::commit(std::vector<write_request>& batch) {
+struct journal_writer::commit_ctx {
+  std::vector<write_request> batch;
   std::vector<persistence::stream_write> writes;
-  std::vector<persistence::snapshot_record> snaps;
-  std::vector<std::ptrdiff_t> index(batch.size(), -1);
-  writes.reserve(batch.size());
+  std::vector<std::ptrdiff_t> index; // request → its write in `writes` (-1: none)
   std::size_t events = 0;
+  std::chrono::steady_clock::time_point start;
+};
+
+void journal_writer::commit(std::vector<write_request>& batch) {
+  auto ctx = std::make_shared<commit_ctx>();
+  std::vector<persistence::snapshot_record> snaps;
+  ctx->index.assign(batch.size(), -1);
+  ctx->writes.reserve(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& r = batch[i];
     if (!r.write.events.empty()) {
-      index[i] = static_cast<std::ptrdiff_t>(writes.size());
-      events += r.write.events.size();
-      writes.push_back(std::move(r.write));
+      ctx->index[i] = static_cast<std::ptrdiff_t>(ctx->writes.size());
+      ctx->events += r.write.events.size();
+      ctx->writes.push_back(std::move(r.write));
     }
     if (r.snapshot)
       snaps.push_back(std::move(*r.snapshot));
   }
+  ctx->batch = std::move(batch);
   persistence::status whole;
-  std::vector<persistence::write_result> results;
   if (fault_)
-    whole = fault_(append_phase::before, writes);
-  if (whole.ok() && (!writes.empty() || !snaps.empty())) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto res = append_(writes, snaps);
+    whole = fault_(append_phase::before, ctx->writes);
+  if (!whole.ok() || (ctx->writes.empty() && snaps.empty())) {
+    finish(*ctx, std::move(whole), {});
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> g{inflight_mtx_};
+    ++inflight_;
+  }
+  ctx->start = std::chrono::steady_clock::now();
+  append_(ctx->writes, snaps, [this, ctx](persistence::result<std::vector<persistence::write_result>> res) {
     append_ns_.fetch_add(static_cast<std::uint64_t>(
                            std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now() - t0)
+                             std::chrono::steady_clock::now() - ctx->start)
                              .count()),
                          std::memory_order_relaxed);
+    persistence::status whole;
+    std::vector<persistence::write_result> results;
     if (!res)
       whole = res.error();
     else
       results = std::move(*res);
     if (whole.ok() && fault_)
-      whole = fault_(append_phase::after, writes);
-  }
+      whole = fault_(append_phase::after, ctx->writes);
+    finish(*ctx, std::move(whole), std::move(results));
+    {
+      std::lock_guard<std::mutex> g{inflight_mtx_};
+      --inflight_;
+    }
+    inflight_cv_.notify_all();
+  });
+}
+
+void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
+                            std::vector<persistence::write_result> results) {
+  auto& batch = ctx.batch;
+  auto& writes = ctx.writes;
+  auto& index = ctx.index;
   commits_.fetch_add(1, std::memory_order_relaxed);
   if (whole.ok())
-    committed_events_.fetch_add(events, std::memory_order_relaxed);
+    committed_events_.fetch_add(ctx.events, std::memory_order_relaxed);
   else
     failed_commits_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < batch.size(); ++i) {

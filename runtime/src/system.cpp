@@ -163,7 +163,8 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
   auto* jp = core->journal.get();
   core->writer = std::make_unique<detail::journal_writer>(
     [jp](const std::vector<persistence::stream_write>& w,
-         const std::vector<persistence::snapshot_record>& s) { return jp->append(w, s); },
+         const std::vector<persistence::snapshot_record>& s,
+         persistence::append_callback done) { jp->append_async(w, s, std::move(done)); },
     c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
   if (!c.kafka.empty())
     if (auto st = start_kafka(*core); !st.ok())

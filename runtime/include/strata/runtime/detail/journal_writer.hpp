@@ -47,13 +47,16 @@ struct write_request {
 
 class journal_writer {
 public:
-  using append_fn = std::function<persistence::result<std::vector<persistence::write_result>>(
-    const std::vector<persistence::stream_write>&,
-    const std::vector<persistence::snapshot_record>&)>;
+  /// journal::append_async (or a test double): plans the batch on the writer thread and
+  /// calls back (on the journal's commit thread) after the commit, so the writer
+  /// gathers the next group commit while this one is being fsynced.
+  using append_fn = std::function<void(const std::vector<persistence::stream_write>&,
+                                       const std::vector<persistence::snapshot_record>&,
+                                       persistence::append_callback)>;
   using fault_fn = std::function<persistence::status(
     append_phase, const std::vector<persistence::stream_write>&)>;
 
-  /// Starts the thread. `append` is journal::append (or a test double).
+  /// Starts the thread. `append` is journal::append_async (or a test double).
   /// `linger_us` > 0: when fewer than `linger_events` events are queued, wait up to
   /// that long for more before committing (bigger group commits under load).
   journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max,
@@ -74,13 +77,19 @@ public:
   std::uint64_t failed_commits() const noexcept {
     return failed_commits_.load(std::memory_order_relaxed);
   }
-  /// Nanoseconds spent inside append (the rest of the writer's time is queue handling
-  /// and answering).
+  /// Nanoseconds from handing a batch to the journal to its commit callback, summed.
   std::uint64_t append_ns() const noexcept { return append_ns_.load(std::memory_order_relaxed); }
 
 private:
   void run();
   void commit(std::vector<write_request>& batch);
+  struct commit_ctx;
+  /// Answers every request of a committed (or failed) batch.
+  void finish(commit_ctx& ctx, persistence::status whole,
+              std::vector<persistence::write_result> results);
+  std::mutex inflight_mtx_;
+  std::condition_variable inflight_cv_;
+  std::size_t inflight_ = 0; // batches handed to the journal, not yet called back
 
 public:
   /// Kafka hooks, set once (system::open) before the first submit.
