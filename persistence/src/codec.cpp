@@ -61,7 +61,7 @@ status corrupt_record(std::string_view where, const std::string& why) {
     msg += where;
   }
   msg += " does not decode (" + why + "); the data is damaged: restore it from a backup"
-         " or from Kafka, or run `strata journal verify` to list all damaged records";
+         " or from Kafka, and run `strata journal verify` to check the whole journal";
   return {errc::corrupt, std::move(msg)};
 }
 

@@ -57,8 +57,8 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
     return status{errc::corrupt,
                   "event at position " + std::to_string(pos) + " of stream '"
                     + (pid.empty() ? std::string("<unknown>") : pid) + "' is corrupt (" + why
-                    + "); restore the journal from a backup or from Kafka, or run `strata"
-                      " journal verify` to list every damaged record"};
+                    + "); restore the journal from a backup or from Kafka, and run `strata"
+                      " journal verify` to check the whole journal"};
   };
   if (value.size() <= record_header)
     return fail("record truncated");
