@@ -110,6 +110,9 @@ parse_result parse(const std::vector<std::string>& args) {
   } else if (sub == "load") {
     c.what = verb::load;
     known = {"accounts", "ops", "clients", "ack-log", "seed"};
+  } else if (sub == "report") {
+    c.what = verb::report;
+    known = {"source", "timeout-ms"};
   } else {
     return fail("unknown sub-command '" + sub + "'");
   }
@@ -140,6 +143,13 @@ parse_result parse(const std::vector<std::string>& args) {
                     "2026-11-22T06:40:00Z, got '" +
                     value + "'");
       c.as_of_time_ns = *t;
+    } else if (name == "source") {
+      if (value == "journal")
+        c.source = report_source::journal;
+      else if (value == "kafka")
+        c.source = report_source::kafka;
+      else
+        return fail("report: --source must be journal or kafka, got '" + value + "'");
     } else if (name == "ack-log") {
       if (value.empty()) return fail("--ack-log needs a file name");
       c.ack_log = value;
@@ -154,6 +164,8 @@ parse_result parse(const std::vector<std::string>& args) {
         c.clients = u;
       else if (name == "seed")
         c.seed = u;
+      else if (name == "timeout-ms")
+        c.timeout_ms = u;
     }
   }
   if (c.as_of_seq && c.as_of_time_ns)
@@ -164,6 +176,8 @@ parse_result parse(const std::vector<std::string>& args) {
     if (c.clients == 0 || c.clients > 100'000) return fail("load: --clients must be in 1..100000");
     if (c.ops > 1'000'000'000) return fail("load: --ops must be at most 1000000000");
   }
+  if (c.what == verb::report && (c.timeout_ms == 0 || c.timeout_ms > 86'400'000))
+    return fail("report: --timeout-ms must be in 1..86400000");
   return parse_result{std::move(c), {}};
 }
 
@@ -188,9 +202,14 @@ const char* usage() noexcept {
          "  history ID                        seq=N time=T type=... one line per event\n"
          "  balances                          ID balance=N per account, sorted by ID\n"
          "  load --accounts N --ops M --clients C [--ack-log FILE] [--seed S]\n"
+         "  report [--source journal|kafka] [--timeout-ms N]\n"
+         "                                    ID deposits=N withdrawals=M per account,\n"
+         "                                    then total deposits=N withdrawals=M\n"
          "runtime options (strata::config): --durability sync|nosync, --snapshot-every N,\n"
          "  --passivate-after-ms N, --stash-max N, --max-inflight-writes N,\n"
-         "  --scheduler-threads N, --config-file PATH, ...\n"
+         "  --scheduler-threads N, --config-file PATH,\n"
+         "  --kafka BOOTSTRAP|mock (publish the journal to Kafka; mock = in-process cluster),\n"
+         "  --replication local|replicated, --kafka-partitions N, --kafka-drain-ms N, ...\n"
          "exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure error\n";
 }
 

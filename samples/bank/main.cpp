@@ -4,7 +4,10 @@
 #include "bank/cli_args.hpp"
 #include "bank/iso8601.hpp"
 #include "bank/load.hpp"
+#include "bank/report_cli.hpp"
 
+#include <strata/persistence/journal.hpp>
+#include <strata/persistence/kafka_bridge.hpp>
 #include <strata/runtime/all.hpp>
 
 #include <algorithm>
@@ -118,6 +121,19 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       std::cout << bank::summary_line(*r) << "\n";
       return exit_ok;
     }
+    case verb::report: {
+      auto rep = c.source == bank::cli::report_source::kafka
+                   ? bank::report_from_kafka(sys, static_cast<std::uint32_t>(c.timeout_ms),
+                                             std::cerr)
+                   : bank::report_from_journal(sys.journal(),
+                                               static_cast<std::uint32_t>(c.timeout_ms));
+      if (!rep) {
+        std::cerr << "error: report: " << rep.error().to_string() << "\n";
+        return exit_infra;
+      }
+      std::cout << bank::format_report(*rep);
+      return exit_ok;
+    }
   }
   return exit_usage;
 }
@@ -138,6 +154,9 @@ int main(int argc, char** argv) {
   if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
   if (!cmd.value) return usage_error(cmd.error);
+  if (cmd.value->what == bank::cli::verb::report &&
+      cmd.value->source == bank::cli::report_source::kafka && cfg->kafka.empty())
+    return usage_error("report --source kafka needs --kafka BOOTSTRAP or --kafka mock");
   auto sys = strata::system::open(*cfg);
   if (!sys) {
     std::cerr << "error: " << strata::describe(sys.error()) << "\n";
@@ -145,6 +164,14 @@ int main(int argc, char** argv) {
   }
   int rc = run(*cmd.value, **sys);
   std::cout.flush();
+  // Exit only after Kafka has everything this process persisted (bounded by
+  // --kafka-drain-ms; shutdown drains again and says how many events are left if any).
+  if (auto* bridge = (*sys)->kafka_bridge()) {
+    auto left = bridge->drain((*sys)->cfg().kafka_drain_ms);
+    if (left == 0)
+      std::cerr << "kafka: journal published up to position " << (*sys)->journal().last_position()
+                << " (" << (*sys)->kafka_bootstrap() << ")\n";
+  }
   (*sys)->shutdown();
   return rc;
 }

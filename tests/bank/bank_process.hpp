@@ -70,10 +70,10 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-/// fork + exec `binary() args...` with stdout/stderr redirected to files.
-inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
-                   const std::string& err_path) {
-  std::vector<std::string> all{binary()};
+/// fork + exec `exe args...` with stdout/stderr redirected to files.
+inline pid_t spawn_exe(const std::string& exe, const std::vector<std::string>& args,
+                       const std::string& out_path, const std::string& err_path) {
+  std::vector<std::string> all{exe};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all)
@@ -91,6 +91,12 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_
     ::_exit(127);
   }
   return pid;
+}
+
+/// fork + exec `binary() args...` with stdout/stderr redirected to files.
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
+                   const std::string& err_path) {
+  return spawn_exe(binary(), args, out_path, err_path);
 }
 
 inline int wait_exit(pid_t pid) {

@@ -97,6 +97,25 @@ TEST_CASE("cli: every sub-command") {
   CHECK(r.value->seed == std::optional<std::uint64_t>{42});
 }
 
+TEST_CASE("cli: report and its options") {
+  auto r = parse(args{"report"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::report);
+  CHECK(r.value->source == cli::report_source::journal);
+  CHECK(r.value->timeout_ms == 60'000);
+  r = parse(args{"report", "--source", "kafka", "--timeout-ms=5000"});
+  REQUIRE(r.value);
+  CHECK(r.value->source == cli::report_source::kafka);
+  CHECK(r.value->timeout_ms == 5000);
+  r = parse(args{"report", "--source=journal"});
+  REQUIRE(r.value);
+  CHECK(r.value->source == cli::report_source::journal);
+  for (const auto& bad : {args{"report", "--source", "disk"}, args{"report", "acct-1"},
+                          args{"report", "--timeout-ms", "0"}, args{"report", "--source"},
+                          args{"report", "--owner", "x"}})
+    CHECK_MESSAGE(!parse(bad).value, bad.size());
+}
+
 TEST_CASE("cli: usage errors") {
   for (const args& bad :
        {args{}, args{"frobnicate"}, args{"open"}, args{"open", "a", "b"}, args{"deposit", "a"},

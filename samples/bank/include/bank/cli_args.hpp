@@ -17,7 +17,20 @@
 
 namespace bank::cli {
 
-enum class verb : std::uint8_t { open, deposit, withdraw, close, balance, history, balances, load };
+enum class verb : std::uint8_t {
+  open,
+  deposit,
+  withdraw,
+  close,
+  balance,
+  history,
+  balances,
+  load,
+  report
+};
+
+/// Where `report` reads the events from.
+enum class report_source : std::uint8_t { journal, kafka };
 
 /// One parsed sub-command with its arguments.
 struct command_line {
@@ -33,6 +46,9 @@ struct command_line {
   std::uint64_t clients = 16;
   std::string ack_log;               ///< empty: no ack log
   std::optional<std::uint64_t> seed; ///< nullopt: drawn at random (and printed)
+  // report
+  report_source source = report_source::journal; ///< --source journal|kafka
+  std::uint64_t timeout_ms = 60'000;             ///< --timeout-ms N (catch-up bound)
 };
 
 struct parse_result {
