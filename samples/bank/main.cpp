@@ -122,11 +122,10 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       return exit_ok;
     }
     case verb::report: {
-      auto rep = c.source == bank::cli::report_source::kafka
-                   ? bank::report_from_kafka(sys, static_cast<std::uint32_t>(c.timeout_ms),
-                                             std::cerr)
-                   : bank::report_from_journal(sys.journal(),
-                                               static_cast<std::uint32_t>(c.timeout_ms));
+      auto rep =
+        c.source == bank::cli::report_source::kafka
+          ? bank::report_from_kafka(sys, static_cast<std::uint32_t>(c.timeout_ms), std::cerr)
+          : bank::report_from_journal(sys.journal(), static_cast<std::uint32_t>(c.timeout_ms));
       if (!rep) {
         std::cerr << "error: report: " << rep.error().to_string() << "\n";
         return exit_infra;

@@ -82,10 +82,9 @@ sp::result<std::size_t> accounts_behind(const sp::journal& j, const report& r,
 std::string format_report(const report& r) {
   std::ostringstream out;
   for (const auto& [id, t] : r.accounts) // std::map: sorted bytewise by id
-    out << id << " deposits=" << t.deposited_cents << " withdrawals=" << t.withdrawn_cents
-        << "\n";
-  out << "total deposits=" << r.total.deposited_cents
-      << " withdrawals=" << r.total.withdrawn_cents << "\n";
+    out << id << " deposits=" << t.deposited_cents << " withdrawals=" << t.withdrawn_cents << "\n";
+  out << "total deposits=" << r.total.deposited_cents << " withdrawals=" << r.total.withdrawn_cents
+      << "\n";
   return out.str();
 }
 
@@ -152,9 +151,8 @@ sp::result<report> report_from_kafka(strata::system& sys, std::uint32_t timeout_
       if (!n) return n.error();
       if (*n == 0) {
         auto ps = (*consumer)->stats();
-        log << "report: consumed " << (*consumer)->records_read() << " records of "
-            << account_topic << " (" << ps.applied << " applied, " << ps.duplicates
-            << " duplicates dropped)\n";
+        log << "report: consumed " << (*consumer)->records_read() << " records of " << account_topic
+            << " (" << ps.applied << " applied, " << ps.duplicates << " duplicates dropped)\n";
         out = std::move(*rep);
         break;
       }

@@ -25,8 +25,8 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -216,9 +216,8 @@ TEST_CASE("an external consumer (kcat + capnp decode) reads every event of a loa
   CHECK(values_by_pid.size() == 20);
 
   // 3. The same values decoded by capnp (outside C++): same (persistence id, seq, type).
-  auto [decoded, rc2] =
-    shell(kcat + " -f '%s' | capnp decode --short '" STRATA_SOURCE_DIR
-                 "/persistence/schema/envelope.capnp' Envelope");
+  auto [decoded, rc2] = shell(kcat + " -f '%s' | capnp decode --short '" STRATA_SOURCE_DIR
+                                     "/persistence/schema/envelope.capnp' Envelope");
   REQUIRE(rc2 == 0);
   std::multiset<std::tuple<std::string, std::uint64_t, std::string>> capnp_ids;
   {

@@ -109,8 +109,8 @@ TEST_CASE_FIXTURE(fixture, "report from the journal equals the fold of history, 
   REQUIRE(bank({"deposit", "zed", "1000"}).exit_code == 0);
   REQUIRE(bank({"withdraw", "zed", "1"}).exit_code == 0);
   REQUIRE(bank({"open", "empty"}).exit_code == 0);
-  auto r = bank({"load", "--accounts", "12", "--ops", "600", "--clients", "4", "--seed",
-                 std::to_string(seed)});
+  auto r = bank(
+    {"load", "--accounts", "12", "--ops", "600", "--clients", "4", "--seed", std::to_string(seed)});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
 

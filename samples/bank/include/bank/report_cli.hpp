@@ -48,8 +48,7 @@ strata::persistence::result<report> report_from_journal(strata::persistence::jou
 /// Errors: invalid_argument (Kafka is off), unavailable (not published or not consumed
 /// within `timeout_ms`; the message says how far it got), not_found (no such topic),
 /// corrupt, io_error.
-strata::persistence::result<report> report_from_kafka(strata::system& sys,
-                                                      std::uint32_t timeout_ms,
+strata::persistence::result<report> report_from_kafka(strata::system& sys, std::uint32_t timeout_ms,
                                                       std::ostream& log);
 
 } // namespace bank
