@@ -153,6 +153,11 @@ int main(int argc, char** argv) {
   if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
   if (!cmd.value) return usage_error(cmd.error);
+  bool replicated = cfg->replicated;
+  for (const auto& [type, on] : cfg->replicated_by_type)
+    replicated = replicated || on;
+  if (replicated && cfg->kafka.empty())
+    return usage_error("--replication replicated needs --kafka BOOTSTRAP or --kafka mock");
   if (cmd.value->what == bank::cli::verb::report &&
       cmd.value->source == bank::cli::report_source::kafka && cfg->kafka.empty())
     return usage_error("report --source kafka needs --kafka BOOTSTRAP or --kafka mock");

@@ -183,3 +183,32 @@ TEST_CASE_FIXTURE(fixture, "report: usage errors") {
   CHECK(r.exit_code == 0);
   CHECK(r.out == "total deposits=0 withdrawals=0\n");
 }
+
+TEST_CASE_FIXTURE(fixture, "--kafka and --replication pass through to the runtime") {
+  // replicated: each reply waited for Kafka's acknowledgement (in-process mock).
+  auto r = bank({"--kafka", "mock", "--replication", "replicated", "open", "r", "--owner", "R"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "r balance=0\n");
+  CHECK(r.err.find("kafka: journal published up to position 1 ") != std::string::npos);
+  r = bank({"--kafka=mock", "--replication.account=replicated", "deposit", "r", "70"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "r balance=70\n");
+  CHECK(r.err.find("kafka: journal published up to position 2 ") != std::string::npos);
+  r = bank({"--kafka", "mock", "--replication", "local", "withdraw", "r", "20"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "r balance=50\n");
+  // Without Kafka nothing is published and nothing says so.
+  r = bank({"deposit", "r", "1"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("kafka") == std::string::npos);
+  auto k = bank({"--kafka", "mock", "report", "--source", "kafka"});
+  REQUIRE(k.exit_code == 0);
+  CHECK(k.out == "r deposits=71 withdrawals=20\ntotal deposits=71 withdrawals=20\n");
+  // Usage errors.
+  r = bank({"--replication", "replicated", "balances"}); // replicated needs Kafka
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--kafka") != std::string::npos);
+  CHECK(bank({"--replication", "sometimes", "balances"}).exit_code == 2);
+  CHECK(bank({"--kafka-partitions", "many", "balances"}).exit_code == 2);
+}
