@@ -166,9 +166,17 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
          const std::vector<persistence::snapshot_record>& s,
          persistence::append_callback done) { jp->append_async(w, s, std::move(done)); },
     c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
-  if (!c.kafka.empty())
-    if (auto st = start_kafka(*core); !st.ok())
-      return to_error(st);
+  if (c.kafka.empty()) {
+    bool any = c.replicated;
+    for (auto& kv : c.replicated_by_type)
+      any = any || kv.second;
+    if (any)
+      return to_error(persistence::status{
+        persistence::errc::invalid_argument,
+        "replication = replicated needs Kafka: set kafka (a bootstrap list, or mock)"});
+  } else if (auto st = start_kafka(*core); !st.ok()) {
+    return to_error(st);
+  }
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
   core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
   if (c.passivate_after_ms > 0) {

@@ -114,6 +114,10 @@ TEST_CASE("replication: config keys and `kafka = mock`") {
 
   temp_dir dir;
   auto cfg = test_config(dir.path);
+  cfg.replicated = true; // without Kafka: refused, not silently local
+  auto refused = strata::system::open(cfg);
+  REQUIRE_FALSE(refused);
+  CHECK(strata::describe(refused.error()).find("needs Kafka") != std::string::npos);
   cfg.kafka = "mock";
   cfg.replicated = true;
   auto sys = open_system(cfg);
