@@ -54,15 +54,23 @@ std::string_view view_of(capnp::Data::Reader d) {
 
 std::string_view view_of(capnp::Text::Reader t) { return {t.cStr(), t.size()}; }
 
+/// " at <where>", or nothing when `where` is empty.
+std::string at(std::string_view where) {
+  return where.empty() ? std::string{} : " at " + std::string(where);
+}
+
 status corrupt_record(std::string_view where, const std::string& why) {
-  std::string msg = "record";
-  if (!where.empty()) {
-    msg += " at ";
-    msg += where;
-  }
-  msg += " does not decode (" + why + "); the data is damaged: restore it from a backup"
-         " or from Kafka, and run `strata journal verify` to check the whole journal";
-  return {errc::corrupt, std::move(msg)};
+  return {errc::corrupt, "record" + at(where) + " does not decode (" + why
+                           + "); the data is damaged: restore it from a backup or from Kafka,"
+                             " and run `strata journal verify` to check the whole journal"};
+}
+
+/// A payload whose CRC32C differs from the stored checksum.
+status checksum_mismatch(const char* what, std::string_view pid, std::uint64_t seq,
+                         std::string_view where, const char* advice) {
+  return {errc::corrupt, std::string(what) + " of stream '" + std::string(pid) + "' seq "
+                           + std::to_string(seq) + at(where)
+                           + ": payload checksum mismatch; " + advice};
 }
 
 /// Runs `fn(reader)` over `n` aligned words; turns every decoding failure into a
@@ -303,17 +311,9 @@ status read_envelope(capnp::MessageReader& reader, std::string_view where, event
   r.writer_node = view_of(e.getWriterNode());
   r.shard_epoch = e.getShardEpoch();
   r.checksum = e.getChecksum();
-  if (crc32c(r.payload) != r.checksum) {
-    std::string msg = "event of stream '" + std::string(r.persistence_id) + "' seq "
-                      + std::to_string(r.seq);
-    if (!where.empty()) {
-      msg += " at ";
-      msg += where;
-    }
-    msg += ": payload checksum mismatch; the data is damaged: restore it from a backup or"
-           " from Kafka";
-    return {errc::corrupt, std::move(msg)};
-  }
+  if (crc32c(r.payload) != r.checksum)
+    return checksum_mismatch("event", r.persistence_id, r.seq, where,
+                             "the data is damaged: restore it from a backup or from Kafka");
   return {};
 }
 
@@ -427,16 +427,9 @@ result<snapshot_record> decode_snapshot(std::string_view bytes, std::string_view
     r.schema_version = m.getSchemaVersion();
     r.payload = view_of(m.getPayload());
     r.checksum = m.getChecksum();
-    if (crc32c(r.payload) != r.checksum) {
-      std::string msg = "snapshot of stream '" + r.persistence_id + "' seq " + std::to_string(r.seq);
-      if (!where.empty()) {
-        msg += " at ";
-        msg += where;
-      }
-      msg += ": payload checksum mismatch; delete the snapshot (recovery then replays the"
-             " events)";
-      return {errc::corrupt, std::move(msg)};
-    }
+    if (crc32c(r.payload) != r.checksum)
+      return checksum_mismatch("snapshot", r.persistence_id, r.seq, where,
+                               "delete the snapshot (recovery then replays the events)");
     return {};
   });
   if (!st.ok())
