@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -44,19 +44,25 @@ struct account {
   using effect = strata::effect<event, rejection, state, reply>;
 
   static state apply(state s, const event& e) noexcept {
-    std::visit(strata::overload{[&](const deposited& d) { s.balance += d.cents; }}, e);
+    std::visit(strata::overload{[&](const deposited& d) {
+                 s.balance += d.cents;
+               }},
+               e);
     return s;
   }
   static effect handle(const state&, const command& c) {
-    auto balance = [](const state& s) { return s.balance; };
-    return std::visit(strata::overload{[&](const deposit& d) {
-                                         if (d.cents <= 0)
-                                           return effect::reject(rejection::invalid_amount);
-                                         return effect::persist({deposited{d.cents}})
-                                           .then_reply(balance);
-                                       },
-                                       [&](const get_balance&) { return effect::reply(balance); }},
-                      c);
+    auto balance = [](const state& s) {
+      return s.balance;
+    };
+    return std::visit(
+      strata::overload{[&](const deposit& d) {
+                         if (d.cents <= 0) return effect::reject(rejection::invalid_amount);
+                         return effect::persist({deposited{d.cents}}).then_reply(balance);
+                       },
+                       [&](const get_balance&) {
+                         return effect::reply(balance);
+                       }},
+      c);
   }
   static std::string i64(std::int64_t v) {
     std::string s(8, '\0');
@@ -68,16 +74,14 @@ struct account {
   }
   static std::optional<event> decode(std::string_view type, std::uint32_t,
                                      std::string_view payload) {
-    if (type != "deposited" || payload.size() != 8)
-      return std::nullopt;
+    if (type != "deposited" || payload.size() != 8) return std::nullopt;
     std::int64_t v;
     std::memcpy(&v, payload.data(), 8);
     return event{deposited{v}};
   }
   static strata::state_bytes encode_state(const state& s) { return {1, i64(s.balance)}; }
   static std::optional<state> decode_state(std::uint32_t, std::string_view p) {
-    if (p.size() != 8)
-      return std::nullopt;
+    if (p.size() != 8) return std::nullopt;
     state s;
     std::memcpy(&s.balance, p.data(), 8);
     return s;
@@ -102,8 +106,7 @@ strata::config runtime_config(const std::filesystem::path& dir, const options& o
 
 std::unique_ptr<strata::system> open_system(const strata::config& c) {
   auto s = strata::system::open(c);
-  if (!s)
-    fail("system::open: " + strata::describe(s.error()));
+  if (!s) fail("system::open: " + strata::describe(s.error()));
   return std::move(*s);
 }
 
@@ -121,8 +124,8 @@ std::string id_of(std::uint64_t k) { return "acct-" + std::to_string(k); }
 double cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
-         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 struct load_result {
@@ -134,11 +137,10 @@ struct load_result {
 };
 
 class load {
-public:
+ public:
   load(strata::entities<account> h, std::vector<std::string> ids, std::uint64_t total,
        std::size_t clients)
-    : h_(std::move(h)), ids_(std::move(ids)), total_(total), clients_(clients),
-      lat_(clients) {}
+    : h_(std::move(h)), ids_(std::move(ids)), total_(total), clients_(clients), lat_(clients) {}
 
   load_result run() {
     stopwatch sw;
@@ -149,7 +151,9 @@ public:
     }
     {
       std::unique_lock<std::mutex> g{mtx_};
-      cv_.wait(g, [&] { return finished_ == clients_; });
+      cv_.wait(g, [&] {
+        return finished_ == clients_;
+      });
     }
     load_result r;
     r.seconds = sw.seconds();
@@ -161,12 +165,11 @@ public:
     return r;
   }
 
-private:
+ private:
   void next(std::size_t c, std::uint64_t rng) {
     if (sent_.fetch_add(1, std::memory_order_relaxed) >= total_ || stop_) {
       std::lock_guard<std::mutex> g{mtx_};
-      if (++finished_ == clients_)
-        cv_.notify_all();
+      if (++finished_ == clients_) cv_.notify_all();
       return;
     }
     rng ^= rng << 13;
@@ -202,16 +205,15 @@ private:
 };
 
 double percentile(std::vector<std::uint32_t>& v, double p) {
-  if (v.empty())
-    return 0;
+  if (v.empty()) return 0;
   auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k] / 1000.0; // ms
 }
 
 /// Open-loop load at `rate` commands/s for `seconds`: latency at a given load.
-load_result paced(strata::entities<account>& h, const std::vector<std::string>& ids,
-                  double rate, double seconds) {
+load_result paced(strata::entities<account>& h, const std::vector<std::string>& ids, double rate,
+                  double seconds) {
   std::mutex m;
   std::vector<std::uint32_t> lat;
   std::atomic<std::uint64_t> done{0}, errors{0};
@@ -234,8 +236,7 @@ load_result paced(strata::entities<account>& h, const std::vector<std::string>& 
           std::lock_guard<std::mutex> g{m};
           lat.push_back(static_cast<std::uint32_t>(us.count()));
         }
-        if (!r)
-          errors.fetch_add(1);
+        if (!r) errors.fetch_add(1);
         done.fetch_add(1);
       });
     }
@@ -260,15 +261,13 @@ void warm_up(strata::entities<account>& h, const std::vector<std::string>& ids) 
   while (next < ids.size() || left.load() > 0) {
     while (next < ids.size() && (next - (ids.size() - left.load())) < window) {
       h.ask_async(ids[next++], get_balance{}, [&](caf::expected<std::int64_t> r) {
-        if (!r)
-          errors.fetch_add(1);
+        if (!r) errors.fetch_add(1);
         left.fetch_sub(1);
       });
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
-  if (errors.load() > 0)
-    fail("warm-up: " + std::to_string(errors.load()) + " errors");
+  if (errors.load() > 0) fail("warm-up: " + std::to_string(errors.load()) + " errors");
 }
 
 result report(const load_result& lr, const strata::system_stats& before, strata::system& sys) {
@@ -301,8 +300,8 @@ result run_e2e(context& ctx) {
   std::uint64_t total = o.quick ? 200'000 : std::max<std::uint64_t>(o.events, 100'000);
   std::size_t clients = 16384;
   auto c0 = sys->stats();
-  progress("e2e: " + std::to_string(total) + " deposits from " + std::to_string(clients)
-           + " closed-loop clients");
+  progress("e2e: " + std::to_string(total) + " deposits from " + std::to_string(clients) +
+           " closed-loop clients");
   load l{h, ids, total, clients};
   auto lr = l.run();
   auto r = report(lr, c0, *sys);
@@ -319,8 +318,7 @@ result run_e2e(context& ctx) {
     .add("half_load_p50_ms", percentile(lat, 0.5))
     .add("half_load_p99_ms", percentile(lat, 0.99))
     .add("half_load_errors", pl.errors);
-  if (lr.errors || pl.errors)
-    fail("e2e: commands failed");
+  if (lr.errors || pl.errors) fail("e2e: commands failed");
   return r;
 }
 
@@ -336,8 +334,8 @@ result run_hot(context& ctx) {
   std::uint64_t total = o.quick ? 100'000 : std::max<std::uint64_t>(o.events / 2, 100'000);
   std::size_t clients = 2048; // one aggregate: the pipeline batches what waits
   auto c0 = sys->stats();
-  progress("hot: " + std::to_string(total) + " deposits to one aggregate from "
-           + std::to_string(clients) + " clients");
+  progress("hot: " + std::to_string(total) + " deposits to one aggregate from " +
+           std::to_string(clients) + " clients");
   load l{h, ids, total, clients};
   auto lr = l.run();
   auto r = report(lr, c0, *sys);
@@ -346,8 +344,7 @@ result run_hot(context& ctx) {
   auto bal = h.ask("hot-1", get_balance{});
   if (!bal || static_cast<std::uint64_t>(*bal) != lr.done)
     fail("hot: balance does not match the acknowledged deposits");
-  if (lr.errors)
-    fail("hot: commands failed");
+  if (lr.errors) fail("hot: commands failed");
   return r;
 }
 
@@ -360,16 +357,13 @@ void write_streams(const std::filesystem::path& dir, const options& o, std::uint
   jo.env.sync = persistence::sync_mode::nosync;
   jo.env.map_size_bytes = std::size_t{1} << 30;
   auto j = persistence::journal::open(jo);
-  if (!j)
-    fail("journal::open: " + j.error().to_string());
+  if (!j) fail("journal::open: " + j.error().to_string());
   std::vector<persistence::stream_write> batch;
   std::uint64_t in_batch = 0;
   auto flush = [&] {
-    if (batch.empty())
-      return;
+    if (batch.empty()) return;
     auto res = (*j)->append(batch);
-    if (!res)
-      fail("append: " + res.error().to_string());
+    if (!res) fail("append: " + res.error().to_string());
     batch.clear();
     in_batch = 0;
   };
@@ -390,15 +384,13 @@ void write_streams(const std::filesystem::path& dir, const options& o, std::uint
       done += n;
       in_batch += n;
       batch.push_back(std::move(w));
-      if (in_batch >= 10'000)
-        flush();
+      if (in_batch >= 10'000) flush();
     }
   }
   flush();
   auto st = (*j)->close();
-  if (!st.ok())
-    fail("close: " + st.to_string());
-  (void) o;
+  if (!st.ok()) fail("close: " + st.to_string());
+  (void)o;
 }
 
 result run_recover(context& ctx) {
@@ -407,8 +399,8 @@ result run_recover(context& ctx) {
   std::uint64_t many = o.quick ? 10'000 : 100'000;
   auto dir1 = ctx.fresh_dir("recover-one");
   auto dir2 = ctx.fresh_dir("recover-many");
-  progress("recover: writing " + std::to_string(big) + " events in one stream and "
-           + std::to_string(many) + " streams x 10 (not timed)");
+  progress("recover: writing " + std::to_string(big) + " events in one stream and " +
+           std::to_string(many) + " streams x 10 (not timed)");
   write_streams(dir1, o, 1, big);
   write_streams(dir2, o, many, 10);
 
@@ -419,21 +411,19 @@ result run_recover(context& ctx) {
     stopwatch sw;
     auto r = h.ask(id_of(0), get_balance{}, std::chrono::minutes(10));
     one_s = sw.seconds();
-    if (!r || static_cast<std::uint64_t>(*r) != big)
-      fail("recover: one stream: wrong balance");
+    if (!r || static_cast<std::uint64_t>(*r) != big) fail("recover: one stream: wrong balance");
     // The journal alone on the same stream (copy-free reads, no decoding, no apply):
     // what the runtime adds on top of it.
     sw.restart();
     std::uint64_t n = 0;
-    auto st = sys->journal().read_stream_view(
-      "account:" + id_of(0), 1, persistence::journal::max_seq,
-      [&](const persistence::event_view& e) {
-        n += e.payload.size() > 0 ? 1 : 0;
-        return true;
-      });
+    auto st =
+      sys->journal().read_stream_view("account:" + id_of(0), 1, persistence::journal::max_seq,
+                                      [&](const persistence::event_view& e) {
+                                        n += e.payload.size() > 0 ? 1 : 0;
+                                        return true;
+                                      });
     journal_s = sw.seconds();
-    if (!st.ok() || n != big)
-      fail("recover: journal read of the stream failed");
+    if (!st.ok() || n != big) fail("recover: journal read of the stream failed");
   }
   {
     auto sys = open_system(runtime_config(dir2, o));
@@ -445,8 +435,7 @@ result run_recover(context& ctx) {
     warm_up(h, ids);
     many_s = sw.seconds();
     auto r = h.ask(id_of(many - 1), get_balance{});
-    if (!r || *r != 10)
-      fail("recover: many streams: wrong balance");
+    if (!r || *r != 10) fail("recover: many streams: wrong balance");
   }
   result r;
   r.events = big + many * 10;
@@ -487,8 +476,7 @@ result run_activate(context& ctx) {
   while (h.live() > 0 && clock_type::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   double passivate_s = sw.seconds();
-  if (h.live() > 0)
-    fail("activate: entities still live after passivation");
+  if (h.live() > 0) fail("activate: entities still live after passivation");
   malloc_trim(0);
   auto rss2 = rss_bytes();
   result r;
@@ -512,8 +500,8 @@ const registrar reg_e2e{{"e2e",
                          "clients (async API), durable group commit; p50/p99 latency, and "
                          "latency at half the measured rate",
                          200, "", true, run_e2e}};
-const registrar reg_hot{{"hot", "runtime: one aggregate, 512 concurrent commands (pipelining)",
-                         210, "", true, run_hot}};
+const registrar reg_hot{
+  {"hot", "runtime: one aggregate, 512 concurrent commands (pipelining)", 210, "", true, run_hot}};
 const registrar reg_recover{{"recover",
                              "runtime recovery: one stream of N events, then 100k streams x "
                              "10 events (spawn + replay, no snapshots)",

@@ -60,25 +60,24 @@ std::string at(std::string_view where) {
 }
 
 status corrupt_record(std::string_view where, const std::string& why) {
-  return {errc::corrupt, "record" + at(where) + " does not decode (" + why
-                           + "); the data is damaged: restore it from a backup or from Kafka,"
-                             " and run `strata journal verify` to check the whole journal"};
+  return {errc::corrupt, "record" + at(where) + " does not decode (" + why +
+                           "); the data is damaged: restore it from a backup or from Kafka,"
+                           " and run `strata journal verify` to check the whole journal"};
 }
 
 /// A payload whose CRC32C differs from the stored checksum.
 status checksum_mismatch(const char* what, std::string_view pid, std::uint64_t seq,
                          std::string_view where, const char* advice) {
-  return {errc::corrupt, std::string(what) + " of stream '" + std::string(pid) + "' seq "
-                           + std::to_string(seq) + at(where)
-                           + ": payload checksum mismatch; " + advice};
+  return {errc::corrupt, std::string(what) + " of stream '" + std::string(pid) + "' seq " +
+                           std::to_string(seq) + at(where) + ": payload checksum mismatch; " +
+                           advice};
 }
 
 /// Runs `fn(reader)` over `n` aligned words; turns every decoding failure into a
 /// `corrupt` status naming `where`.
 template <class Fn>
 status with_reader_words(const std::uint64_t* p, std::size_t n, std::string_view where, Fn&& fn) {
-  if (n == 0)
-    return corrupt_record(where, "empty message");
+  if (n == 0) return corrupt_record(where, "empty message");
   try {
     capnp::ReaderOptions opts;
     opts.traversalLimitInWords = n * 4 + 64;
@@ -99,8 +98,8 @@ status with_reader_words(const std::uint64_t* p, std::size_t n, std::string_view
 template <class Fn>
 status with_reader(std::string_view bytes, std::string_view where, Fn&& fn) {
   if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0)
-    return corrupt_record(where, "size " + std::to_string(bytes.size())
-                                   + " is not a whole number of words");
+    return corrupt_record(where, "size " + std::to_string(bytes.size()) +
+                                   " is not a whole number of words");
   thread_local std::vector<std::uint64_t> buf;
   buf.resize(bytes.size() / 8);
   std::memcpy(buf.data(), bytes.data(), bytes.size());
@@ -125,8 +124,7 @@ void put_le64(char* p, std::uint64_t v) {
 }
 
 /// A list pointer at word `at` to a list starting at word `target`.
-std::uint64_t list_ptr(std::size_t at, std::size_t target, unsigned elem_size,
-                       std::size_t count) {
+std::uint64_t list_ptr(std::size_t at, std::size_t target, unsigned elem_size, std::size_t count) {
   auto offset = static_cast<std::uint64_t>(target - (at + 1));
   return 1u | (offset << 2) | (std::uint64_t{elem_size} << 32) | (std::uint64_t(count) << 35);
 }
@@ -139,15 +137,17 @@ constexpr unsigned elem_pointer = 6;
 namespace detail {
 
 void encode_envelope(const envelope_fields& f, std::string& out) {
-  auto text_words = [](std::string_view t) { return t.empty() ? 0 : words_for_text(t.size()); };
+  auto text_words = [](std::string_view t) {
+    return t.empty() ? 0 : words_for_text(t.size());
+  };
   std::size_t ntags = f.tags ? f.tags->size() : 0;
   std::size_t tags_words = ntags;
   for (std::size_t i = 0; i < ntags; ++i)
     tags_words += words_for_text((*f.tags)[i].size());
-  std::size_t body = 1 + env_data_words + env_ptr_words + text_words(f.persistence_id)
-                     + text_words(f.type) + words_for_data(f.payload.size()) + tags_words
-                     + text_words(f.correlation_id) + text_words(f.causation_id)
-                     + text_words(f.writer_node);
+  std::size_t body = 1 + env_data_words + env_ptr_words + text_words(f.persistence_id) +
+                     text_words(f.type) + words_for_data(f.payload.size()) + tags_words +
+                     text_words(f.correlation_id) + text_words(f.causation_id) +
+                     text_words(f.writer_node);
   std::size_t start = out.size();
   out.resize(start + (1 + body) * 8, '\0');
   char* w = out.data() + start; // word 0 = segment table; message words follow
@@ -164,10 +164,9 @@ void encode_envelope(const envelope_fields& f, std::string& out) {
   put_le32(data + 28, crc32c(f.payload));
   put_le64(data + 32, f.shard_epoch);
   const std::size_t ptr0 = 1 + env_data_words; // word index of pointer 0
-  std::size_t next = ptr0 + env_ptr_words;      // next free word
+  std::size_t next = ptr0 + env_ptr_words;     // next free word
   auto blob = [&](std::size_t ptr_word, std::string_view bytes, bool text) {
-    if (bytes.empty() && text)
-      return; // null pointer reads as ""
+    if (bytes.empty() && text) return; // null pointer reads as ""
     std::size_t count = bytes.size() + (text ? 1 : 0);
     put_le64(m + ptr_word * 8, list_ptr(ptr_word, next, elem_byte, count));
     std::memcpy(m + next * 8, bytes.data(), bytes.size());
@@ -260,24 +259,23 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
   out.clear();
   const auto* p = reinterpret_cast<const unsigned char*>(packed.data());
   const auto* end = p + packed.size();
-  auto bad = [&](const char* why) { return corrupt_record(where, why); };
+  auto bad = [&](const char* why) {
+    return corrupt_record(where, why);
+  };
   while (p < end) {
     unsigned char tag = *p++;
     std::uint64_t word = 0;
     for (int b = 0; b < 8; ++b)
       if (tag & (1u << b)) {
-        if (p == end)
-          return bad("packed data ends inside a word");
+        if (p == end) return bad("packed data ends inside a word");
         word |= std::uint64_t{*p++} << (8 * b);
       }
     out.push_back(word);
     if (tag == 0) {
-      if (p == end)
-        return bad("packed data ends before a zero-run count");
+      if (p == end) return bad("packed data ends before a zero-run count");
       out.resize(out.size() + *p++, 0);
     } else if (tag == 0xFF) {
-      if (p == end)
-        return bad("packed data ends before a raw-run count");
+      if (p == end) return bad("packed data ends before a raw-run count");
       std::size_t run = *p++;
       if (static_cast<std::size_t>(end - p) < run * 8)
         return bad("packed data ends inside a raw run");
@@ -289,7 +287,6 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
   }
   return {};
 }
-
 
 namespace {
 /// Decodes an Envelope from a reader into `r`, checking the payload checksum.
@@ -320,8 +317,7 @@ status read_envelope(capnp::MessageReader& reader, std::string_view where, event
 status read_envelope(capnp::MessageReader& reader, std::string_view where, event_record& r) {
   thread_local event_view v;
   auto st = read_envelope(reader, where, v);
-  if (st.ok())
-    r = v.to_record();
+  if (st.ok()) r = v.to_record();
   return st;
 }
 
@@ -334,16 +330,17 @@ status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::stri
                             event_view& out) {
   if (!single_segment(words, n))
     return corrupt_record(where, "not a single-segment message of the stored size");
-  return with_reader_words(words, n, where,
-                           [&](capnp::MessageReader& rd) { return read_envelope(rd, where, out); });
+  return with_reader_words(words, n, where, [&](capnp::MessageReader& rd) {
+    return read_envelope(rd, where, out);
+  });
 }
 
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where) {
   event_record r;
-  auto st = with_reader(bytes, where,
-                        [&](capnp::MessageReader& rd) { return read_envelope(rd, where, r); });
-  if (!st.ok())
-    return st;
+  auto st = with_reader(bytes, where, [&](capnp::MessageReader& rd) {
+    return read_envelope(rd, where, r);
+  });
+  if (!st.ok()) return st;
   return r;
 }
 
@@ -352,10 +349,10 @@ result<event_record> decode_envelope_words(const std::uint64_t* words, std::size
   event_record r;
   if (!single_segment(words, n))
     return corrupt_record(where, "not a single-segment message of the stored size");
-  auto st = with_reader_words(words, n, where,
-                              [&](capnp::MessageReader& rd) { return read_envelope(rd, where, r); });
-  if (!st.ok())
-    return st;
+  auto st = with_reader_words(words, n, where, [&](capnp::MessageReader& rd) {
+    return read_envelope(rd, where, r);
+  });
+  if (!st.ok()) return st;
   return r;
 }
 
@@ -366,7 +363,7 @@ std::string peek_persistence_id(std::string_view bytes) noexcept {
       pid = view_of(reader.getRoot<schema::Envelope>().getPersistenceId());
       return {};
     });
-    (void) st;
+    (void)st;
   } catch (...) {
     pid.clear();
   }
@@ -399,10 +396,9 @@ result<event_record> decode_envelope(std::string_view bytes, std::string_view wh
 }
 
 std::string encode_snapshot(const snapshot_record& s) {
-  std::size_t hint = 16 + words_for_text(s.persistence_id.size()) + words_for_text(s.type.size())
-                     + words_for_data(s.payload.size());
-  capnp::MallocMessageBuilder b(static_cast<unsigned>(hint),
-                                capnp::AllocationStrategy::FIXED_SIZE);
+  std::size_t hint = 16 + words_for_text(s.persistence_id.size()) + words_for_text(s.type.size()) +
+                     words_for_data(s.payload.size());
+  capnp::MallocMessageBuilder b(static_cast<unsigned>(hint), capnp::AllocationStrategy::FIXED_SIZE);
   auto m = b.initRoot<schema::Snapshot>();
   m.setPersistenceId(capnp::Text::Reader(s.persistence_id.data(), s.persistence_id.size()));
   m.setSeq(s.seq);
@@ -432,8 +428,7 @@ result<snapshot_record> decode_snapshot(std::string_view bytes, std::string_view
                                "delete the snapshot (recovery then replays the events)");
     return {};
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return r;
 }
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
-#  include <nmmintrin.h>
+#include <nmmintrin.h>
 #endif
 
 namespace strata::persistence {
@@ -35,9 +35,8 @@ std::uint32_t crc_table(std::uint32_t crc, const unsigned char* p, std::size_t n
     std::uint64_t w;
     std::memcpy(&w, p, 8);
     w ^= crc;
-    crc = t[7][w & 0xFF] ^ t[6][(w >> 8) & 0xFF] ^ t[5][(w >> 16) & 0xFF]
-          ^ t[4][(w >> 24) & 0xFF] ^ t[3][(w >> 32) & 0xFF] ^ t[2][(w >> 40) & 0xFF]
-          ^ t[1][(w >> 48) & 0xFF] ^ t[0][w >> 56];
+    crc = t[7][w & 0xFF] ^ t[6][(w >> 8) & 0xFF] ^ t[5][(w >> 16) & 0xFF] ^ t[4][(w >> 24) & 0xFF] ^
+          t[3][(w >> 32) & 0xFF] ^ t[2][(w >> 40) & 0xFF] ^ t[1][(w >> 48) & 0xFF] ^ t[0][w >> 56];
     p += 8;
     n -= 8;
   }
@@ -48,7 +47,7 @@ std::uint32_t crc_table(std::uint32_t crc, const unsigned char* p, std::size_t n
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) std::uint32_t crc_hw(std::uint32_t crc, const unsigned char* p,
-                                                        std::size_t n) noexcept {
+                                                       std::size_t n) noexcept {
   std::uint64_t c = crc;
   while (n >= 8) {
     std::uint64_t w;
@@ -75,8 +74,7 @@ std::uint32_t crc32c(std::string_view data, std::uint32_t seed) noexcept {
   auto p = reinterpret_cast<const unsigned char*>(data.data());
   std::uint32_t crc = ~seed;
 #if defined(__x86_64__)
-  if (have_sse42())
-    return ~crc_hw(crc, p, data.size());
+  if (have_sse42()) return ~crc_hw(crc, p, data.size());
 #endif
   return ~crc_table(crc, p, data.size());
 }

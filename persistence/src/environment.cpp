@@ -37,8 +37,7 @@ status from_mdb(int rc, std::string_view what) {
     case MDB_DBS_FULL:
     case EINVAL: return {errc::invalid_argument, msg};
     case EACCES:
-    case EROFS:
-      return {errc::io_error, msg + " (check the permissions of the data directory)"};
+    case EROFS: return {errc::io_error, msg + " (check the permissions of the data directory)"};
     case ENOSPC: return {errc::io_error, msg + " (the disk is full; free space and retry)"};
     default: return {errc::io_error, msg};
   }
@@ -49,10 +48,8 @@ status from_mdb(int rc, std::string_view what) {
 using detail::from_mdb;
 
 std::optional<sync_mode> parse_sync_mode(std::string_view text) noexcept {
-  if (text == "sync")
-    return sync_mode::sync;
-  if (text == "nosync")
-    return sync_mode::nosync;
+  if (text == "sync") return sync_mode::sync;
+  if (text == "nosync") return sync_mode::nosync;
   return std::nullopt;
 }
 
@@ -63,10 +60,8 @@ const char* to_string(sync_mode m) noexcept { return m == sync_mode::sync ? "syn
 result<std::optional<std::string_view>> read_txn::get(table t, std::string_view key) const {
   MDB_val k = detail::to_val(key), v;
   int rc = mdb_get(txn_, t.dbi, &k, &v);
-  if (rc == MDB_NOTFOUND)
-    return std::optional<std::string_view>{};
-  if (rc != 0)
-    return from_mdb(rc, "reading a key");
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>{};
+  if (rc != 0) return from_mdb(rc, "reading a key");
   return std::optional<std::string_view>{detail::to_view(v)};
 }
 
@@ -74,48 +69,39 @@ status read_txn::scan(table t, std::string_view from,
                       const std::function<bool(std::string_view, std::string_view)>& fn) const {
   status st;
   detail::cursor c(txn_, t.dbi, st);
-  if (!c)
-    return st;
+  if (!c) return st;
   MDB_val k = detail::to_val(from), v;
   int rc = from.empty() ? c.get(k, v, MDB_FIRST) : c.get(k, v, MDB_SET_RANGE);
   while (rc == 0) {
-    if (!fn(detail::to_view(k), detail::to_view(v)))
-      return {};
+    if (!fn(detail::to_view(k), detail::to_view(v))) return {};
     rc = c.get(k, v, MDB_NEXT);
   }
-  if (rc != MDB_NOTFOUND)
-    return from_mdb(rc, "scanning a table");
+  if (rc != MDB_NOTFOUND) return from_mdb(rc, "scanning a table");
   return {};
 }
 
-result<std::optional<std::pair<std::string_view, std::string_view>>>
-read_txn::last(table t) const {
+result<std::optional<std::pair<std::string_view, std::string_view>>> read_txn::last(table t) const {
   using opt = std::optional<std::pair<std::string_view, std::string_view>>;
   status st;
   detail::cursor c(txn_, t.dbi, st);
-  if (!c)
-    return st;
+  if (!c) return st;
   MDB_val k, v;
   int rc = c.get(k, v, MDB_LAST);
-  if (rc == MDB_NOTFOUND)
-    return opt{};
-  if (rc != 0)
-    return from_mdb(rc, "reading the last key of a table");
+  if (rc == MDB_NOTFOUND) return opt{};
+  if (rc != 0) return from_mdb(rc, "reading the last key of a table");
   return opt{std::make_pair(detail::to_view(k), detail::to_view(v))};
 }
 
 status write_txn::put(table t, std::string_view key, std::string_view value) {
   MDB_val k = detail::to_val(key), v = detail::to_val(value);
-  if (int rc = mdb_put(txn_, t.dbi, &k, &v, 0); rc != 0)
-    return from_mdb(rc, "writing a key");
+  if (int rc = mdb_put(txn_, t.dbi, &k, &v, 0); rc != 0) return from_mdb(rc, "writing a key");
   return {};
 }
 
 status write_txn::del(table t, std::string_view key) {
   MDB_val k = detail::to_val(key);
   int rc = mdb_del(txn_, t.dbi, &k, nullptr);
-  if (rc != 0 && rc != MDB_NOTFOUND)
-    return from_mdb(rc, "deleting a key");
+  if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "deleting a key");
   return {};
 }
 
@@ -132,8 +118,7 @@ struct environment::impl {
   std::map<std::string, unsigned, std::less<>> tables;
 
   ~impl() {
-    if (env)
-      mdb_env_close(env);
+    if (env) mdb_env_close(env);
   }
 
   /// Grows the map (no transaction may be open in this thread). Returns map_full when
@@ -141,9 +126,9 @@ struct environment::impl {
   status grow() {
     std::unique_lock lk(txns);
     if (map_size >= opts.map_size_max_bytes)
-      return {errc::map_full, "the LMDB map in '" + opts.path + "' reached its maximum of "
-                                + std::to_string(opts.map_size_max_bytes)
-                                + " bytes; raise map_size_max_bytes or free space"};
+      return {errc::map_full, "the LMDB map in '" + opts.path + "' reached its maximum of " +
+                                std::to_string(opts.map_size_max_bytes) +
+                                " bytes; raise map_size_max_bytes or free space"};
     std::size_t next = std::min(opts.map_size_max_bytes, std::max(map_size * 2, map_size + 1));
     if (int rc = mdb_env_set_mapsize(env, next); rc != 0)
       return from_mdb(rc, "growing the LMDB map of '" + opts.path + "'");
@@ -170,15 +155,14 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
   if (opts.path.empty())
     return status{errc::invalid_argument, "environment path is empty; set the data directory"};
   if (opts.map_size_bytes == 0 || opts.map_size_max_bytes < opts.map_size_bytes)
-    return status{errc::invalid_argument,
-                  "map_size_bytes must be > 0 and <= map_size_max_bytes"};
+    return status{errc::invalid_argument, "map_size_bytes must be > 0 and <= map_size_max_bytes"};
   std::error_code ec;
   std::filesystem::create_directories(opts.path, ec);
   if (!std::filesystem::is_directory(opts.path, ec))
-    return status{errc::io_error, "data directory '" + opts.path
-                                    + "' does not exist and cannot be created"
-                                    + (ec ? " (" + ec.message() + ")" : std::string{})
-                                    + "; check the path and its permissions"};
+    return status{errc::io_error, "data directory '" + opts.path +
+                                    "' does not exist and cannot be created" +
+                                    (ec ? " (" + ec.message() + ")" : std::string{}) +
+                                    "; check the path and its permissions"};
   auto p = std::make_unique<impl>();
   p->opts = opts;
   auto fail = [&](int rc, const char* what) {
@@ -193,8 +177,7 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
   if (int rc = mdb_env_set_mapsize(p->env, opts.map_size_bytes); rc != 0)
     return fail(rc, "setting the map size of");
   unsigned flags = MDB_NOTLS;
-  if (opts.sync == sync_mode::nosync)
-    flags |= MDB_NOSYNC;
+  if (opts.sync == sync_mode::nosync) flags |= MDB_NOSYNC;
   if (int rc = mdb_env_open(p->env, opts.path.c_str(), flags, 0644); rc != 0) {
     auto st = fail(rc, "opening the LMDB environment in");
     mdb_env_close(p->env);
@@ -211,8 +194,7 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
 
 result<table> environment::open_table(std::string_view name) {
   std::lock_guard lk(impl_->tables_mu);
-  if (auto i = impl_->tables.find(name); i != impl_->tables.end())
-    return table{i->second};
+  if (auto i = impl_->tables.find(name); i != impl_->tables.end()) return table{i->second};
   std::string n(name);
   unsigned dbi = 0;
   auto st = write([&](write_txn& txn) -> status {
@@ -220,8 +202,7 @@ result<table> environment::open_table(std::string_view name) {
       return from_mdb(rc, "opening table '" + n + "'");
     return {};
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   impl_->tables.emplace(n, dbi);
   return table{dbi};
 }
@@ -244,8 +225,7 @@ status environment::write(const std::function<status(write_txn&)>& fn) {
         if (!st.ok()) {
           mdb_txn_abort(txn);
           grow = st.code() == errc::map_full;
-          if (!grow)
-            return st;
+          if (!grow) return st;
         } else if (rc = mdb_txn_commit(txn); rc == MDB_MAP_FULL) {
           grow = true;
         } else if (rc != 0) {
@@ -256,11 +236,9 @@ status environment::write(const std::function<status(write_txn&)>& fn) {
       }
     }
     if (resized) {
-      if (auto s = impl_->adopt_resize(); !s.ok())
-        return s;
+      if (auto s = impl_->adopt_resize(); !s.ok()) return s;
     } else if (grow) {
-      if (auto s = impl_->grow(); !s.ok())
-        return s;
+      if (auto s = impl_->grow(); !s.ok()) return s;
     }
     if (attempt > 64)
       return {errc::internal, "write transaction retried too often in '" + impl_->opts.path + "'"};
@@ -282,10 +260,8 @@ status environment::read(const std::function<status(read_txn&)>& fn) const {
       if (rc != MDB_MAP_RESIZED)
         return from_mdb(rc, "beginning a read transaction in '" + impl_->opts.path + "'");
     }
-    if (auto s = impl_->adopt_resize(); !s.ok())
-      return s;
-    if (attempt > 64)
-      return {errc::internal, "read transaction retried too often"};
+    if (auto s = impl_->adopt_resize(); !s.ok()) return s;
+    if (attempt > 64) return {errc::internal, "read transaction retried too often"};
   }
 }
 

@@ -16,8 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -27,7 +27,7 @@ struct journal::impl {
   /// What the writer knows of one stream. Events with seq in (indexed_head, head] are
   /// committed but not yet in the index table; their positions are in `pending`.
   struct stream_state {
-    std::string pid;                    // the cache key views this string
+    std::string pid; // the cache key views this string
     std::uint64_t id = 0;
     std::uint64_t head = 0;
     std::uint64_t indexed_head = 0;
@@ -37,22 +37,22 @@ struct journal::impl {
     // streams table has (or a queued batch writes) this stream.
     std::uint64_t planned_head = 0;
     bool stored = false;
-    std::uint64_t mark = 0;             // append number that last touched this stream
-    std::size_t work = 0;               // index into that append's work list
+    std::uint64_t mark = 0; // append number that last touched this stream
+    std::size_t work = 0;   // index into that append's work list
   };
 
   /// A planned and encoded batch, queued for the commit thread.
   struct prepared {
     std::vector<write_result> results;
     std::vector<std::pair<std::string, std::uint64_t>> created; // new streams (pid, id)
-    std::uint64_t next_stream_id = 0;   // after this batch
-    std::uint64_t first_position = 0;   // of the first record (when any)
-    std::uint64_t last_position = 0;    // the log's last position after this batch
-    std::string arena;                  // the stored records, back to back
-    std::vector<std::uint32_t> ends;    // end offset of each record in `arena`
+    std::uint64_t next_stream_id = 0;                           // after this batch
+    std::uint64_t first_position = 0;                           // of the first record (when any)
+    std::uint64_t last_position = 0; // the log's last position after this batch
+    std::string arena;               // the stored records, back to back
+    std::vector<std::uint32_t> ends; // end offset of each record in `arena`
     std::vector<std::pair<snapshot_record, std::uint64_t>> snapshots; // with stream id
-    std::vector<std::pair<stream_state*, std::uint64_t>> heads; // stream → head after
-    std::vector<std::pair<stream_state*, std::uint64_t>> added; // stream → position
+    std::vector<std::pair<stream_state*, std::uint64_t>> heads;       // stream → head after
+    std::vector<std::pair<stream_state*, std::uint64_t>> added;       // stream → position
     std::function<void(result<std::vector<write_result>>)> done;
   };
   using stream_cache = detail::stream_table<stream_state>;
@@ -67,7 +67,7 @@ struct journal::impl {
   // with `mem` held unique, after the transaction that justified the change committed.
   // Readers take it shared *before* beginning their read transaction (see read_stream).
   mutable std::shared_mutex mem;
-  stream_cache cache;            // streams known to the writer
+  stream_cache cache;             // streams known to the writer
   std::uint64_t append_count = 0; // numbers appends, for stream_state::mark
   std::size_t pending_count = 0;
   std::uint64_t next_stream_id = 1;
@@ -78,17 +78,17 @@ struct journal::impl {
   // Pipelined appends: the calling thread plans and encodes a batch, the commit thread
   // writes it, so encoding the next batch overlaps the fsync of the previous one.
   std::mutex q_mu;
-  std::condition_variable q_cv;      // the commit thread waits for work
-  std::condition_variable idle_cv;   // the planner waits for room / for idle
+  std::condition_variable q_cv;    // the commit thread waits for work
+  std::condition_variable idle_cv; // the planner waits for room / for idle
   std::deque<std::unique_ptr<prepared>> queue;
-  std::size_t in_flight = 0;         // queued + being committed
+  std::size_t in_flight = 0; // queued + being committed
   bool stopping = false;
-  status failed;                     // a whole-batch failure not yet reset by the planner
+  status failed; // a whole-batch failure not yet reset by the planner
   std::thread committer;
   // Planner-private.
   std::uint64_t planned_position = 0;
   std::uint64_t planned_stream_id = 1;
-  std::int64_t last_stamp_ns = 0;    // the last timestamp the journal assigned
+  std::int64_t last_stamp_ns = 0; // the last timestamp the journal assigned
 
   /// The commit thread's loop.
   void commit_loop();

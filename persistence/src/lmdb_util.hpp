@@ -55,7 +55,7 @@ struct key128 {
 
 /// RAII cursor: closed at scope end (before its transaction ends).
 class cursor {
-public:
+ public:
   cursor(MDB_txn* txn, MDB_dbi dbi, status& st) noexcept {
     if (int rc = mdb_cursor_open(txn, dbi, &c_); rc != 0) {
       st = from_mdb(rc, "opening a cursor");
@@ -63,17 +63,18 @@ public:
     }
   }
   ~cursor() {
-    if (c_)
-      mdb_cursor_close(c_);
+    if (c_) mdb_cursor_close(c_);
   }
   cursor(const cursor&) = delete;
   cursor& operator=(const cursor&) = delete;
   explicit operator bool() const noexcept { return c_ != nullptr; }
   /// mdb_cursor_get; returns the raw rc (0, MDB_NOTFOUND or an error).
-  int get(MDB_val& k, MDB_val& v, MDB_cursor_op op) noexcept { return mdb_cursor_get(c_, &k, &v, op); }
+  int get(MDB_val& k, MDB_val& v, MDB_cursor_op op) noexcept {
+    return mdb_cursor_get(c_, &k, &v, op);
+  }
   MDB_cursor* native() const noexcept { return c_; }
 
-private:
+ private:
   MDB_cursor* c_ = nullptr;
 };
 

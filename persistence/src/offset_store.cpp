@@ -8,13 +8,11 @@ namespace {
 
 result<std::optional<std::uint64_t>> decode(std::string_view consumer,
                                             result<std::optional<std::string_view>> v) {
-  if (!v)
-    return v.error();
-  if (!*v)
-    return std::optional<std::uint64_t>{};
+  if (!v) return v.error();
+  if (!*v) return std::optional<std::uint64_t>{};
   if ((*v)->size() != 8)
-    return status{errc::corrupt, "stored offset of consumer '" + std::string(consumer)
-                                   + "' is damaged; store a new position for it"};
+    return status{errc::corrupt, "stored offset of consumer '" + std::string(consumer) +
+                                   "' is damaged; store a new position for it"};
   return std::optional<std::uint64_t>{detail::get_be64((*v)->data())};
 }
 
@@ -28,8 +26,7 @@ status check_name(std::string_view consumer) {
 
 result<std::optional<std::uint64_t>> offset_store::get(const read_txn& txn,
                                                        std::string_view consumer) const {
-  if (auto st = check_name(consumer); !st.ok())
-    return st;
+  if (auto st = check_name(consumer); !st.ok()) return st;
   return decode(consumer, txn.get(table_, consumer));
 }
 
@@ -39,19 +36,19 @@ result<std::optional<std::uint64_t>> offset_store::get(std::string_view consumer
     out = get(txn, consumer);
     return out ? status{} : out.error();
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return out;
 }
 
 status offset_store::put(write_txn& txn, std::string_view consumer, std::uint64_t position) {
-  if (auto st = check_name(consumer); !st.ok())
-    return st;
+  if (auto st = check_name(consumer); !st.ok()) return st;
   return txn.put(table_, consumer, detail::key64(position).view());
 }
 
 status offset_store::put(std::string_view consumer, std::uint64_t position) {
-  return env_->write([&](write_txn& txn) { return put(txn, consumer, position); });
+  return env_->write([&](write_txn& txn) {
+    return put(txn, consumer, position);
+  });
 }
 
 result<std::vector<std::pair<std::string, std::uint64_t>>> offset_store::list() const {
@@ -62,8 +59,7 @@ result<std::vector<std::pair<std::string, std::uint64_t>>> offset_store::list() 
       return true;
     });
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return out;
 }
 

@@ -23,18 +23,16 @@ status save_snapshot(journal::impl& j, write_txn& txn, const snapshot_record& s,
     return st;
   // Retention: keep the newest keep_n snapshots of the stream.
   std::vector<std::string> keys;
-  auto st = txn.scan(j.snaps, key128(stream_id, 0).view(), [&](std::string_view k, std::string_view) {
-    if (get_be64(k.data()) != stream_id)
-      return false;
-    keys.emplace_back(k);
-    return true;
-  });
-  if (!st.ok())
-    return st;
+  auto st =
+    txn.scan(j.snaps, key128(stream_id, 0).view(), [&](std::string_view k, std::string_view) {
+      if (get_be64(k.data()) != stream_id) return false;
+      keys.emplace_back(k);
+      return true;
+    });
+  if (!st.ok()) return st;
   auto keep = j.snapshots_api.keep_n();
   for (std::size_t i = 0; i + keep < keys.size(); ++i)
-    if (auto d = txn.del(j.snaps, keys[i]); !d.ok())
-      return d;
+    if (auto d = txn.del(j.snaps, keys[i]); !d.ok()) return d;
   return {};
 }
 
@@ -46,11 +44,9 @@ journal::impl& jimpl(void* p) { return *static_cast<journal::impl*>(p); }
 
 result<std::uint64_t> known_stream(journal::impl& j, const snapshot_record& s) {
   auto id = j.stream_id(s.persistence_id);
-  if (!id)
-    return id.error();
+  if (!id) return id.error();
   if (*id == 0)
-    return status{errc::invalid_argument,
-                  "snapshot for unknown stream '" + s.persistence_id + "'"};
+    return status{errc::invalid_argument, "snapshot for unknown stream '" + s.persistence_id + "'"};
   return id;
 }
 
@@ -59,34 +55,33 @@ result<std::uint64_t> known_stream(journal::impl& j, const snapshot_record& s) {
 status snapshot_store::save(const snapshot_record& s) {
   auto& j = jimpl(journal_);
   auto id = known_stream(j, s);
-  if (!id)
-    return id.error();
+  if (!id) return id.error();
   auto head = [&]() -> result<std::uint64_t> {
     std::uint64_t sid = 0, h = 0;
     {
       std::shared_lock lk(j.mem);
-      if (auto* c = j.cached(s.persistence_id))
-        return c->head;
+      if (auto* c = j.cached(s.persistence_id)) return c->head;
     }
-    auto st = j.env->read([&](read_txn& txn) { return j.lookup_stored(txn, s.persistence_id, sid, h); });
-    if (!st.ok())
-      return st;
+    auto st = j.env->read([&](read_txn& txn) {
+      return j.lookup_stored(txn, s.persistence_id, sid, h);
+    });
+    if (!st.ok()) return st;
     return h;
   }();
-  if (!head)
-    return head.error();
+  if (!head) return head.error();
   if (s.seq == 0 || s.seq > *head)
-    return {errc::invalid_argument, "snapshot of stream '" + s.persistence_id + "' at seq "
-                                      + std::to_string(s.seq) + " is beyond its head "
-                                      + std::to_string(*head)};
-  return j.env->write([&](write_txn& txn) { return detail::save_snapshot(j, txn, s, *id); });
+    return {errc::invalid_argument, "snapshot of stream '" + s.persistence_id + "' at seq " +
+                                      std::to_string(s.seq) + " is beyond its head " +
+                                      std::to_string(*head)};
+  return j.env->write([&](write_txn& txn) {
+    return detail::save_snapshot(j, txn, s, *id);
+  });
 }
 
 status snapshot_store::save(write_txn& txn, const snapshot_record& s) {
   auto& j = jimpl(journal_);
   auto id = known_stream(j, s);
-  if (!id)
-    return id.error();
+  if (!id) return id.error();
   return detail::save_snapshot(j, txn, s, *id);
 }
 
@@ -94,16 +89,13 @@ result<std::optional<snapshot_record>>
 snapshot_store::load_at_or_before(std::string_view pid, std::uint64_t max_seq) const {
   auto& j = jimpl(journal_);
   auto id = j.stream_id(pid);
-  if (!id)
-    return id.error();
+  if (!id) return id.error();
   std::optional<snapshot_record> out;
-  if (*id == 0 || max_seq == 0)
-    return out;
+  if (*id == 0 || max_seq == 0) return out;
   auto st = j.env->read([&](read_txn& txn) -> status {
     status cst;
     detail::cursor c(txn.native(), j.snaps.dbi, cst);
-    if (!c)
-      return cst;
+    if (!c) return cst;
     // The last key <= (id, max_seq).
     key128 probe(*id, max_seq);
     MDB_val k = detail::to_val(probe.view()), v;
@@ -112,26 +104,21 @@ snapshot_store::load_at_or_before(std::string_view pid, std::uint64_t max_seq) c
       rc = c.get(k, v, MDB_PREV);
     else if (rc == MDB_NOTFOUND)
       rc = c.get(k, v, MDB_LAST);
-    if (rc == MDB_NOTFOUND)
-      return {};
-    if (rc != 0)
-      return detail::from_mdb(rc, "reading snapshots of '" + std::string(pid) + "'");
-    if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != *id)
-      return {};
+    if (rc == MDB_NOTFOUND) return {};
+    if (rc != 0) return detail::from_mdb(rc, "reading snapshots of '" + std::string(pid) + "'");
+    if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != *id) return {};
     auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
-    auto r = decode_snapshot(detail::to_view(v), "snapshot of stream '" + std::string(pid)
-                                                   + "' seq " + std::to_string(seq));
-    if (!r)
-      return r.error();
+    auto r = decode_snapshot(detail::to_view(v), "snapshot of stream '" + std::string(pid) +
+                                                   "' seq " + std::to_string(seq));
+    if (!r) return r.error();
     if (r->persistence_id != pid || r->seq != seq)
-      return {errc::corrupt, "snapshot stored for stream '" + std::string(pid) + "' seq "
-                               + std::to_string(seq) + " holds stream '" + r->persistence_id
-                               + "' seq " + std::to_string(r->seq)};
+      return {errc::corrupt, "snapshot stored for stream '" + std::string(pid) + "' seq " +
+                               std::to_string(seq) + " holds stream '" + r->persistence_id +
+                               "' seq " + std::to_string(r->seq)};
     out = std::move(*r);
     return {};
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -142,21 +129,17 @@ result<std::optional<snapshot_record>> snapshot_store::load_latest(std::string_v
 result<std::vector<std::uint64_t>> snapshot_store::list(std::string_view pid) const {
   auto& j = jimpl(journal_);
   auto id = j.stream_id(pid);
-  if (!id)
-    return id.error();
+  if (!id) return id.error();
   std::vector<std::uint64_t> out;
-  if (*id == 0)
-    return out;
+  if (*id == 0) return out;
   auto st = j.env->read([&](read_txn& txn) {
     return txn.scan(j.snaps, key128(*id, 0).view(), [&](std::string_view k, std::string_view) {
-      if (get_be64(k.data()) != *id)
-        return false;
+      if (get_be64(k.data()) != *id) return false;
       out.push_back(get_be64(k.data() + 8));
       return true;
     });
   });
-  if (!st.ok())
-    return st;
+  if (!st.ok()) return st;
   return out;
 }
 

@@ -27,19 +27,16 @@ inline std::uint64_t hash_id(std::string_view s) noexcept {
 /// (std::string) that holds the key. Not thread-safe: the journal guards it.
 template <class T>
 class stream_table {
-public:
+ public:
   T* find(std::string_view key) const noexcept { return find(key, hash_id(key)); }
 
   /// find() with the key's hash_id computed by the caller.
   T* find(std::string_view key, std::uint64_t h) const noexcept {
-    if (slots_.empty())
-      return nullptr;
+    if (slots_.empty()) return nullptr;
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       auto& s = slots_[i];
-      if (!s.item)
-        return nullptr;
-      if (s.hash == h && s.item->pid == key)
-        return s.item;
+      if (!s.item) return nullptr;
+      if (s.hash == h && s.item->pid == key) return s.item;
     }
   }
 
@@ -47,19 +44,16 @@ public:
   /// the append path calls this for a whole batch before its lookups, so their cache
   /// misses overlap instead of adding up.
   void prefetch_slot(std::uint64_t h) const noexcept {
-    if (!slots_.empty())
-      __builtin_prefetch(&slots_[h & mask_]);
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
   }
   void prefetch_item(std::uint64_t h) const noexcept {
     if (!slots_.empty())
-      if (T* item = slots_[h & mask_].item)
-        __builtin_prefetch(item);
+      if (T* item = slots_[h & mask_].item) __builtin_prefetch(item);
   }
 
   /// Inserts a new T for `key` (which must not be present) and returns it.
   T& insert(std::string_view key) {
-    if ((size_ + 1) * 4 > slots_.size() * 3)
-      grow();
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();
     auto item = std::make_unique<T>();
     item->pid = std::string(key);
     T* raw = item.get();
@@ -85,12 +79,10 @@ public:
     std::vector<std::unique_ptr<T>> keep;
     keep.reserve(owned_.size());
     for (auto& p : owned_)
-      if (!pred(*p))
-        keep.push_back(std::move(p));
+      if (!pred(*p)) keep.push_back(std::move(p));
     clear();
     for (auto& p : keep) {
-      if ((size_ + 1) * 4 > slots_.size() * 3)
-        grow();
+      if ((size_ + 1) * 4 > slots_.size() * 3) grow();
       place(hash_id(p->pid), p.get());
       ++size_;
     }
@@ -104,7 +96,7 @@ public:
       f(*p);
   }
 
-private:
+ private:
   struct slot {
     std::uint64_t hash = 0;
     T* item = nullptr;
@@ -125,8 +117,7 @@ private:
     slots_.assign(cap, slot{});
     mask_ = cap - 1;
     for (auto& s : old)
-      if (s.item)
-        place(s.hash, s.item);
+      if (s.item) place(s.hash, s.item);
   }
 
   std::vector<slot> slots_;

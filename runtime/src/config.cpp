@@ -15,8 +15,7 @@ using persistence::status;
 std::string normalise(std::string_view key) {
   std::string k(key);
   for (auto& c : k)
-    if (c == '_')
-      c = '-';
+    if (c == '_') c = '-';
   return k;
 }
 
@@ -25,8 +24,7 @@ std::string_view trim(std::string_view s) {
     s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
     s.remove_suffix(1);
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"')
-    s = s.substr(1, s.size() - 2);
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
 }
 
@@ -35,9 +33,9 @@ status parse_uint(std::string_view key, std::string_view v, T& out) {
   std::uint64_t x = 0;
   auto res = std::from_chars(v.data(), v.data() + v.size(), x);
   if (res.ec != std::errc{} || res.ptr != v.data() + v.size() || v.empty())
-    return {errc::invalid_argument, "config key '" + std::string(key)
-                                      + "' expects a non-negative integer, got '"
-                                      + std::string(v) + "'"};
+    return {errc::invalid_argument, "config key '" + std::string(key) +
+                                      "' expects a non-negative integer, got '" + std::string(v) +
+                                      "'"};
   out = static_cast<T>(x);
   return {};
 }
@@ -67,17 +65,14 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
       return {errc::invalid_argument, "config key 'kafka-partitions' must be >= 1"};
     return st;
   }
-  if (key == "kafka-linger-ms")
-    return parse_uint(key, v, kafka_linger_ms);
-  if (key == "kafka-drain-ms")
-    return parse_uint(key, v, kafka_drain_ms);
+  if (key == "kafka-linger-ms") return parse_uint(key, v, kafka_linger_ms);
+  if (key == "kafka-drain-ms") return parse_uint(key, v, kafka_drain_ms);
   const std::string repl = "replication";
-  if (key.compare(0, repl.size(), repl) == 0
-      && (key.size() == repl.size() || key[repl.size()] == '.')) {
+  if (key.compare(0, repl.size(), repl) == 0 &&
+      (key.size() == repl.size() || key[repl.size()] == '.')) {
     if (v != "local" && v != "replicated")
-      return {errc::invalid_argument, "config key '" + key
-                                        + "' expects local or replicated, got '"
-                                        + std::string(v) + "'"};
+      return {errc::invalid_argument,
+              "config key '" + key + "' expects local or replicated, got '" + std::string(v) + "'"};
     bool on = v == "replicated";
     if (key.size() == repl.size())
       replicated = on;
@@ -86,8 +81,7 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
     return {};
   }
   if (key == "data-dir" || key == "data") {
-    if (v.empty())
-      return {errc::invalid_argument, "config key 'data-dir' must not be empty"};
+    if (v.empty()) return {errc::invalid_argument, "config key 'data-dir' must not be empty"};
     data_dir = std::string(v);
     return {};
   }
@@ -102,7 +96,8 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   if (key == "scheduler-policy") {
     if (v != "stealing" && v != "sharing")
       return {errc::invalid_argument, "config key 'scheduler-policy' expects stealing or "
-                                      "sharing, got '" + std::string(v) + "'"};
+                                      "sharing, got '" +
+                                        std::string(v) + "'"};
     scheduler_policy = std::string(v);
     return {};
   }
@@ -113,55 +108,40 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   if (key == "map-size-mb") {
     std::size_t mb = 0;
     auto st = parse_uint(key, v, mb);
-    if (st.ok())
-      map_size_bytes = mb << 20;
+    if (st.ok()) map_size_bytes = mb << 20;
     return st;
   }
   if (key == "map-size-max-mb") {
     std::size_t mb = 0;
     auto st = parse_uint(key, v, mb);
-    if (st.ok())
-      map_size_max_bytes = mb << 20;
+    if (st.ok()) map_size_max_bytes = mb << 20;
     return st;
   }
   const std::string per_type = "snapshot-every.";
   if (key.compare(0, per_type.size(), per_type) == 0 && key.size() > per_type.size()) {
     std::uint64_t n = 0;
     auto st = parse_uint(key, v, n);
-    if (st.ok())
-      snapshot_every_by_type[key.substr(per_type.size())] = n;
+    if (st.ok()) snapshot_every_by_type[key.substr(per_type.size())] = n;
     return st;
   }
-  if (key == "snapshot-every")
-    return parse_uint(key, v, snapshot_every);
-  if (key == "passivate-after-ms")
-    return parse_uint(key, v, passivate_after_ms);
-  if (key == "max-recovering")
-    return parse_uint(key, v, max_recovering);
-  if (key == "stash-max")
-    return parse_uint(key, v, stash_max);
-  if (key == "writer-batch-events-max")
-    return parse_uint(key, v, writer_batch_events_max);
-  if (key == "writer-linger-us")
-    return parse_uint(key, v, writer_linger_us);
-  if (key == "writer-linger-events")
-    return parse_uint(key, v, writer_linger_events);
+  if (key == "snapshot-every") return parse_uint(key, v, snapshot_every);
+  if (key == "passivate-after-ms") return parse_uint(key, v, passivate_after_ms);
+  if (key == "max-recovering") return parse_uint(key, v, max_recovering);
+  if (key == "stash-max") return parse_uint(key, v, stash_max);
+  if (key == "writer-batch-events-max") return parse_uint(key, v, writer_batch_events_max);
+  if (key == "writer-linger-us") return parse_uint(key, v, writer_linger_us);
+  if (key == "writer-linger-events") return parse_uint(key, v, writer_linger_events);
   if (key == "max-inflight-writes") {
     auto st = parse_uint(key, v, max_inflight_writes);
     if (st.ok() && max_inflight_writes == 0)
       return {errc::invalid_argument, "config key 'max-inflight-writes' must be >= 1"};
     return st;
   }
-  if (key == "entity-batch-events-max")
-    return parse_uint(key, v, entity_batch_events_max);
-  if (key == "scheduler-threads")
-    return parse_uint(key, v, scheduler_threads);
-  if (key == "max-throughput")
-    return parse_uint(key, v, max_throughput);
-  if (key == "directory-shards")
-    return parse_uint(key, v, directory_shards);
-  if (key == "index-flush-events")
-    return parse_uint(key, v, index_flush_events);
+  if (key == "entity-batch-events-max") return parse_uint(key, v, entity_batch_events_max);
+  if (key == "scheduler-threads") return parse_uint(key, v, scheduler_threads);
+  if (key == "max-throughput") return parse_uint(key, v, max_throughput);
+  if (key == "directory-shards") return parse_uint(key, v, directory_shards);
+  if (key == "index-flush-events") return parse_uint(key, v, index_flush_events);
   return {errc::invalid_argument, "unknown config key '" + std::string(key_in) + "'"};
 }
 
@@ -176,28 +156,24 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
 
 persistence::result<config> config::from_file(const std::string& path, config base) {
   std::ifstream in(path);
-  if (!in)
-    return persistence::status{errc::not_found, "cannot open config file '" + path + "'"};
+  if (!in) return persistence::status{errc::not_found, "cannot open config file '" + path + "'"};
   std::string line;
   std::size_t n = 0;
   std::string section;
   while (std::getline(in, line)) {
     ++n;
     auto l = trim(line);
-    if (l.empty() || l.front() == '#' || l.front() == ';')
-      continue;
+    if (l.empty() || l.front() == '#' || l.front() == ';') continue;
     if (l.front() == '[') {
-      section = std::string(trim(l.substr(1, l.find(']') == std::string_view::npos
-                                                ? l.size() - 1
-                                                : l.find(']') - 1)));
+      section = std::string(
+        trim(l.substr(1, l.find(']') == std::string_view::npos ? l.size() - 1 : l.find(']') - 1)));
       continue;
     }
-    if (!section.empty() && section != "strata")
-      continue; // other sections belong to other tools
+    if (!section.empty() && section != "strata") continue; // other sections belong to other tools
     auto eq = l.find('=');
     if (eq == std::string_view::npos)
-      return persistence::status{errc::invalid_argument, path + ":" + std::to_string(n)
-                                                           + ": expected key = value"};
+      return persistence::status{errc::invalid_argument,
+                                 path + ":" + std::to_string(n) + ": expected key = value"};
     auto st = base.set(l.substr(0, eq), l.substr(eq + 1));
     if (!st.ok())
       return persistence::status{st.code(), path + ":" + std::to_string(n) + ": " + st.message()};
@@ -220,8 +196,7 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
     else
       continue;
     auto f = from_file(path, std::move(base));
-    if (!f)
-      return f.error();
+    if (!f) return f.error();
     base = std::move(*f);
   }
   std::vector<std::string> unknown;
@@ -233,8 +208,7 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
       break;
     }
     if (a.rfind("--config-file", 0) == 0) {
-      if (a == "--config-file")
-        ++i;
+      if (a == "--config-file") ++i;
       continue;
     }
     if (a.size() > 2 && a[0] == '-' && a[1] == '-') {
@@ -253,8 +227,7 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
             ++i;
             continue;
           }
-          if (st.message().rfind("unknown config key", 0) != 0)
-            return st; // ours, but a bad value
+          if (st.message().rfind("unknown config key", 0) != 0) return st; // ours, but a bad value
         }
       } else {
         auto st = probe.set(key, value);
@@ -262,8 +235,7 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
           base = std::move(probe);
           continue;
         }
-        if (st.message().rfind("unknown config key", 0) != 0)
-          return st; // ours, but a bad value
+        if (st.message().rfind("unknown config key", 0) != 0) return st; // ours, but a bad value
       }
     }
     unknown.push_back(a);

@@ -35,38 +35,33 @@ caf::error make_runtime_error(runtime_errc code, std::string message) {
 }
 
 caf::error to_error(const persistence::status& st) {
-  if (st.ok())
-    return caf::error{};
+  if (st.ok()) return caf::error{};
   return make_runtime_error(static_cast<runtime_errc>(st.code()), st.message());
 }
 
 namespace {
 std::string first_string(const caf::message& ctx, std::size_t i) {
-  if (ctx.size() > i && ctx.match_element<std::string>(i))
-    return ctx.get_as<std::string>(i);
+  if (ctx.size() > i && ctx.match_element<std::string>(i)) return ctx.get_as<std::string>(i);
   return {};
 }
 } // namespace
 
 std::string describe(const caf::error& err) {
-  if (!err)
-    return "ok";
+  if (!err) return "ok";
   if (err.category() == rejected_category) {
     auto name = first_string(err.context(), 1);
-    if (name.empty())
-      name = std::to_string(static_cast<unsigned>(err.code()));
+    if (name.empty()) name = std::to_string(static_cast<unsigned>(err.code()));
     return "rejected: " + name;
   }
   if (err.category() == runtime_category) {
     std::string s = to_string(static_cast<runtime_errc>(err.code()));
     auto msg = first_string(err.context(), 0);
-    if (!msg.empty())
-      s += ": " + msg;
+    if (!msg.empty()) s += ": " + msg;
     return s;
   }
   if (err.category() == caf::atom("system"))
-    return "caf: " + to_string(static_cast<caf::sec>(err.code()))
-           + (err.context().empty() ? std::string{} : " " + to_string(err.context()));
+    return "caf: " + to_string(static_cast<caf::sec>(err.code())) +
+           (err.context().empty() ? std::string{} : " " + to_string(err.context()));
   return to_string(err);
 }
 

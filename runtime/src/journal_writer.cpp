@@ -9,18 +9,17 @@
 namespace strata::detail {
 
 void notify_written(const caf::actor& to, std::uint64_t write_no, write_outcome out) {
-  if (to)
-    caf::anon_send(to, written_atom::value, write_no, std::move(out));
+  if (to) caf::anon_send(to, written_atom::value, write_no, std::move(out));
 }
 
 journal_writer::journal_writer(append_fn append, fault_fn fault, std::size_t batch_events_max,
                                std::uint64_t linger_us, std::size_t linger_events)
-  : append_(std::move(append)),
-    fault_(std::move(fault)),
-    batch_events_max_(batch_events_max == 0 ? 1 : batch_events_max),
-    linger_us_(linger_us),
+  : append_(std::move(append)), fault_(std::move(fault)),
+    batch_events_max_(batch_events_max == 0 ? 1 : batch_events_max), linger_us_(linger_us),
     linger_events_(linger_events) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    run();
+  });
 }
 
 journal_writer::~journal_writer() { stop(); }
@@ -47,16 +46,16 @@ void journal_writer::submit(write_request r) {
 void journal_writer::stop() {
   {
     std::lock_guard<std::mutex> g{mtx_};
-    if (stopped_)
-      return;
+    if (stopped_) return;
     stopping_ = true;
     cv_.notify_one();
   }
-  if (thread_.joinable())
-    thread_.join();
+  if (thread_.joinable()) thread_.join();
   // Batches handed to the journal are answered from its commit thread: wait for them.
   std::unique_lock<std::mutex> lk{inflight_mtx_};
-  inflight_cv_.wait(lk, [&] { return inflight_ == 0; });
+  inflight_cv_.wait(lk, [&] {
+    return inflight_ == 0;
+  });
 }
 
 void journal_writer::run() {
@@ -65,26 +64,29 @@ void journal_writer::run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lk{mtx_};
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lk, [&] {
+        return stopping_ || !queue_.empty();
+      });
       if (queue_.empty()) { // stopping and drained
         stopped_ = true;
         return;
       }
       // Linger only under load (the previous commit ended moments ago): an idle system
       // commits at once, so low-load latency does not pay for it.
-      if (linger_us_ > 0 && queued_events_ < linger_events_ && !stopping_
-          && std::chrono::steady_clock::now() - last_commit_end
-               < std::chrono::microseconds(linger_us_))
-        cv_.wait_for(lk, std::chrono::microseconds(linger_us_),
-                     [&] { return stopping_ || queued_events_ >= linger_events_; });
+      if (linger_us_ > 0 && queued_events_ < linger_events_ && !stopping_ &&
+          std::chrono::steady_clock::now() - last_commit_end <
+            std::chrono::microseconds(linger_us_))
+        cv_.wait_for(lk, std::chrono::microseconds(linger_us_), [&] {
+          return stopping_ || queued_events_ >= linger_events_;
+        });
       if (queued_events_ <= batch_events_max_) {
         batch.swap(queue_);
         queued_events_ = 0;
       } else {
         std::size_t n = 0;
         std::size_t events = 0;
-        while (n < queue_.size()
-               && (n == 0 || events + queue_[n].write.events.size() <= batch_events_max_)) {
+        while (n < queue_.size() &&
+               (n == 0 || events + queue_[n].write.events.size() <= batch_events_max_)) {
           events += queue_[n].write.events.size();
           ++n;
         }
@@ -120,13 +122,11 @@ void journal_writer::commit(std::vector<write_request>& batch) {
       ctx->events += r.write.events.size();
       ctx->writes.push_back(std::move(r.write));
     }
-    if (r.snapshot)
-      snaps.push_back(std::move(*r.snapshot));
+    if (r.snapshot) snaps.push_back(std::move(*r.snapshot));
   }
   ctx->batch = std::move(batch);
   persistence::status whole;
-  if (fault_)
-    whole = fault_(append_phase::before, ctx->writes);
+  if (fault_) whole = fault_(append_phase::before, ctx->writes);
   if (!whole.ok() || (ctx->writes.empty() && snaps.empty())) {
     finish(*ctx, std::move(whole), {});
     return;
@@ -136,27 +136,27 @@ void journal_writer::commit(std::vector<write_request>& batch) {
     ++inflight_;
   }
   ctx->start = std::chrono::steady_clock::now();
-  append_(ctx->writes, snaps, [this, ctx](persistence::result<std::vector<persistence::write_result>> res) {
-    append_ns_.fetch_add(static_cast<std::uint64_t>(
-                           std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now() - ctx->start)
-                             .count()),
-                         std::memory_order_relaxed);
-    persistence::status whole;
-    std::vector<persistence::write_result> results;
-    if (!res)
-      whole = res.error();
-    else
-      results = std::move(*res);
-    if (whole.ok() && fault_)
-      whole = fault_(append_phase::after, ctx->writes);
-    finish(*ctx, std::move(whole), std::move(results));
-    {
-      std::lock_guard<std::mutex> g{inflight_mtx_};
-      --inflight_;
-    }
-    inflight_cv_.notify_all();
-  });
+  append_(ctx->writes, snaps,
+          [this, ctx](persistence::result<std::vector<persistence::write_result>> res) {
+            append_ns_.fetch_add(
+              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now() - ctx->start)
+                                           .count()),
+              std::memory_order_relaxed);
+            persistence::status whole;
+            std::vector<persistence::write_result> results;
+            if (!res)
+              whole = res.error();
+            else
+              results = std::move(*res);
+            if (whole.ok() && fault_) whole = fault_(append_phase::after, ctx->writes);
+            finish(*ctx, std::move(whole), std::move(results));
+            {
+              std::lock_guard<std::mutex> g{inflight_mtx_};
+              --inflight_;
+            }
+            inflight_cv_.notify_all();
+          });
 }
 
 void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
@@ -171,8 +171,7 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
     failed_commits_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& r = batch[i];
-    if (!r.reply_to)
-      continue;
+    if (!r.reply_to) continue;
     write_outcome out;
     if (!whole.ok()) {
       out.code = whole.code();
@@ -189,8 +188,8 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
         out.first_seq = results[k].first_seq;
         out.last_seq = results[k].last_seq;
         out.last_position = results[k].last_position;
-        if (kafka_.replicated && out.last_position > 0
-            && kafka_.replicated(writes[k].persistence_id)) {
+        if (kafka_.replicated && out.last_position > 0 &&
+            kafka_.replicated(writes[k].persistence_id)) {
           // `replicated`: the reply waits until Kafka acknowledged the events.
           std::lock_guard<std::mutex> g{kwait_mtx_};
           if (kafka_failed_.empty()) {
@@ -204,8 +203,7 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
     }
     notify_written(r.reply_to, r.write_no, std::move(out));
   }
-  if (kafka_.notify)
-    kafka_.notify();
+  if (kafka_.notify) kafka_.notify();
   if (kafka_.acknowledged)
     kafka_acknowledged(kafka_.acknowledged()); // in case Kafka was faster than us
 }

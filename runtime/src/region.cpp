@@ -19,8 +19,7 @@ std::uint64_t steady_now_ms() noexcept {
 }
 
 void intrusive_ptr_release(envelope_base* p) noexcept {
-  if (p->rc_.fetch_sub(1, std::memory_order_acq_rel) != 1)
-    return;
+  if (p->rc_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (p->completed_) {
     delete p;
     return;
@@ -64,8 +63,7 @@ void recovery_gate::release() {
   {
     std::lock_guard<std::mutex> g{mtx_};
     if (queue_.empty()) {
-      if (in_use_ > 0)
-        --in_use_;
+      if (in_use_ > 0) --in_use_;
       return;
     }
     next = std::move(queue_.front()); // the permit passes on
@@ -115,8 +113,7 @@ bool region::stopping() const noexcept { return core_.stopping.load(std::memory_
 
 void region::dispatch(const std::string& id_in, envelope_ptr e) {
   e->home = this;
-  if (&e->entity_id != &id_in)
-    e->entity_id = id_in;
+  if (&e->entity_id != &id_in) e->entity_id = id_in;
   const std::string& id = e->entity_id;
   if (id.empty()) {
     e->fail(make_runtime_error(runtime_errc::invalid_argument, "empty entity id"));
@@ -130,9 +127,9 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
     // no entity can be spawned behind its back.
     if (stopping()) {
       g.unlock();
-      e->fail(make_runtime_error(runtime_errc::shutting_down,
-                                 "the system is shutting down; '" + persistence_id(id)
-                                   + "' did not handle the command"));
+      e->fail(make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
+                                                                persistence_id(id) +
+                                                                "' did not handle the command"));
       return;
     }
     auto it = sh.entries.find(id);
@@ -142,8 +139,7 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
       it = sh.entries.emplace(id, entry{}).first;
       it->second.actor = std::move(a);
     } else if (it->second.passivating) {
-      if (!it->second.buffered)
-        it->second.buffered = std::make_unique<std::vector<envelope_ptr>>();
+      if (!it->second.buffered) it->second.buffered = std::make_unique<std::vector<envelope_ptr>>();
       it->second.buffered->push_back(std::move(e));
       return;
     }
@@ -157,16 +153,15 @@ void region::redeliver(envelope_base* raw) noexcept {
   envelope_ptr e{raw}; // back to one reference: completes or routes again
   try {
     if (stopping()) {
-      e->fail(make_runtime_error(runtime_errc::shutting_down,
-                                 "the system is shutting down; '"
-                                   + persistence_id(e->entity_id)
-                                   + "' did not handle the command"));
+      e->fail(make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
+                                                                persistence_id(e->entity_id) +
+                                                                "' did not handle the command"));
       return;
     }
     if (++e->attempts > 32) {
-      e->fail(make_runtime_error(runtime_errc::undelivered,
-                                 "could not deliver the command to '"
-                                   + persistence_id(e->entity_id) + "' after 32 attempts"));
+      e->fail(make_runtime_error(runtime_errc::undelivered, "could not deliver the command to '" +
+                                                              persistence_id(e->entity_id) +
+                                                              "' after 32 attempts"));
       return;
     }
     auto id = e->entity_id;
@@ -187,10 +182,8 @@ void region::passivated(const std::string& id, const caf::actor_addr& me) {
     auto& sh = shard_of(id);
     std::lock_guard<std::mutex> g{sh.mtx};
     auto it = sh.entries.find(id);
-    if (it == sh.entries.end() || it->second.actor.address() != me)
-      return;
-    if (it->second.buffered)
-      buffered = std::move(*it->second.buffered);
+    if (it == sh.entries.end() || it->second.actor.address() != me) return;
+    if (it->second.buffered) buffered = std::move(*it->second.buffered);
     sh.entries.erase(it);
   }
   for (auto& e : buffered)
@@ -251,8 +244,7 @@ void region::await_all_finished() {
 
 caf::expected<std::vector<std::string>> region::ids() const {
   auto all = core_.journal->list_streams();
-  if (!all)
-    return to_error(all.error());
+  if (!all) return to_error(all.error());
   std::vector<std::string> out;
   auto prefix = type_ + ':';
   for (auto& pid : *all)

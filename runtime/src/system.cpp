@@ -21,13 +21,12 @@ namespace strata {
 namespace {
 
 std::string ctx_string(const caf::message& ctx, std::size_t i) {
-  if (ctx.size() > i && ctx.match_element<std::string>(i))
-    return ctx.get_as<std::string>(i);
+  if (ctx.size() > i && ctx.match_element<std::string>(i)) return ctx.get_as<std::string>(i);
   return {};
 }
 
 class strata_actor_config : public caf::actor_system_config {
-public:
+ public:
   explicit strata_actor_config(const config& cfg) {
     auto threads = cfg.scheduler_threads;
     if (threads == 0) {
@@ -36,19 +35,20 @@ public:
     }
     set("scheduler.max-threads", threads);
     set("scheduler.policy", caf::atom_from_string(cfg.scheduler_policy));
-    if (cfg.max_throughput > 0)
-      set("scheduler.max-throughput", cfg.max_throughput);
+    if (cfg.max_throughput > 0) set("scheduler.max-throughput", cfg.max_throughput);
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
-    add_error_category(rejected_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-      auto name = ctx_string(ctx, 1);
-      return "rejected(" + ctx_string(ctx, 0) + ", "
-             + (name.empty() ? std::to_string(code) : name) + ")";
-    });
-    add_error_category(runtime_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-      auto msg = ctx_string(ctx, 0);
-      return std::string("strata_error(") + to_string(static_cast<runtime_errc>(code))
-             + (msg.empty() ? std::string{} : ", " + msg) + ")";
-    });
+    add_error_category(rejected_category,
+                       [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                         auto name = ctx_string(ctx, 1);
+                         return "rejected(" + ctx_string(ctx, 0) + ", " +
+                                (name.empty() ? std::to_string(code) : name) + ")";
+                       });
+    add_error_category(
+      runtime_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+        auto msg = ctx_string(ctx, 0);
+        return std::string("strata_error(") + to_string(static_cast<runtime_errc>(code)) +
+               (msg.empty() ? std::string{} : ", " + msg) + ")";
+      });
   }
 };
 
@@ -72,19 +72,16 @@ persistence::status start_kafka(detail::system_core& core) {
   bo.linger_ms = c.kafka_linger_ms;
   if (c.kafka == "mock") {
     auto mock = persistence::kafka_mock_cluster::start(3);
-    if (!mock)
-      return mock.error();
+    if (!mock) return mock.error();
     core.kafka_mock = std::move(*mock);
     // A fresh cluster per process: publish the whole journal into it, from position 1,
     // under a bridge offset of its own (a real cluster's offset is left alone).
     bo.consumer_name = "kafka-bridge-mock";
-    if (auto st = core.journal->offsets().put(bo.consumer_name, 0); !st.ok())
-      return st;
+    if (auto st = core.journal->offsets().put(bo.consumer_name, 0); !st.ok()) return st;
     // Topics for the types already in the journal; later types get theirs when they
     // are registered (system::region_for).
     auto streams = core.journal->list_streams();
-    if (!streams)
-      return streams.error();
+    if (!streams) return streams.error();
     std::set<std::string> types;
     for (auto& pid : *streams)
       types.emplace(type_of(pid));
@@ -99,20 +96,26 @@ persistence::status start_kafka(detail::system_core& core) {
   }
   bo.bootstrap_servers = core.kafka_bootstrap;
   auto* writer = core.writer.get();
-  bo.on_acknowledged = [writer](std::uint64_t pos) { writer->kafka_acknowledged(pos); };
+  bo.on_acknowledged = [writer](std::uint64_t pos) {
+    writer->kafka_acknowledged(pos);
+  };
   bo.on_error = [](const persistence::status& st) {
     std::cerr << "strata: kafka: " << st.to_string() << "\n";
   };
   auto bridge = persistence::kafka_bridge::start(*core.journal, std::move(bo));
   if (!bridge)
-    return {bridge.error().code(), "cannot start the Kafka bridge to '" + core.kafka_bootstrap
-                                     + "': " + bridge.error().message()};
+    return {bridge.error().code(), "cannot start the Kafka bridge to '" + core.kafka_bootstrap +
+                                     "': " + bridge.error().message()};
   core.bridge = std::move(*bridge);
   auto* b = core.bridge.get();
   const auto* cfg = &core.cfg;
   detail::journal_writer::kafka_hooks hooks;
-  hooks.notify = [b] { b->notify(); };
-  hooks.acknowledged = [b] { return b->acknowledged_position(); };
+  hooks.notify = [b] {
+    b->notify();
+  };
+  hooks.acknowledged = [b] {
+    return b->acknowledged_position();
+  };
   if (c.replicated || !c.replicated_by_type.empty())
     hooks.replicated = [cfg](std::string_view pid) {
       return cfg->replicated_for(type_of(pid));
@@ -124,8 +127,7 @@ persistence::status start_kafka(detail::system_core& core) {
 /// Publishes what is persisted (bounded wait), answers replies still waiting for Kafka,
 /// and stops the bridge. Says how much is left for the next start.
 void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
-  if (!core.bridge)
-    return;
+  if (!core.bridge) return;
   auto left = core.bridge->drain(drain_ms);
   core.writer->fail_kafka_waiters("Kafka did not acknowledge the events before shutdown;"
                                   " they are stored locally and published at the next start");
@@ -140,10 +142,8 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
   auto& c = core->cfg;
-  if (c.max_inflight_writes == 0)
-    c.max_inflight_writes = 1;
-  if (c.entity_batch_events_max == 0)
-    c.entity_batch_events_max = 1;
+  if (c.max_inflight_writes == 0) c.max_inflight_writes = 1;
+  if (c.entity_batch_events_max == 0) c.entity_batch_events_max = 1;
   persistence::journal_options jo;
   jo.env.path = c.data_dir;
   jo.env.sync = c.durability;
@@ -151,20 +151,20 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
   jo.env.map_size_max_bytes = c.map_size_max_bytes;
   jo.writer_node = c.node_name;
   jo.index_flush_events = c.index_flush_events;
-  jo.max_batch_events = std::max<std::size_t>(
-    jo.max_batch_events, c.writer_batch_events_max + c.entity_batch_events_max);
+  jo.max_batch_events = std::max<std::size_t>(jo.max_batch_events, c.writer_batch_events_max +
+                                                                     c.entity_batch_events_max);
   auto j = persistence::journal::open(jo);
   if (!j)
-    return to_error(persistence::status{j.error().code(), "cannot open the journal in '"
-                                                            + c.data_dir
-                                                            + "': " + j.error().message()});
+    return to_error(persistence::status{
+      j.error().code(), "cannot open the journal in '" + c.data_dir + "': " + j.error().message()});
   core->journal = std::move(*j);
   core->gate = std::make_unique<detail::recovery_gate>(c.max_recovering);
   auto* jp = core->journal.get();
   core->writer = std::make_unique<detail::journal_writer>(
     [jp](const std::vector<persistence::stream_write>& w,
-         const std::vector<persistence::snapshot_record>& s,
-         persistence::append_callback done) { jp->append_async(w, s, std::move(done)); },
+         const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
+      jp->append_async(w, s, std::move(done));
+    },
     c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
   if (c.kafka.empty()) {
     bool any = c.replicated;
@@ -186,8 +186,7 @@ caf::expected<std::unique_ptr<system>> system::open(config cfg) {
       std::unique_lock<std::mutex> lk{cp->sweep_mtx};
       while (!cp->sweep_stop) {
         cp->sweep_cv.wait_for(lk, std::chrono::milliseconds(period_ms));
-        if (cp->sweep_stop)
-          break;
+        if (cp->sweep_stop) break;
         lk.unlock();
         auto now = detail::steady_now_ms();
         for (auto& r : cp->all_regions())
@@ -204,8 +203,7 @@ system::system(std::unique_ptr<detail::system_core> core) : core_(std::move(core
 system::~system() { shutdown(); }
 
 void system::shutdown() {
-  if (!core_ || core_->shut_down)
-    return;
+  if (!core_ || core_->shut_down) return;
   core_->shut_down = true;
   core_->stopping.store(true, std::memory_order_release);
   {
@@ -213,8 +211,7 @@ void system::shutdown() {
     core_->sweep_stop = true;
     core_->sweep_cv.notify_all();
   }
-  if (core_->sweeper.joinable())
-    core_->sweeper.join();
+  if (core_->sweeper.joinable()) core_->sweeper.join();
   // Replies waiting for Kafka are answered (acknowledged or not) before the entities
   // are stopped, so stopping never waits on Kafka longer than kafka_drain_ms.
   stop_kafka(*core_, core_->cfg.kafka_drain_ms);
@@ -234,8 +231,7 @@ void system::shutdown() {
   }
   core_->kafka_mock.reset();
   auto st = core_->journal->close();
-  if (!st.ok())
-    std::cerr << "strata: closing the journal failed: " << st.to_string() << "\n";
+  if (!st.ok()) std::cerr << "strata: closing the journal failed: " << st.to_string() << "\n";
   core_->actors.reset(); // awaits every actor
 }
 
@@ -287,8 +283,8 @@ std::shared_ptr<detail::region> system::region_for(const std::string& type,
     auto topic = core_->bridge->options().topic_prefix + type;
     auto st = core_->kafka_mock->create_topic(topic, static_cast<int>(core_->cfg.kafka_partitions));
     if (!st.ok() && st.code() != persistence::errc::invalid_argument)
-      std::cerr << "strata: creating topic " << topic << " on the mock cluster: "
-                << st.to_string() << "\n";
+      std::cerr << "strata: creating topic " << topic << " on the mock cluster: " << st.to_string()
+                << "\n";
   }
   auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every);
   core_->regions.emplace(type, std::make_pair(&agg, r));

@@ -25,7 +25,7 @@
 namespace strata::detail {
 
 class system_core {
-public:
+ public:
   config cfg;
   std::mutex regions_mtx;
   std::map<std::string, std::pair<const std::type_info*, std::shared_ptr<region>>> regions;

@@ -26,7 +26,9 @@ struct outcomes {
   }
   void wait_for(std::size_t n) {
     std::unique_lock lk(mu);
-    REQUIRE(cv.wait_for(lk, std::chrono::seconds(60), [&] { return got.size() >= n; }));
+    REQUIRE(cv.wait_for(lk, std::chrono::seconds(60), [&] {
+      return got.size() >= n;
+    }));
   }
 };
 
@@ -57,7 +59,8 @@ TEST_CASE("journal: append_async plans on queued batches and commits them in ord
   std::map<std::string, std::uint64_t> heads;
   for (int b = 0; b < batches; ++b) {
     std::vector<stream_write> batch;
-    for (const std::string& pid : {std::string("p"), std::string("q"), "r" + std::to_string(b % 5)}) {
+    for (const std::string& pid :
+         {std::string("p"), std::string("q"), "r" + std::to_string(b % 5)}) {
       auto n = 1 + b % 3;
       batch.push_back(make_write(pid, heads[pid], payloads(pid, heads[pid] + 1, n)));
       heads[pid] += n;
@@ -135,8 +138,7 @@ TEST_CASE("journal: event timestamps stamped at append strictly increase, across
                      make_write("u", stream_write::any_seq, payloads("u", 0, 3))});
     auto all = read_global_all(*j);
     for (auto& e : all) {
-      if (e.position <= static_cast<std::uint64_t>(round) * 115)
-        continue;
+      if (e.position <= static_cast<std::uint64_t>(round) * 115) continue;
       CHECK(e.timestamp_ns > last);
       last = e.timestamp_ns;
     }

@@ -10,9 +10,16 @@
 #include <vector>
 
 TEST_CASE("config: command line sets known keys and returns the rest in order") {
-  const char* argv[] = {"prog",          "--data",     "/tmp/x",   "deposit",
-                        "--durability=nosync", "acct-1", "--snapshot-every.account=7",
-                        "100",           "--owner",    "ann"};
+  const char* argv[] = {"prog",
+                        "--data",
+                        "/tmp/x",
+                        "deposit",
+                        "--durability=nosync",
+                        "acct-1",
+                        "--snapshot-every.account=7",
+                        "100",
+                        "--owner",
+                        "ann"};
   std::vector<std::string> rest;
   auto c = strata::config::from_args(10, argv, &rest);
   REQUIRE(c);

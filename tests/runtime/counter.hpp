@@ -56,8 +56,12 @@ struct counter {
   using effect = strata::effect<event, rejection, state, reply>;
 
   static state apply(state s, const event& e) noexcept {
-    std::visit(strata::overload{[&](const added& x) { s.value += x.n; },
-                                [&](const subtracted& x) { s.value -= x.n; },
+    std::visit(strata::overload{[&](const added& x) {
+                                  s.value += x.n;
+                                },
+                                [&](const subtracted& x) {
+                                  s.value -= x.n;
+                                },
                                 [&](const touched&) {}},
                e);
     ++s.events;
@@ -65,31 +69,34 @@ struct counter {
   }
 
   static effect handle(const state& s, const command& c) {
-    auto value = [](const state& after) { return after.value; };
-    return std::visit(
-      strata::overload{
-        [&](const add& x) {
-          if (x.n <= 0)
-            return effect::reject(rejection::invalid_amount);
-          return effect::persist({added{x.n}}).then_reply(value);
-        },
-        [&](const sub& x) {
-          if (x.n <= 0)
-            return effect::reject(rejection::invalid_amount);
-          if (x.n > s.value)
-            return effect::reject(rejection::insufficient);
-          return effect::persist({subtracted{x.n}}).then_reply(value);
-        },
-        [&](const add_twice& x) {
-          if (x.n <= 0)
-            return effect::reject(rejection::invalid_amount);
-          return effect::persist({added{x.n}, added{x.n}}).then_reply(value);
-        },
-        [&](const touch&) { return effect::persist({touched{}}).then_no_reply(); },
-        [&](const get&) { return effect::reply(value); },
-        [&](const boom&) -> effect { throw std::runtime_error("boom"); },
-      },
-      c);
+    auto value = [](const state& after) {
+      return after.value;
+    };
+    return std::visit(strata::overload{
+                        [&](const add& x) {
+                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+                          return effect::persist({added{x.n}}).then_reply(value);
+                        },
+                        [&](const sub& x) {
+                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+                          if (x.n > s.value) return effect::reject(rejection::insufficient);
+                          return effect::persist({subtracted{x.n}}).then_reply(value);
+                        },
+                        [&](const add_twice& x) {
+                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+                          return effect::persist({added{x.n}, added{x.n}}).then_reply(value);
+                        },
+                        [&](const touch&) {
+                          return effect::persist({touched{}}).then_no_reply();
+                        },
+                        [&](const get&) {
+                          return effect::reply(value);
+                        },
+                        [&](const boom&) -> effect {
+                          throw std::runtime_error("boom");
+                        },
+                      },
+                      c);
   }
 
   // -- mapping: 8 little-endian bytes per integer ------------------------------
@@ -99,43 +106,39 @@ struct counter {
     return s;
   }
   static std::optional<std::int64_t> read_i64(std::string_view p) {
-    if (p.size() != 8)
-      return std::nullopt;
+    if (p.size() != 8) return std::nullopt;
     std::int64_t v;
     std::memcpy(&v, p.data(), 8);
     return v;
   }
 
   static strata::event_bytes encode(const event& e) {
-    return std::visit(strata::overload{
-                        [](const added& x) { return strata::event_bytes{"added", 1, i64(x.n)}; },
-                        [](const subtracted& x) {
-                          return strata::event_bytes{"subtracted", 1, i64(x.n)};
-                        },
-                        [](const touched&) { return strata::event_bytes{"touched", 1, {}}; }},
+    return std::visit(strata::overload{[](const added& x) {
+                                         return strata::event_bytes{"added", 1, i64(x.n)};
+                                       },
+                                       [](const subtracted& x) {
+                                         return strata::event_bytes{"subtracted", 1, i64(x.n)};
+                                       },
+                                       [](const touched&) {
+                                         return strata::event_bytes{"touched", 1, {}};
+                                       }},
                       e);
   }
   static std::optional<event> decode(std::string_view type, std::uint32_t version,
                                      std::string_view payload) {
-    if (version != 1)
-      return std::nullopt;
-    if (type == "touched")
-      return event{touched{}};
+    if (version != 1) return std::nullopt;
+    if (type == "touched") return event{touched{}};
     auto v = read_i64(payload);
-    if (!v)
-      return std::nullopt;
-    if (type == "added")
-      return event{added{*v}};
-    if (type == "subtracted")
-      return event{subtracted{*v}};
+    if (!v) return std::nullopt;
+    if (type == "added") return event{added{*v}};
+    if (type == "subtracted") return event{subtracted{*v}};
     return std::nullopt;
   }
   static strata::state_bytes encode_state(const state& s) {
     return {1, i64(s.value) + i64(static_cast<std::int64_t>(s.events))};
   }
   static std::optional<state> decode_state(std::uint32_t version, std::string_view p) {
-    if (version != 1 || p.size() != 16)
-      return std::nullopt;
+    if (version != 1 || p.size() != 16) return std::nullopt;
     state s;
     s.value = *read_i64(p.substr(0, 8));
     s.events = static_cast<std::uint64_t>(*read_i64(p.substr(8, 8)));

@@ -15,7 +15,8 @@ struct other_aggregate {
 };
 } // namespace
 
-TEST_CASE("effect: persist then reply carries the events and computes the reply on the state after") {
+TEST_CASE(
+  "effect: persist then reply carries the events and computes the reply on the state after") {
   auto e = effect::persist({added{2}, added{3}}).then_reply([](const counter::state& s) {
     return s.value * 10;
   });
@@ -35,7 +36,9 @@ TEST_CASE("effect: persist with no reply, reply only, reject") {
   CHECK_FALSE(n.has_reply());
   CHECK(n.events().size() == 1);
 
-  auto r = effect::reply([](const counter::state& s) { return s.value + 1; });
+  auto r = effect::reply([](const counter::state& s) {
+    return s.value + 1;
+  });
   CHECK(r.kind() == strata::effect_kind::reply);
   CHECK(r.events().empty());
   counter::state s;

@@ -36,15 +36,10 @@ namespace rc {
 template <>
 struct Arbitrary<op> {
   static Gen<op> arbitrary() {
-    return gen::build<op>(gen::set(&op::kind, gen::weightedElement<int>({{5, 0},
-                                                                        {4, 1},
-                                                                        {2, 2},
-                                                                        {2, 3},
-                                                                        {1, 4},
-                                                                        {1, 5},
-                                                                        {1, 6}})),
-                          gen::set(&op::id, gen::inRange(0, 3)),
-                          gen::set(&op::amount, gen::inRange(-1, 9)));
+    return gen::build<op>(
+      gen::set(&op::kind,
+               gen::weightedElement<int>({{5, 0}, {4, 1}, {2, 2}, {2, 3}, {1, 4}, {1, 5}, {1, 6}})),
+      gen::set(&op::id, gen::inRange(0, 3)), gen::set(&op::amount, gen::inRange(-1, 9)));
   }
 };
 } // namespace rc
@@ -61,7 +56,9 @@ TEST_CASE("property: replies match a reference model; snapshot + tail == full re
     for (const auto& o : ops) {
       if (o.kind == 5) {
         sys->passivate_idle(0);
-        RC_ASSERT(eventually([&] { return c->live() == 0; }));
+        RC_ASSERT(eventually([&] {
+          return c->live() == 0;
+        }));
         continue;
       }
       if (o.kind == 6) {

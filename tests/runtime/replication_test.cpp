@@ -19,11 +19,9 @@ namespace {
 
 std::unique_ptr<sp::kafka_mock_cluster> start_mock() {
   auto mock = sp::kafka_mock_cluster::start(3);
-  if (!mock)
-    FAIL("mock cluster: " << mock.error().to_string());
+  if (!mock) FAIL("mock cluster: " << mock.error().to_string());
   auto st = (*mock)->create_topic("strata.counter", 64);
-  if (!st.ok())
-    FAIL("create topic: " << st.to_string());
+  if (!st.ok()) FAIL("create topic: " << st.to_string());
   return std::move(*mock);
 }
 
@@ -58,7 +56,9 @@ TEST_CASE("replication: replicated replies wait for Kafka; an outage delays them
   // Every broker down: the events are committed locally, the replies wait.
   mock->set_all_brokers_down();
   auto futs = send_adds(c, 12);
-  REQUIRE(eventually([&] { return sys->journal().last_position() > pos; }));
+  REQUIRE(eventually([&] {
+    return sys->journal().last_position() > pos;
+  }));
   // A local reply would come within microseconds of the commit; give it ample time.
   CHECK(futs.front().wait_for(300ms) == std::future_status::timeout);
   for (auto& f : futs)

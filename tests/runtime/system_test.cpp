@@ -156,25 +156,32 @@ TEST_CASE("system: commands sent during recovery are stashed, handled after it i
   cfg.max_recovering = 1;
   cfg.stash_max = 5;
   cfg.before_recover = [&](const std::string& pid) {
-    if (pid != "counter:blocker")
-      return;
+    if (pid != "counter:blocker") return;
     std::unique_lock<std::mutex> g{m};
     entered = true;
     cv.notify_all();
-    cv.wait(g, [&] { return release; }); // holds the only recovery permit
+    cv.wait(g, [&] {
+      return release;
+    }); // holds the only recovery permit
   };
   auto sys = open_system(cfg);
   auto c = sys->entities<counter>();
   collector<std::int64_t> blocker;
-  c.ask_async("blocker", get{}, [&](caf::expected<std::int64_t> r) { blocker.add(0, r); });
+  c.ask_async("blocker", get{}, [&](caf::expected<std::int64_t> r) {
+    blocker.add(0, r);
+  });
   {
     std::unique_lock<std::mutex> g{m};
-    REQUIRE(cv.wait_for(g, std::chrono::seconds(20), [&] { return entered; }));
+    REQUIRE(cv.wait_for(g, std::chrono::seconds(20), [&] {
+      return entered;
+    }));
   }
   collector<std::int64_t> got;
   for (std::size_t i = 0; i < 8; ++i)
     c.ask_async("target", add{static_cast<std::int64_t>(i + 1)},
-                [&got, i](caf::expected<std::int64_t> r) { got.add(i, std::move(r)); });
+                [&got, i](caf::expected<std::int64_t> r) {
+                  got.add(i, std::move(r));
+                });
   // The 3 over the bound are answered while recovery is still blocked.
   REQUIRE(got.wait_for(3));
   {
@@ -214,7 +221,9 @@ TEST_CASE("system: idle entities passivate and reactivate by recovery") {
   REQUIRE(c.ask("p", add{5}));
   REQUIRE(c.ask("q", add{1}));
   CHECK(sys->stats().recoveries == 2);
-  REQUIRE(eventually([&] { return c.live() == 0; }));
+  REQUIRE(eventually([&] {
+    return c.live() == 0;
+  }));
   CHECK(sys->stats().passivations >= 2);
   auto r = c.ask("p", add{1});
   REQUIRE(r);
@@ -242,8 +251,9 @@ TEST_CASE("system: passivation racing with commands loses and duplicates nothing
           ++errors;
           std::lock_guard<std::mutex> g{first_error_mtx};
           if (first_error.empty())
-            first_error = r ? "reply " + std::to_string(*r) + " for command #" + std::to_string(i + 1)
-                            : strata::describe(r.error());
+            first_error =
+              r ? "reply " + std::to_string(*r) + " for command #" + std::to_string(i + 1)
+                : strata::describe(r.error());
         }
       }
     });
@@ -268,7 +278,8 @@ TEST_CASE("system: a failed journal write fails the commands on top of it; the e
   auto cfg = test_config(dir.path);
   std::atomic<int> fail_before{0};
   std::atomic<int> fail_after{0};
-  cfg.append_fault = [&](strata::append_phase p, const std::vector<strata::persistence::stream_write>&) {
+  cfg.append_fault = [&](strata::append_phase p,
+                         const std::vector<strata::persistence::stream_write>&) {
     using strata::persistence::errc;
     if (p == strata::append_phase::before && fail_before > 0) {
       --fail_before;
@@ -307,9 +318,10 @@ TEST_CASE("system: a failed journal write fails the commands on top of it; the e
   collector<std::int64_t> got;
   const std::size_t n = 400;
   for (std::size_t i = 0; i < n; ++i) {
-    if (i == 50)
-      fail_before = 2;
-    c.ask_async("f", add{1}, [&got, i](caf::expected<std::int64_t> x) { got.add(i, x); });
+    if (i == 50) fail_before = 2;
+    c.ask_async("f", add{1}, [&got, i](caf::expected<std::int64_t> x) {
+      got.add(i, x);
+    });
   }
   REQUIRE(got.wait_for(n));
   std::int64_t ok = 0;
@@ -420,14 +432,13 @@ TEST_CASE("system: many entities from many threads") {
       collector<std::int64_t> got;
       for (int k = 0; k < rounds; ++k)
         for (int i = 0; i < ids; ++i)
-          c.ask_async("m" + std::to_string(i), add{t + 1},
-                      [&got](caf::expected<std::int64_t> r) { got.add(0, r); });
-      if (!got.wait_for(static_cast<std::size_t>(ids * rounds)))
-        ++errors;
+          c.ask_async("m" + std::to_string(i), add{t + 1}, [&got](caf::expected<std::int64_t> r) {
+            got.add(0, r);
+          });
+      if (!got.wait_for(static_cast<std::size_t>(ids * rounds))) ++errors;
       std::lock_guard<std::mutex> g{got.mtx};
       for (auto& it : got.items)
-        if (!it.result)
-          ++errors;
+        if (!it.result) ++errors;
     });
   for (auto& t : ts)
     t.join();
@@ -457,8 +468,9 @@ TEST_CASE("system: at most max-recovering entities recover at once") {
   collector<std::int64_t> got;
   const std::size_t n = 300;
   for (std::size_t i = 0; i < n; ++i)
-    c.ask_async("w" + std::to_string(i), add{1},
-                [&got, i](caf::expected<std::int64_t> r) { got.add(i, r); });
+    c.ask_async("w" + std::to_string(i), add{1}, [&got, i](caf::expected<std::int64_t> r) {
+      got.add(i, r);
+    });
   REQUIRE(got.wait_for(n));
   {
     std::lock_guard<std::mutex> g{got.mtx};

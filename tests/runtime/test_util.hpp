@@ -45,8 +45,7 @@ inline strata::config test_config(const std::string& dir) {
 
 inline std::unique_ptr<strata::system> open_system(const strata::config& c) {
   auto s = strata::system::open(c);
-  if (!s)
-    FAIL("cannot open the system: " << strata::describe(s.error()));
+  if (!s) FAIL("cannot open the system: " << strata::describe(s.error()));
   return std::move(*s);
 }
 
@@ -56,8 +55,7 @@ inline bool eventually(const std::function<bool()>& cond,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (cond())
-      return true;
+    if (cond()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return cond();
@@ -82,7 +80,9 @@ struct collector {
   }
   bool wait_for(std::size_t n, std::chrono::seconds t = std::chrono::seconds(30)) {
     std::unique_lock<std::mutex> g{mtx};
-    return cv.wait_for(g, t, [&] { return items.size() >= n; });
+    return cv.wait_for(g, t, [&] {
+      return items.size() >= n;
+    });
   }
   std::size_t size() {
     std::lock_guard<std::mutex> g{mtx};

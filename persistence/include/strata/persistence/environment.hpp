@@ -46,12 +46,12 @@ std::optional<sync_mode> parse_sync_mode(std::string_view text) noexcept;
 const char* to_string(sync_mode m) noexcept;
 
 struct env_options {
-  std::string path;                           ///< directory; created if missing
-  sync_mode sync = sync_mode::sync;           ///< config key `durability`: sync | nosync
-  std::size_t map_size_bytes = 64u << 20;     ///< initial map size; grows by doubling
+  std::string path;                                      ///< directory; created if missing
+  sync_mode sync = sync_mode::sync;                      ///< config key `durability`: sync | nosync
+  std::size_t map_size_bytes = 64u << 20;                ///< initial map size; grows by doubling
   std::size_t map_size_max_bytes = std::size_t{1} << 40; ///< growth stops here → map_full
-  unsigned max_readers = 512;                 ///< concurrent read transactions
-  unsigned max_tables = 64;                   ///< named databases (journal uses 7)
+  unsigned max_readers = 512;                            ///< concurrent read transactions
+  unsigned max_tables = 64;                              ///< named databases (journal uses 7)
 };
 
 /// A named LMDB database inside an environment. A plain value; valid as long as the
@@ -63,7 +63,7 @@ struct table {
 /// Read-only view of a transaction. Returned string_views point into the map and are
 /// valid only until the transaction ends: copy what you keep.
 class read_txn {
-public:
+ public:
   /// The value under `key`, or nullopt. Errors: io_error, corrupt (LMDB-level).
   result<std::optional<std::string_view>> get(table t, std::string_view key) const;
 
@@ -77,7 +77,7 @@ public:
 
   MDB_txn* native() const noexcept { return txn_; }
 
-protected:
+ protected:
   explicit read_txn(MDB_txn* txn) noexcept : txn_(txn) {}
   MDB_txn* txn_;
   friend class environment;
@@ -86,21 +86,21 @@ protected:
 /// A write transaction, handed to the function passed to environment::write. It
 /// commits when that function returns ok, and aborts otherwise.
 class write_txn : public read_txn {
-public:
+ public:
   /// Inserts or replaces. Errors: map_full is handled by environment::write (it grows
   /// the map and calls the function again); txn_full, io_error.
   status put(table t, std::string_view key, std::string_view value);
   /// Removes `key`; removing a missing key is ok.
   status del(table t, std::string_view key);
 
-private:
+ private:
   using read_txn::read_txn;
   friend class environment;
 };
 
 /// An open LMDB environment. Resource type: owned by one unique_ptr.
 class environment {
-public:
+ public:
   /// Opens (creating if needed) the environment in `opts.path`, clears stale reader
   /// slots left by crashed processes. Errors: invalid_argument (bad path/options),
   /// io_error (permissions, disk), incompatible (not an LMDB environment).
@@ -131,7 +131,7 @@ public:
 
   MDB_env* native() const noexcept;
 
-private:
+ private:
   struct impl;
   explicit environment(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

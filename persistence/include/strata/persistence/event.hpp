@@ -29,7 +29,7 @@ struct stream_write {
   /// Use as expected_seq to skip the check (append after whatever is there).
   static constexpr std::uint64_t any_seq = ~std::uint64_t{0};
 
-  std::string persistence_id;  ///< e.g. "account-42"; 1..255 bytes, not empty
+  std::string persistence_id;     ///< e.g. "account-42"; 1..255 bytes, not empty
   std::uint64_t expected_seq = 0; ///< the stream's head the writer decided on (0 = new)
   std::uint64_t shard_epoch = 0;  ///< stamped into every envelope (cluster fencing)
   std::vector<event_data> events;
@@ -38,8 +38,8 @@ struct stream_write {
 /// An event as stored: the decoded envelope.
 struct event_record {
   std::string persistence_id;
-  std::uint64_t seq = 0;       ///< 1-based, gap-free per stream
-  std::uint64_t position = 0;  ///< 1-based, gap-free global log position at append time
+  std::uint64_t seq = 0;      ///< 1-based, gap-free per stream
+  std::uint64_t position = 0; ///< 1-based, gap-free global log position at append time
   std::int64_t timestamp_ns = 0;
   std::string type;
   std::uint32_t schema_version = 1;
@@ -49,15 +49,15 @@ struct event_record {
   std::string causation_id;
   std::string writer_node;
   std::uint64_t shard_epoch = 0;
-  std::uint32_t checksum = 0;  ///< CRC32C of payload, as stored in the envelope
+  std::uint32_t checksum = 0; ///< CRC32C of payload, as stored in the envelope
 
   friend bool operator==(const event_record& a, const event_record& b) {
-    return a.persistence_id == b.persistence_id && a.seq == b.seq && a.position == b.position
-           && a.timestamp_ns == b.timestamp_ns && a.type == b.type
-           && a.schema_version == b.schema_version && a.payload == b.payload && a.tags == b.tags
-           && a.correlation_id == b.correlation_id && a.causation_id == b.causation_id
-           && a.writer_node == b.writer_node && a.shard_epoch == b.shard_epoch
-           && a.checksum == b.checksum;
+    return a.persistence_id == b.persistence_id && a.seq == b.seq && a.position == b.position &&
+           a.timestamp_ns == b.timestamp_ns && a.type == b.type &&
+           a.schema_version == b.schema_version && a.payload == b.payload && a.tags == b.tags &&
+           a.correlation_id == b.correlation_id && a.causation_id == b.causation_id &&
+           a.writer_node == b.writer_node && a.shard_epoch == b.shard_epoch &&
+           a.checksum == b.checksum;
   }
   friend bool operator!=(const event_record& a, const event_record& b) { return !(a == b); }
 };

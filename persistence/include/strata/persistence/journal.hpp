@@ -62,9 +62,9 @@ struct journal_options {
 
 /// The outcome of one stream_write inside a batch.
 struct write_result {
-  status st;                    ///< ok, or conflict (this stream only), or invalid_argument
-  std::uint64_t first_seq = 0;  ///< seq of the first appended event (when ok)
-  std::uint64_t last_seq = 0;   ///< the stream's new head (when ok); unchanged head on error
+  status st;                   ///< ok, or conflict (this stream only), or invalid_argument
+  std::uint64_t first_seq = 0; ///< seq of the first appended event (when ok)
+  std::uint64_t last_seq = 0;  ///< the stream's new head (when ok); unchanged head on error
   std::uint64_t first_position = 0;
   std::uint64_t last_position = 0;
 };
@@ -78,7 +78,7 @@ using event_visitor = std::function<bool(const event_record&)>;
 using event_view_visitor = std::function<bool(const event_view&)>;
 
 class journal {
-public:
+ public:
   static constexpr std::uint64_t max_seq = ~std::uint64_t{0};
 
   /// Opens or creates the journal in `opts.env.path`; re-indexes any tail of the log
@@ -119,8 +119,8 @@ public:
   /// Visits the events of `persistence_id` with from_seq <= seq <= to_seq, in order.
   /// A stream that does not exist visits nothing. Errors: corrupt (names stream and
   /// position), io_error.
-  status read_stream(std::string_view persistence_id, std::uint64_t from_seq,
-                     std::uint64_t to_seq, const event_visitor& fn) const;
+  status read_stream(std::string_view persistence_id, std::uint64_t from_seq, std::uint64_t to_seq,
+                     const event_visitor& fn) const;
 
   /// read_stream without copying: each event_view points into a journal buffer valid
   /// only during the call (the fast path for recovery). Errors: as read_stream.
@@ -178,7 +178,7 @@ public:
   /// Opaque implementation, shared with snapshot_store and offset_store (internal).
   struct impl;
 
-private:
+ private:
   explicit journal(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

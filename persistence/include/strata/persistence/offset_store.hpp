@@ -22,7 +22,7 @@
 namespace strata::persistence {
 
 class offset_store {
-public:
+ public:
   /// The stored position of `consumer`, or nullopt if it never stored one.
   result<std::optional<std::uint64_t>> get(std::string_view consumer) const;
   /// The same inside a caller's transaction.
@@ -36,7 +36,7 @@ public:
   /// All consumers with their positions, sorted by name.
   result<std::vector<std::pair<std::string, std::uint64_t>>> list() const;
 
-private:
+ private:
   friend class journal;
   offset_store(environment* env, table t) noexcept : env_(env), table_(t) {}
   environment* env_;

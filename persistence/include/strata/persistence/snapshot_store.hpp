@@ -24,7 +24,7 @@
 namespace strata::persistence {
 
 class snapshot_store {
-public:
+ public:
   /// How many snapshots per stream survive a save (the newest ones). At least 1.
   std::size_t keep_n() const noexcept { return keep_n_; }
   void set_keep_n(std::size_t n) noexcept { keep_n_ = n < 1 ? 1 : n; }
@@ -45,7 +45,7 @@ public:
   /// Sequence numbers of the stored snapshots of a stream, ascending.
   result<std::vector<std::uint64_t>> list(std::string_view persistence_id) const;
 
-private:
+ private:
   friend class journal;
   struct impl;
   snapshot_store(void* journal_impl) noexcept : journal_(journal_impl) {}

@@ -40,7 +40,7 @@ const char* to_string(errc code) noexcept;
 /// The outcome of an operation: ok, or an error code with a message that names the
 /// object concerned (stream, position, path) and what to do about it.
 class [[nodiscard]] status {
-public:
+ public:
   status() noexcept = default;
   status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -56,7 +56,7 @@ public:
   friend bool operator==(const status& a, const status& b) noexcept { return a.code_ == b.code_; }
   friend bool operator!=(const status& a, const status& b) noexcept { return !(a == b); }
 
-private:
+ private:
   errc code_ = errc::ok;
   std::string message_;
 };
@@ -65,7 +65,7 @@ private:
 /// value is present.
 template <class T>
 class [[nodiscard]] result {
-public:
+ public:
   result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   result(status err) : v_(std::in_place_index<1>, std::move(err)) {}
   result(errc code, std::string message)
@@ -86,7 +86,7 @@ public:
   /// The error; `status::success()` when a value is present.
   status error() const { return has_value() ? status{} : std::get<1>(v_); }
 
-private:
+ private:
   std::variant<T, status> v_;
 };
 

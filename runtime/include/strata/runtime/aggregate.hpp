@@ -86,51 +86,54 @@ struct has_reply<A, std::void_t<typename A::reply>> : std::true_type {};
 template <class, class = void>
 struct has_type_name : std::false_type {};
 template <class A>
-struct has_type_name<A, std::enable_if_t<std::is_convertible_v<decltype(A::type_name), const char*>>>
+struct has_type_name<A,
+                     std::enable_if_t<std::is_convertible_v<decltype(A::type_name), const char*>>>
   : std::true_type {};
 
 template <class, class = void>
 struct has_apply : std::false_type {};
 template <class A>
-struct has_apply<A, std::enable_if_t<std::is_same_v<
-                      decltype(A::apply(std::declval<typename A::state>(),
-                                        std::declval<const typename A::event&>())),
-                      typename A::state>>> : std::true_type {};
+struct has_apply<
+  A, std::enable_if_t<std::is_same_v<decltype(A::apply(std::declval<typename A::state>(),
+                                                       std::declval<const typename A::event&>())),
+                                     typename A::state>>> : std::true_type {};
 
 template <class, class = void>
 struct apply_is_noexcept : std::false_type {};
 template <class A>
-struct apply_is_noexcept<A, std::enable_if_t<noexcept(A::apply(
-                              std::declval<typename A::state>(),
-                              std::declval<const typename A::event&>()))>> : std::true_type {};
+struct apply_is_noexcept<
+  A, std::enable_if_t<noexcept(
+       A::apply(std::declval<typename A::state>(), std::declval<const typename A::event&>()))>>
+  : std::true_type {};
 
 template <class A>
-using effect_of = effect<typename A::event, typename A::rejection, typename A::state,
-                         typename A::reply>;
+using effect_of =
+  effect<typename A::event, typename A::rejection, typename A::state, typename A::reply>;
 
 template <class, class = void>
 struct has_handle : std::false_type {};
 template <class A>
-struct has_handle<A, std::enable_if_t<std::is_same_v<
-                       decltype(A::handle(std::declval<const typename A::state&>(),
-                                          std::declval<const typename A::command&>())),
-                       effect_of<A>>>> : std::true_type {};
+struct has_handle<
+  A,
+  std::enable_if_t<std::is_same_v<decltype(A::handle(std::declval<const typename A::state&>(),
+                                                     std::declval<const typename A::command&>())),
+                                  effect_of<A>>>> : std::true_type {};
 
 template <class, class = void>
 struct has_encode : std::false_type {};
 template <class A>
 struct has_encode<A, std::enable_if_t<std::is_same_v<
-                       decltype(A::encode(std::declval<const typename A::event&>())),
-                       event_bytes>>> : std::true_type {};
+                       decltype(A::encode(std::declval<const typename A::event&>())), event_bytes>>>
+  : std::true_type {};
 
 template <class, class = void>
 struct has_decode : std::false_type {};
 template <class A>
-struct has_decode<A, std::enable_if_t<std::is_same_v<
-                       decltype(A::decode(std::declval<std::string_view>(),
-                                          std::declval<std::uint32_t>(),
-                                          std::declval<std::string_view>())),
-                       std::optional<typename A::event>>>> : std::true_type {};
+struct has_decode<
+  A, std::enable_if_t<std::is_same_v<decltype(A::decode(std::declval<std::string_view>(),
+                                                        std::declval<std::uint32_t>(),
+                                                        std::declval<std::string_view>())),
+                                     std::optional<typename A::event>>>> : std::true_type {};
 
 template <class, class = void>
 struct has_state_codec : std::false_type {};
@@ -138,10 +141,10 @@ template <class A>
 struct has_state_codec<
   A, std::enable_if_t<
        std::is_same_v<decltype(A::encode_state(std::declval<const typename A::state&>())),
-                      state_bytes>
-       && std::is_same_v<decltype(A::decode_state(std::declval<std::uint32_t>(),
-                                                  std::declval<std::string_view>())),
-                         std::optional<typename A::state>>>> : std::true_type {};
+                      state_bytes> &&
+       std::is_same_v<decltype(A::decode_state(std::declval<std::uint32_t>(),
+                                               std::declval<std::string_view>())),
+                      std::optional<typename A::state>>>> : std::true_type {};
 
 template <class T>
 struct is_variant : std::false_type {};
@@ -151,25 +154,23 @@ struct is_variant<std::variant<Ts...>> : std::true_type {};
 template <class E, bool = std::is_enum_v<E>>
 struct rejection_fits : std::false_type {};
 template <class E>
-struct rejection_fits<E, true>
-  : std::bool_constant<sizeof(std::underlying_type_t<E>) == 1> {};
+struct rejection_fits<E, true> : std::bool_constant<sizeof(std::underlying_type_t<E>) == 1> {};
 
 } // namespace detail
 
 /// True when `A` satisfies the whole aggregate concept (see the file comment).
 template <class A>
 constexpr bool is_aggregate_v = [] {
-  if constexpr (detail::has_state<A>::value && detail::has_command<A>::value
-                && detail::has_event<A>::value && detail::has_rejection<A>::value
-                && detail::has_reply<A>::value && detail::has_type_name<A>::value) {
-    return detail::is_variant<typename A::command>::value
-           && detail::is_variant<typename A::event>::value
-           && detail::rejection_fits<typename A::rejection>::value
-           && detail::has_apply<A>::value && detail::apply_is_noexcept<A>::value
-           && detail::has_handle<A>::value && detail::has_encode<A>::value
-           && detail::has_decode<A>::value
-           && std::is_copy_constructible_v<typename A::state>
-           && std::is_default_constructible_v<typename A::state>;
+  if constexpr (detail::has_state<A>::value && detail::has_command<A>::value &&
+                detail::has_event<A>::value && detail::has_rejection<A>::value &&
+                detail::has_reply<A>::value && detail::has_type_name<A>::value) {
+    return detail::is_variant<typename A::command>::value &&
+           detail::is_variant<typename A::event>::value &&
+           detail::rejection_fits<typename A::rejection>::value && detail::has_apply<A>::value &&
+           detail::apply_is_noexcept<A>::value && detail::has_handle<A>::value &&
+           detail::has_encode<A>::value && detail::has_decode<A>::value &&
+           std::is_copy_constructible_v<typename A::state> &&
+           std::is_default_constructible_v<typename A::state>;
   } else {
     return false;
   }
@@ -194,9 +195,9 @@ constexpr bool check_aggregate() {
                 "aggregate: missing `using reply = ...;` (the value an ask returns)");
   static_assert(detail::has_type_name<A>::value,
                 "aggregate: missing `static constexpr const char* type_name = \"...\";`");
-  if constexpr (detail::has_state<A>::value && detail::has_command<A>::value
-                && detail::has_event<A>::value && detail::has_rejection<A>::value
-                && detail::has_reply<A>::value) {
+  if constexpr (detail::has_state<A>::value && detail::has_command<A>::value &&
+                detail::has_event<A>::value && detail::has_rejection<A>::value &&
+                detail::has_reply<A>::value) {
     static_assert(detail::is_variant<typename A::command>::value,
                   "aggregate: `command` must be a std::variant of command structs");
     static_assert(detail::is_variant<typename A::event>::value,
@@ -204,8 +205,8 @@ constexpr bool check_aggregate() {
     static_assert(detail::rejection_fits<typename A::rejection>::value,
                   "aggregate: `rejection` must be an enum with a 1-byte underlying type "
                   "(enum class rejection : std::uint8_t), values 1..255");
-    static_assert(std::is_default_constructible_v<typename A::state>
-                    && std::is_copy_constructible_v<typename A::state>,
+    static_assert(std::is_default_constructible_v<typename A::state> &&
+                    std::is_copy_constructible_v<typename A::state>,
                   "aggregate: `state` must be a default-constructible, copyable value");
     static_assert(detail::has_apply<A>::value,
                   "aggregate: missing `static state apply(state, const event&) noexcept;`");

@@ -39,7 +39,7 @@ inline std::string capnp_to_bytes(capnp::MessageBuilder& mb) {
 
 /// Reads a message from bytes that may be unaligned (copied into words first).
 class capnp_reader {
-public:
+ public:
   explicit capnp_reader(std::string_view bytes, capnp::ReaderOptions opts = {})
     : words_(copy(bytes)), reader_(words_.asPtr(), opts) {}
 
@@ -48,7 +48,7 @@ public:
     return reader_.getRoot<T>();
   }
 
-private:
+ private:
   static kj::Array<capnp::word> copy(std::string_view bytes) {
     auto n = (bytes.size() + sizeof(capnp::word) - 1) / sizeof(capnp::word);
     auto w = kj::heapArray<capnp::word>(n);

@@ -124,8 +124,7 @@ struct config {
 
   /// Test-only fault injection: called by the journal writer thread around each
   /// append. Returning a non-ok status makes that append fail (see append_phase).
-  std::function<persistence::status(append_phase,
-                                    const std::vector<persistence::stream_write>&)>
+  std::function<persistence::status(append_phase, const std::vector<persistence::stream_write>&)>
     append_fault;
 
   /// Test-only: called on the entity's actor thread right before it reads its stream

@@ -39,7 +39,7 @@ enum class effect_kind : std::uint8_t {
 /// and one std::function.
 template <class Event, class Rejection, class State, class Reply>
 class effect {
-public:
+ public:
   using event_type = Event;
   using rejection_type = Rejection;
   using state_type = State;
@@ -50,15 +50,15 @@ public:
   /// Returned by `persist`. Not convertible to `effect`: finish it with
   /// `then_reply(f)` or `then_no_reply()`.
   class [[nodiscard]] persist_builder {
-  public:
+   public:
     /// Persist, then reply with `f(state after the events)`. `f` must be callable as
     /// `Reply(const State&)`; it runs on the actor, must be pure and not throw.
     template <class F>
     effect then_reply(F&& f) && {
       static_assert(std::is_invocable_r_v<Reply, F&, const State&>,
                     "then_reply(f): f must be callable as Reply f(const State& after)");
-      return effect{effect_kind::persist_then_reply, std::move(events_), reply_fn{std::forward<F>(f)},
-                    std::nullopt};
+      return effect{effect_kind::persist_then_reply, std::move(events_),
+                    reply_fn{std::forward<F>(f)}, std::nullopt};
     }
     /// Persist; the sender gets no value (an `ask` completes with error `no_reply`
     /// once the events are durable).
@@ -67,7 +67,7 @@ public:
                     std::nullopt};
     }
 
-  private:
+   private:
     friend class effect;
     explicit persist_builder(std::vector<Event> evs) : events_(std::move(evs)) {}
     std::vector<Event> events_;
@@ -91,9 +91,7 @@ public:
 
   /// Reject the command: nothing is stored, the sender gets `r` as a caf::error
   /// (see `strata::rejection_of<A>`).
-  static effect reject(Rejection r) {
-    return effect{effect_kind::reject, {}, reply_fn{}, r};
-  }
+  static effect reject(Rejection r) { return effect{effect_kind::reject, {}, reply_fn{}, r}; }
 
   // -- inspection (used by the runtime and the test kit) -----------------------
 
@@ -108,7 +106,7 @@ public:
   /// The reply for `after`. Precondition: has_reply().
   Reply make_reply(const State& after) const { return reply_(after); }
 
-private:
+ private:
   effect(effect_kind k, std::vector<Event> evs, reply_fn f, std::optional<Rejection> r)
     : kind_(k), events_(std::move(evs)), reply_(std::move(f)), rejection_(std::move(r)) {}
 

@@ -63,7 +63,7 @@ struct state_at {
 
 template <class A>
 class entities {
-public:
+ public:
   using command = typename A::command;
   using reply = typename A::reply;
   using state = typename A::state;
@@ -89,7 +89,9 @@ public:
   std::future<caf::expected<reply>> ask_future(const std::string& id, command cmd) const {
     auto p = std::make_shared<std::promise<caf::expected<reply>>>();
     auto f = p->get_future();
-    ask_async(id, std::move(cmd), [p](caf::expected<reply> r) { p->set_value(std::move(r)); });
+    ask_async(id, std::move(cmd), [p](caf::expected<reply> r) {
+      p->set_value(std::move(r));
+    });
     return f;
   }
 
@@ -99,9 +101,9 @@ public:
                            std::chrono::milliseconds timeout = default_timeout) const {
     auto f = ask_future(id, std::move(cmd));
     if (f.wait_for(timeout) != std::future_status::ready)
-      return make_runtime_error(runtime_errc::timeout,
-                                "no reply from " + persistence_id(id) + " within "
-                                  + std::to_string(timeout.count()) + " ms");
+      return make_runtime_error(runtime_errc::timeout, "no reply from " + persistence_id(id) +
+                                                         " within " +
+                                                         std::to_string(timeout.count()) + " ms");
     return f.get();
   }
 
@@ -122,10 +124,8 @@ public:
 
   /// The state as recovery builds it: latest snapshot, then the events after it.
   caf::expected<state_at<A>> current(const std::string& id) const {
-    auto r = detail::recover<A>(region_->journal(), persistence_id(id), true,
-                                ~std::uint64_t{0});
-    if (!r)
-      return std::move(r.error());
+    auto r = detail::recover<A>(region_->journal(), persistence_id(id), true, ~std::uint64_t{0});
+    if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
   }
 
@@ -133,18 +133,14 @@ public:
   caf::expected<state_at<A>> state_at_seq(const std::string& id,
                                           std::uint64_t seq = ~std::uint64_t{0}) const {
     auto r = detail::recover<A>(region_->journal(), persistence_id(id), false, seq);
-    if (!r)
-      return std::move(r.error());
+    if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
   }
 
   /// The fold of the events committed at or before `timestamp_ns` (ns since epoch).
-  caf::expected<state_at<A>> state_at_time(const std::string& id,
-                                           std::int64_t timestamp_ns) const {
-    auto r = detail::recover_until_time<A>(region_->journal(), persistence_id(id),
-                                           timestamp_ns);
-    if (!r)
-      return std::move(r.error());
+  caf::expected<state_at<A>> state_at_time(const std::string& id, std::int64_t timestamp_ns) const {
+    auto r = detail::recover_until_time<A>(region_->journal(), persistence_id(id), timestamp_ns);
+    if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
   }
 
@@ -154,7 +150,7 @@ public:
   /// Live (spawned, not stopped) entities of this type.
   std::size_t live() const noexcept { return region_->live(); }
 
-private:
+ private:
   friend class system;
   explicit entities(std::shared_ptr<detail::region> r) : region_(std::move(r)) {}
   std::shared_ptr<detail::region> region_;

@@ -37,25 +37,25 @@ constexpr caf::atom_value runtime_category = caf::atom("strata");
 
 /// Infrastructure error codes. 1..12 are persistence::errc (same numbers).
 enum class runtime_errc : std::uint8_t {
-  conflict = 1,          ///< the stream's head moved (another writer, or a failed write)
-  corrupt = 2,           ///< a stored event/snapshot did not decode
-  not_found = 3,         ///< no such entity / stream
-  invalid_argument = 4,  ///< e.g. an empty entity id
-  io_error = 5,          ///< the journal could not write or sync (outcome may be unknown)
-  map_full = 6,          ///< the LMDB map reached its maximum size
+  conflict = 1,         ///< the stream's head moved (another writer, or a failed write)
+  corrupt = 2,          ///< a stored event/snapshot did not decode
+  not_found = 3,        ///< no such entity / stream
+  invalid_argument = 4, ///< e.g. an empty entity id
+  io_error = 5,         ///< the journal could not write or sync (outcome may be unknown)
+  map_full = 6,         ///< the LMDB map reached its maximum size
   txn_full = 7,
   readers_full = 8,
-  closed = 9,            ///< the journal is closed
+  closed = 9, ///< the journal is closed
   incompatible = 10,
   unavailable = 11,
-  internal = 12,         ///< a bug: an invariant did not hold
-  stash_full = 32,       ///< the entity's bounded stash is full: retry later
-  timeout = 33,          ///< a blocking ask did not complete in time (may still complete)
-  shutting_down = 34,    ///< the system is stopping; the command was not handled
-  no_reply = 35,         ///< the command was handled (events durable) but replies nothing
-  write_failed = 36,     ///< an earlier write of this entity failed; this command was
-                         ///< decided on top of it and was not stored
-  undelivered = 37,      ///< the command could not be delivered after several attempts
+  internal = 12,      ///< a bug: an invariant did not hold
+  stash_full = 32,    ///< the entity's bounded stash is full: retry later
+  timeout = 33,       ///< a blocking ask did not complete in time (may still complete)
+  shutting_down = 34, ///< the system is stopping; the command was not handled
+  no_reply = 35,      ///< the command was handled (events durable) but replies nothing
+  write_failed = 36,  ///< an earlier write of this entity failed; this command was
+                      ///< decided on top of it and was not stored
+  undelivered = 37,   ///< the command could not be delivered after several attempts
 };
 
 /// "stash_full", "conflict", ... (stable names).
@@ -78,8 +78,7 @@ inline bool is_rejection(const caf::error& err) noexcept {
 
 /// The infrastructure code of `err`, or nullopt when it is not in the runtime category.
 inline std::optional<runtime_errc> runtime_error_of(const caf::error& err) noexcept {
-  if (err.category() != runtime_category || err.code() == 0)
-    return std::nullopt;
+  if (err.category() != runtime_category || err.code() == 0) return std::nullopt;
   return static_cast<runtime_errc>(err.code());
 }
 
@@ -100,18 +99,16 @@ std::string rejection_name(R r, long) {
 template <class A>
 caf::error make_rejection(typename A::rejection r) {
   return caf::error{static_cast<std::uint8_t>(r), rejected_category,
-                    caf::make_message(std::string(A::type_name),
-                                      detail::rejection_name(r, 0))};
+                    caf::make_message(std::string(A::type_name), detail::rejection_name(r, 0))};
 }
 
 /// The rejection carried by `err`, if `err` is a rejection of aggregate `A`.
 template <class A>
 std::optional<typename A::rejection> rejection_of(const caf::error& err) {
-  if (!is_rejection(err))
-    return std::nullopt;
+  if (!is_rejection(err)) return std::nullopt;
   const auto& ctx = err.context();
-  if (ctx.size() >= 1 && ctx.match_element<std::string>(0)
-      && ctx.get_as<std::string>(0) != A::type_name)
+  if (ctx.size() >= 1 && ctx.match_element<std::string>(0) &&
+      ctx.get_as<std::string>(0) != A::type_name)
     return std::nullopt;
   return static_cast<typename A::rejection>(err.code());
 }

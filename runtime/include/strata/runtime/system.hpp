@@ -34,7 +34,7 @@
 namespace strata::persistence {
 class journal;
 class kafka_bridge;
-}
+} // namespace strata::persistence
 
 namespace strata {
 
@@ -61,7 +61,7 @@ struct system_stats {
 };
 
 class system {
-public:
+ public:
   /// Opens the journal in cfg.data_dir, starts CAF and the journal writer.
   /// Errors (runtime category): those of journal::open (io_error, incompatible,
   /// corrupt, invalid_argument), with the data directory in the message.
@@ -102,7 +102,7 @@ public:
   const std::string& kafka_bootstrap() const noexcept;
   caf::actor_system& actor_system() noexcept;
 
-private:
+ private:
   explicit system(std::unique_ptr<detail::system_core> core);
   std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
                                              detail::spawn_fn spawn, std::uint64_t snapshot_every);

@@ -72,15 +72,14 @@ std::optional<typename A::event> round_trip(const typename A::event& e) {
     FAIL_CHECK("A::decode threw for event type '" << b.type << "'");
     return std::nullopt;
   }
-  CHECK_MESSAGE(back.has_value(), "A::decode does not know event type '" << b.type << "' v"
-                                                                          << b.schema_version);
-  if (!back)
-    return std::nullopt;
+  CHECK_MESSAGE(back.has_value(),
+                "A::decode does not know event type '" << b.type << "' v" << b.schema_version);
+  if (!back) return std::nullopt;
   if constexpr (has_eq<typename A::event>::value)
     CHECK_MESSAGE(*back == e, "event type '" << b.type << "' does not round-trip");
   // The variant alternative must be the same as well.
-  CHECK_MESSAGE(back->index() == e.index(), "event type '" << b.type
-                                                           << "' decodes to another alternative");
+  CHECK_MESSAGE(back->index() == e.index(),
+                "event type '" << b.type << "' decodes to another alternative");
   return back;
 }
 } // namespace detail
@@ -88,7 +87,7 @@ std::optional<typename A::event> round_trip(const typename A::event& e) {
 /// The outcome of `when`: assertions chain.
 template <class A>
 class outcome {
-public:
+ public:
   using state = typename A::state;
   using event = typename A::event;
   using reply = typename A::reply;
@@ -97,8 +96,8 @@ public:
 
   /// The command persisted exactly `expected` (in order). Fails for rejections.
   const outcome& then_events(const std::vector<event>& expected) const {
-    REQUIRE_MESSAGE(eff_.kind() != effect_kind::reject, "the command was rejected (code "
-                                                          << rejection_code() << ")");
+    REQUIRE_MESSAGE(eff_.kind() != effect_kind::reject,
+                    "the command was rejected (code " << rejection_code() << ")");
     static_assert(detail::has_eq<event>::value, "then_events needs operator== on the events");
     CHECK_MESSAGE(eff_.events().size() == expected.size(),
                   "expected " << expected.size() << " events, got " << eff_.events().size());
@@ -126,8 +125,8 @@ public:
 
   /// The reply value (computed from the state after the new events) equals `expected`.
   const outcome& then_reply(const reply& expected) const {
-    REQUIRE_MESSAGE(eff_.has_reply(), "the effect has no reply (kind "
-                                        << detail::kind_name(eff_.kind()) << ")");
+    REQUIRE_MESSAGE(eff_.has_reply(),
+                    "the effect has no reply (kind " << detail::kind_name(eff_.kind()) << ")");
     auto got = eff_.make_reply(after_);
     if constexpr (detail::has_eq<reply>::value)
       CHECK_MESSAGE(got == expected, "the reply differs from the expected one");
@@ -136,8 +135,8 @@ public:
 
   /// Checks the reply with a predicate / CHECKs of your own.
   const outcome& then_reply(const std::function<void(const reply&)>& check) const {
-    REQUIRE_MESSAGE(eff_.has_reply(), "the effect has no reply (kind "
-                                        << detail::kind_name(eff_.kind()) << ")");
+    REQUIRE_MESSAGE(eff_.has_reply(),
+                    "the effect has no reply (kind " << detail::kind_name(eff_.kind()) << ")");
     check(eff_.make_reply(after_));
     return *this;
   }
@@ -170,8 +169,7 @@ public:
     // The fold of the decoded events gives the same state.
     std::vector<event> decoded;
     for (const auto& e : eff_.events())
-      if (auto d = detail::round_trip<A>(e))
-        decoded.push_back(std::move(*d));
+      if (auto d = detail::round_trip<A>(e)) decoded.push_back(std::move(*d));
     if constexpr (detail::has_eq<state>::value) {
       if (decoded.size() == eff_.events().size())
         CHECK_MESSAGE(fold<A>(before, decoded) == after_,
@@ -193,7 +191,7 @@ public:
       CHECK_MESSAGE(eff_.events().empty(), "a reply-only or rejected effect carries events");
   }
 
-private:
+ private:
   unsigned rejection_code() const {
     return eff_.rejection() ? static_cast<unsigned>(*eff_.rejection()) : 0u;
   }
@@ -204,7 +202,7 @@ private:
 /// The history of one entity before the command.
 template <class A>
 class scenario {
-public:
+ public:
   using state = typename A::state;
   using event = typename A::event;
 
@@ -231,7 +229,7 @@ public:
 
   const state& state_before() const noexcept { return before_; }
 
-private:
+ private:
   std::vector<event> history_;
   state before_;
 };

@@ -23,7 +23,7 @@ namespace strata::detail {
 class region;
 
 class envelope_base {
-public:
+ public:
   virtual ~envelope_base() = default;
 
   /// Completes with an error. Call at most once (precondition: !completed()).
@@ -31,8 +31,8 @@ public:
 
   bool completed() const noexcept { return completed_; }
 
-  std::string entity_id;   ///< set by region::dispatch
-  region* home = nullptr;  ///< set by region::dispatch; outlives every envelope
+  std::string entity_id;  ///< set by region::dispatch
+  region* home = nullptr; ///< set by region::dispatch; outlives every envelope
   std::uint8_t attempts = 0;
 
   friend void intrusive_ptr_add_ref(envelope_base* p) noexcept {
@@ -41,10 +41,10 @@ public:
   /// Defined in region.cpp: deletes a completed envelope, or redelivers it.
   friend void intrusive_ptr_release(envelope_base* p) noexcept;
 
-protected:
+ protected:
   bool completed_ = false;
 
-private:
+ private:
   friend class region;
   std::atomic<std::uint32_t> rc_{0};
 };
@@ -53,7 +53,7 @@ using envelope_ptr = caf::intrusive_ptr<envelope_base>;
 
 template <class A>
 class command_envelope final : public envelope_base {
-public:
+ public:
   using reply = typename A::reply;
   using callback = std::function<void(caf::expected<reply>)>;
 
@@ -72,13 +72,12 @@ public:
 
   typename A::command cmd;
 
-private:
+ private:
   callback done_;
 };
 
 template <class A>
-envelope_ptr make_envelope(typename A::command cmd,
-                           typename command_envelope<A>::callback done) {
+envelope_ptr make_envelope(typename A::command cmd, typename command_envelope<A>::callback done) {
   return envelope_ptr{new command_envelope<A>(std::move(cmd), std::move(done))};
 }
 

@@ -15,8 +15,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -39,22 +39,22 @@ struct write_outcome {
 };
 
 struct write_request {
-  caf::actor reply_to;        ///< gets (written_atom, write_no, write_outcome); may be null
-  std::uint64_t write_no = 0; ///< the requester's number for this write
+  caf::actor reply_to;             ///< gets (written_atom, write_no, write_outcome); may be null
+  std::uint64_t write_no = 0;      ///< the requester's number for this write
   persistence::stream_write write; ///< events may be empty (snapshot-only request)
   std::optional<persistence::snapshot_record> snapshot;
 };
 
 class journal_writer {
-public:
+ public:
   /// journal::append_async (or a test double): plans the batch on the writer thread and
   /// calls back (on the journal's commit thread) after the commit, so the writer
   /// gathers the next group commit while this one is being fsynced.
   using append_fn = std::function<void(const std::vector<persistence::stream_write>&,
                                        const std::vector<persistence::snapshot_record>&,
                                        persistence::append_callback)>;
-  using fault_fn = std::function<persistence::status(
-    append_phase, const std::vector<persistence::stream_write>&)>;
+  using fault_fn =
+    std::function<persistence::status(append_phase, const std::vector<persistence::stream_write>&)>;
 
   /// Starts the thread. `append` is journal::append_async (or a test double).
   /// `linger_us` > 0: when fewer than `linger_events` events are queued, wait up to
@@ -80,7 +80,7 @@ public:
   /// Nanoseconds from handing a batch to the journal to its commit callback, summed.
   std::uint64_t append_ns() const noexcept { return append_ns_.load(std::memory_order_relaxed); }
 
-private:
+ private:
   void run();
   void commit(std::vector<write_request>& batch);
   struct commit_ctx;
@@ -91,12 +91,12 @@ private:
   std::condition_variable inflight_cv_;
   std::size_t inflight_ = 0; // batches handed to the journal, not yet called back
 
-public:
+ public:
   /// Kafka hooks, set once (system::open) before the first submit.
   struct kafka_hooks {
-    std::function<void()> notify;                          ///< after each commit
-    std::function<bool(std::string_view pid)> replicated;  ///< reply waits for Kafka?
-    std::function<std::uint64_t()> acknowledged;           ///< Kafka's acked position
+    std::function<void()> notify;                         ///< after each commit
+    std::function<bool(std::string_view pid)> replicated; ///< reply waits for Kafka?
+    std::function<std::uint64_t()> acknowledged;          ///< Kafka's acked position
   };
   void set_kafka(kafka_hooks h);
   /// Kafka acknowledged every event up to `position`: sends the replies that waited
@@ -106,7 +106,7 @@ public:
   /// replicated writes answer so at once (shutdown, after the bridge drained).
   void fail_kafka_waiters(const std::string& why);
 
-private:
+ private:
   struct kafka_waiter {
     std::uint64_t position;
     caf::actor reply_to;

@@ -47,7 +47,7 @@ namespace strata::detail {
 /// a million idle entities).
 template <class T>
 class small_fifo {
-public:
+ public:
   bool empty() const noexcept { return head_ == items_.size(); }
   std::size_t size() const noexcept { return items_.size() - head_; }
   T& front() noexcept { return items_[head_]; }
@@ -73,7 +73,7 @@ public:
       f(items_[i]);
   }
 
-private:
+ private:
   std::vector<T> items_;
   std::size_t head_ = 0;
 };
@@ -155,7 +155,7 @@ struct entity_state {
 
 template <class A>
 class entity_logic {
-public:
+ public:
   using st_t = entity_state<A>;
   using self_ptr = caf::stateful_actor<st_t>*;
   using env_t = command_envelope<A>;
@@ -180,12 +180,16 @@ public:
       [self](written_atom, std::uint64_t no, write_outcome& out) {
         on_written(self, no, std::move(out));
       },
-      [self](recover_atom) { on_recover(self); },
-      [self](passivate_atom) { on_passivate(self); },
+      [self](recover_atom) {
+        on_recover(self);
+      },
+      [self](passivate_atom) {
+        on_passivate(self);
+      },
     };
   }
 
-private:
+ private:
   static void request_permit(self_ptr self) {
     auto& s = self->state;
     s.ph = phase::waiting_permit;
@@ -202,12 +206,10 @@ private:
     s.perm = permit::none; // the permit is ours until released below
     if (s.ph != phase::waiting_permit || (s.stopping && s.stash.empty())) {
       s.reg->gate().release();
-      if (s.stopping)
-        finish_stop(self);
+      if (s.stopping) finish_stop(self);
       return;
     }
-    if (s.reg->cfg().before_recover)
-      s.reg->cfg().before_recover(s.pid);
+    if (s.reg->cfg().before_recover) s.reg->cfg().before_recover(s.pid);
     auto r = recover<A>(s.reg->journal(), s.pid, true, ~std::uint64_t{0});
     s.reg->gate().release();
     if (!r) {
@@ -236,22 +238,22 @@ private:
   /// writes); only then does it leave (so passivation never bounces commands).
   static void maybe_finish(self_ptr self) {
     auto& s = self->state;
-    if (s.stopping && s.ph == phase::running && s.inflight.empty() && s.open_no == 0
-        && s.stash.empty())
+    if (s.stopping && s.ph == phase::running && s.inflight.empty() && s.open_no == 0 &&
+        s.stash.empty())
       finish_stop(self);
   }
 
   static bool blocked(const st_t& s) {
-    return s.open_no != 0 && s.open_events.size() >= s.reg->cfg().entity_batch_events_max
-           && s.inflight.size() >= s.reg->cfg().max_inflight_writes;
+    return s.open_no != 0 && s.open_events.size() >= s.reg->cfg().entity_batch_events_max &&
+           s.inflight.size() >= s.reg->cfg().max_inflight_writes;
   }
 
   static void stash(self_ptr self, env_ptr e) {
     auto& s = self->state;
     if (s.stash.size() >= s.reg->cfg().stash_max) {
       e->fail(make_runtime_error(runtime_errc::stash_full,
-                                 "entity '" + s.pid + "' has " + std::to_string(s.stash.size())
-                                   + " commands waiting (stash-max); retry later"));
+                                 "entity '" + s.pid + "' has " + std::to_string(s.stash.size()) +
+                                   " commands waiting (stash-max); retry later"));
       return;
     }
     s.stash.push_back(std::move(e));
@@ -296,8 +298,8 @@ private:
   static void decide(self_ptr self, env_ptr e) {
     auto& s = self->state;
     auto internal = [&](const char* what) {
-      return make_runtime_error(runtime_errc::internal, std::string(what) + " for entity '"
-                                                          + s.pid + "'; nothing was stored");
+      return make_runtime_error(runtime_errc::internal, std::string(what) + " for entity '" +
+                                                          s.pid + "'; nothing was stored");
     };
     std::optional<effect_of<A>> eff;
     try {
@@ -316,8 +318,7 @@ private:
         reply_with(self, *eff, s.pending, s.last_write_no, std::move(e));
         return;
       case effect_kind::persist_then_reply:
-      case effect_kind::persist_then_no_reply:
-        break;
+      case effect_kind::persist_then_no_reply: break;
     }
     auto& evs = eff->events();
     if (evs.empty()) {
@@ -357,9 +358,9 @@ private:
     if (eff->has_reply())
       reply_with(self, *eff, s.pending, s.open_no, std::move(e));
     else
-      push_reply(self, s.open_no, std::move(e), std::nullopt,
-                 make_runtime_error(runtime_errc::no_reply,
-                                    "the command was stored and replies nothing"));
+      push_reply(
+        self, s.open_no, std::move(e), std::nullopt,
+        make_runtime_error(runtime_errc::no_reply, "the command was stored and replies nothing"));
   }
 
   static void reply_with(self_ptr self, const effect_of<A>& eff, const typename A::state& st,
@@ -377,8 +378,7 @@ private:
 
   static void try_submit(self_ptr self) {
     auto& s = self->state;
-    if (s.open_no == 0 || s.inflight.size() >= s.reg->cfg().max_inflight_writes)
-      return;
+    if (s.open_no == 0 || s.inflight.size() >= s.reg->cfg().max_inflight_writes) return;
     write_request r;
     r.reply_to = caf::actor_cast<caf::actor>(self);
     r.write_no = s.open_no;
@@ -411,8 +411,7 @@ private:
     if constexpr (has_snapshots_v<A>) {
       auto& s = self->state;
       auto every = s.reg->snapshot_every();
-      if (every == 0 || s.durable_seq < s.snapshot_seq + every)
-        return;
+      if (every == 0 || s.durable_seq < s.snapshot_seq + every) return;
       persistence::snapshot_record rec;
       try {
         state_bytes b = A::encode_state(s.durable);
@@ -437,7 +436,7 @@ private:
         s.reg->writer().submit(std::move(r));
       }
     } else {
-      (void) self;
+      (void)self;
     }
   }
 
@@ -449,14 +448,13 @@ private:
     s.inflight.erase(s.inflight.begin());
     if (s.ph == phase::failed) {
       // Draining after a failure: outcomes no longer matter, we re-read the journal.
-      if (s.inflight.empty())
-        after_failure_drained(self);
+      if (s.inflight.empty()) after_failure_drained(self);
       return;
     }
     if (out.ok() && out.last_seq != w.last_seq)
       out = write_outcome{persistence::errc::internal,
-                          "journal reported head " + std::to_string(out.last_seq)
-                            + ", entity expected " + std::to_string(w.last_seq),
+                          "journal reported head " + std::to_string(out.last_seq) +
+                            ", entity expected " + std::to_string(w.last_seq),
                           0, 0};
     if (!out.ok()) {
       on_write_failed(self, no, out);
@@ -476,30 +474,28 @@ private:
     auto& s = self->state;
     caf::error err;
     if (out.code == persistence::errc::conflict)
-      err = make_runtime_error(runtime_errc::conflict,
-                               "entity '" + s.pid + "': " + out.message
-                                 + "; nothing of this command was stored");
+      err = make_runtime_error(runtime_errc::conflict, "entity '" + s.pid + "': " + out.message +
+                                                         "; nothing of this command was stored");
     else
-      err = to_error(persistence::status{out.code, "entity '" + s.pid + "': " + out.message
-                                                     + " (the command may not be stored: "
-                                                       "check its history)"});
+      err = to_error(persistence::status{out.code, "entity '" + s.pid + "': " + out.message +
+                                                     " (the command may not be stored: "
+                                                     "check its history)"});
     while (!s.replies.empty()) {
       auto& r = s.replies.front();
       if (r.required == no)
         r.env->fail(err);
       else
-        r.env->fail(make_runtime_error(
-          runtime_errc::write_failed,
-          "entity '" + s.pid + "': an earlier write failed (" + describe(err)
-            + "); this command was decided on top of it and was not stored"));
+        r.env->fail(
+          make_runtime_error(runtime_errc::write_failed,
+                             "entity '" + s.pid + "': an earlier write failed (" + describe(err) +
+                               "); this command was decided on top of it and was not stored"));
       s.replies.pop_front();
     }
     s.open_no = 0;
     s.open_events.clear();
     s.snapshot_due.reset();
     s.ph = phase::failed;
-    if (s.inflight.empty())
-      after_failure_drained(self);
+    if (s.inflight.empty()) after_failure_drained(self);
   }
 
   static void after_failure_drained(self_ptr self) {
@@ -513,8 +509,7 @@ private:
 
   static void on_passivate(self_ptr self) {
     auto& s = self->state;
-    if (s.finished)
-      return;
+    if (s.finished) return;
     s.stopping = true;
     switch (s.ph) {
       case phase::waiting_permit:
@@ -528,20 +523,15 @@ private:
           }
         }
         return;
-      case phase::running:
-        maybe_finish(self);
-        return; // else on_written finishes
-      case phase::failed:
-        return; // after_failure_drained finishes
-      case phase::stopped:
-        return;
+      case phase::running: maybe_finish(self); return; // else on_written finishes
+      case phase::failed: return;                      // after_failure_drained finishes
+      case phase::stopped: return;
     }
   }
 
   static void finish_stop(self_ptr self) {
     auto& s = self->state;
-    if (s.finished)
-      return;
+    if (s.finished) return;
     s.finished = true;
     s.ph = phase::stopped;
     s.reg->passivated(s.id, s.me);

@@ -42,8 +42,7 @@ caf::expected<typename A::event> decode_event(const Record& r) {
   std::string why;
   try {
     e = A::decode(r.type, r.schema_version, r.payload);
-    if (!e)
-      why = "unknown event type or schema version";
+    if (!e) why = "unknown event type or schema version";
   } catch (const std::exception& ex) {
     why = ex.what();
   } catch (...) {
@@ -51,11 +50,10 @@ caf::expected<typename A::event> decode_event(const Record& r) {
   }
   if (!e)
     return make_runtime_error(runtime_errc::corrupt,
-                              "cannot decode event '" + std::string(r.type) + "' v"
-                                + std::to_string(r.schema_version) + " of stream '"
-                                + std::string(r.persistence_id) + "' seq "
-                                + std::to_string(r.seq) + ": "
-                                + why + " (is this binary older than the data?)");
+                              "cannot decode event '" + std::string(r.type) + "' v" +
+                                std::to_string(r.schema_version) + " of stream '" +
+                                std::string(r.persistence_id) + "' seq " + std::to_string(r.seq) +
+                                ": " + why + " (is this binary older than the data?)");
   return std::move(*e);
 }
 
@@ -64,15 +62,13 @@ caf::expected<typename A::event> decode_event(const Record& r) {
 /// timestamp > max_timestamp_ns. Errors: corrupt, io_error (from the journal).
 template <class A>
 caf::expected<recovered<A>>
-recover(persistence::journal& j, const std::string& pid, bool use_snapshot,
-        std::uint64_t max_seq,
+recover(persistence::journal& j, const std::string& pid, bool use_snapshot, std::uint64_t max_seq,
         std::int64_t max_timestamp_ns = std::numeric_limits<std::int64_t>::max()) {
   recovered<A> out;
   if constexpr (has_snapshots_v<A>) {
     if (use_snapshot && max_timestamp_ns == std::numeric_limits<std::int64_t>::max()) {
       auto snap = j.snapshots().load_at_or_before(pid, max_seq);
-      if (!snap)
-        return to_error(snap.error());
+      if (!snap) return to_error(snap.error());
       if (*snap) {
         const auto& s = **snap;
         std::optional<typename A::state> st;
@@ -103,9 +99,8 @@ recover(persistence::journal& j, const std::string& pid, bool use_snapshot,
     }
     if (r.seq != out.seq + 1) {
       err = make_runtime_error(runtime_errc::corrupt,
-                               "stream '" + pid + "' has a gap: expected seq "
-                                 + std::to_string(out.seq + 1) + ", found "
-                                 + std::to_string(r.seq));
+                               "stream '" + pid + "' has a gap: expected seq " +
+                                 std::to_string(out.seq + 1) + ", found " + std::to_string(r.seq));
       return false;
     }
     auto e = decode_event<A>(r);
@@ -118,11 +113,9 @@ recover(persistence::journal& j, const std::string& pid, bool use_snapshot,
     ++out.replayed;
     return true;
   });
-  if (err)
-    return err;
-  if (!st.ok())
-    return to_error(st);
-  (void) stopped_by_time;
+  if (err) return err;
+  if (!st.ok()) return to_error(st);
+  (void)stopped_by_time;
   return out;
 }
 
@@ -147,10 +140,8 @@ read_history(persistence::journal& j, const std::string& pid, std::uint64_t from
     out.push_back(history_entry<A>{r.seq, r.timestamp_ns, r.type, std::move(*e)});
     return true;
   });
-  if (err)
-    return err;
-  if (!st.ok())
-    return to_error(st);
+  if (err) return err;
+  if (!st.ok()) return to_error(st);
   return out;
 }
 

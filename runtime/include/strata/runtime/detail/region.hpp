@@ -38,7 +38,7 @@ using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
 
 /// Limits how many entities recover at once (node-wide).
 class recovery_gate {
-public:
+ public:
   explicit recovery_gate(std::size_t permits) : permits_(permits == 0 ? 1 : permits) {}
   /// True: a permit is granted now. False: `who` is queued and will get a
   /// (recover_atom) message when a permit frees up.
@@ -51,7 +51,7 @@ public:
   std::size_t in_use() const;
   std::size_t waiting() const;
 
-private:
+ private:
   mutable std::mutex mtx_;
   std::size_t permits_;
   std::size_t in_use_ = 0;
@@ -59,7 +59,7 @@ private:
 };
 
 class region {
-public:
+ public:
   region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every);
   ~region();
 
@@ -105,7 +105,7 @@ public:
   caf::actor_system& actor_system() noexcept;
   bool stopping() const noexcept;
 
-private:
+ private:
   struct entry {
     caf::actor actor;
     std::uint64_t last_touch_ms = 0;
