@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 
 #if __has_include("strata/runtime/all.hpp")
+#include "bench_account.hpp"
 #include "strata/runtime/all.hpp"
 #define STRATA_BENCH_KAFKA_WITH_RUNTIME 1
 #endif
@@ -324,62 +325,6 @@ std::unique_ptr<sp::kafka_bridge> start_lag_bridge(sp::journal& j,
 
 #ifdef STRATA_BENCH_KAFKA_WITH_RUNTIME
 
-// A minimal account aggregate for the load (deposits only).
-struct lag_deposit {
-  std::int64_t cents = 0;
-};
-struct lag_deposited {
-  std::int64_t cents = 0;
-};
-struct lag_account {
-  static constexpr const char* type_name = "account";
-  struct state {
-    std::int64_t balance = 0;
-  };
-  using command = std::variant<lag_deposit>;
-  using event = std::variant<lag_deposited>;
-  enum class rejection : std::uint8_t { invalid_amount = 1 };
-  using reply = std::int64_t;
-  using effect = strata::effect<event, rejection, state, reply>;
-
-  static state apply(state s, const event& e) noexcept {
-    s.balance += std::get<lag_deposited>(e).cents;
-    return s;
-  }
-  static effect handle(const state&, const command& c) {
-    auto cents = std::get<lag_deposit>(c).cents;
-    if (cents <= 0) return effect::reject(rejection::invalid_amount);
-    return effect::persist({lag_deposited{cents}}).then_reply([](const state& s) {
-      return s.balance;
-    });
-  }
-  static std::string bytes_of(std::int64_t v) {
-    std::string out(sizeof v, '\0');
-    std::memcpy(out.data(), &v, sizeof v);
-    return out;
-  }
-  static std::optional<std::int64_t> value_of(std::string_view p) {
-    if (p.size() != sizeof(std::int64_t)) return std::nullopt;
-    std::int64_t v;
-    std::memcpy(&v, p.data(), sizeof v);
-    return v;
-  }
-  static strata::event_bytes encode(const event& e) {
-    return {"deposited", 1, bytes_of(std::get<lag_deposited>(e).cents)};
-  }
-  static std::optional<event> decode(std::string_view type, std::uint32_t, std::string_view p) {
-    auto v = value_of(p);
-    if (type != "deposited" || !v) return std::nullopt;
-    return event{lag_deposited{*v}};
-  }
-  static strata::state_bytes encode_state(const state& s) { return {1, bytes_of(s.balance)}; }
-  static std::optional<state> decode_state(std::uint32_t, std::string_view p) {
-    auto v = value_of(p);
-    if (!v) return std::nullopt;
-    return state{*v};
-  }
-};
-
 result run_bridge_lag(context& ctx) {
   const options& o = ctx.opts();
   strata::config cfg;
@@ -390,7 +335,7 @@ result run_bridge_lag(context& ctx) {
   cfg.snapshot_every = 0;
   auto sys = strata::system::open(cfg);
   if (!sys) fail("system::open: " + strata::describe(sys.error()));
-  auto h = (*sys)->entities<lag_account>();
+  auto h = (*sys)->entities<account>();
   const std::size_t n_ids = 10'000, clients = 16'384;
   std::vector<std::string> ids;
   for (std::size_t k = 0; k < n_ids; ++k)
@@ -412,7 +357,7 @@ result run_bridge_lag(context& ctx) {
       if (++finished == clients) cv.notify_all();
       return;
     }
-    h.ask_async(ids[(k * 7919 + c) % n_ids], lag_deposit{1}, [&, c](caf::expected<std::int64_t> r) {
+    h.ask_async(ids[(k * 7919 + c) % n_ids], deposit{1}, [&, c](caf::expected<std::int64_t> r) {
       if (!r) errors.fetch_add(1);
       done.fetch_add(1, std::memory_order_relaxed);
       next(c);
