@@ -12,6 +12,7 @@
 
 using namespace strata::persistence;
 using strata::persistence::test::temp_dir;
+using strata::persistence::test::read_value;
 
 namespace {
 
@@ -32,18 +33,6 @@ table open_table(environment& env, std::string_view name) {
   auto t = env.open_table(name);
   STRATA_REQUIRE_VALUE(t);
   return *t;
-}
-
-/// The value under `key` copied out of the transaction, or nullopt.
-std::optional<std::string> get(const environment& env, table t, std::string_view key) {
-  std::optional<std::string> out;
-  STRATA_REQUIRE_OK(env.read([&](read_txn& txn) -> status {
-    auto v = txn.get(t, key);
-    if (!v) return v.error();
-    if (*v) out = std::string(**v);
-    return {};
-  }));
-  return out;
 }
 
 status put(environment& env, table t, std::string_view key, std::string_view value) {
@@ -77,9 +66,10 @@ TEST_CASE("environment: data survives close and reopen") {
   }
   auto env = open_env(opts_for(dir.path()));
   auto t = open_table(*env, "kv");
-  CHECK(get(*env, t, "alpha") == std::optional<std::string>("1"));
-  CHECK(get(*env, t, std::string("bin\0key", 7)) == std::optional<std::string>({"v\0\xff", 3}));
-  CHECK(get(*env, t, "missing") == std::nullopt);
+  CHECK(read_value(*env, t, "alpha") == std::optional<std::string>("1"));
+  CHECK(read_value(*env, t, std::string("bin\0key", 7)) ==
+        std::optional<std::string>({"v\0\xff", 3}));
+  CHECK(read_value(*env, t, "missing") == std::nullopt);
   CHECK(env->options().path == dir.path());
 }
 
@@ -92,8 +82,8 @@ TEST_CASE("environment: named tables are independent, reopened by name, scanned 
   CHECK(open_table(*env, "a").dbi == a.dbi);
   STRATA_REQUIRE_OK(put(*env, a, "k", "from-a"));
   STRATA_REQUIRE_OK(put(*env, b, "k", "from-b"));
-  CHECK(get(*env, a, "k") == std::optional<std::string>("from-a"));
-  CHECK(get(*env, b, "k") == std::optional<std::string>("from-b"));
+  CHECK(read_value(*env, a, "k") == std::optional<std::string>("from-a"));
+  CHECK(read_value(*env, b, "k") == std::optional<std::string>("from-b"));
 
   // Keys written out of order come back sorted; scan starts at `from` and stops on false.
   for (const char* k : {"m", "c", "x", "a"})
@@ -127,7 +117,7 @@ TEST_CASE("environment: named tables are independent, reopened by name, scanned 
     if (auto s = txn.del(a, "m"); !s.ok()) return s;
     return txn.del(a, "never-there");
   }));
-  CHECK(get(*env, a, "m") == std::nullopt);
+  CHECK(read_value(*env, a, "m") == std::nullopt);
 }
 
 TEST_CASE("environment: a write commits when fn returns ok and stores nothing otherwise") {
@@ -148,12 +138,12 @@ TEST_CASE("environment: a write commits when fn returns ok and stores nothing ot
   });
   CHECK(st.code() == errc::invalid_argument);
   CHECK(st.message() == "the caller changed its mind");
-  CHECK(get(*env, t, "keep") == std::optional<std::string>("old"));
-  CHECK(get(*env, t, "other") == std::nullopt);
+  CHECK(read_value(*env, t, "keep") == std::optional<std::string>("old"));
+  CHECK(read_value(*env, t, "other") == std::nullopt);
 
   // The environment remains usable after an aborted write.
   STRATA_REQUIRE_OK(put(*env, t, "other", "y"));
-  CHECK(get(*env, t, "other") == std::optional<std::string>("y"));
+  CHECK(read_value(*env, t, "other") == std::optional<std::string>("y"));
 }
 
 TEST_CASE("environment: a read transaction sees a consistent snapshot") {
@@ -185,8 +175,8 @@ TEST_CASE("environment: a read transaction sees a consistent snapshot") {
     return {};
   }));
   // A new read sees the committed write.
-  CHECK(get(*env, t, "k") == std::optional<std::string>("v2"));
-  CHECK(get(*env, t, "new") == std::optional<std::string>("n"));
+  CHECK(read_value(*env, t, "k") == std::optional<std::string>("v2"));
+  CHECK(read_value(*env, t, "new") == std::optional<std::string>("n"));
 }
 
 TEST_CASE("environment: the map grows from a tiny initial size and keeps the data") {
@@ -269,11 +259,11 @@ TEST_CASE("environment: map_full at map_size_max_bytes, nothing of that write st
   CHECK(st.message().find("map_size_max") != std::string::npos);
   CHECK(env->map_size_bytes() <= o.map_size_max_bytes);
 
-  CHECK(get(*env, t, key_of(0)) == std::nullopt);
-  CHECK(get(*env, t, "first") == std::optional<std::string>("survives"));
+  CHECK(read_value(*env, t, key_of(0)) == std::nullopt);
+  CHECK(read_value(*env, t, "first") == std::optional<std::string>("survives"));
   // Small writes still fit afterwards.
   STRATA_REQUIRE_OK(put(*env, t, "after", "ok"));
-  CHECK(get(*env, t, "after") == std::optional<std::string>("ok"));
+  CHECK(read_value(*env, t, "after") == std::optional<std::string>("ok"));
 }
 
 TEST_CASE("environment: unusable paths give clear errors") {

@@ -21,17 +21,6 @@ std::optional<std::uint64_t> offset(const offset_store& s, std::string_view cons
   return *r;
 }
 
-std::optional<std::string> view_value(const environment& env, table t, std::string_view key) {
-  std::optional<std::string> out;
-  STRATA_REQUIRE_OK(env.read([&](read_txn& txn) -> status {
-    auto v = txn.get(t, key);
-    if (!v) return v.error();
-    if (*v) out = std::string(**v);
-    return {};
-  }));
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("offset_store: get, put, overwrite, list sorted, reopen") {
@@ -82,7 +71,7 @@ TEST_CASE("offset_store: a view write and its offset commit in one transaction")
     CHECK(*in_txn == std::optional<std::uint64_t>(10));
     return {};
   }));
-  CHECK(view_value(env, *view, "acct-1") == std::optional<std::string>("42"));
+  CHECK(read_value(env, *view, "acct-1") == std::optional<std::string>("42"));
   CHECK(offset(offsets, "report") == std::optional<std::uint64_t>(10));
 
   SUBCASE("the function fails after putting both: neither is stored") {
@@ -93,7 +82,7 @@ TEST_CASE("offset_store: a view write and its offset commit in one transaction")
       return {errc::unavailable, "downstream refused"};
     });
     CHECK(st.code() == errc::unavailable);
-    CHECK(view_value(env, *view, "acct-1") == std::optional<std::string>("42"));
+    CHECK(read_value(env, *view, "acct-1") == std::optional<std::string>("42"));
     CHECK(offset(offsets, "report") == std::optional<std::uint64_t>(10));
     CHECK(offset(offsets, "new-consumer") == std::nullopt);
   }

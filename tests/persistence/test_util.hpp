@@ -21,6 +21,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -95,6 +96,19 @@ inline std::uint64_t test_seed() {
 
 /// Journal options for tests: nosync (durability is not the point), tiny initial map so
 /// growth is exercised as a side effect.
+/// The value under `key` in table `t`, copied out of a read transaction, or nullopt.
+inline std::optional<std::string> read_value(const environment& env, table t,
+                                             std::string_view key) {
+  std::optional<std::string> out;
+  STRATA_REQUIRE_OK(env.read([&](read_txn& txn) -> status {
+    auto v = txn.get(t, key);
+    if (!v) return v.error();
+    if (*v) out = std::string(**v);
+    return {};
+  }));
+  return out;
+}
+
 inline journal_options journal_opts(const std::string& path,
                                     std::size_t index_flush_events = 100'000) {
   journal_options o;
