@@ -209,7 +209,8 @@ const char* usage() noexcept {
          "  --passivate-after-ms N, --stash-max N, --max-inflight-writes N,\n"
          "  --scheduler-threads N, --config-file PATH,\n"
          "  --kafka BOOTSTRAP|mock (publish the journal to Kafka; mock = in-process cluster),\n"
-         "  --replication local|replicated, --kafka-partitions N, --kafka-drain-ms N, ...\n"
+         "  --replication local|replicated, --replication-timeout-ms N (default 10000),\n"
+         "  --kafka-partitions N, --kafka-drain-ms N, ...\n"
          "exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure error\n";
 }
 
