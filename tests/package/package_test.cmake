@@ -67,6 +67,13 @@ if(MODE STREQUAL "find_package")
     -DCMAKE_CXX_COMPILER=${CXX} ${launcher})
   run("build app" ${CMAKE_COMMAND} --build "${build}" -j2)
   run("ctest of app" ${CTEST} --test-dir "${build}" --output-on-failure)
+  if(TOOLS) # the installed tool reads the application's journal
+    run("installed strata journal stats" "${prefix}/bin/strata" journal stats
+      --data "${build}/counter-data")
+    if(NOT run_output MATCHES "streams: +1\n" OR NOT run_output MATCHES "events: +2\n")
+      message(FATAL_ERROR "strata journal stats of counter-data:\n${run_output}")
+    endif()
+  endif()
   # SameMinorVersion: 0.1.z satisfies 0.1, not 0.2 (0.x minor releases may break).
   execute_process(COMMAND ${CMAKE_COMMAND} -S "${APP_DIR}" -B "${WORK_DIR}/app-0.2"
     -DCMAKE_PREFIX_PATH=${prefix} -DSTRATA_REQUIRED_VERSION=0.2
