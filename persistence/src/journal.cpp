@@ -409,7 +409,9 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
     if (auto s = check_format(txn, *p, absent); !s.ok()) return s;
     return load_meta(txn, *p, last_key, floor);
   });
-  if (!st.ok()) return st;
+  // Damaged derived data does not stop a reader: reads that need it fail, naming it,
+  // and verify_all lists it.
+  if (!st.ok() && st.code() != errc::corrupt) return st;
   p->last_position = std::max(last_key, floor);
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
@@ -568,6 +570,10 @@ void journal::append_async(const std::vector<stream_write>& batch,
       continue;
     }
     auto wi = resolve(w.persistence_id, hashes[i]);
+    if (!wi && wi.error().code() == errc::corrupt) { // this stream's derived data is damaged
+      res.st = wi.error();
+      continue;
+    }
     if (!wi) return p->done(wi.error());
     auto& ws = work[*wi];
     if (w.expected_seq != stream_write::any_seq && w.expected_seq != ws.head) {
