@@ -104,23 +104,25 @@ status journal::impl::meta_u64(const read_txn& txn, std::string_view key,
 }
 
 status journal::impl::check_stream_entry(const read_txn& txn, std::string_view pid,
-                                         std::string_view value, std::uint64_t& id) const {
+                                         std::string_view value, std::uint64_t& id,
+                                         std::string* what) const {
   id = 0;
+  auto bad = [&](std::string why) {
+    auto st = corrupt_entry("streams", quoted(pid), why);
+    if (what) *what = std::move(why);
+    return st;
+  };
   if (value.size() != 8)
-    return corrupt_entry("streams", quoted(pid),
-                         "value of " + std::to_string(value.size()) + " bytes, expected 8");
+    return bad("value of " + std::to_string(value.size()) + " bytes, expected 8");
   std::uint64_t sid = get_be64(value.data());
   auto n = txn.get(names, key64(sid).view());
   if (!n) return n.error();
   if (!*n)
-    return corrupt_entry("streams", quoted(pid),
-                         "says stream id " + std::to_string(sid) +
-                           ", which has no entry in table stream_names");
+    return bad("says stream id " + std::to_string(sid) +
+               ", which has no entry in table stream_names");
   if (**n != pid)
-    return corrupt_entry("streams", quoted(pid),
-                         "says stream id " + std::to_string(sid) +
-                           ", but table stream_names, key " + std::to_string(sid) + " names " +
-                           quoted(**n));
+    return bad("says stream id " + std::to_string(sid) + ", but table stream_names, key " +
+               std::to_string(sid) + " names " + quoted(**n));
   id = sid;
   return {};
 }
