@@ -90,6 +90,17 @@ status journal::impl::writable(const char* what) const {
                                     opts.env.path + "' was opened read-only"};
 }
 
+status journal::impl::check_not_repairing(const read_txn& txn) const {
+  auto marker = txn.get(meta, detail::repair_marker_key);
+  if (!marker) return marker.error();
+  if (!*marker) return {};
+  return {errc::corrupt, "the derived tables of the journal in '" + opts.env.path +
+                           "' are being rebuilt by `strata journal repair`, or a repair was "
+                           "interrupted (table meta, key " +
+                           std::string(detail::repair_marker_key) +
+                           "); wait for it to finish, or run it again"};
+}
+
 status journal::impl::meta_u64(const read_txn& txn, std::string_view key,
                                std::uint64_t& out) const {
   out = 0;
@@ -276,12 +287,7 @@ using detail::check_format;
 /// Reads the meta counters and the log's last record; checks them against each other.
 status load_meta(const read_txn& txn, journal::impl& p, std::uint64_t& last_key,
                  std::uint64_t& floor) {
-  auto marker = txn.get(p.meta, detail::repair_marker_key);
-  if (!marker) return marker.error();
-  if (*marker)
-    return corrupt_entry("meta", std::string(detail::repair_marker_key),
-                         "a repair of the derived tables was interrupted; run `strata journal "
-                         "repair --data DIR` again");
+  if (auto s = p.check_not_repairing(txn); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, next_stream_key, p.next_stream_id); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, indexed_through_key, p.indexed_through); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, position_floor_key, floor); !s.ok()) return s;
@@ -412,8 +418,14 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
     return load_meta(txn, *p, last_key, floor);
   });
   // Damaged derived data does not stop a reader: reads that need it fail, naming it,
-  // and verify_all lists it.
+  // and verify_all lists it. Derived tables being rebuilt do.
   if (!st.ok() && st.code() != errc::corrupt) return st;
+  if (!st.ok())
+    if (auto s = p->env->read([&](read_txn& txn) {
+          return p->check_not_repairing(txn);
+        });
+        !s.ok())
+      return s;
   p->last_position = std::max(last_key, floor);
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
@@ -835,6 +847,7 @@ status journal::flush_index() {
 
 status journal::impl::refresh_tail(const read_txn& txn) const {
   auto& t = tail;
+  if (auto st = check_not_repairing(txn); !st.ok()) return st;
   std::uint64_t through = 0, floor = 0;
   if (auto st = meta_u64(txn, indexed_through_key, through); !st.ok()) return st;
   if (auto st = meta_u64(txn, position_floor_key, floor); !st.ok()) return st;
@@ -1219,6 +1232,8 @@ result<std::vector<std::string>> journal::list_streams() const {
   auto& m = *impl_;
   std::vector<std::string> out;
   auto st = m.env->read([&](read_txn& txn) {
+    if (m.read_only)
+      if (auto s = m.check_not_repairing(txn); !s.ok()) return s;
     status bad;
     auto s = txn.scan(m.streams, {}, [&](std::string_view k, std::string_view v) {
       std::uint64_t id = 0;

@@ -140,6 +140,9 @@ struct journal::impl {
   /// Read-only journals: brings `tail` up to the snapshot of `txn` (caller holds
   /// tail.mu, taken before `txn` began, so maps only move forward). Errors: corrupt.
   status refresh_tail(const read_txn& txn) const;
+  /// corrupt when meta holds the repair marker: the derived tables are being rebuilt
+  /// (by another process) or a rebuild was interrupted.
+  status check_not_repairing(const read_txn& txn) const;
   /// Writer open: loads the log after indexed_through into the cache (pending).
   status reindex_tail();
   /// invalid_argument "opened read-only" for a read-only journal, else ok.

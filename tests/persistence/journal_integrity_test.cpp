@@ -290,3 +290,24 @@ TEST_CASE("integrity: repair refuses a damaged log and changes nothing") {
   CHECK(mentions(rep.error(), "the log itself is damaged"));
   CHECK(read_file(file) == before);
 }
+
+TEST_CASE("integrity: an interrupted repair is refused by every open until repair runs "
+          "again") {
+  temp_dir dir;
+  auto all = write_bank(dir.path());
+  edit_table(dir.path(), "meta", [](write_txn& txn, table t) {
+    return txn.put(t, "repair_in_progress", "1");
+  });
+  auto w = journal::open(journal_opts(dir.path()));
+  REQUIRE_FALSE(w.has_value());
+  CHECK(w.error().code() == errc::corrupt);
+  CHECK(mentions(w.error(), "repair"));
+  auto ro = journal::open_read_only(journal_opts(dir.path()));
+  REQUIRE_FALSE(ro.has_value());
+  CHECK(ro.error().code() == errc::corrupt);
+  auto rep = journal::repair(journal_opts(dir.path()));
+  STRATA_REQUIRE_VALUE(rep);
+  CHECK(rep->after.ok());
+  auto j = open_journal(journal_opts(dir.path()));
+  CHECK(load_all(*j, pid_of(7)) == all[7]);
+}
