@@ -13,6 +13,18 @@
 //     return journal->offsets().put(txn, "bank.report", position);  // same txn
 //   });
 //
+// A data directory has one writer at a time (an exclusive lock on DIR/strata.lock; a
+// second writer gets errc::locked after lock_wait_ms) and any number of read-only
+// environments beside it:
+//
+//   env_options ro;
+//   ro.path = "data";
+//   ro.read_only = true;                                     // no lock, writes nothing
+//   auto reader = environment::open(ro);
+//
+// Every open checks the directory's identity (DIR/strata.id), data.mdb's meta pages and
+// size; every key and value read is checked to lie inside the file (docs/persistence.md).
+//
 // Threads: read transactions may run on any thread (MDB_NOTLS). Write transactions
 // are serialised by LMDB; keep them on as few threads as possible (the journal's
 // writer is one thread). A transaction never migrates between threads: `read` and
@@ -141,7 +153,8 @@ class environment {
   const env_options& options() const noexcept;
   /// Current map size in bytes (grows on demand).
   std::size_t map_size_bytes() const noexcept;
-  /// Flushes the OS buffers to disk (useful after nosync writes). Errors: io_error.
+  /// Flushes the OS buffers to disk (useful after nosync writes); a no-op when read-only.
+  /// Errors: io_error.
   status sync();
 
   MDB_env* native() const noexcept;
@@ -152,5 +165,17 @@ class environment {
   status open_table_read_only(const std::string& name, unsigned& dbi);
   std::unique_ptr<impl> impl_;
 };
+
+/// Last resort for a program (a CLI, a node) against damage that the checks at open and
+/// on every read cannot see, e.g. a node offset inside an LMDB page that makes LMDB
+/// itself read past the end of data.mdb. Installs handlers for SIGBUS and SIGSEGV: a
+/// fault at an address inside (or up to 64 KiB past) the map of an open environment
+/// writes "corrupt: '<dir>/data.mdb' is damaged: a read at byte N of its map faulted
+/// (SIGBUS); restore the data directory from a backup" to stderr and ends the process
+/// with `_exit(exit_code)`; any other fault keeps its default action. Call once, early,
+/// from the main thread; it replaces earlier handlers of those signals (so do not call
+/// it under a sanitizer that needs them). Nothing committed is lost: the process only
+/// reads when it faults, or its open write transaction is discarded by LMDB.
+void install_fault_guard(int exit_code) noexcept;
 
 } // namespace strata::persistence
