@@ -13,6 +13,18 @@
 //     return journal->offsets().put(txn, "bank.report", position);  // same txn
 //   });
 //
+// A data directory has one writer at a time (an exclusive lock on DIR/strata.lock; a
+// second writer gets errc::locked after lock_wait_ms) and any number of read-only
+// environments beside it:
+//
+//   env_options ro;
+//   ro.path = "data";
+//   ro.read_only = true;                                     // no lock, writes nothing
+//   auto reader = environment::open(ro);
+//
+// Every open checks the directory's identity (DIR/strata.id), data.mdb's meta pages and
+// size; every key and value read is checked to lie inside the file (docs/persistence.md).
+//
 // Threads: read transactions may run on any thread (MDB_NOTLS). Write transactions
 // are serialised by LMDB; keep them on as few threads as possible (the journal's
 // writer is one thread). A transaction never migrates between threads: `read` and
@@ -52,6 +64,13 @@ struct env_options {
   std::size_t map_size_max_bytes = std::size_t{1} << 40; ///< growth stops here → map_full
   unsigned max_readers = 512;                            ///< concurrent read transactions
   unsigned max_tables = 64;                              ///< named databases (journal uses 7)
+  /// Open with MDB_RDONLY: creates nothing (no directory, lock file, identity or table),
+  /// never grows the map, takes no writer lock. A read-only environment keeps working
+  /// while a writer process grows the map. write() fails with invalid_argument.
+  bool read_only = false;
+  /// How long a writer open waits for another process's writer lock on the directory
+  /// before it fails with errc::locked (0: fail at once).
+  std::uint32_t lock_wait_ms = 0;
 };
 
 /// A named LMDB database inside an environment. A plain value; valid as long as the
@@ -102,22 +121,30 @@ class write_txn : public read_txn {
 class environment {
  public:
   /// Opens (creating if needed) the environment in `opts.path`, clears stale reader
-  /// slots left by crashed processes. Errors: invalid_argument (bad path/options),
-  /// io_error (permissions, disk), incompatible (not an LMDB environment).
+  /// slots left by crashed processes. A writer open (read_only=false) holds an
+  /// exclusive lock on `DIR/strata.lock` until the environment is destroyed.
+  /// Errors: invalid_argument (bad path/options), io_error (permissions, disk),
+  /// incompatible (not an LMDB environment / not a strata data directory), locked
+  /// (another process holds the writer lock for longer than lock_wait_ms; the message
+  /// names it), not_found (read-only open of a directory without a journal), corrupt
+  /// (identity missing or mismatched, data.mdb empty, truncated or with damaged meta
+  /// pages).
   static result<std::unique_ptr<environment>> open(const env_options& opts);
 
   ~environment();
   environment(const environment&) = delete;
   environment& operator=(const environment&) = delete;
 
-  /// Opens or creates a named database. Errors: invalid_argument (too many tables).
+  /// Opens or creates a named database. Errors: invalid_argument (too many tables),
+  /// not_found (read-only environment and the table does not exist).
   result<table> open_table(std::string_view name);
 
   /// Runs `fn` in a write transaction on the calling thread and commits it when `fn`
   /// returns ok. On MDB_MAP_FULL the transaction is aborted, the map is doubled (no
   /// transaction of this process is open then) and `fn` runs again, so `fn` must not
   /// have side effects outside the transaction until it returns. Returns fn's error, or
-  /// the commit's: map_full when the maximum size is reached, io_error on sync failure.
+  /// the commit's: map_full when the maximum size is reached, io_error on sync failure,
+  /// invalid_argument ("opened read-only") in a read-only environment.
   status write(const std::function<status(write_txn&)>& fn);
 
   /// Runs `fn` in a read transaction (a consistent snapshot) on the calling thread.
@@ -126,7 +153,8 @@ class environment {
   const env_options& options() const noexcept;
   /// Current map size in bytes (grows on demand).
   std::size_t map_size_bytes() const noexcept;
-  /// Flushes the OS buffers to disk (useful after nosync writes). Errors: io_error.
+  /// Flushes the OS buffers to disk (useful after nosync writes); a no-op when read-only.
+  /// Errors: io_error.
   status sync();
 
   MDB_env* native() const noexcept;
@@ -134,7 +162,20 @@ class environment {
  private:
   struct impl;
   explicit environment(std::unique_ptr<impl> p);
+  status open_table_read_only(const std::string& name, unsigned& dbi);
   std::unique_ptr<impl> impl_;
 };
+
+/// Last resort for a program (a CLI, a node) against damage that the checks at open and
+/// on every read cannot see, e.g. a node offset inside an LMDB page that makes LMDB
+/// itself read past the end of data.mdb. Installs handlers for SIGBUS and SIGSEGV: a
+/// fault at an address inside (or up to 64 KiB past) the map of an open environment
+/// writes "corrupt: '<dir>/data.mdb' is damaged: a read at byte N of its map faulted
+/// (SIGBUS); restore the data directory from a backup" to stderr and ends the process
+/// with `_exit(exit_code)`; any other fault keeps its default action. Call once, early,
+/// from the main thread; it replaces earlier handlers of those signals (so do not call
+/// it under a sanitizer that needs them). Nothing committed is lost: the process only
+/// reads when it faults, or its open write transaction is discarded by LMDB.
+void install_fault_guard(int exit_code) noexcept;
 
 } // namespace strata::persistence

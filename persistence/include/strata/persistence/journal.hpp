@@ -15,16 +15,25 @@
 //     return true;  // continue
 //   });
 //
+//   // Another process, while the writer runs: reads only, sees every committed event.
+//   auto r = journal::open_read_only(o);
+//   auto report = (*r)->verify_all();                            // every problem, listed
+//
 // Layout (see docs/persistence.md): `events` maps the global position (u64 big-endian,
 // MDB_APPEND) to a checksummed Cap'n Proto envelope; the per-stream index maps
 // (stream id, first seq) to the positions of a run of that stream's events and is
 // written in larger, sorted batches. The index is rebuildable from the log: what was
 // not yet indexed at a crash is re-read from the log at open.
 //
+// The log is the truth; the streams, stream_names and index tables and the meta
+// counters are derived from it and checked on every use (a damaged entry is `corrupt`
+// naming table and key, never a wrong answer); `repair` rebuilds them from the log.
+//
 // Threads: `append`, `append_async`, `flush_index`, `delete_events_before` and `close`
 // must be called from one thread at a time (the runtime's journal writer owns them);
 // the journal commits on a thread of its own. Reads may be called from any thread,
-// concurrently with appends; they see committed data only.
+// concurrently with appends; they see committed data only. A read-only journal's reads
+// may run on any thread too (they share its tail map under a mutex).
 #pragma once
 
 #include "strata/persistence/environment.hpp"
@@ -62,11 +71,44 @@ struct journal_options {
 
 /// The outcome of one stream_write inside a batch.
 struct write_result {
-  status st;                   ///< ok, or conflict (this stream only), or invalid_argument
+  /// ok, or conflict (this stream only), invalid_argument, or corrupt (the stream's
+  /// entry in the derived tables is damaged: nothing is written to it until
+  /// `strata journal repair`).
+  status st;
   std::uint64_t first_seq = 0; ///< seq of the first appended event (when ok)
   std::uint64_t last_seq = 0;  ///< the stream's new head (when ok); unchanged head on error
   std::uint64_t first_position = 0;
   std::uint64_t last_position = 0;
+};
+
+/// One problem found by journal::verify_all: which table, which key, what is wrong.
+struct journal_problem {
+  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots"
+  std::string key;   ///< the key, readable (position, 'stream', (stream, seq), meta key)
+  std::string what;  ///< what is wrong, e.g. "seq 7 is followed by seq 9"
+  /// "table index, key ('account:a', seq 1): …" (control characters escaped).
+  std::string to_string() const;
+};
+
+/// What journal::verify_all found.
+struct verify_report {
+  std::vector<journal_problem> problems; ///< the first max_problems problems found
+  std::uint64_t problem_count = 0;       ///< all problems found (may exceed problems.size())
+  std::uint64_t records = 0;             ///< records in the log
+  std::uint64_t streams = 0;             ///< entries in the streams table
+  std::uint64_t last_position = 0;       ///< the log's last position (or its floor)
+  bool ok() const noexcept { return problem_count == 0; }
+};
+
+/// What journal::repair did.
+struct repair_report {
+  verify_report before;                        ///< the problems found before the rebuild
+  std::uint64_t records = 0;                   ///< log records read
+  std::uint64_t streams = 0;                   ///< streams rebuilt
+  std::uint64_t index_entries = 0;             ///< index entries written
+  std::vector<std::string> snapshots_remapped; ///< "stream 'x' seq N: id A → B"
+  std::vector<std::string> snapshots_dropped;  ///< "stream 'x' seq N: why"
+  verify_report after;                         ///< verify_all after the rebuild
 };
 
 /// Receives the outcome of append_async (on the journal's commit thread).
@@ -85,6 +127,18 @@ class journal {
   /// that was committed but not yet indexed. Errors: those of environment::open,
   /// corrupt (a record in the un-indexed tail fails its checksum: names the position).
   static result<std::unique_ptr<journal>> open(const journal_options& opts);
+
+  /// Opens the journal in `opts.env.path` for reading only, while another process may
+  /// be writing to it: LMDB read-only environment, no writer lock; writes nothing,
+  /// rebuilds nothing, flushes nothing (data.mdb stays byte-identical). Reads answer
+  /// from one read transaction each (index, meta and the not yet indexed tail of the
+  /// log read from the same snapshot), so they see every committed event, including
+  /// those the writer has not flushed to the index yet. Every mutating call
+  /// (append, append_async, flush_index, delete_events_before, snapshot save) fails
+  /// with invalid_argument "opened read-only". Errors: those of environment::open with
+  /// read_only (not_found: no journal there), incompatible (not a strata journal),
+  /// corrupt (damaged meta).
+  static result<std::unique_ptr<journal>> open_read_only(const journal_options& opts);
 
   ~journal();
   journal(const journal&) = delete;
@@ -153,11 +207,30 @@ class journal {
   /// All persistence ids, sorted. Errors: io_error.
   result<std::vector<std::string>> list_streams() const;
 
-  /// Checks every record of the log (checksum, decoding, position key) and that the
-  /// index agrees with the log (every stream gap-free, every index entry points at a
-  /// record of that stream and seq). Returns the first problem found, naming stream
-  /// and position.
+  /// Checks the whole journal in one read transaction and lists what is wrong: every
+  /// record of the log (framing, checksums, decoding, position key, each stream's seqs
+  /// ascending by 1), the streams and stream_names tables against each other and the
+  /// log, the index against the log (entries well-formed, each stream's entries
+  /// contiguous from seq 1, every position holding that stream and seq, everything up
+  /// to meta.indexed_through indexed), the meta counters and the snapshots. At most
+  /// `max_problems` problems are kept (problem_count counts all). Works on a
+  /// read-only journal while a writer appends. Errors: io_error (the report could not
+  /// be made; damage is reported in the report, not as an error).
+  result<verify_report> verify_all(std::size_t max_problems = 1000) const;
+
+  /// verify_all as a status: ok, or corrupt naming the first problem (table, key,
+  /// what) and how many there are in all. Errors: corrupt, io_error.
   status verify() const;
+
+  /// Rebuilds every derived table of the journal in `opts.env.path` from the log: the
+  /// streams and stream_names tables (ids kept where both tables agree), the index
+  /// (deleted prefixes kept as deleted), meta.next_stream_id and indexed_through;
+  /// snapshots are kept, moved to their stream's new id, or dropped (undecodable, of a
+  /// stream not in the log, beyond its head) and listed. Then reopens the journal and
+  /// runs verify_all. Opens for writing, so it waits for / fails on another writer
+  /// like `open`. Errors: those of open; corrupt (the log itself is damaged: nothing
+  /// is changed, restore from a backup or Kafka); map_full, io_error.
+  static result<repair_report> repair(const journal_options& opts);
 
   /// Writes pending index entries now (also done at close). Writer thread only.
   status flush_index();
