@@ -229,11 +229,47 @@ void on_fault(int sig, siginfo_t* info, void*) {
     put_text("; restore the data directory from a backup\n");
     ::_exit(code);
   }
+  // Outside every map, but while a data directory is open: LMDB may have computed a
+  // pointer from a damaged page (a node offset or page number), so the likely cause is
+  // the file, not the program. Still end with the guard's code rather than a signal,
+  // and say how to tell the two apart.
+  if (code >= 0)
+    for (auto& s : guard_slots) {
+      if (s.begin.load() <= 1) continue;
+      put_text("corrupt: a read faulted (");
+      put_text(sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+      put_text(") outside the map while '");
+      put_text(s.path);
+      put_text("' was open: its pages are probably damaged; run `strata journal verify` on"
+               " it and restore from a backup (if verify finds nothing, this is a bug in"
+               " strata: please report it)\n");
+      ::_exit(code);
+    }
   // Not ours: the default action, when the instruction runs again.
   ::signal(sig, SIG_DFL);
 }
 
 } // namespace
+
+namespace detail {
+
+/// LMDB's own consistency assertions (mdb_assert, e.g. a page whose flags say branch
+/// where a leaf must be) call this before they abort. With the fault guard installed,
+/// a damaged page ends the process like any other damage the guard catches.
+void on_lmdb_assert(MDB_env* env, const char* msg) {
+  const int code = guard_exit_code.load();
+  if (code < 0) return; // no guard: LMDB aborts, as it always did
+  const char* path = nullptr;
+  if (env != nullptr) mdb_env_get_path(env, &path);
+  put_text("corrupt: '");
+  put_text(path != nullptr ? path : "<unknown>");
+  put_text("/data.mdb' is damaged: LMDB's consistency check failed (");
+  put_text(msg != nullptr ? msg : "?");
+  put_text("); restore the data directory from a backup\n");
+  ::_exit(code);
+}
+
+} // namespace detail
 
 void install_fault_guard(int exit_code) noexcept {
   guard_exit_code.store(exit_code);
@@ -358,6 +394,7 @@ status environment::impl::open_lmdb() {
   };
   if (int rc = mdb_env_create(&env); rc != 0) return fail(rc, "creating the LMDB environment for");
   mdb_env_set_userctx(env, &bounds);
+  mdb_env_set_assert(env, detail::on_lmdb_assert);
   if (int rc = mdb_env_set_maxreaders(env, opts.max_readers); rc != 0)
     return fail(rc, "setting max readers of");
   // One more than asked for: the identity table.

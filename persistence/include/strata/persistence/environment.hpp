@@ -172,7 +172,10 @@ class environment {
 /// fault at an address inside (or up to 64 KiB past) the map of an open environment
 /// writes "corrupt: '<dir>/data.mdb' is damaged: a read at byte N of its map faulted
 /// (SIGBUS); restore the data directory from a backup" to stderr and ends the process
-/// with `_exit(exit_code)`; any other fault keeps its default action. Call once, early,
+/// with `_exit(exit_code)`. A fault outside every map while an environment is open
+/// (LMDB following a pointer computed from a damaged page) and LMDB's own consistency
+/// assertions (mdb_assert on a damaged page) end the same way, with a message that says
+/// so; with no environment open, a fault keeps its default action. Call once, early,
 /// from the main thread; it replaces earlier handlers of those signals (so do not call
 /// it under a sanitizer that needs them). Nothing committed is lost: the process only
 /// reads when it faults, or its open write transaction is discarded by LMDB.
