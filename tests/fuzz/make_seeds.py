@@ -49,9 +49,9 @@ envelopes = {
                      extra=', correlationId = "req-1", causationId = "cmd-2", shardEpoch = 5'),
 }
 for name, text in envelopes.items():
-    write("record_unpack_fuzz", name, capnp_encode("Envelope", text, packed=True))
+    write("record_unframe_fuzz", name, capnp_encode("Envelope", text, packed=True))
     write("envelope_decode_fuzz", name, capnp_encode("Envelope", text, packed=False))
-write("record_unpack_fuzz", "zero_run", b"\x00\x05")
+write("record_unframe_fuzz", "zero_run", b"\x00\x05")
 snap = ('(persistenceId = "account:c-1", seq = 12, timestampNs = 5, stateType = "account",'
         ' schemaVersion = 2, payload = 0x"0102", checksum = %d)' % crc32c(b"\x01\x02"))
 write("envelope_decode_fuzz", "snapshot", capnp_encode("Snapshot", snap, packed=False))
