@@ -37,6 +37,7 @@ def envelope(pid, seq, pos, etype, payload: bytes, tags=(), extra=""):
 
 
 def write(target, name, data: bytes):
+    os.makedirs(os.path.join(corpus, target), exist_ok=True)
     with open(os.path.join(corpus, target, name), "wb") as f:
         f.write(data)
 
@@ -90,4 +91,8 @@ times = {
 }
 for name, data in times.items():
     write("iso8601_fuzz", name, data)
+ids = {"plain": b"acct-1", "newline": b"a\nseq=99 type=deposited",
+       "utf8_bidi": "caf\u00e9 \u202e".encode()}
+for name, data in ids.items():
+    write("ids_fuzz", name, data)
 print("seeds written to", corpus, file=sys.stderr)
