@@ -9,7 +9,8 @@
 //     and counts as a failure), and
 //   - when it exits 0, print exactly what it prints on the undamaged journal.
 // Failures are collected and printed with the seed and the mutation, so one can be
-// repeated: STRATA_SEED=S STRATA_TORTURE_ONLY=I bank_torture_test.
+// repeated: STRATA_SEED=S STRATA_TORTURE_ONLY=I bank_torture_test (with
+// STRATA_TORTURE_KEEP=1 it keeps the journal, and STRATA_TORTURE_JOURNAL=DIR reuses it).
 // Environment: STRATA_TORTURE_MUTATIONS (count), STRATA_TORTURE_DEADLINE_MS (per
 // process), STRATA_TORTURE_BANK / STRATA_TORTURE_STRATA (other binaries, e.g. an older
 // build), STRATA_TORTURE_KEEP=1 (keep the directories of failed mutations).
@@ -56,12 +57,19 @@ std::vector<std::string> with_dir(std::vector<std::string> args, const std::stri
   return args;
 }
 
-/// A journal of a few accounts: `strata-bank load` (deterministic seed), closed.
+/// A journal of a few accounts: `strata-bank load` (deterministic seed, one client),
+/// closed; or a copy of $STRATA_TORTURE_JOURNAL (a kept `pristine` directory: the
+/// layout of a new load differs in timestamps and page use, so only the same journal
+/// repeats a failure byte for byte).
 void make_journal(const std::string& dir, const std::string& scratch) {
+  if (auto saved = env_or("STRATA_TORTURE_JOURNAL", ""); !saved.empty()) {
+    copy_dir(saved, dir);
+    return;
+  }
   std::string bank = env_or("STRATA_TORTURE_BANK", STRATA_BANK_PATH);
   auto r = run_process(
     bank,
-    {"--data", dir, "load", "--accounts", "4", "--ops", "200", "--clients", "2", "--seed", "1"},
+    {"--data", dir, "load", "--accounts", "4", "--ops", "200", "--clients", "1", "--seed", "1"},
     scratch, 60'000);
   REQUIRE_MESSAGE(r.exit_code == 0, "load failed: " << r.describe());
 }
@@ -120,8 +128,9 @@ void torture(int default_mutations) {
   const auto files = list_files(pristine);
   REQUIRE(!files.empty());
   tally t;
-  for (int i = 0; i < n; ++i) {
-    if (only >= 0 && i != only) continue;
+  // STRATA_TORTURE_ONLY=I runs mutation I alone (any I, also beyond the count).
+  const int first = only >= 0 ? only : 0, end = only >= 0 ? only + 1 : n;
+  for (int i = first; i < end; ++i) {
     std::mt19937_64 rng(seed * 1'000'003 + static_cast<std::uint64_t>(i));
     copy_dir(pristine, damaged);
     auto m = random_mutation(rng, damaged, files);
@@ -133,6 +142,9 @@ void torture(int default_mutations) {
     if (keep && t.failures.size() != before) {
       copy_dir(damaged, tmp.sub("failed-" + std::to_string(i)));
       tmp.keep();
+      MESSAGE("kept " << tmp.sub("failed-" + std::to_string(i))
+                      << "; repeat with STRATA_SEED=" << seed << " STRATA_TORTURE_ONLY=" << i
+                      << " STRATA_TORTURE_JOURNAL=" << pristine);
     }
   }
   std::ostringstream summary;
