@@ -7,7 +7,8 @@
 // damaged directory, must
 //   - end with an exit code below 128 (no signal; a process past its deadline is killed
 //     and counts as a failure), and
-//   - when it exits 0, print exactly what it prints on the undamaged journal.
+//   - when it exits 0, print exactly what it prints on the undamaged journal, and
+//   - in a sanitizer build, report no AddressSanitizer or UBSan finding.
 // Failures are collected and printed with the seed and the mutation, so one can be
 // repeated: STRATA_SEED=S STRATA_TORTURE_ONLY=I bank_torture_test (with
 // STRATA_TORTURE_KEEP=1 it keeps the journal, and STRATA_TORTURE_JOURNAL=DIR reuses it).
@@ -95,6 +96,9 @@ void check_mutation(const std::string& damaged, const std::string& work, const s
       why = "no answer within " + std::to_string(deadline_ms) + " ms (killed)";
     else if (r.signal != 0 || r.exit_code >= 128)
       why = "ended by a signal";
+    else if (r.err.find("AddressSanitizer") != std::string::npos ||
+             r.err.find("runtime error:") != std::string::npos)
+      why = "a sanitizer finding (scripts/test --sanitize)";
     else if (r.exit_code == 0 && r.out != expected[c])
       why = "exit 0 with a wrong answer";
     if (!why.empty())

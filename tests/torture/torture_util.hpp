@@ -116,6 +116,11 @@ inline process_result run_process(const std::string& exe, std::vector<std::strin
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    // Under AddressSanitizer (scripts/test --sanitize) a fault would become exit 1:
+    // let SIGSEGV, SIGBUS and SIGABRT end the process as they do in a normal build.
+    std::string asan = env_or("ASAN_OPTIONS", "");
+    asan += std::string(asan.empty() ? "" : ":") + "handle_segv=0:handle_sigbus=0:handle_abort=0";
+    ::setenv("ASAN_OPTIONS", asan.c_str(), 1);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
