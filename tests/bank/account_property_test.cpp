@@ -64,7 +64,8 @@ account::command random_command(std::int64_t balance) {
       case 0: return 0;
       case 1: return -*rc::gen::inRange<std::int64_t>(1, 1000);
       case 2: return balance;
-      case 3: return balance + 1;
+      case 3: // one more than the balance (UBSan: not past INT64_MAX)
+        return balance < std::numeric_limits<std::int64_t>::max() ? balance + 1 : balance;
       case 4: return std::numeric_limits<std::int64_t>::max();
       default: return *rc::gen::inRange<std::int64_t>(1, 5000);
     }
