@@ -154,7 +154,11 @@ TEST_CASE_FIXTURE(fixture, "usage errors exit 2, infrastructure errors exit 4") 
   CHECK(bank({}).exit_code == 2);
   CHECK(bank({"frobnicate"}).exit_code == 2);
   CHECK(bank({"deposit", "a", "ten"}).exit_code == 2);
-  CHECK(bank({"--durability", "sometimes", "balances"}).exit_code == 2);
+  auto bad_option = bank({"--durability", "sometimes", "balances"});
+  CHECK(bad_option.exit_code == 2);
+  // A config error prints like every other error (strata::describe).
+  CHECK(bad_option.err.rfind("strata-bank: invalid_argument: ", 0) == 0);
+  CHECK(bad_option.err.find("durability") != std::string::npos);
   auto r = bank({"balance", "a", "--as-of-time", "yesterday"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("usage:") != std::string::npos);
