@@ -77,4 +77,7 @@ struct account {
   }
 };
 
+/// The rejection's name (check_aggregate requires one).
+inline const char* to_string(account::rejection) noexcept { return "invalid_amount"; }
+
 } // namespace strata::bench

@@ -2,9 +2,9 @@
 #include "strata_cli.hpp"
 
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/timestamp.hpp"
 
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -72,23 +72,6 @@ std::string escaped(std::string_view s, bool backslash = true) {
   return out;
 }
 
-/// "2026-11-22T06:10:00.123456789Z".
-std::string iso8601(std::int64_t ns) {
-  std::int64_t secs = ns / 1'000'000'000;
-  std::int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    --secs;
-  }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(frac));
-  return buf;
-}
-
 std::string human_bytes(std::uint64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(b);
@@ -104,7 +87,8 @@ std::string human_bytes(std::uint64_t b) {
 
 void print_event(const sp::event_record& e) {
   std::cout << e.position << '\t' << escaped(e.persistence_id) << '\t' << e.seq << '\t'
-            << iso8601(e.timestamp_ns) << '\t' << escaped(e.type) << '\t' << e.payload.size()
+            << strata::format_iso8601(e.timestamp_ns) << '\t' << escaped(e.type) << '\t'
+            << e.payload.size()
             << '\n';
 }
 

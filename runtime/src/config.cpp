@@ -155,16 +155,9 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   return {errc::invalid_argument, "unknown config key '" + std::string(key_in) + "'"};
 }
 
-persistence::result<config> config::from_file(const std::string& path) {
-  return from_file(path, config{});
-}
+namespace {
 
-persistence::result<config> config::from_args(int argc, const char* const* argv,
-                                              std::vector<std::string>* rest) {
-  return from_args(argc, argv, rest, config{});
-}
-
-persistence::result<config> config::from_file(const std::string& path, config base) {
+persistence::result<config> read_file(const std::string& path, config base) {
   std::ifstream in(path);
   if (!in) return persistence::status{errc::not_found, "cannot open config file '" + path + "'"};
   std::string line;
@@ -191,8 +184,8 @@ persistence::result<config> config::from_file(const std::string& path, config ba
   return base;
 }
 
-persistence::result<config> config::from_args(int argc, const char* const* argv,
-                                              std::vector<std::string>* rest, config base) {
+persistence::result<config> parse_args(int argc, const char* const* argv,
+                                       std::vector<std::string>* rest, config base) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i)
     args.emplace_back(argv[i]);
@@ -205,7 +198,7 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
       path = args[i + 1];
     else
       continue;
-    auto f = from_file(path, std::move(base));
+    auto f = read_file(path, std::move(base));
     if (!f) return f.error();
     base = std::move(*f);
   }
@@ -259,6 +252,29 @@ persistence::result<config> config::from_args(int argc, const char* const* argv,
     rest->clear();
   }
   return base;
+}
+
+result<config> to_result(persistence::result<config> r) {
+  if (!r) return to_error(r.error());
+  return std::move(*r);
+}
+
+} // namespace
+
+result<config> config::from_file(const std::string& path) { return from_file(path, config{}); }
+
+result<config> config::from_file(const std::string& path, config base) {
+  return to_result(read_file(path, std::move(base)));
+}
+
+result<config> config::from_args(int argc, const char* const* argv,
+                                 std::vector<std::string>* rest) {
+  return from_args(argc, argv, rest, config{});
+}
+
+result<config> config::from_args(int argc, const char* const* argv, std::vector<std::string>* rest,
+                                 config base) {
+  return to_result(parse_args(argc, argv, rest, std::move(base)));
 }
 
 } // namespace strata

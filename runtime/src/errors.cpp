@@ -47,12 +47,18 @@ std::string first_string(const caf::message& ctx, std::size_t i) {
 }
 } // namespace
 
+std::string rejection_detail(const caf::error& err) {
+  if (!is_rejection(err)) return {};
+  return first_string(err.context(), 2);
+}
+
 std::string describe(const caf::error& err) {
   if (!err) return "ok";
   if (err.category() == rejected_category) {
     auto name = first_string(err.context(), 1);
     if (name.empty()) name = std::to_string(static_cast<unsigned>(err.code()));
-    return "rejected: " + name;
+    auto why = first_string(err.context(), 2);
+    return why.empty() ? "rejected: " + name : "rejected: " + name + ": " + why;
   }
   if (err.category() == runtime_category) {
     std::string s = to_string(static_cast<runtime_errc>(err.code()));

@@ -139,7 +139,7 @@ void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
 
 } // namespace
 
-caf::expected<std::unique_ptr<system>> system::open(config cfg) {
+result<std::unique_ptr<system>> system::open(config cfg) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
   auto& c = core->cfg;

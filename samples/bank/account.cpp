@@ -4,6 +4,7 @@
 #include "strata/runtime/overload.hpp"
 
 #include <limits>
+#include <string>
 
 namespace bank {
 
@@ -29,44 +30,66 @@ account::state account::apply(state s, const event& e) noexcept {
   return s;
 }
 
+namespace {
+
+std::string cents(std::int64_t v) { return std::to_string(v); }
+
+/// Why an account that is not open rejects a command (closed, or never opened).
+account::effect reject_not_open(const account::state& s) {
+  if (s.closed) return account::effect::reject(account::rejection::closed, "the account is closed");
+  return account::effect::reject(account::rejection::not_open, "the account was never opened");
+}
+
+} // namespace
+
 account::effect account::handle(const state& s, const command& c) {
   auto balance = [](const state& after) {
     return balance_reply{after.balance, after.seq};
   };
-  return std::visit(strata::overload{
-                      [&](const open_account& x) {
-                        if (s.closed) return effect::reject(rejection::closed);
-                        if (s.open) return effect::reject(rejection::already_open);
-                        return effect::persist({opened{x.owner}}).then_reply(balance);
-                      },
-                      [&](const deposit& x) {
-                        if (s.closed) return effect::reject(rejection::closed);
-                        if (!s.open) return effect::reject(rejection::not_open);
-                        if (x.cents <= 0 ||
-                            x.cents > std::numeric_limits<std::int64_t>::max() - s.balance)
-                          return effect::reject(rejection::invalid_amount);
-                        return effect::persist({deposited{x.cents}}).then_reply(balance);
-                      },
-                      [&](const withdraw& x) {
-                        if (s.closed) return effect::reject(rejection::closed);
-                        if (!s.open) return effect::reject(rejection::not_open);
-                        if (x.cents <= 0) return effect::reject(rejection::invalid_amount);
-                        if (x.cents > s.balance)
-                          return effect::reject(rejection::insufficient_funds);
-                        return effect::persist({withdrawn{x.cents}}).then_reply(balance);
-                      },
-                      [&](const close_account&) {
-                        if (s.closed) return effect::reject(rejection::closed);
-                        if (!s.open) return effect::reject(rejection::not_open);
-                        if (s.balance != 0) return effect::reject(rejection::not_zero_balance);
-                        return effect::persist({closed{}}).then_reply(balance);
-                      },
-                      [&](const get_balance&) {
-                        if (!s.open && !s.closed) return effect::reject(rejection::not_open);
-                        return effect::reply(balance);
-                      },
-                    },
-                    c);
+  return strata::handle_with(
+    c,
+    strata::overload{
+      [&](const open_account& x) {
+        if (s.closed) return effect::reject(rejection::closed, "the account is closed");
+        if (s.open)
+          return effect::reject(rejection::already_open,
+                                "the account is open (owner '" + s.owner + "')");
+        return effect::persist({opened{x.owner}}).then_reply(balance);
+      },
+      [&](const deposit& x) {
+        if (!s.open) return reject_not_open(s);
+        if (x.cents <= 0)
+          return effect::reject(rejection::invalid_amount,
+                                "amount " + cents(x.cents) + " is not positive");
+        if (x.cents > std::numeric_limits<std::int64_t>::max() - s.balance)
+          return effect::reject(rejection::invalid_amount, "balance " + cents(s.balance) +
+                                                             " plus " + cents(x.cents) +
+                                                             " overflows");
+        return effect::persist({deposited{x.cents}}).then_reply(balance);
+      },
+      [&](const withdraw& x) {
+        if (!s.open) return reject_not_open(s);
+        if (x.cents <= 0)
+          return effect::reject(rejection::invalid_amount,
+                                "amount " + cents(x.cents) + " is not positive");
+        if (x.cents > s.balance)
+          return effect::reject(rejection::insufficient_funds,
+                                "balance " + cents(s.balance) + " is less than " + cents(x.cents));
+        return effect::persist({withdrawn{x.cents}}).then_reply(balance);
+      },
+      [&](const close_account&) {
+        if (!s.open) return reject_not_open(s);
+        if (s.balance != 0)
+          return effect::reject(rejection::not_zero_balance,
+                                "balance " + cents(s.balance) + " is not 0");
+        return effect::persist({closed{}}).then_reply(balance);
+      },
+      [&](const get_balance&) {
+        if (!s.open && !s.closed)
+          return effect::reject(rejection::not_open, "the account was never opened");
+        return effect::reply(balance);
+      },
+    });
 }
 
 const char* to_string(account::rejection r) noexcept {

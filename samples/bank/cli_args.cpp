@@ -1,6 +1,6 @@
 #include "bank/cli_args.hpp"
 
-#include "bank/iso8601.hpp"
+#include "strata/persistence/timestamp.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -137,7 +137,7 @@ parse_result parse(const std::vector<std::string>& args) {
         return fail("--as-of-seq needs a non-negative integer, got '" + value + "'");
       c.as_of_seq = u;
     } else if (name == "as-of-time") {
-      auto t = parse_iso8601(value);
+      auto t = strata::parse_iso8601(value);
       if (!t)
         return fail("--as-of-time needs a UTC time like 2026-11-22T06:40:00.123456789Z or "
                     "2026-11-22T06:40:00Z, got '" +

@@ -3,7 +3,6 @@
 // (including not_replicated: stored locally, Kafka did not acknowledge in time).
 #include "bank/account.hpp"
 #include "bank/cli_args.hpp"
-#include "bank/iso8601.hpp"
 #include "bank/load.hpp"
 #include "bank/report_cli.hpp"
 
@@ -35,8 +34,8 @@ int usage_error(const std::string& why) {
 
 /// Prints a command's error and returns its exit code (3 rejection, 4 otherwise).
 int report(const caf::error& err) {
-  if (auto why = strata::rejection_of<bank::account>(err)) {
-    std::cerr << "rejected: " << bank::to_string(*why) << "\n";
+  if (strata::rejection_of<bank::account>(err)) {
+    std::cerr << strata::describe(err) << "\n"; // "rejected: <name>[: <detail>]"
     return exit_rejected;
   }
   if (strata::runtime_error_of(err) == strata::runtime_errc::not_replicated) kafka_behind = true;
@@ -45,12 +44,12 @@ int report(const caf::error& err) {
 }
 
 int not_open(const std::string& id) {
-  std::cerr << "rejected: not_open (account " << id << " has no events there)\n";
+  std::cerr << "rejected: not_open: account " << id << " has no events there\n";
   return exit_rejected;
 }
 
 int print_history_line(const strata::history_entry<bank::account>& h) {
-  std::cout << "seq=" << h.seq << " time=" << bank::format_iso8601(h.timestamp_ns)
+  std::cout << "seq=" << h.seq << " time=" << strata::format_iso8601(h.timestamp_ns)
             << " type=" << h.type;
   std::visit(strata::overload{
                [](const bank::opened& e) {
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> rest;
   auto cfg = strata::config::from_args(argc, argv, &rest);
-  if (!cfg) return usage_error(cfg.error().message());
+  if (!cfg) return usage_error(strata::describe(cfg.error()));
   if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
   if (!cmd.value) return usage_error(cmd.error);

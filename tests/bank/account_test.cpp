@@ -198,3 +198,22 @@ TEST_CASE("rejection names are stable") {
   CHECK(std::string(to_string(rej::not_zero_balance)) == "not_zero_balance");
   CHECK(std::string(to_string(rej::closed)) == "closed");
 }
+
+TEST_CASE("rejections say why, from the state") {
+  given<account>({opened{"a"}, deposited{40}})
+    .when(withdraw{90})
+    .then_rejected(rej::insufficient_funds, "balance 40 is less than 90");
+  given<account>({opened{"a"}, deposited{5}})
+    .when(close_account{})
+    .then_rejected(rej::not_zero_balance, "balance 5 is not 0");
+  given<account>().when(deposit{5}).then_rejected(rej::not_open, "the account was never opened");
+  given<account>({opened{"a"}, closed{}})
+    .when(withdraw{1})
+    .then_rejected(rej::closed, "the account is closed");
+  given<account>({opened{"ann"}})
+    .when(open_account{"bob"})
+    .then_rejected(rej::already_open, "the account is open (owner 'ann')");
+  given<account>({opened{"a"}})
+    .when(deposit{-7})
+    .then_rejected(rej::invalid_amount, "amount -7 is not positive");
+}

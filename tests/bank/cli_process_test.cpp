@@ -2,7 +2,7 @@
 // 3 rejected, 4 infrastructure), state surviving restarts, as-of reads.
 #include "bank_process.hpp"
 
-#include "bank/iso8601.hpp"
+#include "strata/persistence/timestamp.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,13 +32,14 @@ TEST_CASE_FIXTURE(fixture, "open, deposit, withdraw, close: outputs and exit cod
   r = bank({"withdraw", "acct-1", "800"});
   CHECK(r.exit_code == 3);
   CHECK(r.out.empty());
-  CHECK(r.err.find("rejected: insufficient_funds") != std::string::npos);
+  // The rejection says why (strata::describe of the handler's detail).
+  CHECK(r.err == "rejected: insufficient_funds: balance 500 is less than 800\n");
   r = bank({"withdraw", "acct-1", "200"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == "acct-1 balance=300\n");
   r = bank({"deposit", "acct-1", "0"});
   CHECK(r.exit_code == 3);
-  CHECK(r.err.find("rejected: invalid_amount") != std::string::npos);
+  CHECK(r.err.find("rejected: invalid_amount: amount 0 is not positive") != std::string::npos);
   r = bank({"open", "acct-1"});
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("rejected: already_open") != std::string::npos);
@@ -80,7 +81,7 @@ TEST_CASE_FIXTURE(fixture, "history, balances and as-of reads agree across resta
   CHECK(h[3].amount == 30);
   for (std::size_t i = 0; i < h.size(); ++i) {
     CHECK(h[i].seq == i + 1);
-    CHECK(bank::parse_iso8601(h[i].time).has_value());
+    CHECK(strata::parse_iso8601(h[i].time).has_value());
     CHECK(h[i].time.size() == 30); // 2026-11-22T06:40:00.123456789Z
   }
 
@@ -153,7 +154,11 @@ TEST_CASE_FIXTURE(fixture, "usage errors exit 2, infrastructure errors exit 4") 
   CHECK(bank({}).exit_code == 2);
   CHECK(bank({"frobnicate"}).exit_code == 2);
   CHECK(bank({"deposit", "a", "ten"}).exit_code == 2);
-  CHECK(bank({"--durability", "sometimes", "balances"}).exit_code == 2);
+  auto bad_option = bank({"--durability", "sometimes", "balances"});
+  CHECK(bad_option.exit_code == 2);
+  // A config error prints like every other error (strata::describe).
+  CHECK(bad_option.err.rfind("strata-bank: invalid_argument: ", 0) == 0);
+  CHECK(bad_option.err.find("durability") != std::string::npos);
   auto r = bank({"balance", "a", "--as-of-time", "yesterday"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("usage:") != std::string::npos);

@@ -1,11 +1,14 @@
 // tests runtime/src/config.cpp
 #include "strata/runtime/config.hpp"
+#include "strata/runtime/system.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -34,7 +37,15 @@ TEST_CASE("config: bad values are errors that name the key") {
   const char* argv[] = {"prog", "--stash-max=lots"};
   auto c = strata::config::from_args(2, argv, nullptr);
   REQUIRE_FALSE(c);
-  CHECK(c.error().message().find("stash-max") != std::string::npos);
+  // The same result type as system::open, printed the same way.
+  static_assert(std::is_same_v<decltype(c), strata::result<strata::config>>);
+  static_assert(std::is_same_v<decltype(strata::system::open(strata::config{})),
+                               strata::result<std::unique_ptr<strata::system>>>);
+  static_assert(std::is_same_v<strata::result<int>, caf::expected<int>>);
+  auto text = strata::describe(c.error());
+  CHECK(text.rfind("invalid_argument: ", 0) == 0);
+  CHECK(text.find("stash-max") != std::string::npos);
+  CHECK(strata::runtime_error_of(c.error()) == strata::runtime_errc::invalid_argument);
   const char* argv2[] = {"prog", "--bogus=1"};
   CHECK_FALSE(strata::config::from_args(2, argv2, nullptr));
   strata::config cfg;
@@ -61,5 +72,7 @@ TEST_CASE("config: file, then command line overrides it") {
   CHECK(c->data_dir == "/var/x");
   CHECK(c->passivate_after_ms == 99);
   std::remove(path.c_str());
-  CHECK_FALSE(strata::config::from_file(path));
+  auto missing = strata::config::from_file(path);
+  REQUIRE_FALSE(missing);
+  CHECK(strata::describe(missing.error()) == "not_found: cannot open config file '" + path + "'");
 }

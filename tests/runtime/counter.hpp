@@ -72,31 +72,34 @@ struct counter {
     auto value = [](const state& after) {
       return after.value;
     };
-    return std::visit(strata::overload{
-                        [&](const add& x) {
-                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
-                          return effect::persist({added{x.n}}).then_reply(value);
-                        },
-                        [&](const sub& x) {
-                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
-                          if (x.n > s.value) return effect::reject(rejection::insufficient);
-                          return effect::persist({subtracted{x.n}}).then_reply(value);
-                        },
-                        [&](const add_twice& x) {
-                          if (x.n <= 0) return effect::reject(rejection::invalid_amount);
-                          return effect::persist({added{x.n}, added{x.n}}).then_reply(value);
-                        },
-                        [&](const touch&) {
-                          return effect::persist({touched{}}).then_no_reply();
-                        },
-                        [&](const get&) {
-                          return effect::reply(value);
-                        },
-                        [&](const boom&) -> effect {
-                          throw std::runtime_error("boom");
-                        },
-                      },
-                      c);
+    return strata::handle_with(
+      c, strata::overload{
+           [&](const add& x) {
+             if (x.n <= 0) return effect::reject(rejection::invalid_amount); // no detail
+             return effect::persist({added{x.n}}).then_reply(value);
+           },
+           [&](const sub& x) {
+             if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+             if (x.n > s.value)
+               return effect::reject(rejection::insufficient, "value " + std::to_string(s.value) +
+                                                                " is less than " +
+                                                                std::to_string(x.n));
+             return effect::persist({subtracted{x.n}}).then_reply(value);
+           },
+           [&](const add_twice& x) {
+             if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+             return effect::persist({added{x.n}, added{x.n}}).then_reply(value);
+           },
+           [&](const touch&) {
+             return effect::persist({touched{}}).then_no_reply();
+           },
+           [&](const get&) {
+             return effect::reply(value);
+           },
+           [&](const boom&) -> effect {
+             throw std::runtime_error("boom");
+           },
+         });
   }
 
   // -- mapping: 8 little-endian bytes per integer ------------------------------

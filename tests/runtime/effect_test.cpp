@@ -87,6 +87,50 @@ TEST_CASE("errors: a rejection travels as caf::error and converts back") {
   CHECK_FALSE(strata::rejection_of<other_aggregate>(err).has_value());
 }
 
+TEST_CASE("effect: reject(code, detail) carries the detail; reject(code) has none") {
+  auto bare = effect::reject(counter::rejection::insufficient);
+  CHECK(bare.rejection_detail().empty());
+  auto why = effect::reject(counter::rejection::insufficient, "value 3 is less than 5");
+  CHECK(why.kind() == strata::effect_kind::reject);
+  CHECK(why.events().empty());
+  CHECK(*why.rejection() == counter::rejection::insufficient);
+  CHECK(why.rejection_detail() == "value 3 is less than 5");
+  // The handler builds it from the state.
+  counter::state s;
+  s.value = 3;
+  CHECK(counter::handle(s, sub{5}).rejection_detail() == "value 3 is less than 5");
+}
+
+TEST_CASE("errors: describe gives rejected: <name>: <detail> and the detail converts back") {
+  auto err =
+    strata::make_rejection<counter>(counter::rejection::insufficient, "value 3 is less than 5");
+  CHECK(strata::describe(err) == "rejected: insufficient: value 3 is less than 5");
+  CHECK(strata::rejection_detail(err) == "value 3 is less than 5");
+  CHECK(strata::rejection_of<counter>(err) == counter::rejection::insufficient);
+  // Without a detail: the name only.
+  auto bare = strata::make_rejection<counter>(counter::rejection::invalid_amount);
+  CHECK(strata::describe(bare) == "rejected: invalid_amount");
+  CHECK(strata::rejection_detail(bare).empty());
+  // Not a rejection: no detail.
+  CHECK(strata::rejection_detail(
+          strata::make_runtime_error(strata::runtime_errc::io_error, "disk on fire"))
+          .empty());
+}
+
+TEST_CASE("handle_with: visits the command like std::visit") {
+  counter::state s;
+  s.value = 2;
+  CHECK(counter::handle(s, add{1}).kind() == strata::effect_kind::persist_then_reply);
+  CHECK(counter::handle(s, touch{}).kind() == strata::effect_kind::persist_then_no_reply);
+  CHECK(counter::handle(s, get{}).kind() == strata::effect_kind::reply);
+  CHECK_THROWS(counter::handle(s, boom{}));
+}
+
+TEST_CASE("aggregate: the rejection codes must have names (to_string)") {
+  CHECK(strata::detail::has_rejection_names<counter>::value);
+  CHECK_FALSE(strata::detail::has_rejection_names<other_aggregate>::value);
+}
+
 TEST_CASE("errors: infrastructure failures keep their code and message") {
   strata::persistence::status st{strata::persistence::errc::io_error, "disk on fire"};
   auto err = strata::to_error(st);

@@ -36,6 +36,9 @@ TEST_CASE("system: commands, rejections, queries, no-reply and a throwing handle
   r = c.ask("a", sub{6});
   REQUIRE_FALSE(r);
   CHECK(strata::rejection_of<counter>(r.error()) == counter::rejection::insufficient);
+  // The detail the handler built reaches the caller (and is not stored).
+  CHECK(strata::describe(r.error()) == "rejected: insufficient: value 5 is less than 6");
+  CHECK(strata::rejection_detail(r.error()) == "value 5 is less than 6");
   r = c.ask("a", add_twice{2});
   REQUIRE(r);
   CHECK(*r == 9);

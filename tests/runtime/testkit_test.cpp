@@ -25,3 +25,15 @@ TEST_CASE("testkit: given/when/then on the counter") {
   expected.events = 2;
   given<counter>().when_all({add{1}, add{1}}).then_state(expected);
 }
+
+TEST_CASE("testkit: then_rejected checks the detail the handler built from the state") {
+  given<counter>({added{3}})
+    .when(sub{5})
+    .then_rejected(counter::rejection::insufficient, "value 3 is less than 5");
+  given<counter>().when(add{0}).then_rejected(counter::rejection::invalid_amount, "");
+  given<counter>({added{3}})
+    .when(sub{5})
+    .then_rejected(counter::rejection::insufficient, [](const std::string& detail) {
+      CHECK(detail.find("less than 5") != std::string::npos);
+    });
+}

@@ -42,16 +42,18 @@ struct counter {
     auto total = [](const state& s) {
       return s.total;
     };
-    return std::visit(strata::overload{
-                        [&](const add& a) -> effect {
-                          if (a.amount <= 0) return effect::reject(rejection::not_positive);
-                          return effect::persist({added{a.amount}}).then_reply(total);
-                        },
-                        [&](const get&) -> effect {
-                          return effect::reply(total);
-                        },
-                      },
-                      c);
+    return strata::handle_with(c, strata::overload{
+                                    [&](const add& a) {
+                                      if (a.amount <= 0)
+                                        return effect::reject(rejection::not_positive,
+                                                              "amount " + std::to_string(a.amount) +
+                                                                " is not positive");
+                                      return effect::persist({added{a.amount}}).then_reply(total);
+                                    },
+                                    [&](const get&) {
+                                      return effect::reply(total);
+                                    },
+                                  });
   }
   static strata::event_bytes encode(const event& e) {
     capnp::MallocMessageBuilder mb;
@@ -110,6 +112,8 @@ int main(int argc, char** argv) {
   if (rejected ||
       strata::rejection_of<counter>(rejected.error()) != counter::rejection::not_positive)
     return fail("add{-1} must be rejected with not_positive");
+  if (strata::describe(rejected.error()) != "rejected: not_positive: amount -1 is not positive")
+    return fail("the rejection must say why: " + strata::describe(rejected.error()));
   std::cout << "add -1: " << strata::describe(rejected.error()) << "\n";
 
   auto history = counters.history("c-1");

@@ -25,6 +25,7 @@
 //     static strata::state_bytes encode_state(const state& s);
 //     static std::optional<state> decode_state(std::uint32_t version, std::string_view payload);
 //   };
+//   const char* to_string(account::rejection r) noexcept;   // "not_open", ... (found by ADL)
 //   static_assert(strata::is_aggregate_v<account>);
 //   strata::check_aggregate<account>();   // or: readable static_assert messages
 //
@@ -146,6 +147,14 @@ struct has_state_codec<
                                                std::declval<std::string_view>())),
                       std::optional<typename A::state>>>> : std::true_type {};
 
+template <class A, class = void>
+struct has_rejection_names : std::false_type {};
+template <class A>
+struct has_rejection_names<
+  A, std::enable_if_t<std::is_convertible_v<
+       decltype(to_string(std::declval<typename A::rejection>())), std::string_view>>>
+  : std::true_type {};
+
 template <class T>
 struct is_variant : std::false_type {};
 template <class... Ts>
@@ -166,7 +175,8 @@ constexpr bool is_aggregate_v = [] {
                 detail::has_reply<A>::value && detail::has_type_name<A>::value) {
     return detail::is_variant<typename A::command>::value &&
            detail::is_variant<typename A::event>::value &&
-           detail::rejection_fits<typename A::rejection>::value && detail::has_apply<A>::value &&
+           detail::rejection_fits<typename A::rejection>::value &&
+           detail::has_rejection_names<A>::value && detail::has_apply<A>::value &&
            detail::apply_is_noexcept<A>::value && detail::has_handle<A>::value &&
            detail::has_encode<A>::value && detail::has_decode<A>::value &&
            std::is_copy_constructible_v<typename A::state> &&
@@ -205,6 +215,10 @@ constexpr bool check_aggregate() {
     static_assert(detail::rejection_fits<typename A::rejection>::value,
                   "aggregate: `rejection` must be an enum with a 1-byte underlying type "
                   "(enum class rejection : std::uint8_t), values 1..255");
+    static_assert(detail::has_rejection_names<A>::value,
+                  "aggregate: missing `const char* to_string(rejection) noexcept;` (or one "
+                  "returning std::string) in the aggregate's namespace: it names the codes in "
+                  "\"rejected: <name>: <detail>\"");
     static_assert(std::is_default_constructible_v<typename A::state> &&
                     std::is_copy_constructible_v<typename A::state>,
                   "aggregate: `state` must be a default-constructible, copyable value");

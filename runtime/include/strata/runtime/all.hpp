@@ -16,3 +16,4 @@
 #include "strata/runtime/errors.hpp"
 #include "strata/runtime/overload.hpp"
 #include "strata/runtime/system.hpp"
+#include "strata/runtime/timestamp.hpp"

@@ -7,7 +7,8 @@
 //   cfg.data_dir = "data";
 //   cfg.durability = strata::persistence::sync_mode::nosync;
 //
-//   auto c = strata::config::from_args(argc, argv, &rest);   // result<config>
+//   auto c = strata::config::from_args(argc, argv, &rest);   // strata::result<config>
+//   if (!c) std::cerr << strata::describe(c.error()) << "\n";  // like every runtime error
 //   // --data-dir=DIR (or --data DIR) --durability=sync|nosync --snapshot-every=N
 //   // --snapshot-every.account=N --passivate-after-ms=N --max-recovering=N
 //   // --stash-max=N --writer-batch-events-max=N --max-inflight-writes=N
@@ -25,6 +26,7 @@
 #include "strata/persistence/environment.hpp"
 #include "strata/persistence/event.hpp"
 #include "strata/persistence/status.hpp"
+#include "strata/runtime/errors.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -148,17 +150,21 @@ struct config {
   persistence::status set(std::string_view key, std::string_view value);
 
   /// Reads `key = value` lines (an optional `[strata]` section; `#`/`;` comments) on
-  /// top of `base`. Errors: not_found (no such file), invalid_argument (line number).
-  static persistence::result<config> from_file(const std::string& path);
-  static persistence::result<config> from_file(const std::string& path, config base);
+  /// top of `base`. Returns the same result type as `system::open` (errors in category
+  /// `strata`, printed by `strata::describe`). Errors: not_found (no such file),
+  /// invalid_argument (names the file, the line and the key).
+  static result<config> from_file(const std::string& path);
+  static result<config> from_file(const std::string& path, config base);
 
   /// Parses `--key=value` / `--key value` options for the keys above, and
   /// `--config-file=PATH` (applied first). Unknown arguments (and everything after
-  /// `--`) go to `rest` when given, else they are an invalid_argument error.
-  static persistence::result<config> from_args(int argc, const char* const* argv,
-                                               std::vector<std::string>* rest = nullptr);
-  static persistence::result<config> from_args(int argc, const char* const* argv,
-                                               std::vector<std::string>* rest, config base);
+  /// `--`) go to `rest` when given, else they are an invalid_argument error. Errors:
+  /// invalid_argument (names the option and the expected form), and those of
+  /// `from_file` for `--config-file`.
+  static result<config> from_args(int argc, const char* const* argv,
+                                  std::vector<std::string>* rest = nullptr);
+  static result<config> from_args(int argc, const char* const* argv, std::vector<std::string>* rest,
+                                  config base);
 };
 
 } // namespace strata

@@ -2,17 +2,23 @@
 //
 // How strata's errors travel as caf::error (CONVENTIONS.md, tiers 1 and 2):
 // - a domain rejection: category atom "rejected", code = the aggregate's rejection
-//   enum value, context = (aggregate type name, rejection name);
+//   enum value, context = (aggregate type name, rejection name[, detail]) where the
+//   detail is the text the handler gave to `effect::reject(code, detail)`;
 // - an infrastructure failure: category atom "strata", code = `runtime_errc` (the
 //   persistence::errc values 1..12 keep their numbers), context = one message string
 //   that says what happened and what to do.
 //
-//   auto r = accounts.ask("acct-1", withdraw{500});         // caf::expected<std::int64_t>
+// Every fallible call of the runtime API returns `strata::result<T>` (an alias of
+// `caf::expected<T>`): `config::from_args`, `config::from_file`, `system::open`,
+// `entities<A>::ask`, ... An application prints every error one way, with `describe`:
+//
+//   auto r = accounts.ask("acct-1", withdraw{500});         // strata::result<reply>
 //   if (r) print(*r);
-//   else if (auto why = strata::rejection_of<account>(r.error()))
-//     std::cout << "rejected: " << to_string(*why) << "\n";  // exit code 3
+//   else if (strata::rejection_of<account>(r.error()))
+//     std::cout << strata::describe(r.error()) << "\n";
+//     // "rejected: insufficient_funds: balance 40 is less than 500"   (exit code 3)
 //   else
-//     std::cerr << strata::describe(r.error()) << "\n";      // exit code 4
+//     std::cerr << strata::describe(r.error()) << "\n";      // "io_error: ..." (exit code 4)
 //
 // Threads: all functions are pure; any thread.
 #pragma once
@@ -21,6 +27,7 @@
 
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <caf/make_message.hpp>
 
 #include <cstdint>
@@ -29,6 +36,12 @@
 #include <type_traits>
 
 namespace strata {
+
+/// The result of every fallible call of the runtime API (config, system, entities): a
+/// value, or a caf::error in one of strata's categories (or CAF's own). Print the error
+/// with `strata::describe`.
+template <class T>
+using result = caf::expected<T>;
 
 /// Category of domain rejections.
 constexpr caf::atom_value rejected_category = caf::atom("rejected");
@@ -71,9 +84,16 @@ caf::error make_runtime_error(runtime_errc code, std::string message);
 /// Maps a persistence status (not ok) to the runtime category, keeping its message.
 caf::error to_error(const persistence::status& st);
 
-/// Renders any error without an actor system: "rejected: insufficient_funds",
-/// "io_error: <message>", or CAF's own rendering for CAF errors (`sec`).
+/// Renders any error without an actor system:
+/// - a rejection: "rejected: <name>: <detail>", or "rejected: <name>" without a detail
+///   (the name is the aggregate's `to_string(rejection)`);
+/// - an infrastructure failure: "<code name>: <message>", e.g. "io_error: ...";
+/// - a CAF error (`sec`): "caf: <name> <context>".
 std::string describe(const caf::error& err);
+
+/// The detail of a rejection (`effect::reject(code, detail)`); empty when `err` is not
+/// a rejection or the handler gave none.
+std::string rejection_detail(const caf::error& err);
 
 /// Whether `err` is a domain rejection (of any aggregate).
 inline bool is_rejection(const caf::error& err) noexcept {
@@ -87,8 +107,8 @@ inline std::optional<runtime_errc> runtime_error_of(const caf::error& err) noexc
 }
 
 namespace detail {
-/// The rejection's name via ADL `to_string(rejection)` when the aggregate provides one,
-/// else its number.
+/// The rejection's name via ADL `to_string(rejection)` (check_aggregate requires the
+/// aggregate to provide one); its number otherwise.
 template <class R>
 auto rejection_name(R r, int) -> decltype(std::string(to_string(r))) {
   return std::string(to_string(r));
@@ -99,11 +119,17 @@ std::string rejection_name(R r, long) {
 }
 } // namespace detail
 
-/// Builds the caf::error for a rejection of aggregate `A` (what the runtime sends).
+/// Builds the caf::error for a rejection of aggregate `A` (what the runtime sends),
+/// with the handler's `detail` when it gave one.
 template <class A>
-caf::error make_rejection(typename A::rejection r) {
-  return caf::error{static_cast<std::uint8_t>(r), rejected_category,
-                    caf::make_message(std::string(A::type_name), detail::rejection_name(r, 0))};
+caf::error make_rejection(typename A::rejection r, const std::string& detail = {}) {
+  auto code = static_cast<std::uint8_t>(r);
+  if (detail.empty())
+    return caf::error{code, rejected_category,
+                      caf::make_message(std::string(A::type_name), detail::rejection_name(r, 0))};
+  return caf::error{
+    code, rejected_category,
+    caf::make_message(std::string(A::type_name), detail::rejection_name(r, 0), detail)};
 }
 
 /// The rejection carried by `err`, if `err` is a rejection of aggregate `A`.

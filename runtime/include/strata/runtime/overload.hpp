@@ -6,6 +6,10 @@
 //   std::visit(strata::overload{
 //       [&](const opened& e) { s.owner = e.owner; },
 //       [&](const deposited& e) { s.balance += e.cents; }}, event);
+//
+// For the command variant in `handle`, prefer `strata::handle_with(command,
+// strata::overload{...})` (effect.hpp): a missing case is then one static_assert that
+// names the command type instead of a page of <variant> errors.
 #pragma once
 
 namespace strata {

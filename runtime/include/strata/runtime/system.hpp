@@ -6,8 +6,9 @@
 //
 //   #include <strata/runtime/all.hpp>
 //
-//   auto cfg = strata::config::from_args(argc, argv, &rest);
-//   auto sys = strata::system::open(*cfg);                 // caf::expected<unique_ptr>
+//   auto cfg = strata::config::from_args(argc, argv, &rest);   // strata::result<config>
+//   if (!cfg) { std::cerr << strata::describe(cfg.error()); return 2; }
+//   auto sys = strata::system::open(*cfg);        // strata::result<unique_ptr<system>>
 //   if (!sys) { std::cerr << strata::describe(sys.error()); return 4; }
 //   auto accounts = (*sys)->entities<bank::account>();     // type name from the aggregate
 //   auto balance = accounts.ask("acct-42", bank::deposit{100});   // blocking helper
@@ -64,8 +65,9 @@ class system {
  public:
   /// Opens the journal in cfg.data_dir, starts CAF and the journal writer.
   /// Errors (runtime category): those of journal::open (io_error, incompatible,
-  /// corrupt, invalid_argument), with the data directory in the message.
-  static caf::expected<std::unique_ptr<system>> open(config cfg);
+  /// corrupt, invalid_argument), with the data directory in the message. The same
+  /// result type as config::from_args (`strata::result`, errors.hpp).
+  static result<std::unique_ptr<system>> open(config cfg);
 
   /// Calls shutdown().
   ~system();

@@ -10,6 +10,11 @@
 //       .when(withdraw{500})
 //       .then_rejected(account::rejection::insufficient_funds);
 //   }
+//   TEST_CASE("the rejection says why") {
+//     given<account>({opened{"ann"}, deposited{40}})
+//       .when(withdraw{90})
+//       .then_rejected(account::rejection::insufficient_funds, "balance 40 is less than 90");
+//   }
 //   TEST_CASE("withdraw") {
 //     given<account>({opened{"ann"}, deposited{100}})
 //       .when(withdraw{30})
@@ -37,6 +42,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -49,6 +55,13 @@ struct has_eq : std::false_type {};
 template <class T>
 struct has_eq<T, std::void_t<decltype(std::declval<const T&>() == std::declval<const T&>())>>
   : std::true_type {};
+
+/// "insufficient_funds (4)": the aggregate's name for the code, and its number.
+template <class R>
+std::string code_name(R r) {
+  return std::string(to_string(r)) + " (" +
+         std::to_string(static_cast<unsigned>(static_cast<std::underlying_type_t<R>>(r))) + ")";
+}
 
 inline const char* kind_name(effect_kind k) {
   switch (k) {
@@ -97,7 +110,7 @@ class outcome {
   /// The command persisted exactly `expected` (in order). Fails for rejections.
   const outcome& then_events(const std::vector<event>& expected) const {
     REQUIRE_MESSAGE(eff_.kind() != effect_kind::reject,
-                    "the command was rejected (code " << rejection_code() << ")");
+                    "the command was rejected: " << rejection_text());
     static_assert(detail::has_eq<event>::value, "then_events needs operator== on the events");
     CHECK_MESSAGE(eff_.events().size() == expected.size(),
                   "expected " << expected.size() << " events, got " << eff_.events().size());
@@ -112,14 +125,31 @@ class outcome {
     return *this;
   }
 
-  /// The command was rejected with `r` (and so stored nothing).
+  /// The command was rejected with `r` (and so stored nothing); any detail.
   const outcome& then_rejected(rejection r) const {
     REQUIRE_MESSAGE(eff_.kind() == effect_kind::reject,
                     "expected a rejection, got effect " << detail::kind_name(eff_.kind()));
     CHECK_MESSAGE(eff_.rejection() == std::optional<rejection>{r},
-                  "rejected with code " << rejection_code() << ", expected "
-                                        << static_cast<unsigned>(r));
+                  "rejected with " << rejection_text() << ", expected " << detail::code_name(r));
     CHECK(eff_.events().empty());
+    return *this;
+  }
+
+  /// The command was rejected with `r` and exactly this detail (the text given to
+  /// `effect::reject(code, detail)`; "" when it gave none).
+  const outcome& then_rejected(rejection r, std::string_view expected_detail) const {
+    then_rejected(r);
+    CHECK_MESSAGE(eff_.rejection_detail() == expected_detail,
+                  "the rejection's detail is \"" << eff_.rejection_detail() << "\", expected \""
+                                                 << std::string(expected_detail) << "\"");
+    return *this;
+  }
+
+  /// The command was rejected with `r`; checks its detail with CHECKs of your own.
+  const outcome& then_rejected(rejection r,
+                               const std::function<void(const std::string& detail)>& check) const {
+    then_rejected(r);
+    check(eff_.rejection_detail());
     return *this;
   }
 
@@ -192,8 +222,11 @@ class outcome {
   }
 
  private:
-  unsigned rejection_code() const {
-    return eff_.rejection() ? static_cast<unsigned>(*eff_.rejection()) : 0u;
+  std::string rejection_text() const {
+    if (!eff_.rejection()) return "no code";
+    auto s = detail::code_name(*eff_.rejection());
+    if (!eff_.rejection_detail().empty()) s += ": " + eff_.rejection_detail();
+    return s;
   }
   effect eff_;
   state after_;

@@ -314,7 +314,7 @@ class entity_logic {
     switch (eff->kind()) {
       case effect_kind::reject:
         push_reply(self, s.last_write_no, std::move(e), std::nullopt,
-                   make_rejection<A>(*eff->rejection()));
+                   make_rejection<A>(*eff->rejection(), eff->rejection_detail()));
         return;
       case effect_kind::reply:
         reply_with(self, *eff, s.pending, s.last_write_no, std::move(e));

@@ -1,10 +1,10 @@
-#include "bank/iso8601.hpp"
+#include "strata/persistence/timestamp.hpp"
 
 #include <cstdio>
 #include <ctime>
 #include <limits>
 
-namespace bank {
+namespace strata::persistence {
 
 namespace {
 
@@ -88,4 +88,4 @@ std::optional<std::int64_t> parse_iso8601(std::string_view s) {
   return secs * 1'000'000'000 + frac_ns;
 }
 
-} // namespace bank
+} // namespace strata::persistence
