@@ -140,14 +140,14 @@ type_model map_type(const file_context& fc, capnp::Type type, const std::string&
       type_model t;
       t.kind = type_kind::enumeration;
       t.capnp = top_level_name(fc, type.asEnum(), where);
-      t.cpp = cpp_top_level_name(type.asEnum());
+      t.cpp = "::" + fc.ns + "::" + cpp_top_level_name(type.asEnum());
       return t;
     }
     case w::STRUCT: {
       type_model t;
       t.kind = type_kind::structure;
       t.capnp = top_level_name(fc, type.asStruct(), where);
-      t.cpp = cpp_top_level_name(type.asStruct());
+      t.cpp = "::" + fc.ns + "::" + cpp_top_level_name(type.asStruct());
       return t;
     }
     case w::LIST:
@@ -265,7 +265,8 @@ struct_model read_struct(const file_context& fc, capnp::StructSchema s) {
     m.fields.push_back(read_field(fc, f, m.capnp_name));
     const type_model* t = &m.fields.back().type;
     if (t->kind == type_kind::list) t = t->element.get();
-    if (t->kind == type_kind::structure) m.depends_on.push_back(t->cpp);
+    // Qualified, so that a field may share its type's name (`kind @1 :Kind`).
+    if (t->kind == type_kind::structure) m.depends_on.push_back(t->cpp.substr(fc.ns.size() + 4));
   }
   return m;
 }
