@@ -22,10 +22,11 @@ std::vector<const struct_model*> with_role(const file_model& m, struct_role r) {
   return out;
 }
 
-std::string variant_of(const std::vector<const struct_model*>& ss) {
+// Qualified, so that a struct may be called `event` or `state` too.
+std::string variant_of(const file_model& m, const std::vector<const struct_model*>& ss) {
   std::string out = "std::variant<";
   for (std::size_t i = 0; i < ss.size(); ++i)
-    out += (i ? ", " : "") + ss[i]->cpp_name;
+    out += (i ? ", ::" : "::") + m.ns + "::" + ss[i]->cpp_name;
   return out + ">";
 }
 
@@ -115,9 +116,9 @@ void emit_schema_struct(std::ostream& os, const file_model& m) {
      << "/// from it and write `handle` and `apply` (docs/runtime.md).\n"
      << "struct " << name << " {\n"
      << "  static constexpr const char* type_name = \"" << m.aggregate << "\";\n"
-     << "  using event = " << variant_of(events) << ";\n";
-  if (!states.empty()) os << "  using state = " << states[0]->cpp_name << ";\n";
-  if (!commands.empty()) os << "  using command = " << variant_of(commands) << ";\n";
+     << "  using event = " << variant_of(m, events) << ";\n";
+  if (!states.empty()) os << "  using state = ::" << m.ns << "::" << states[0]->cpp_name << ";\n";
+  if (!commands.empty()) os << "  using command = " << variant_of(m, commands) << ";\n";
   os << "\n"
      << "  /// {event type, schema version, payload (unpacked Cap'n Proto message)}.\n"
      << "  static strata::event_bytes encode(const event& e);\n"
@@ -339,8 +340,8 @@ std::string emit_markdown(const file_model& m) {
   for (const auto& s : m.structs) {
     if (s.role != struct_role::event && s.role != struct_role::state) continue;
     os << "| " << (s.role == struct_role::event ? "event (`eventType`)" : "snapshot (`stateType`)")
-       << " | `" << (s.role == struct_role::event ? s.event_type : m.aggregate) << "` | 1"
-       << (s.version > 1 ? ".." + std::to_string(s.version) : std::string()) << " | `"
+       << " | `" << (s.role == struct_role::event ? s.event_type : m.aggregate + ".state")
+       << "` | 1" << (s.version > 1 ? ".." + std::to_string(s.version) : std::string()) << " | `"
        << s.capnp_name << "` | `" << hex(s.id) << "` |\n";
   }
   return os.str();
@@ -361,8 +362,9 @@ std::string emit_json(const file_model& m) {
   os << "\n  ]";
   for (const auto& s : m.structs)
     if (s.role == struct_role::state)
-      os << ",\n  \"state\": {\"versions\": [1, " << s.version << "], \"struct\": \""
-         << s.capnp_name << "\", \"structId\": \"" << hex(s.id) << "\"}";
+      os << ",\n  \"state\": {\"type\": \"" << m.aggregate << ".state\", \"versions\": [1, "
+         << s.version << "], \"struct\": \"" << s.capnp_name << "\", \"structId\": \"" << hex(s.id)
+         << "\"}";
   os << "\n}\n";
   return os.str();
 }
