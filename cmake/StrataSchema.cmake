@@ -24,6 +24,11 @@ function(strata_add_schema target)
     message(FATAL_ERROR "strata_add_schema: the plugin strata::capnpc-strata is not defined "
       "(add strata with add_subdirectory or find_package(strata) first)")
   endif()
+  if(NOT STRATA_CAPNP_IMPORT_DIR)
+    message(FATAL_ERROR "strata_add_schema: STRATA_CAPNP_IMPORT_DIR is not set (the capnp "
+      "import root holding /strata/schema/strata.capnp; set by strata's build and by "
+      "find_package(strata))")
+  endif()
   if(NOT arg_SRC_PREFIX)
     set(arg_SRC_PREFIX ${CMAKE_CURRENT_SOURCE_DIR})
   endif()

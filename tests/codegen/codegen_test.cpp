@@ -88,6 +88,11 @@ TEST_CASE("generated value types print readably (test failures)") {
         "\"a\", tags: [\"x\", \"y\"]}, meta{note: \"\", tags: []}], kinds: [cash, "
         "bank_card], limit: 18446744073709551615}");
   CHECK(printed(ledger_v1::ledger_schema::event{ledger_v1::frozen{}}) == "frozen{}");
+  // doctest finds the printing too: a failed CHECK(a == b) on events shows both values.
+  CHECK(doctest::toString(ledger_v1::ledger_schema::event{ledger_v1::frozen{}}) ==
+        doctest::String("frozen{}"));
+  CHECK(doctest::toString(ledger_v1::credited{1, {}, {}}) ==
+        doctest::String("credited{cents: 1, kind: cash, meta: meta{note: \"\", tags: []}}"));
 }
 
 TEST_CASE("every generated event and state round-trips (v1 and v2)") {

@@ -376,14 +376,18 @@ file_model read_file(const capnp::SchemaLoader& loader,
   file_context fc{loader, m.id, "", ""};
   read_file_annotations(m, fc, schema.getProto());
   std::vector<struct_model> structs;
-  for (auto nested : schema.getProto().getNestedNodes()) {
-    auto s = loader.get(nested.getId());
-    if (s.getProto().isStruct())
-      structs.push_back(read_struct(fc, s.asStruct()));
-    else if (s.getProto().isEnum())
-      m.enums.push_back(read_enum(fc, s.asEnum()));
+  try {
+    for (auto nested : schema.getProto().getNestedNodes()) {
+      auto s = loader.get(nested.getId());
+      if (s.getProto().isStruct())
+        structs.push_back(read_struct(fc, s.asStruct()));
+      else if (s.getProto().isEnum())
+        m.enums.push_back(read_enum(fc, s.asEnum()));
+    }
+    m.structs = dependency_order(std::move(structs));
+  } catch (const schema_error& e) {
+    throw schema_error(m.path + ": " + e.what());
   }
-  m.structs = dependency_order(std::move(structs));
   check_roles(m);
   return m;
 }
