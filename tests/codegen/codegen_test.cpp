@@ -1,14 +1,17 @@
 // capnpc-strata's generated code (ledger_v1.capnp, ledger_v2.capnp): every generated
 // type round-trips through encode/decode; values print readably; events and states
 // stored by the v1 schema decode with the v2 code (a field added later reads its
-// default; the upcaster maps a renamed event type).
+// default; the upcaster maps a renamed event type), in memory and from a real journal.
 #include "ledger_v1.strata.hpp"
 #include "ledger_v2.strata.hpp"
 
-#include <strata/runtime/aggregate.hpp>
+#include <strata/runtime/all.hpp>
 
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -153,4 +156,81 @@ TEST_CASE("events stored by schema v1 decode with the v2 code") {
   // The v2 code refuses what v1 code cannot read (forward: nullopt in v1).
   auto newer = v2::encode(ledger_v2::deposited{1, {}, {}, "USD"});
   CHECK_FALSE(v1::decode(newer.type, newer.schema_version, newer.payload).has_value());
+}
+
+// -- on a real journal: events and a snapshot stored by v1 code, read by v2 code ------
+
+namespace {
+
+template <class Schema, class Credit>
+struct ledger_agg : Schema {
+  using state = typename Schema::state;
+  using event = typename Schema::event;
+  using command = std::variant<Credit, typename Schema::event>;
+  enum class rejection : std::uint8_t { never = 1 };
+  using reply = std::int64_t;
+  using effect = strata::effect<event, rejection, state, reply>;
+
+  static state apply(state s, const event& e) noexcept {
+    if (auto c = std::get_if<Credit>(&e)) {
+      s.balance += c->cents;
+      s.last_kind = c->kind;
+    }
+    return s;
+  }
+  static effect handle(const state&, const command& c) {
+    auto balance = [](const state& s) {
+      return s.balance;
+    };
+    if (auto credit = std::get_if<Credit>(&c))
+      return effect::persist({event{*credit}}).then_reply(balance);
+    return effect::persist({std::get<event>(c)}).then_reply(balance);
+  }
+};
+using ledger1 = ledger_agg<ledger_v1::ledger_schema, ledger_v1::credited>;
+using ledger2 = ledger_agg<ledger_v2::ledger_schema, ledger_v2::deposited>;
+
+std::unique_ptr<strata::system> open_ledger(const std::string& dir) {
+  strata::config c;
+  c.data_dir = dir;
+  c.snapshot_every = 2;
+  c.map_size_bytes = std::size_t{64} << 20;
+  auto s = strata::system::open(c);
+  if (!s) FAIL("open " << dir << ": " << strata::describe(s.error()));
+  return std::move(*s);
+}
+
+} // namespace
+
+TEST_CASE("a journal written by the v1 schema recovers with the v2 code") {
+  std::string dir = (std::filesystem::temp_directory_path() / "strata-codegen-XXXXXX").string();
+  REQUIRE(::mkdtemp(dir.data()) != nullptr);
+  {
+    auto sys = open_ledger(dir);
+    auto ledgers = sys->entities<ledger1>();
+    REQUIRE(ledgers.ask("l-1", ledger_v1::credited{5, ledger_v1::kind::bank_card, {"a", {}}}));
+    REQUIRE(ledgers.ask("l-1", ledger1::event{ledger_v1::frozen{}})); // v1 snapshot at seq 2
+    REQUIRE(ledgers.ask("l-1", ledger_v1::credited{7, ledger_v1::kind::cash, {}}));
+    sys->shutdown();
+  }
+  auto sys = open_ledger(dir);
+  auto ledgers = sys->entities<ledger2>();
+  auto h = ledgers.history("l-1");
+  REQUIRE_MESSAGE(static_cast<bool>(h), strata::describe(h.error()));
+  REQUIRE(h->size() == 3);
+  CHECK((*h)[0].type == "credited"); // as stored; decoded through the upcaster
+  CHECK((*h)[0].event ==
+        ledger2::event{ledger_v2::deposited{5, ledger_v2::kind::bank_card, {"a", {}}, "EUR"}});
+  CHECK((*h)[1].event == ledger2::event{ledger_v2::frozen{}});
+  CHECK((*h)[2].event == ledger2::event{ledger_v2::deposited{7, ledger_v2::kind::cash, {}, "EUR"}});
+  auto now = ledgers.current("l-1"); // the v1 snapshot (decode_state v1 -> v2) + seq 3
+  REQUIRE(static_cast<bool>(now));
+  CHECK(now->state == ledger_v2::ledger_state{12, ledger_v2::kind::cash, false});
+  CHECK(now->seq == 3);
+  auto r = ledgers.ask("l-1", ledger_v2::deposited{1, ledger_v2::kind::cash, {}, "CHF"});
+  REQUIRE(static_cast<bool>(r));
+  CHECK(*r == 13);
+  sys->shutdown();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
