@@ -344,13 +344,18 @@ std::string emit_markdown(const file_model& m) {
        << "` | 1" << (s.version > 1 ? ".." + std::to_string(s.version) : std::string()) << " | `"
        << s.capnp_name << "` | `" << hex(s.id) << "` |\n";
   }
+  if (m.upcaster)
+    os << "\nOlder events may be stored under other type names or versions: the "
+          "application's upcaster (`"
+       << schema_struct(m) << "::upcast`) maps them to the rows above.\n";
   return os.str();
 }
 
 std::string emit_json(const file_model& m) {
   std::ostringstream os;
   os << "{\n  \"schema\": \"" << base_name(m.path) << "\",\n  \"fileId\": \"" << hex(m.id)
-     << "\",\n  \"aggregate\": \"" << m.aggregate << "\",\n  \"events\": [";
+     << "\",\n  \"aggregate\": \"" << m.aggregate
+     << "\",\n  \"upcaster\": " << (m.upcaster ? "true" : "false") << ",\n  \"events\": [";
   bool first = true;
   for (const auto& s : m.structs) {
     if (s.role != struct_role::event) continue;
