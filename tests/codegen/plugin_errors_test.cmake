@@ -37,3 +37,7 @@ check_case(same-type "${ns}struct E $Strata.event(\"e\") {}\nstruct F $Strata.ev
   "two events have the stored type name \"e\"")
 check_case(nested-list "${ns}struct E $Strata.event(\"e\") { a @0 :List(List(Int32)); }"
   "E\\.a: lists of lists are not supported")
+check_case(reserved "${ns}struct E $Strata.event(\"e\") { schemaVersion @0 :UInt32; }"
+  "E\\.schemaVersion: the C\\+\\+ name schema_version is taken")
+check_case(member-name "${ns}struct Closed $Strata.event(\"closed\") { closed @0 :Bool; }"
+  "Closed\\.closed: a C\\+\\+ member cannot have its struct's name")

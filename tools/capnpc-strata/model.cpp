@@ -263,6 +263,16 @@ struct_model read_struct(const file_context& fc, capnp::StructSchema s) {
     throw schema_error(m.capnp_name + ": generic structs are not supported by capnpc-strata");
   for (auto f : s.getFields()) {
     m.fields.push_back(read_field(fc, f, m.capnp_name));
+    const auto& name = m.fields.back().cpp_name;
+    if (name == m.cpp_name)
+      throw schema_error(m.capnp_name + "." + m.fields.back().capnp_name +
+                         ": a C++ member cannot have its struct's name (" + name +
+                         "); rename the field (the name is not part of the stored bytes)");
+    if (name == "event_type" || name == "schema_version")
+      throw schema_error(m.capnp_name + "." + m.fields.back().capnp_name + ": the C++ name " +
+                         name +
+                         " is taken by a generated constant; rename the field (the "
+                         "name is not part of the stored bytes)");
     const type_model* t = &m.fields.back().type;
     if (t->kind == type_kind::list) t = t->element.get();
     // Qualified, so that a field may share its type's name (`kind @1 :Kind`).
