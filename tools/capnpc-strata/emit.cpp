@@ -331,8 +331,12 @@ std::string emit_source(const file_model& m) {
 std::string emit_markdown(const file_model& m) {
   std::ostringstream os;
   auto file = base_name(m.path);
-  os << "<!-- " << std::string(banner).substr(3) << file << ". Do not edit. -->\n"
-     << "Aggregate `" << m.aggregate << "` (schema `" << file << "`, file id `" << hex(m.id)
+  os << "<!-- " << std::string(banner).substr(3) << file << ". Do not edit. -->\n";
+  if (m.aggregate.empty()) {
+    os << "Schema `" << file << "` declares value types only (no $Strata.aggregate).\n";
+    return os.str();
+  }
+  os << "Aggregate `" << m.aggregate << "` (schema `" << file << "`, file id `" << hex(m.id)
      << "`): Kafka topic `strata." << m.aggregate << "`, persistence ids `" << m.aggregate
      << ":<id>`.\n\n"
      << "| stored as | type name | schema versions | payload struct (root of the message) | "
