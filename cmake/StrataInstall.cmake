@@ -7,6 +7,9 @@
 #   lib/cmake/strata/                          strataConfig.cmake, strataConfigVersion.cmake,
 #                                              strataTargets*.cmake, Find{CAF,LMDB,RdKafka}.cmake
 #   lib/pkgconfig/strata.pc
+#   include/strata/schema/strata.capnp         capnpc-strata's annotations
+#   bin/capnpc-strata                          the codegen plugin (always; exported as
+#                                              strata::capnpc-strata, StrataSchema.cmake)
 #   bin/strata, bin/strata-kafka-mock          the tools (when STRATA_BUILD_TOOLS)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -17,7 +20,7 @@ mark_as_advanced(STRATA_INSTALL_CMAKEDIR)
 
 set_target_properties(strata_persistence PROPERTIES EXPORT_NAME persistence)
 set_target_properties(strata_runtime PROPERTIES EXPORT_NAME runtime)
-install(TARGETS strata_persistence strata_runtime
+install(TARGETS strata_persistence strata_runtime capnpc-strata
   EXPORT strataTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -27,6 +30,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/persistence/include/ ${PROJECT_SOURCE_DI
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/persistence/schema/envelope.capnp
   ${STRATA_CAPNP_IMPORT_DIR}/strata/schema/envelope.capnp.h
+  ${PROJECT_SOURCE_DIR}/tools/capnpc-strata/strata.capnp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/strata/schema)
 foreach(tool strata strata-kafka-mock)
   if(TARGET ${tool})
@@ -53,6 +57,7 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/cmake/FindCAF.cmake
   ${PROJECT_SOURCE_DIR}/cmake/FindLMDB.cmake
   ${PROJECT_SOURCE_DIR}/cmake/FindRdKafka.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/StrataSchema.cmake
   DESTINATION ${STRATA_INSTALL_CMAKEDIR})
 
 # strata.pc: relocatable (prefix from the .pc file's own location), so an install with

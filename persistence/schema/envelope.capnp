@@ -1,6 +1,10 @@
 # strata's stored and published formats. Every event in the journal, every snapshot,
 # and the value of every Kafka record the bridge produces is one of these messages
-# (unpacked, single segment, standard Cap'n Proto framing).
+# Framing (docs/kafka.md, "Consumers in other languages"): unpacked (NOT the packed
+# encoding), with the standard segment table (capnp::messageToFlatArray). strata writes
+# one segment today; readers should accept the general framing. `payload` is framed the
+# same way; its root struct is given by (eventType, schemaVersion) in the aggregate's
+# schema (the table capnpc-strata generates: <schema>.strata.md / .strata.json).
 #
 # Decode a Kafka record outside C++:
 #   kcat -C -b HOST:PORT -t strata.account -o beginning -e -f '%s' -c 1 \
@@ -10,7 +14,7 @@
 $import "/capnp/c++.capnp".namespace("strata::schema");
 
 struct Envelope {
-  persistenceId @0 :Text;    # the stream, e.g. "account-42"
+  persistenceId @0 :Text;    # the stream "<aggregate>:<entity id>", e.g. "account:acct-42"
   seq @1 :UInt64;            # 1-based, gap-free per stream
   position @2 :UInt64;       # 1-based global log position on the writing node
   timestampNs @3 :Int64;     # wall clock at append, ns since the Unix epoch

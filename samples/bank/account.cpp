@@ -104,22 +104,4 @@ const char* to_string(account::rejection r) noexcept {
   return "unknown_rejection";
 }
 
-const char* event_type_name(const account::event& e) noexcept {
-  return std::visit(strata::overload{
-                      [](const opened&) {
-                        return "opened";
-                      },
-                      [](const deposited&) {
-                        return "deposited";
-                      },
-                      [](const withdrawn&) {
-                        return "withdrawn";
-                      },
-                      [](const closed&) {
-                        return "closed";
-                      },
-                    },
-                    e);
-}
-
 } // namespace bank

@@ -2,37 +2,48 @@
 # (the payload inside strata's Envelope, published as-is to Kafka), and the account
 # state used for snapshots. Amounts are integer cents.
 #
-# Decode an event payload outside C++ (e.g. taken from `strata journal dump`):
-#   capnp decode samples/bank/bank.capnp Deposited < payload.bin
+# Decode an event payload outside C++ (e.g. taken from `strata journal dump`; the
+# -I root holds /strata/schema/strata.capnp: <build>/persistence/generated, or the
+# install prefix's include/):
+#   capnp decode -I build/persistence/generated samples/bank/bank.capnp Deposited < payload.bin
 #
-# Evolution rules: add fields only at the end with new ordinals; never renumber or
-# change a field's type. A breaking change gets a new struct and a new schema version
-# in account_mapping.cpp.
+# capnpc-strata (strata_add_schema in CMakeLists.txt) generates the C++ value types
+# bank::opened, ..., bank::account_state, the event variant and the codec
+# (bank::account_schema, which bank::account derives from) from this file; the
+# annotations are in strata.capnp (docs/runtime.md, "Declaring events in Cap'n Proto").
+#
+# Evolution rules: add fields only at the end with new ordinals (older events read the
+# default); never renumber or change a field's type; never change an event's stored
+# type name. Bump $Strata.version when a new field matters; a rename or a split goes
+# through an upcaster ($Strata.upcaster).
 @0xb4ef1341149cb430;
 
 $import "/capnp/c++.capnp".namespace("bank::schema");
+using Strata = import "/strata/schema/strata.capnp";
+$Strata.namespace("bank");
+$Strata.aggregate("account");
 
 # Event type "opened" (schema version 1).
-struct Opened {
+struct Opened $Strata.event("opened") {
   owner @0 :Text;
 }
 
 # Event type "deposited" (schema version 1).
-struct Deposited {
+struct Deposited $Strata.event("deposited") {
   cents @0 :Int64;   # > 0
 }
 
 # Event type "withdrawn" (schema version 1).
-struct Withdrawn {
+struct Withdrawn $Strata.event("withdrawn") {
   cents @0 :Int64;   # > 0, never more than the balance at the time
 }
 
 # Event type "closed" (schema version 1): no fields.
-struct Closed {
+struct Closed $Strata.event("closed") {
 }
 
 # Snapshot of an account (schema version 1).
-struct AccountState {
+struct AccountState $Strata.state {
   open @0 :Bool;
   closed @1 :Bool;
   owner @2 :Text;

@@ -36,7 +36,7 @@ endfunction()
 function(check_host_targets build)
   run("list targets" ${CMAKE_COMMAND} --build "${build}" --target help)
   set(targets "${run_output}")
-  foreach(t counter_app strata_runtime strata_persistence)
+  foreach(t counter_app order_app strata_runtime strata_persistence capnpc-strata)
     if(NOT targets MATCHES "\\.\\.\\. ${t}\n")
       message(FATAL_ERROR "target ${t} missing from the host:\n${targets}")
     endif()
@@ -64,6 +64,10 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
     "${prefix}/include/strata/persistence/journal.hpp"
     "${prefix}/include/strata/schema/envelope.capnp"
     "${prefix}/include/strata/schema/envelope.capnp.h"
+    "${prefix}/include/strata/schema/strata.capnp"
+    "${prefix}/include/strata/runtime/codegen_support.hpp"
+    "${prefix}/bin/capnpc-strata"
+    "${prefix}/lib/cmake/strata/StrataSchema.cmake"
     "${prefix}/lib/libstrata_runtime.a"
     "${prefix}/lib/libstrata_persistence.a"
     "${prefix}/lib/cmake/strata/strataConfig.cmake"
@@ -112,12 +116,21 @@ elseif(MODE STREQUAL "pkgconfig")
   file(MAKE_DIRECTORY "${gen}")
   run("capnp compile" capnp compile -I "${import_dir}" --src-prefix=${APP_DIR}
     -oc++:${gen} "${APP_DIR}/counter.capnp")
+  # The installed plugin next to capnpc-c++ (what strata_add_schema does).
+  run("capnp compile with capnpc-strata" capnp compile -I "${import_dir}"
+    --src-prefix=${APP_DIR} -oc++:${gen} -o${prefix}/bin/capnpc-strata:${gen}
+    "${APP_DIR}/order.capnp")
   run("pkg-config --cflags --libs strata" ${PKG_CONFIG} --cflags --libs strata)
   separate_arguments(flags UNIX_COMMAND "${run_output}")
   set(exe "${WORK_DIR}/counter_app")
   run("compile with pkg-config" ${CCACHE} ${CXX} -std=c++17 -O1 -o "${exe}"
     "${APP_DIR}/app.cpp" "${gen}/counter.capnp.c++" -I "${gen}" ${flags})
   run("run counter_app" "${exe}" "${WORK_DIR}/counter-data")
+  message(STATUS "pkgconfig: ${run_output}")
+  run("compile order_app with pkg-config" ${CCACHE} ${CXX} -std=c++17 -O1
+    -o "${WORK_DIR}/order_app" "${APP_DIR}/order_app.cpp" "${gen}/order.capnp.c++"
+    "${gen}/order.strata.cpp" -I "${gen}" ${flags})
+  run("run order_app" "${WORK_DIR}/order_app" "${WORK_DIR}/order-data")
   message(STATUS "pkgconfig: ${run_output}")
 
 elseif(MODE STREQUAL "subdirectory")
@@ -133,8 +146,9 @@ elseif(MODE STREQUAL "subdirectory")
   check_host_targets("${build}")
   run("build host" ${CMAKE_COMMAND} --build "${build}" -j2)
   run("ctest -N of host" ${CTEST} --test-dir "${build}" -N)
-  if(NOT run_output MATCHES "Test +#1: counter_app\n" OR NOT run_output MATCHES "Total Tests: 1\n")
-    message(FATAL_ERROR "the host's ctest must list only counter_app:\n${run_output}")
+  if(NOT run_output MATCHES "Test +#1: counter_app\n" OR NOT run_output MATCHES
+      "Test +#2: order_app\n" OR NOT run_output MATCHES "Total Tests: 2\n")
+    message(FATAL_ERROR "the host's ctest must list only counter_app and order_app:\n${run_output}")
   endif()
   run("ctest of host" ${CTEST} --test-dir "${build}" --output-on-failure)
   # strata's libraries stay in their own binary directory, not the host's lib/ or bin/.
@@ -152,8 +166,8 @@ elseif(MODE STREQUAL "subdirectory")
     -DCMAKE_CXX_COMPILER=${CXX} ${launcher})
   check_host_targets("${fetch}")
   run("ctest -N of FetchContent host" ${CTEST} --test-dir "${fetch}" -N)
-  if(NOT run_output MATCHES "Total Tests: 1\n")
-    message(FATAL_ERROR "the FetchContent host's ctest must list only counter_app:\n${run_output}")
+  if(NOT run_output MATCHES "Total Tests: 2\n")
+    message(FATAL_ERROR "the FetchContent host's ctest must list only its 2 tests:\n${run_output}")
   endif()
   message(STATUS "subdirectory: host built and ran counter_app; FetchContent host configured")
 else()

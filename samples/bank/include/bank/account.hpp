@@ -30,6 +30,7 @@
 // Threads: plain values and pure functions; any thread.
 #pragma once
 
+#include "bank/schema/bank.strata.hpp"
 #include "strata/runtime/aggregate.hpp"
 #include "strata/runtime/effect.hpp"
 
@@ -60,38 +61,9 @@ struct close_account {};
 /// Replies the balance; stores nothing.
 struct get_balance {};
 
-// -- events: facts, past tense (mapped to bank.capnp in account_mapping.cpp) --------
-
-struct opened {
-  std::string owner;
-  friend bool operator==(const opened& a, const opened& b) { return a.owner == b.owner; }
-};
-struct deposited {
-  std::int64_t cents = 0;
-  friend bool operator==(const deposited& a, const deposited& b) { return a.cents == b.cents; }
-};
-struct withdrawn {
-  std::int64_t cents = 0;
-  friend bool operator==(const withdrawn& a, const withdrawn& b) { return a.cents == b.cents; }
-};
-struct closed {
-  friend bool operator==(const closed&, const closed&) { return true; }
-};
-
-/// The state of one account (the fold of its events).
-struct account_state {
-  bool open = false;   ///< opened and not closed
-  bool closed = false; ///< closed (then open == false)
-  std::string owner;
-  std::int64_t balance = 0; ///< cents, never negative
-  std::uint64_t seq = 0;    ///< events folded in = the journal seq of the last one
-
-  friend bool operator==(const account_state& a, const account_state& b) {
-    return a.open == b.open && a.closed == b.closed && a.owner == b.owner &&
-           a.balance == b.balance && a.seq == b.seq;
-  }
-  friend bool operator!=(const account_state& a, const account_state& b) { return !(a == b); }
-};
+// -- events and state: declared in bank.capnp; capnpc-strata generates bank::opened,
+// deposited, withdrawn, closed, account_state (with ==, operator<<), the event variant
+// and the codec in bank/schema/bank.strata.hpp (bank::account_schema) -------------
 
 /// What a successful command (and get_balance) replies.
 struct balance_reply {
@@ -103,12 +75,13 @@ struct balance_reply {
   }
 };
 
-struct account {
-  static constexpr const char* type_name = "account";
-
-  using state = account_state;
+/// The aggregate: type_name ("account"), event, state, encode/decode and
+/// encode_state/decode_state come from bank.capnp through account_schema (generated;
+/// decode returns nullopt for an unknown type or a newer schema version and throws
+/// kj::Exception on malformed bytes). Written here: commands, rejections, the reply,
+/// handle and apply.
+struct account : account_schema {
   using command = std::variant<open_account, deposit, withdraw, close_account, get_balance>;
-  using event = std::variant<opened, deposited, withdrawn, closed>;
   /// Domain rejections (travel as caf::error in category "rejected"; see
   /// strata::rejection_of<account>). Numbers are stable.
   enum class rejection : std::uint8_t {
@@ -126,20 +99,12 @@ struct account {
   static state apply(state s, const event& e) noexcept;
   /// Decides a command. Pure (no I/O, clock or randomness).
   static effect handle(const state& s, const command& c);
-
-  // Mapping to bank.capnp (account_mapping.cpp). decode returns nullopt for an unknown
-  // type or schema version and throws kj::Exception on malformed bytes.
-  static strata::event_bytes encode(const event& e);
-  static std::optional<event> decode(std::string_view type, std::uint32_t version,
-                                     std::string_view payload);
-  static strata::state_bytes encode_state(const state& s);
-  static std::optional<state> decode_state(std::uint32_t version, std::string_view payload);
 };
 
 /// "not_open", "insufficient_funds", ... (stable names, used in "rejected: <name>").
 const char* to_string(account::rejection r) noexcept;
 
-/// The stored type name of an event: "opened", "deposited", "withdrawn", "closed".
-const char* event_type_name(const account::event& e) noexcept;
+// Generated with the types: event_type_name(const account::event&) ("opened",
+// "deposited", "withdrawn", "closed") and operator<< for every event and the state.
 
 } // namespace bank
