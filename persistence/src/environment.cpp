@@ -157,7 +157,13 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
   if (opts.map_size_bytes == 0 || opts.map_size_max_bytes < opts.map_size_bytes)
     return status{errc::invalid_argument, "map_size_bytes must be > 0 and <= map_size_max_bytes"};
   std::error_code ec;
-  std::filesystem::create_directories(opts.path, ec);
+  if (opts.read_only) {
+    if (!std::filesystem::exists(opts.path + "/data.mdb", ec))
+      return status{errc::not_found,
+                    "no journal in '" + opts.path + "' (no data.mdb); check the data directory"};
+  } else {
+    std::filesystem::create_directories(opts.path, ec);
+  }
   if (!std::filesystem::is_directory(opts.path, ec))
     return status{errc::io_error, "data directory '" + opts.path +
                                     "' does not exist and cannot be created" +
@@ -178,6 +184,7 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
     return fail(rc, "setting the map size of");
   unsigned flags = MDB_NOTLS;
   if (opts.sync == sync_mode::nosync) flags |= MDB_NOSYNC;
+  if (opts.read_only) flags |= MDB_RDONLY;
   if (int rc = mdb_env_open(p->env, opts.path.c_str(), flags, 0644); rc != 0) {
     auto st = fail(rc, "opening the LMDB environment in");
     mdb_env_close(p->env);
@@ -197,6 +204,12 @@ result<table> environment::open_table(std::string_view name) {
   if (auto i = impl_->tables.find(name); i != impl_->tables.end()) return table{i->second};
   std::string n(name);
   unsigned dbi = 0;
+  if (impl_->opts.read_only) {
+    auto st = open_table_read_only(n, dbi);
+    if (!st.ok()) return st;
+    impl_->tables.emplace(n, dbi);
+    return table{dbi};
+  }
   auto st = write([&](write_txn& txn) -> status {
     if (int rc = mdb_dbi_open(txn.native(), n.c_str(), MDB_CREATE, &dbi); rc != 0)
       return from_mdb(rc, "opening table '" + n + "'");
@@ -207,7 +220,36 @@ result<table> environment::open_table(std::string_view name) {
   return table{dbi};
 }
 
+status environment::open_table_read_only(const std::string& name, unsigned& dbi) {
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::shared_lock lk(impl_->txns);
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn);
+      if (rc == 0) {
+        rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi);
+        if (rc != 0) {
+          mdb_txn_abort(txn);
+          if (rc == MDB_NOTFOUND)
+            return {errc::not_found, "table '" + name + "' does not exist in '" + impl_->opts.path +
+                                       "' (opened read-only)"};
+          return from_mdb(rc, "opening table '" + name + "'");
+        }
+        // Committing a read-only transaction keeps the handle for the environment.
+        if (rc = mdb_txn_commit(txn); rc != 0) return from_mdb(rc, "opening table '" + name + "'");
+        return {};
+      }
+      if (rc != MDB_MAP_RESIZED)
+        return from_mdb(rc, "beginning a read transaction in '" + impl_->opts.path + "'");
+    }
+    if (auto s = impl_->adopt_resize(); !s.ok()) return s;
+    if (attempt > 64) return {errc::internal, "read transaction retried too often"};
+  }
+}
+
 status environment::write(const std::function<status(write_txn&)>& fn) {
+  if (impl_->opts.read_only)
+    return {errc::invalid_argument, "cannot write to '" + impl_->opts.path + "': opened read-only"};
   for (int attempt = 0;; ++attempt) {
     status st;
     bool grow = false, resized = false;

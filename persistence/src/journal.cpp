@@ -262,6 +262,10 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
 
+result<std::unique_ptr<journal>> journal::open_read_only(const journal_options&) {
+  return status{errc::internal, "journal::open_read_only is not implemented yet"};
+}
+
 status journal::close() {
   auto& m = *impl_;
   if (m.closed) return {};

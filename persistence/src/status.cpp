@@ -17,6 +17,7 @@ const char* to_string(errc code) noexcept {
     case errc::incompatible: return "incompatible";
     case errc::unavailable: return "unavailable";
     case errc::internal: return "internal";
+    case errc::locked: return "locked";
   }
   return "unknown";
 }

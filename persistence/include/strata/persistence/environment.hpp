@@ -52,6 +52,13 @@ struct env_options {
   std::size_t map_size_max_bytes = std::size_t{1} << 40; ///< growth stops here → map_full
   unsigned max_readers = 512;                            ///< concurrent read transactions
   unsigned max_tables = 64;                              ///< named databases (journal uses 7)
+  /// Open with MDB_RDONLY: creates nothing (no directory, lock file, identity or table),
+  /// never grows the map, takes no writer lock. A read-only environment keeps working
+  /// while a writer process grows the map. write() fails with invalid_argument.
+  bool read_only = false;
+  /// How long a writer open waits for another process's writer lock on the directory
+  /// before it fails with errc::locked (0: fail at once).
+  std::uint32_t lock_wait_ms = 0;
 };
 
 /// A named LMDB database inside an environment. A plain value; valid as long as the
@@ -102,22 +109,30 @@ class write_txn : public read_txn {
 class environment {
  public:
   /// Opens (creating if needed) the environment in `opts.path`, clears stale reader
-  /// slots left by crashed processes. Errors: invalid_argument (bad path/options),
-  /// io_error (permissions, disk), incompatible (not an LMDB environment).
+  /// slots left by crashed processes. A writer open (read_only=false) holds an
+  /// exclusive lock on `DIR/strata.lock` until the environment is destroyed.
+  /// Errors: invalid_argument (bad path/options), io_error (permissions, disk),
+  /// incompatible (not an LMDB environment / not a strata data directory), locked
+  /// (another process holds the writer lock for longer than lock_wait_ms; the message
+  /// names it), not_found (read-only open of a directory without a journal), corrupt
+  /// (identity missing or mismatched, data.mdb empty, truncated or with damaged meta
+  /// pages).
   static result<std::unique_ptr<environment>> open(const env_options& opts);
 
   ~environment();
   environment(const environment&) = delete;
   environment& operator=(const environment&) = delete;
 
-  /// Opens or creates a named database. Errors: invalid_argument (too many tables).
+  /// Opens or creates a named database. Errors: invalid_argument (too many tables),
+  /// not_found (read-only environment and the table does not exist).
   result<table> open_table(std::string_view name);
 
   /// Runs `fn` in a write transaction on the calling thread and commits it when `fn`
   /// returns ok. On MDB_MAP_FULL the transaction is aborted, the map is doubled (no
   /// transaction of this process is open then) and `fn` runs again, so `fn` must not
   /// have side effects outside the transaction until it returns. Returns fn's error, or
-  /// the commit's: map_full when the maximum size is reached, io_error on sync failure.
+  /// the commit's: map_full when the maximum size is reached, io_error on sync failure,
+  /// invalid_argument ("opened read-only") in a read-only environment.
   status write(const std::function<status(write_txn&)>& fn);
 
   /// Runs `fn` in a read transaction (a consistent snapshot) on the calling thread.
@@ -134,6 +149,7 @@ class environment {
  private:
   struct impl;
   explicit environment(std::unique_ptr<impl> p);
+  status open_table_read_only(const std::string& name, unsigned& dbi);
   std::unique_ptr<impl> impl_;
 };
 

@@ -86,6 +86,18 @@ class journal {
   /// corrupt (a record in the un-indexed tail fails its checksum: names the position).
   static result<std::unique_ptr<journal>> open(const journal_options& opts);
 
+  /// Opens the journal in `opts.env.path` for reading only, while another process may
+  /// be writing to it: LMDB read-only environment, no writer lock; writes nothing,
+  /// rebuilds nothing, flushes nothing (data.mdb stays byte-identical). Reads answer
+  /// from one read transaction each (index, meta and the not yet indexed tail of the
+  /// log read from the same snapshot), so they see every committed event, including
+  /// those the writer has not flushed to the index yet. Every mutating call
+  /// (append, append_async, flush_index, delete_events_before, snapshot save) fails
+  /// with invalid_argument "opened read-only". Errors: those of environment::open with
+  /// read_only (not_found: no journal there), incompatible (not a strata journal),
+  /// corrupt (damaged meta).
+  static result<std::unique_ptr<journal>> open_read_only(const journal_options& opts);
+
   ~journal();
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;

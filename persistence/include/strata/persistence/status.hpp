@@ -32,6 +32,7 @@ enum class errc : std::uint8_t {
   incompatible = 10,    ///< the data directory was written by an incompatible version
   unavailable = 11,     ///< a dependency (e.g. Kafka) is not reachable right now
   internal = 12,        ///< a bug: an invariant did not hold
+  locked = 13,          ///< another process holds the data directory's writer lock
 };
 
 /// Human-readable name of an error code, e.g. "conflict".
