@@ -255,7 +255,8 @@ void pack(std::string_view in, std::string& out) {
   out.resize(static_cast<std::size_t>(o - out.data()));
 }
 
-status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where) {
+status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where,
+              std::size_t max_words) {
   out.clear();
   const auto* p = reinterpret_cast<const unsigned char*>(packed.data());
   const auto* end = p + packed.size();
@@ -270,15 +271,19 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
         if (p == end) return bad("packed data ends inside a word");
         word |= std::uint64_t{*p++} << (8 * b);
       }
+    if (out.size() >= max_words) return bad("unpacked data exceeds its announced size");
     out.push_back(word);
     if (tag == 0) {
       if (p == end) return bad("packed data ends before a zero-run count");
-      out.resize(out.size() + *p++, 0);
+      std::size_t run = *p++;
+      if (run > max_words - out.size()) return bad("a zero run exceeds the announced size");
+      out.resize(out.size() + run, 0);
     } else if (tag == 0xFF) {
       if (p == end) return bad("packed data ends before a raw-run count");
       std::size_t run = *p++;
       if (static_cast<std::size_t>(end - p) < run * 8)
         return bad("packed data ends inside a raw run");
+      if (run > max_words - out.size()) return bad("a raw run exceeds the announced size");
       std::size_t at = out.size();
       out.resize(at + run);
       std::memcpy(out.data() + at, p, run * 8);

@@ -35,8 +35,11 @@ void encode_envelope(const envelope_fields& f, std::string& out);
 /// Appends the Cap'n Proto packed encoding of `unpacked` (a whole number of words).
 void pack(std::string_view unpacked, std::string& out);
 
-/// Unpacks a packed message into `out` (word-aligned). Errors: corrupt (malformed).
-status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where);
+/// Unpacks a packed message into `out` (word-aligned), at most `max_words` words (the
+/// caller's bound, e.g. from the segment table: see record.hpp). Errors: corrupt
+/// (malformed, or more than max_words words).
+status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where,
+              std::size_t max_words);
 
 /// Decodes an unpacked envelope.
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where);

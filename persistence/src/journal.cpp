@@ -2,6 +2,7 @@
 
 #include "envelope_codec.hpp"
 #include "journal_impl.hpp"
+#include "record.hpp"
 #include "strata/persistence/codec.hpp"
 
 #include <algorithm>
@@ -13,21 +14,23 @@
 
 namespace strata::persistence {
 
+using detail::corrupt_entry;
+using detail::decode_view_at;
+using detail::format_key;
+using detail::format_value;
 using detail::from_mdb;
 using detail::get_be64;
+using detail::index_chunk_max;
+using detail::indexed_through_key;
 using detail::key128;
 using detail::key64;
+using detail::next_stream_key;
+using detail::position_floor_key;
+using detail::quoted;
 
 namespace {
 
-constexpr std::string_view format_key = "format";
-constexpr std::string_view format_value = "strata-journal/1";
-constexpr std::string_view next_stream_key = "next_stream_id";
-constexpr std::string_view indexed_through_key = "indexed_through";
-constexpr std::string_view position_floor_key = "position_floor";
 constexpr std::size_t max_pid_bytes = 255; // event.hpp: 1..255 bytes (LMDB keys <= 511)
-constexpr std::size_t chunk_max = 128;     // positions per index entry: stays in-page
-constexpr std::size_t record_header = 4;   // CRC32C of the envelope, little-endian
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -35,55 +38,7 @@ std::int64_t now_ns() {
     .count();
 }
 
-std::uint32_t get_le32(const char* p) noexcept {
-  auto u = reinterpret_cast<const unsigned char*>(p);
-  return std::uint32_t{u[0]} | std::uint32_t{u[1]} << 8 | std::uint32_t{u[2]} << 16 |
-         std::uint32_t{u[3]} << 24;
-}
-
 std::string where(std::uint64_t pos) { return "position " + std::to_string(pos); }
-
-/// A stored record is [CRC32C of the rest, u32 little-endian][packed envelope]. Checks
-/// the framing, unpacks into `words` and returns ok, or a corrupt status that names the
-/// position and (if known or decodable) the stream.
-status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_hint,
-               std::vector<std::uint64_t>& words) {
-  auto fail = [&](const std::string& why) {
-    std::string pid(pid_hint);
-    if (pid.empty() && value.size() > record_header &&
-        detail::unpack(value.substr(record_header), words, {}).ok())
-      pid = detail::peek_persistence_id(
-        {reinterpret_cast<const char*>(words.data()), words.size() * 8});
-    return status{errc::corrupt,
-                  "event at position " + std::to_string(pos) + " of stream '" +
-                    (pid.empty() ? std::string("<unknown>") : pid) + "' is corrupt (" + why +
-                    "); restore the journal from a backup or from Kafka, and run `strata"
-                    " journal verify` to check the whole journal"};
-  };
-  if (value.size() <= record_header) return fail("record truncated");
-  auto packed = value.substr(record_header);
-  if (get_le32(value.data()) != crc32c(packed)) return fail("record checksum mismatch");
-  if (auto st = detail::unpack(packed, words, where(pos)); !st.ok()) return fail(st.message());
-  return {};
-}
-
-/// Decodes the record stored at `pos` into a view (valid until the next decode on this
-/// thread), and checks it belongs where the index says (when `pid` is given).
-status decode_view_at(std::uint64_t pos, std::string_view value, std::string_view pid,
-                      std::uint64_t seq, event_view& out) {
-  thread_local std::vector<std::uint64_t> words;
-  if (auto st = unframe(pos, value, pid, words); !st.ok()) return st;
-  if (auto st = detail::decode_envelope_view(words.data(), words.size(), where(pos), out); !st.ok())
-    return st;
-  if (out.position != pos || (!pid.empty() && (out.persistence_id != pid || out.seq != seq)))
-    return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
-                             std::string(pid.empty() ? out.persistence_id : pid) + "' (seq " +
-                             std::to_string(seq) + ") holds stream '" +
-                             std::string(out.persistence_id) + "' seq " + std::to_string(out.seq) +
-                             " position " + std::to_string(out.position) +
-                             "; the index disagrees with the log: run `strata journal verify`"};
-  return {};
-}
 
 /// decode_view_at, copied into an owning record.
 status decode_at(std::uint64_t pos, std::string_view value, std::string_view pid, std::uint64_t seq,
@@ -94,21 +49,116 @@ status decode_at(std::uint64_t pos, std::string_view value, std::string_view pid
   return st;
 }
 
+const char* repair_advice = "run `strata journal verify --data DIR` to list every problem and"
+                            " `strata journal repair --data DIR` (with no writer running) to"
+                            " rebuild the derived tables from the log";
+
 } // namespace
+
+namespace detail {
+
+std::string quoted(std::string_view pid) { return "'" + escape_bytes(pid) + "'"; }
+
+status corrupt_entry(std::string_view table, const std::string& key, const std::string& what) {
+  return {errc::corrupt,
+          "table " + std::string(table) + ", key " + key + ": " + what + "; " + repair_advice};
+}
+
+status decode_view_at(std::uint64_t pos, std::string_view value, std::string_view pid,
+                      std::uint64_t seq, event_view& out) {
+  thread_local std::vector<std::uint64_t> words;
+  if (auto st = unframe(pos, value, pid, words); !st.ok()) return st;
+  if (auto st = detail::decode_envelope_view(words.data(), words.size(), where(pos), out); !st.ok())
+    return st;
+  if (out.position != pos || (!pid.empty() && (out.persistence_id != pid || out.seq != seq)))
+    return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
+                             quoted(pid.empty() ? out.persistence_id : pid) + " (seq " +
+                             std::to_string(seq) + ") holds stream " + quoted(out.persistence_id) +
+                             " seq " + std::to_string(out.seq) + " position " +
+                             std::to_string(out.position) +
+                             "; the index disagrees with the log: " + repair_advice};
+  return {};
+}
+
+} // namespace detail
 
 // ---- impl helpers --------------------------------------------------------------------
 
-status journal::impl::lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
-                                    std::uint64_t& head) const {
-  id = 0;
-  head = 0;
-  auto v = txn.get(streams, pid);
+status journal::impl::writable(const char* what) const {
+  if (!read_only) return {};
+  return {errc::invalid_argument, std::string("cannot ") + what + ": the journal in '" +
+                                    opts.env.path + "' was opened read-only"};
+}
+
+status journal::impl::meta_u64(const read_txn& txn, std::string_view key,
+                               std::uint64_t& out) const {
+  out = 0;
+  auto v = txn.get(meta, key);
   if (!v) return v.error();
   if (!*v) return {};
   if ((*v)->size() != 8)
-    return {errc::corrupt, "stream table entry of '" + std::string(pid) + "' is damaged"};
-  id = get_be64((*v)->data());
-  // Head = last seq of the stream's last index entry.
+    return corrupt_entry("meta", std::string(key),
+                         "value of " + std::to_string((*v)->size()) + " bytes, expected 8");
+  out = get_be64((*v)->data());
+  return {};
+}
+
+status journal::impl::check_stream_entry(const read_txn& txn, std::string_view pid,
+                                         std::string_view value, std::uint64_t& id) const {
+  id = 0;
+  if (value.size() != 8)
+    return corrupt_entry("streams", quoted(pid),
+                         "value of " + std::to_string(value.size()) + " bytes, expected 8");
+  std::uint64_t sid = get_be64(value.data());
+  auto n = txn.get(names, key64(sid).view());
+  if (!n) return n.error();
+  if (!*n)
+    return corrupt_entry("streams", quoted(pid),
+                         "says stream id " + std::to_string(sid) +
+                           ", which has no entry in table stream_names");
+  if (**n != pid)
+    return corrupt_entry("streams", quoted(pid),
+                         "says stream id " + std::to_string(sid) +
+                           ", but table stream_names, key " + std::to_string(sid) + " names " +
+                           quoted(**n));
+  id = sid;
+  return {};
+}
+
+status journal::impl::find_stream(const read_txn& txn, std::string_view pid,
+                                  std::uint64_t& id) const {
+  id = 0;
+  auto v = txn.get(streams, pid);
+  if (!v) return v.error();
+  if (*v) return check_stream_entry(txn, pid, **v, id);
+  // Not found. A damaged key sits where the binary search for `pid` ends (LMDB pages
+  // are sorted), so the entries on either side of that point are checked too.
+  status cst;
+  detail::cursor c(txn.native(), streams.dbi, cst);
+  if (!c) return cst;
+  MDB_val k = detail::to_val(pid), d;
+  int rc = c.get(k, d, MDB_SET_RANGE);
+  for (int side = 0; side < 2; ++side) {
+    if (rc == MDB_NOTFOUND) {
+      if (side == 0) rc = c.get(k, d, MDB_LAST);
+      continue;
+    }
+    if (rc != 0) return from_mdb(rc, "looking up stream " + quoted(pid) + " in table streams");
+    std::uint64_t other = 0;
+    if (auto st = check_stream_entry(txn, detail::to_view(k), detail::to_view(d), other); !st.ok())
+      return {errc::corrupt, "stream " + quoted(pid) +
+                               " is not in table streams, and the entry where it belongs is "
+                               "damaged (it may be this stream's): " +
+                               st.message()};
+    if (side == 0) rc = c.get(k, d, MDB_PREV);
+  }
+  return {};
+}
+
+status journal::impl::index_head(const read_txn& txn, std::string_view pid, std::uint64_t id,
+                                 std::uint64_t& head, std::uint64_t& last_pos) const {
+  head = 0;
+  last_pos = 0;
   status st;
   detail::cursor c(txn.native(), index.dbi, st);
   if (!c) return st;
@@ -116,23 +166,49 @@ status journal::impl::lookup_stored(const read_txn& txn, std::string_view pid, s
   MDB_val k = detail::to_val(probe.view()), d;
   int rc = c.get(k, d, MDB_SET_RANGE);
   rc = rc == 0 ? c.get(k, d, MDB_PREV) : c.get(k, d, MDB_LAST);
-  if (rc == 0 && k.mv_size == 16 && get_be64(static_cast<const char*>(k.mv_data)) == id) {
-    auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
-    head = first + index_count(detail::to_view(d)) - 1;
-  } else if (rc != 0 && rc != MDB_NOTFOUND) {
-    return from_mdb(rc, "reading the index of stream '" + std::string(pid) + "'");
-  }
+  if (rc == MDB_NOTFOUND) return {};
+  if (rc != 0) return from_mdb(rc, "reading the index of stream " + quoted(pid));
+  if (k.mv_size != 16)
+    return corrupt_entry("index", "of " + std::to_string(k.mv_size) + " bytes",
+                         "an index key must be 16 bytes");
+  if (get_be64(static_cast<const char*>(k.mv_data)) != id) return {};
+  auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
+  auto val = detail::to_view(d);
+  if (val.empty() || val.size() % 8 != 0 || first == 0)
+    return corrupt_entry("index", "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")",
+                         "value of " + std::to_string(val.size()) +
+                           " bytes, expected a non-empty list of 8-byte positions");
+  head = first + index_count(val) - 1;
+  last_pos = get_be64(val.data() + val.size() - 8);
   return {};
 }
 
+status journal::impl::lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
+                                    std::uint64_t& head) const {
+  head = 0;
+  if (auto st = find_stream(txn, pid, id); !st.ok() || id == 0) return st;
+  std::uint64_t last_pos = 0;
+  if (auto st = index_head(txn, pid, id, head, last_pos); !st.ok()) return st;
+  if (last_pos == 0) return {}; // no index yet, or the head event was deleted
+  // The head read from the index must be the record it points at.
+  auto v = txn.get(events, key64(last_pos).view());
+  if (!v) return v.error();
+  if (!*v)
+    return corrupt_entry("index", "(stream " + quoted(pid) + ")",
+                         "says the head seq " + std::to_string(head) + " is at position " +
+                           std::to_string(last_pos) + ", which is missing from the log");
+  event_view ev;
+  return decode_view_at(last_pos, **v, pid, head, ev);
+}
+
 result<std::uint64_t> journal::impl::stream_id(std::string_view pid) const {
-  {
+  if (!read_only) {
     std::shared_lock lk(mem);
     if (auto* c = cached(pid)) return c->id;
   }
-  std::uint64_t id = 0, head = 0;
+  std::uint64_t id = 0;
   auto st = env->read([&](read_txn& txn) {
-    return lookup_stored(txn, pid, id, head);
+    return find_stream(txn, pid, id);
   });
   if (!st.ok()) return st;
   return id;
@@ -146,109 +222,124 @@ journal::~journal() {
   if (impl_ && !impl_->closed) (void)close();
 }
 
+status journal::impl::open_tables() {
+  struct {
+    const char* name;
+    table* t;
+  } all[] = {{"events", &events},      {"index", &index},     {"streams", &streams},
+             {"stream_names", &names}, {"snapshots", &snaps}, {"offsets", &offsets_tbl},
+             {"meta", &meta}};
+  for (auto& t : all) {
+    auto r = env->open_table(t.name);
+    if (!r) {
+      if (read_only && r.error().code() == errc::not_found)
+        return {errc::incompatible, "'" + opts.env.path + "' has no table '" + t.name +
+                                      "': not a strata journal (or one never opened for writing)"};
+      return r.error();
+    }
+    *t.t = *r;
+  }
+  offsets_api = offset_store(env.get(), offsets_tbl);
+  return {};
+}
+
+namespace detail {
+
+status check_format(const read_txn& txn, const journal::impl& p, bool& absent) {
+  auto f = txn.get(p.meta, format_key);
+  if (!f) return f.error();
+  absent = !*f;
+  if (absent) {
+    auto any = txn.last(p.events);
+    if (!any) return any.error();
+    if (*any)
+      return {errc::incompatible, "'" + p.opts.env.path +
+                                    "' holds events but no strata format marker; it was"
+                                    " not written by strata"};
+    return {};
+  }
+  if (**f != format_value)
+    return {errc::incompatible, "'" + p.opts.env.path + "' has journal format '" +
+                                  detail::escape_bytes(**f) + "', this build reads '" +
+                                  std::string(format_value) + "'"};
+  return {};
+}
+
+} // namespace detail
+
+namespace {
+
+using detail::check_format;
+
+/// Reads the meta counters and the log's last record; checks them against each other.
+status load_meta(const read_txn& txn, journal::impl& p, std::uint64_t& last_key,
+                 std::uint64_t& floor) {
+  auto marker = txn.get(p.meta, detail::repair_marker_key);
+  if (!marker) return marker.error();
+  if (*marker)
+    return corrupt_entry("meta", std::string(detail::repair_marker_key),
+                         "a repair of the derived tables was interrupted; run `strata journal "
+                         "repair --data DIR` again");
+  if (auto s = p.meta_u64(txn, next_stream_key, p.next_stream_id); !s.ok()) return s;
+  if (auto s = p.meta_u64(txn, indexed_through_key, p.indexed_through); !s.ok()) return s;
+  if (auto s = p.meta_u64(txn, position_floor_key, floor); !s.ok()) return s;
+  if (p.next_stream_id == 0) p.next_stream_id = 1;
+  auto max_id = txn.last(p.names);
+  if (!max_id) return max_id.error();
+  if (*max_id &&
+      ((*max_id)->first.size() != 8 || get_be64((*max_id)->first.data()) >= p.next_stream_id))
+    return corrupt_entry("meta", std::string(next_stream_key),
+                         "next stream id " + std::to_string(p.next_stream_id) +
+                           " is not above the highest id in table stream_names");
+  last_key = 0;
+  auto last = txn.last(p.events);
+  if (!last) return last.error();
+  if (*last) {
+    if ((*last)->first.size() != 8)
+      return corrupt_entry("events", "of " + std::to_string((*last)->first.size()) + " bytes",
+                           "a position key must be 8 bytes");
+    last_key = get_be64((*last)->first.data());
+    // Timestamps continue from the newest event, even if the clock went back.
+    event_view v;
+    if (auto s = decode_view_at(last_key, (*last)->second, {}, 0, v); !s.ok()) return s;
+    p.last_stamp_ns = v.timestamp_ns;
+  }
+  if (p.indexed_through > std::max(last_key, floor))
+    return corrupt_entry("meta", std::string(indexed_through_key),
+                         "says the index covers the log through position " +
+                           std::to_string(p.indexed_through) + ", beyond its last position " +
+                           std::to_string(std::max(last_key, floor)));
+  return {};
+}
+
+} // namespace
+
 result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   if (opts.index_flush_events == 0 || opts.max_batch_events == 0 || opts.max_pipelined_batches == 0)
     return status{errc::invalid_argument, "index_flush_events, max_batch_events and"
                                           " max_pipelined_batches must be at least 1"};
   auto p = std::make_unique<impl>();
   p->opts = opts;
-  auto env = environment::open(opts.env);
+  p->opts.env.read_only = false;
+  auto env = environment::open(p->opts.env);
   if (!env) return env.error();
   p->env = std::move(*env);
-  struct {
-    const char* name;
-    table* t;
-  } tables[] = {{"events", &p->events},      {"index", &p->index},     {"streams", &p->streams},
-                {"stream_names", &p->names}, {"snapshots", &p->snaps}, {"offsets", &p->offsets_tbl},
-                {"meta", &p->meta}};
-  for (auto& t : tables) {
-    auto r = p->env->open_table(t.name);
-    if (!r) return r.error();
-    *t.t = *r;
-  }
-  p->offsets_api = offset_store(p->env.get(), p->offsets_tbl);
+  if (auto st = p->open_tables(); !st.ok()) return st;
 
   // Format check and meta.
-  std::uint64_t last_key = 0, floor = 0;
   auto st = p->env->write([&](write_txn& txn) -> status {
-    auto f = txn.get(p->meta, format_key);
-    if (!f) return f.error();
-    if (!*f) {
-      auto any = txn.last(p->events);
-      if (!any) return any.error();
-      if (*any)
-        return {errc::incompatible, "'" + opts.env.path +
-                                      "' holds events but no strata format marker; it was"
-                                      " not written by strata"};
-      return txn.put(p->meta, format_key, format_value);
-    }
-    if (**f != format_value)
-      return {errc::incompatible, "'" + opts.env.path + "' has journal format '" +
-                                    std::string(**f) + "', this build reads '" +
-                                    std::string(format_value) + "'"};
-    return {};
+    bool absent = false;
+    if (auto s = check_format(txn, *p, absent); !s.ok() || !absent) return s;
+    return txn.put(p->meta, format_key, format_value);
   });
   if (!st.ok()) return st;
-  st = p->env->read([&](read_txn& txn) -> status {
-    auto get_u64 = [&](std::string_view key, std::uint64_t& out) -> status {
-      auto v = txn.get(p->meta, key);
-      if (!v) return v.error();
-      if (*v && (*v)->size() == 8) out = get_be64((*v)->data());
-      return {};
-    };
-    if (auto s = get_u64(next_stream_key, p->next_stream_id); !s.ok()) return s;
-    if (auto s = get_u64(indexed_through_key, p->indexed_through); !s.ok()) return s;
-    if (auto s = get_u64(position_floor_key, floor); !s.ok()) return s;
-    auto last = txn.last(p->events);
-    if (!last) return last.error();
-    if (*last) {
-      last_key = get_be64((*last)->first.data());
-      // Timestamps continue from the newest event, even if the clock went back.
-      event_view v;
-      if (auto s = decode_view_at(last_key, (*last)->second, {}, 0, v); !s.ok()) return s;
-      p->last_stamp_ns = v.timestamp_ns;
-    }
-    return {};
+  std::uint64_t last_key = 0, floor = 0;
+  st = p->env->read([&](read_txn& txn) {
+    return load_meta(txn, *p, last_key, floor);
   });
   if (!st.ok()) return st;
-  if (p->next_stream_id == 0) p->next_stream_id = 1;
   p->last_position = std::max(last_key, floor);
-
-  // Re-index the tail of the log that was committed after the last index flush.
-  st = p->env->read([&](read_txn& txn) -> status {
-    status cst;
-    detail::cursor c(txn.native(), p->events.dbi, cst);
-    if (!c) return cst;
-    key64 from(p->indexed_through + 1);
-    MDB_val k = detail::to_val(from.view()), v;
-    int rc = c.get(k, v, MDB_SET_RANGE);
-    for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
-      auto pos = get_be64(static_cast<const char*>(k.mv_data));
-      event_record rec;
-      if (auto s = decode_at(pos, detail::to_view(v), {}, 0, rec); !s.ok()) return s;
-      auto* r = &rec;
-      auto* known = p->cached(r->persistence_id);
-      bool fresh = known == nullptr;
-      auto& ss = fresh ? p->insert(r->persistence_id) : *known;
-      if (fresh) {
-        if (auto s = p->lookup_stored(txn, r->persistence_id, ss.id, ss.head); !s.ok()) return s;
-        if (ss.id == 0)
-          return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
-                                   r->persistence_id + "' has no stream table entry"};
-        ss.indexed_head = ss.head;
-      }
-      if (r->seq != ss.head + 1)
-        return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
-                                 r->persistence_id + "' has seq " + std::to_string(r->seq) +
-                                 " but the stream's head is " + std::to_string(ss.head)};
-      ss.head = r->seq;
-      ss.pending.push_back(pos);
-      ++p->pending_count;
-    }
-    if (rc != MDB_NOTFOUND) return from_mdb(rc, "re-indexing the journal tail");
-    return {};
-  });
-  if (!st.ok()) return st;
+  if (st = p->reindex_tail(); !st.ok()) return st;
   p->cache.for_each([](impl::stream_state& ss) {
     ss.planned_head = ss.head;
     ss.stored = true;
@@ -262,13 +353,74 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
 
-result<std::unique_ptr<journal>> journal::open_read_only(const journal_options&) {
-  return status{errc::internal, "journal::open_read_only is not implemented yet"};
+status journal::impl::reindex_tail() {
+  // Re-index the tail of the log that was committed after the last index flush.
+  return env->read([&](read_txn& txn) -> status {
+    status cst;
+    detail::cursor c(txn.native(), events.dbi, cst);
+    if (!c) return cst;
+    key64 from(indexed_through + 1);
+    MDB_val k = detail::to_val(from.view()), v;
+    int rc = c.get(k, v, MDB_SET_RANGE);
+    for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
+      if (k.mv_size != 8)
+        return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
+                             "a position key must be 8 bytes");
+      auto pos = get_be64(static_cast<const char*>(k.mv_data));
+      event_record rec;
+      if (auto s = decode_at(pos, detail::to_view(v), {}, 0, rec); !s.ok()) return s;
+      auto* known = cached(rec.persistence_id);
+      bool fresh = known == nullptr;
+      auto& ss = fresh ? insert(rec.persistence_id) : *known;
+      if (fresh) {
+        if (auto s = lookup_stored(txn, rec.persistence_id, ss.id, ss.head); !s.ok()) return s;
+        if (ss.id == 0)
+          return corrupt_entry("streams", quoted(rec.persistence_id),
+                               "missing, but the log holds the stream's event at position " +
+                                 std::to_string(pos));
+        ss.indexed_head = ss.head;
+      }
+      if (rec.seq != ss.head + 1)
+        return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
+                                 quoted(rec.persistence_id) + " has seq " +
+                                 std::to_string(rec.seq) + " but the stream's head is " +
+                                 std::to_string(ss.head) + "; " + repair_advice};
+      ss.head = rec.seq;
+      ss.pending.push_back(pos);
+      ++pending_count;
+    }
+    if (rc != MDB_NOTFOUND) return from_mdb(rc, "re-indexing the journal tail");
+    return status{};
+  });
+}
+
+result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& opts) {
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  p->opts.env.read_only = true;
+  p->read_only = true;
+  auto env = environment::open(p->opts.env);
+  if (!env) return env.error();
+  p->env = std::move(*env);
+  if (auto st = p->open_tables(); !st.ok()) return st;
+  std::uint64_t last_key = 0, floor = 0;
+  auto st = p->env->read([&](read_txn& txn) {
+    bool absent = false;
+    if (auto s = check_format(txn, *p, absent); !s.ok()) return s;
+    return load_meta(txn, *p, last_key, floor);
+  });
+  if (!st.ok()) return st;
+  p->last_position = std::max(last_key, floor);
+  return std::unique_ptr<journal>(new journal(std::move(p)));
 }
 
 status journal::close() {
   auto& m = *impl_;
   if (m.closed) return {};
+  if (m.read_only) {
+    m.closed = true;
+    return {};
+  }
   auto st = flush_index(); // drains the pipeline first
   if (st.ok() && m.opts.env.sync == sync_mode::sync) st = m.env->sync();
   {
@@ -290,7 +442,7 @@ namespace {
 status put_index_runs(write_txn& txn, table index, std::uint64_t id, std::uint64_t first_seq,
                       const std::uint64_t* pos, std::size_t n, std::string& buf) {
   while (n > 0) {
-    std::size_t take = std::min(n, chunk_max);
+    std::size_t take = std::min(n, index_chunk_max);
     buf.resize(take * 8);
     for (std::size_t i = 0; i < take; ++i)
       detail::put_be64(buf.data() + i * 8, pos[i]);
@@ -320,6 +472,7 @@ void journal::append_async(const std::vector<stream_write>& batch,
   auto fail = [&](status st) {
     done(std::move(st));
   };
+  if (auto st = m.writable("append"); !st.ok()) return fail(std::move(st));
   if (m.closed) return fail({errc::closed, "the journal in '" + m.opts.env.path + "' is closed"});
   std::size_t total = 0;
   for (auto& w : batch)
@@ -479,9 +632,10 @@ void journal::append_async(const std::vector<stream_write>& batch,
       unpacked.clear();
       detail::encode_envelope(f, unpacked);
       std::size_t start = p->arena.size();
-      p->arena.append(record_header, '\0');
+      p->arena.append(detail::record_header_bytes, '\0');
       detail::pack(unpacked, p->arena);
-      std::uint32_t crc = crc32c(std::string_view(p->arena).substr(start + record_header));
+      std::uint32_t crc =
+        crc32c(std::string_view(p->arena).substr(start + detail::record_header_bytes));
       for (int b = 0; b < 4; ++b)
         p->arena[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
       p->ends.push_back(static_cast<std::uint32_t>(p->arena.size()));
@@ -663,6 +817,7 @@ status journal::impl::flush_pending() {
 }
 
 status journal::flush_index() {
+  if (auto st = impl_->writable("flush the index"); !st.ok()) return st;
   if (impl_->closed) return {};
   impl_->drain();
   return impl_->flush_pending();
@@ -670,13 +825,237 @@ status journal::flush_index() {
 
 // ---- reads ----------------------------------------------------------------------------
 
+status journal::impl::refresh_tail(const read_txn& txn) const {
+  auto& t = tail;
+  std::uint64_t through = 0, floor = 0;
+  if (auto st = meta_u64(txn, indexed_through_key, through); !st.ok()) return st;
+  if (auto st = meta_u64(txn, position_floor_key, floor); !st.ok()) return st;
+  auto last = txn.last(events);
+  if (!last) return last.error();
+  std::uint64_t last_key =
+    *last && (*last)->first.size() == 8 ? get_be64((*last)->first.data()) : 0;
+  if (last_key > last_position.load()) last_position = last_key;
+  if (!t.valid || through < t.indexed_through ||
+      (last_key < t.scanned_through && through < t.scanned_through)) {
+    // First use, or the derived data was rebuilt: start over from this snapshot.
+    t.streams.clear();
+    t.indexed_through = t.scanned_through = through;
+    t.valid = true;
+  } else if (through > t.indexed_through) {
+    // The writer flushed its index: what is now indexed leaves the tail.
+    for (auto it = t.streams.begin(); it != t.streams.end();) {
+      auto& v = it->second;
+      auto keep = std::find_if(v.begin(), v.end(), [&](const auto& sp) {
+        return sp.second > through;
+      });
+      v.erase(v.begin(), keep);
+      it = v.empty() ? t.streams.erase(it) : std::next(it);
+    }
+    t.indexed_through = through;
+    t.scanned_through = std::max(t.scanned_through, through);
+  }
+  if (last_key <= t.scanned_through) return {};
+  status cst;
+  detail::cursor c(txn.native(), events.dbi, cst);
+  if (!c) return cst;
+  key64 from(t.scanned_through + 1);
+  MDB_val k = detail::to_val(from.view()), v;
+  int rc = c.get(k, v, MDB_SET_RANGE);
+  event_view ev;
+  for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
+    if (k.mv_size != 8)
+      return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
+                           "a position key must be 8 bytes");
+    auto pos = get_be64(static_cast<const char*>(k.mv_data));
+    if (auto st = decode_view_at(pos, detail::to_view(v), {}, 0, ev); !st.ok()) return st;
+    auto& list = t.streams[std::string(ev.persistence_id)];
+    if (!list.empty() && ev.seq != list.back().first + 1)
+      return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
+                               quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
+                               " but the stream's previous event (position " +
+                               std::to_string(list.back().second) + ") has seq " +
+                               std::to_string(list.back().first) + "; " + repair_advice};
+    list.emplace_back(ev.seq, pos);
+    t.scanned_through = pos;
+  }
+  if (rc != MDB_NOTFOUND) return from_mdb(rc, "reading the journal tail");
+  return {};
+}
+
 namespace {
 
-/// Positions of a stream's events with from <= seq <= to, in seq order.
-struct stream_positions {
-  std::uint64_t first_seq = 0; // seq of positions[0]
-  std::vector<std::uint64_t> positions;
+using seq_pos = std::pair<std::uint64_t, std::uint64_t>;
+
+/// Where a stream's events are, as of one read transaction: seqs up to indexed_head
+/// in the index, the seqs after it at the positions in `tail`.
+struct read_plan {
+  std::uint64_t id = 0;
+  std::uint64_t indexed_head = journal::max_seq;
+  std::vector<seq_pos> tail;
 };
+
+/// Locks a journal's reader state for one read transaction: the tail map of a read-only
+/// journal, the writer's cache otherwise. Taken before the transaction begins.
+struct read_lock {
+  std::unique_lock<std::mutex> tail;
+  std::shared_lock<std::shared_mutex> mem;
+  explicit read_lock(const journal::impl& m) {
+    if (m.read_only)
+      tail = std::unique_lock(m.tail.mu);
+    else
+      mem = std::shared_lock(m.mem);
+  }
+  void unlock() {
+    if (tail.owns_lock()) tail.unlock();
+    if (mem.owns_lock()) mem.unlock();
+  }
+};
+
+/// The read_plan of `pid` in `txn` (caller holds a read_lock). Checks that the
+/// un-indexed tail continues the index.
+status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                   read_plan& plan) {
+  if (!m.read_only) {
+    if (auto* c = m.cached(pid)) {
+      plan.id = c->id;
+      plan.indexed_head = c->indexed_head;
+      plan.tail.reserve(c->pending.size());
+      for (std::size_t i = 0; i < c->pending.size(); ++i)
+        plan.tail.emplace_back(c->indexed_head + 1 + i, c->pending[i]);
+      return {};
+    }
+    return m.find_stream(txn, pid, plan.id);
+  }
+  if (auto st = m.refresh_tail(txn); !st.ok()) return st;
+  if (auto it = m.tail.streams.find(std::string(pid)); it != m.tail.streams.end())
+    plan.tail = it->second;
+  if (auto st = m.find_stream(txn, pid, plan.id); !st.ok()) return st;
+  if (plan.tail.empty()) return {};
+  if (plan.id == 0)
+    return corrupt_entry("streams", quoted(pid),
+                         "missing, but the log holds the stream's event at position " +
+                           std::to_string(plan.tail.front().second));
+  std::uint64_t head = 0, last_pos = 0;
+  if (auto st = m.index_head(txn, pid, plan.id, head, last_pos); !st.ok()) return st;
+  if (plan.tail.front().first != head + 1)
+    return corrupt_entry("index", "(stream " + quoted(pid) + ")",
+                         "the index ends at seq " + std::to_string(head) +
+                           " but the log's un-indexed tail continues with seq " +
+                           std::to_string(plan.tail.front().first) + " at position " +
+                           std::to_string(plan.tail.front().second));
+  plan.indexed_head = head;
+  return {};
+}
+
+std::string index_key(std::string_view pid, std::uint64_t first) {
+  return "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")";
+}
+
+/// Positions the cursor on the index entry of stream `id` holding `from` (or the first
+/// one after it). Returns MDB_NOTFOUND when the stream's index ends before `from`.
+int seek_index(detail::cursor& c, std::uint64_t id, std::uint64_t from, MDB_val& k, MDB_val& v,
+               bool& gap) {
+  gap = false;
+  key128 probe(id, from);
+  k = detail::to_val(probe.view());
+  int rc = c.get(k, v, MDB_SET_RANGE);
+  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+  bool exact = rc == 0 && detail::to_view(k) == probe.view();
+  if (exact) return 0;
+  bool next_is_ours =
+    rc == 0 && k.mv_size == 16 && get_be64(static_cast<const char*>(k.mv_data)) == id;
+  MDB_val pk, pv;
+  int prc = rc == 0 ? c.get(pk, pv, MDB_PREV) : c.get(pk, pv, MDB_LAST);
+  bool prev_is_ours =
+    prc == 0 && pk.mv_size == 16 && get_be64(static_cast<const char*>(pk.mv_data)) == id;
+  if (prev_is_ours) {
+    auto first = get_be64(static_cast<const char*>(pk.mv_data) + 8);
+    if (first + index_count(detail::to_view(pv)) > from) {
+      k = pk;
+      v = pv;
+      return 0;
+    }
+  }
+  // No entry holds `from`: fine past the end of the index, a gap otherwise.
+  if (!next_is_ours) return MDB_NOTFOUND;
+  gap = true;
+  k = detail::to_val(probe.view());
+  return c.get(k, v, MDB_SET_RANGE);
+}
+
+/// Appends (seq, position) of stream `id` with from <= seq <= to from the index,
+/// checking that its entries are well-formed and contiguous. Deleted seqs (position 0)
+/// are skipped.
+status collect_index(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                     std::uint64_t id, std::uint64_t from, std::uint64_t to,
+                     std::vector<seq_pos>& todo) {
+  status cst;
+  detail::cursor c(txn.native(), m.index.dbi, cst);
+  if (!c) return cst;
+  MDB_val k, v;
+  bool gap = false;
+  int rc = seek_index(c, id, from, k, v, gap);
+  std::uint64_t expect = 0;
+  for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
+    if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id) break;
+    auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
+    if (gap || (expect != 0 && first != expect))
+      return corrupt_entry("index", index_key(pid, first),
+                           "the stream's index has a gap: no entry holds seq " +
+                             std::to_string(gap ? from : expect));
+    auto val = detail::to_view(v);
+    if (val.empty() || val.size() % 8 != 0 || first == 0)
+      return corrupt_entry("index", index_key(pid, first),
+                           "value of " + std::to_string(val.size()) +
+                             " bytes, expected a non-empty list of 8-byte positions");
+    if (first > to) break;
+    auto n = index_count(val);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto seq = first + i;
+      if (seq < from) continue;
+      if (seq > to) break;
+      auto pos = get_be64(val.data() + i * 8);
+      if (pos != 0) todo.emplace_back(seq, pos); // 0 = deleted
+    }
+    expect = first + n;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return from_mdb(rc, "reading the index of stream " + quoted(pid));
+  return {};
+}
+
+/// Reads the records at `todo` (seq, position) and passes them to `fn` in order, each
+/// checked to be that seq of `pid`. Consecutive positions are read with MDB_NEXT.
+status visit_positions(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                       const std::vector<seq_pos>& todo, const event_view_visitor& fn) {
+  status cst;
+  detail::cursor c(txn.native(), m.events.dbi, cst);
+  if (!c) return cst;
+  event_view rec;
+  std::uint64_t cur = 0;
+  for (auto [seq, pos] : todo) {
+    MDB_val k, v;
+    int rc;
+    if (cur != 0 && pos == cur + 1) {
+      rc = c.get(k, v, MDB_NEXT);
+      if (rc == 0 && (k.mv_size != 8 || get_be64(static_cast<const char*>(k.mv_data)) != pos))
+        rc = MDB_NOTFOUND;
+    } else {
+      key64 key(pos);
+      k = detail::to_val(key.view());
+      rc = c.get(k, v, MDB_SET_KEY);
+    }
+    if (rc == MDB_NOTFOUND)
+      return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
+                               quoted(pid) + " (seq " + std::to_string(seq) +
+                               ") is missing from the log; " + repair_advice};
+    if (rc != 0) return from_mdb(rc, "reading position " + std::to_string(pos));
+    cur = pos;
+    if (auto s = decode_view_at(pos, detail::to_view(v), pid, seq, rec); !s.ok()) return s;
+    if (!fn(rec)) break;
+  }
+  return {};
+}
 
 } // namespace
 
@@ -694,100 +1073,24 @@ status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, s
   auto& m = *impl_;
   if (from_seq == 0) from_seq = 1;
   if (to_seq < from_seq) return {};
-  // Collect the positions under one consistent view: `mem` is taken before the read
-  // transaction begins, so an index flush is either fully visible in the transaction
-  // or still pending in memory (see journal_impl.hpp).
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> todo; // (seq, position)
-  std::shared_lock lk(m.mem);
+  // One consistent view: the reader state is locked before the read transaction
+  // begins, so an index flush is either fully visible in the transaction or still
+  // pending in memory (see journal_impl.hpp).
+  read_lock lk(m);
   return m.env->read([&](read_txn& txn) -> status {
-    std::uint64_t id = 0, indexed_head = 0;
-    std::vector<std::uint64_t> pending;
-    if (auto* c = m.cached(pid)) {
-      id = c->id;
-      indexed_head = c->indexed_head;
-      if (to_seq > indexed_head) pending = c->pending;
-    }
+    read_plan plan;
+    auto st = plan_stream(m, txn, pid, plan);
     lk.unlock();
-    if (id == 0) {
-      auto v = txn.get(m.streams, pid);
-      if (!v) return v.error();
-      if (!*v) return status{};
-      id = get_be64((*v)->data());
-      indexed_head = max_seq;
-    }
-    // Indexed part.
-    if (from_seq <= indexed_head) {
-      status cst;
-      detail::cursor c(txn.native(), m.index.dbi, cst);
-      if (!c) return cst;
-      key128 probe(id, from_seq);
-      MDB_val k = detail::to_val(probe.view()), v;
-      int rc = c.get(k, v, MDB_SET_RANGE);
-      // The entry holding from_seq may start before it: look at the previous entry.
-      if (!(rc == 0 && detail::to_view(k) == probe.view())) {
-        MDB_val pk, pv;
-        int prc = rc == 0 ? c.get(pk, pv, MDB_PREV) : c.get(pk, pv, MDB_LAST);
-        if (prc == 0 && pk.mv_size == 16 && get_be64(static_cast<const char*>(pk.mv_data)) == id) {
-          k = pk;
-          v = pv;
-          rc = 0;
-        } else {
-          k = detail::to_val(probe.view());
-          rc = c.get(k, v, MDB_SET_RANGE);
-        }
-      }
-      for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
-        if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id) break;
-        auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
-        if (first > to_seq || first > indexed_head) break;
-        auto val = detail::to_view(v);
-        auto n = index_count(val);
-        for (std::size_t i = 0; i < n; ++i) {
-          auto seq = first + i;
-          if (seq < from_seq) continue;
-          if (seq > to_seq || seq > indexed_head) break;
-          auto pos = get_be64(val.data() + i * 8);
-          if (pos != 0) // 0 = deleted
-            todo.emplace_back(seq, pos);
-        }
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return from_mdb(rc, "reading the index of stream '" + std::string(pid) + "'");
-    }
-    // Pending part.
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      auto seq = indexed_head + 1 + i;
-      if (seq < from_seq) continue;
-      if (seq > to_seq) break;
-      todo.emplace_back(seq, pending[i]);
-    }
-    // Fetch the records; consecutive positions are read with MDB_NEXT.
-    status cst;
-    detail::cursor c(txn.native(), m.events.dbi, cst);
-    if (!c) return cst;
-    event_view rec;
-    std::uint64_t cur = 0;
-    for (auto [seq, pos] : todo) {
-      MDB_val k, v;
-      int rc;
-      if (cur != 0 && pos == cur + 1) {
-        rc = c.get(k, v, MDB_NEXT);
-        if (rc == 0 && get_be64(static_cast<const char*>(k.mv_data)) != pos) rc = MDB_NOTFOUND;
-      } else {
-        key64 key(pos);
-        k = detail::to_val(key.view());
-        rc = c.get(k, v, MDB_SET_KEY);
-      }
-      if (rc == MDB_NOTFOUND)
-        return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
-                                 std::string(pid) + "' (seq " + std::to_string(seq) +
-                                 ") is missing from the log; run `strata journal verify`"};
-      if (rc != 0) return from_mdb(rc, "reading position " + std::to_string(pos));
-      cur = pos;
-      if (auto s = decode_view_at(pos, detail::to_view(v), pid, seq, rec); !s.ok()) return s;
-      if (!fn(rec)) break;
-    }
-    return status{};
+    if (!st.ok() || plan.id == 0) return st;
+    std::vector<seq_pos> todo;
+    if (from_seq <= plan.indexed_head)
+      if (st = collect_index(m, txn, pid, plan.id, from_seq, std::min(to_seq, plan.indexed_head),
+                             todo);
+          !st.ok())
+        return st;
+    for (auto& sp : plan.tail)
+      if (sp.first >= from_seq && sp.first <= to_seq) todo.push_back(sp);
+    return visit_positions(m, txn, pid, todo, fn);
   });
 }
 
@@ -809,9 +1112,10 @@ journal::read_global_raw(std::uint64_t from_position, std::size_t max_count,
                          const std::function<bool(std::uint64_t, std::string_view)>& fn) const {
   auto& m = *impl_;
   if (max_count == 0) return {};
-  // Only positions up to the published last position: a reader never sees a record
-  // whose writer has not finished publishing its in-memory state.
-  auto limit = m.last_position.load();
+  // A writer's reads stop at the published last position: a reader never sees a
+  // record whose writer has not finished publishing its in-memory state. A read-only
+  // journal reads the transaction's snapshot as it is.
+  auto limit = m.read_only ? max_seq : m.last_position.load();
   return m.env->read([&](read_txn& txn) -> status {
     status cst;
     detail::cursor c(txn.native(), m.events.dbi, cst);
@@ -821,10 +1125,13 @@ journal::read_global_raw(std::uint64_t from_position, std::size_t max_count,
     std::size_t n = 0;
     int rc = c.get(k, v, MDB_SET_RANGE);
     for (; rc == 0 && n < max_count; rc = c.get(k, v, MDB_NEXT), ++n) {
+      if (k.mv_size != 8)
+        return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
+                             "a position key must be 8 bytes");
       auto pos = get_be64(static_cast<const char*>(k.mv_data));
       if (pos > limit) break;
       thread_local std::vector<std::uint64_t> words;
-      if (auto s = unframe(pos, detail::to_view(v), {}, words); !s.ok()) return s;
+      if (auto s = detail::unframe(pos, detail::to_view(v), {}, words); !s.ok()) return s;
       if (!fn(pos, {reinterpret_cast<const char*>(words.data()), words.size() * 8})) break;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "reading the global log");
@@ -842,9 +1149,9 @@ status journal::read_global(std::uint64_t from_position, std::size_t max_count,
       return false;
     }
     if (r->position != pos) {
-      inner = {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
-                                r->persistence_id + "' claims position " +
-                                std::to_string(r->position)};
+      inner = {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
+                                quoted(r->persistence_id) + " claims position " +
+                                std::to_string(r->position) + "; " + repair_advice};
       return false;
     }
     return fn(*r);
@@ -854,130 +1161,75 @@ status journal::read_global(std::uint64_t from_position, std::size_t max_count,
 
 result<std::uint64_t> journal::highest_seq(std::string_view pid) const {
   auto& m = *impl_;
-  {
+  if (!m.read_only) {
     std::shared_lock lk(m.mem);
     if (auto* c = m.cached(pid)) return c->head;
   }
-  std::uint64_t id = 0, head = 0;
-  auto st = m.env->read([&](read_txn& txn) {
+  std::uint64_t head = 0;
+  read_lock lk(m);
+  auto st = m.env->read([&](read_txn& txn) -> status {
+    read_plan plan;
+    auto s = plan_stream(m, txn, pid, plan);
+    lk.unlock();
+    if (!s.ok() || plan.id == 0) return s;
+    if (!plan.tail.empty()) {
+      head = plan.tail.back().first;
+      return {};
+    }
+    if (!m.read_only && plan.indexed_head != max_seq) { // cached meanwhile, nothing pending
+      head = plan.indexed_head;
+      return {};
+    }
+    std::uint64_t id = 0;
     return m.lookup_stored(txn, pid, id, head);
   });
   if (!st.ok()) return st;
-  // A stream may have become known between the cache check and the read: ask again.
-  std::shared_lock lk(m.mem);
-  if (auto* c = m.cached(pid)) return c->head;
   return head;
 }
 
-std::uint64_t journal::last_position() const noexcept { return impl_->last_position.load(); }
+std::uint64_t journal::last_position() const noexcept {
+  auto& m = *impl_;
+  if (m.read_only) {
+    try {
+      (void)m.env->read([&](read_txn& txn) -> status {
+        std::uint64_t floor = 0;
+        if (auto st = m.meta_u64(txn, position_floor_key, floor); !st.ok()) return st;
+        auto last = txn.last(m.events);
+        if (!last) return last.error();
+        std::uint64_t key =
+          *last && (*last)->first.size() == 8 ? get_be64((*last)->first.data()) : 0;
+        m.last_position = std::max({m.last_position.load(), key, floor});
+        return {};
+      });
+    } catch (...) { // noexcept: keep the last known value
+    }
+  }
+  return m.last_position.load();
+}
 
 result<std::vector<std::string>> journal::list_streams() const {
+  auto& m = *impl_;
   std::vector<std::string> out;
-  auto st = impl_->env->read([&](read_txn& txn) {
-    return txn.scan(impl_->streams, {}, [&](std::string_view k, std::string_view) {
+  auto st = m.env->read([&](read_txn& txn) {
+    status bad;
+    auto s = txn.scan(m.streams, {}, [&](std::string_view k, std::string_view v) {
+      std::uint64_t id = 0;
+      bad = m.check_stream_entry(txn, k, v, id);
+      if (!bad.ok()) return false;
       out.emplace_back(k);
       return true;
     });
+    return s.ok() ? bad : s;
   });
   if (!st.ok()) return st;
   return out;
-}
-
-// ---- verify -----------------------------------------------------------------------------
-
-status journal::verify() const {
-  auto& m = *impl_;
-  std::shared_lock lk(m.mem);
-  // Pending state at the time of the read transaction: (pid, indexed_head, positions).
-  std::vector<std::tuple<std::string, std::uint64_t, std::vector<std::uint64_t>>> cache;
-  m.cache.for_each([&](const impl::stream_state& ss) {
-    if (!ss.pending.empty()) cache.emplace_back(ss.pid, ss.indexed_head, ss.pending);
-  });
-  auto limit = m.last_position.load();
-  return m.env->read([&](read_txn& txn) -> status {
-    lk.unlock();
-    // 1. Every record: framing, checksum, decoding, position; per stream seqs ascend by 1.
-    std::unordered_map<std::string, std::uint64_t> last_seq;
-    std::unordered_map<std::uint64_t, std::pair<std::string, std::uint64_t>> at; // pos → (pid, seq)
-    status bad;
-    auto st = txn.scan(m.events, {}, [&](std::string_view k, std::string_view v) {
-      auto pos = get_be64(k.data());
-      if (pos > limit) return false;
-      event_record r;
-      if (auto s = decode_at(pos, v, {}, 0, r); !s.ok()) {
-        bad = s;
-        return false;
-      }
-      auto [it, fresh] = last_seq.try_emplace(r.persistence_id, r.seq);
-      if (!fresh) {
-        if (r.seq != it->second + 1) {
-          bad = {errc::corrupt, "stream '" + r.persistence_id + "' has a gap: seq " +
-                                  std::to_string(it->second) + " is followed by seq " +
-                                  std::to_string(r.seq) + " at position " + std::to_string(pos)};
-          return false;
-        }
-        it->second = r.seq;
-      }
-      at.emplace(pos, std::make_pair(std::move(r.persistence_id), r.seq));
-      return true;
-    });
-    if (!st.ok()) return st;
-    if (!bad.ok()) return bad;
-    // 2. The index: each entry points at a record of its stream and seq.
-    std::unordered_map<std::uint64_t, std::string> names;
-    st = txn.scan(m.names, {}, [&](std::string_view k, std::string_view v) {
-      names.emplace(get_be64(k.data()), std::string(v));
-      return true;
-    });
-    if (!st.ok()) return st;
-    std::unordered_map<std::uint64_t, std::uint64_t> expect_next; // id → next seq
-    st = txn.scan(m.index, {}, [&](std::string_view k, std::string_view v) {
-      auto id = get_be64(k.data());
-      auto first = get_be64(k.data() + 8);
-      auto n = names.find(id);
-      if (n == names.end()) {
-        bad = {errc::corrupt, "index entry for unknown stream id " + std::to_string(id)};
-        return false;
-      }
-      auto [en, fresh] = expect_next.try_emplace(id, first);
-      if (!fresh && en->second != first) {
-        bad = {errc::corrupt,
-               "index of stream '" + n->second + "' has a gap before seq " + std::to_string(first)};
-        return false;
-      }
-      for (std::size_t i = 0; i < index_count(v); ++i) {
-        auto pos = get_be64(v.data() + i * 8);
-        if (pos == 0) continue; // deleted
-        auto r = at.find(pos);
-        if (r == at.end() || r->second.first != n->second || r->second.second != first + i) {
-          bad = {errc::corrupt, "index of stream '" + n->second + "' says seq " +
-                                  std::to_string(first + i) + " is at position " +
-                                  std::to_string(pos) + " but the log disagrees"};
-          return false;
-        }
-      }
-      en->second = first + index_count(v);
-      return true;
-    });
-    if (!st.ok()) return st;
-    if (!bad.ok()) return bad;
-    // 3. The pending tail agrees with the log too.
-    for (auto& [pid, indexed_head, pending] : cache)
-      for (std::size_t i = 0; i < pending.size(); ++i) {
-        auto r = at.find(pending[i]);
-        if (r == at.end() || r->second.first != pid || r->second.second != indexed_head + 1 + i)
-          return {errc::corrupt, "un-indexed event seq " + std::to_string(indexed_head + 1 + i) +
-                                   " of stream '" + pid + "' is not at position " +
-                                   std::to_string(pending[i])};
-      }
-    return status{};
-  });
 }
 
 // ---- deletion ---------------------------------------------------------------------------
 
 status journal::delete_events_before(std::string_view pid, std::uint64_t up_to_seq) {
   auto& m = *impl_;
+  if (auto st = m.writable("delete events"); !st.ok()) return st;
   if (m.closed) return {errc::closed, "the journal is closed"};
   if (auto st = flush_index(); !st.ok()) return st;
   auto id = m.stream_id(pid);

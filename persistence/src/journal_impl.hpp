@@ -58,6 +58,8 @@ struct journal::impl {
   using stream_cache = detail::stream_table<stream_state>;
 
   journal_options opts;
+  /// Opened by open_read_only: no cache, no commit thread; reads refresh `tail`.
+  bool read_only = false;
   std::unique_ptr<environment> env;
   table events{}, index{}, streams{}, names{}, snaps{}, offsets_tbl{}, meta{};
   snapshot_store snapshots_api;
@@ -72,7 +74,7 @@ struct journal::impl {
   std::size_t pending_count = 0;
   std::uint64_t next_stream_id = 1;
   std::uint64_t indexed_through = 0;
-  std::atomic<std::uint64_t> last_position{0};
+  mutable std::atomic<std::uint64_t> last_position{0}; // read-only: refreshed by reads
   bool closed = false;
 
   // Pipelined appends: the calling thread plans and encodes a batch, the commit thread
@@ -101,12 +103,46 @@ struct journal::impl {
   /// Drops cached streams with nothing pending when the cache is large (planner).
   void trim_cache();
 
+  /// What a read-only journal knows of the log after `indexed_through` (the part the
+  /// writer has not flushed to the index yet), extended incrementally by each read.
+  struct tail_map {
+    std::mutex mu; // taken before the read transaction begins (see refresh_tail)
+    bool valid = false;
+    std::uint64_t indexed_through = 0; // the meta value this map is relative to
+    std::uint64_t scanned_through = 0; // the last position scanned
+    /// pid → (seq, position) of its events after indexed_through, in log order.
+    std::unordered_map<std::string, std::vector<std::pair<std::uint64_t, std::uint64_t>>> streams;
+  };
+  mutable tail_map tail;
+
   impl() : snapshots_api(this), offsets_api(nullptr, table{}) {}
 
-  /// The stream's id and indexed head as stored (nullopt id: unknown stream).
-  /// Works inside any transaction.
+  /// Opens the journal's tables (creating them unless read-only).
+  status open_tables();
+  /// Reads an 8-byte meta counter (0 when absent). Errors: corrupt (wrong size).
+  status meta_u64(const read_txn& txn, std::string_view key, std::uint64_t& out) const;
+  /// The stored id of `pid` (0: unknown stream), cross-checked with stream_names; when
+  /// the stream is not found, the entries next to where it belongs are checked too (a
+  /// damaged key would hide it). Errors: corrupt (names table and key), io_error.
+  status find_stream(const read_txn& txn, std::string_view pid, std::uint64_t& id) const;
+  /// Checks one streams entry (pid → id) against stream_names; sets `id`.
+  status check_stream_entry(const read_txn& txn, std::string_view pid, std::string_view value,
+                            std::uint64_t& id) const;
+  /// The last seq in the index of stream `id` (0: none) and the position stored for
+  /// it (0: deleted). Errors: corrupt (malformed entry).
+  status index_head(const read_txn& txn, std::string_view pid, std::uint64_t id,
+                    std::uint64_t& head, std::uint64_t& last_pos) const;
+  /// The stream's id and indexed head as stored (id 0: unknown stream), the head
+  /// checked against the record it points at. Works inside any transaction.
   status lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
                        std::uint64_t& head) const;
+  /// Read-only journals: brings `tail` up to the snapshot of `txn` (caller holds
+  /// tail.mu, taken before `txn` began, so maps only move forward). Errors: corrupt.
+  status refresh_tail(const read_txn& txn) const;
+  /// Writer open: loads the log after indexed_through into the cache (pending).
+  status reindex_tail();
+  /// invalid_argument "opened read-only" for a read-only journal, else ok.
+  status writable(const char* what) const;
   /// The cached state of `pid` or nullptr. Caller holds `mem` or is the writer.
   stream_state* cached(std::string_view pid) const { return cache.find(pid); }
   /// Inserts a stream into the cache (writer, with `mem` held unique).
@@ -118,6 +154,30 @@ struct journal::impl {
 };
 
 namespace detail {
+inline constexpr std::string_view format_key = "format";
+inline constexpr std::string_view format_value = "strata-journal/1";
+inline constexpr std::string_view next_stream_key = "next_stream_id";
+inline constexpr std::string_view indexed_through_key = "indexed_through";
+inline constexpr std::string_view position_floor_key = "position_floor";
+/// Present while `journal::repair` rewrites the derived tables (opens refuse).
+inline constexpr std::string_view repair_marker_key = "repair_in_progress";
+/// The format marker: sets `absent` in a new, empty journal. Errors: incompatible.
+status check_format(const read_txn& txn, const journal::impl& p, bool& absent);
+/// Positions per index entry written by the journal (entries stay in-page).
+inline constexpr std::size_t index_chunk_max = 128;
+
+/// Decodes the record stored at `pos` into a view (valid until the next decode on this
+/// thread) and checks it is the record of (`pid`, `seq`) when `pid` is not empty.
+status decode_view_at(std::uint64_t pos, std::string_view value, std::string_view pid,
+                      std::uint64_t seq, event_view& out);
+/// A corrupt status naming the table, the key and what is wrong, with the remedy.
+status corrupt_entry(std::string_view table, const std::string& key, const std::string& what);
+/// "'pid'" with control characters escaped.
+std::string quoted(std::string_view pid);
+
+/// journal::verify_all over any open impl (also repair's, which has no journal).
+result<verify_report> verify_journal(const journal::impl& m, std::size_t max_problems);
+
 /// Saves a snapshot of stream `stream_id` in `txn` and applies keep-N retention.
 status save_snapshot(journal::impl& j, write_txn& txn, const snapshot_record& s,
                      std::uint64_t stream_id);

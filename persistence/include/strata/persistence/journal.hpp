@@ -69,6 +69,36 @@ struct write_result {
   std::uint64_t last_position = 0;
 };
 
+/// One problem found by journal::verify_all: which table, which key, what is wrong.
+struct journal_problem {
+  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots"
+  std::string key;   ///< the key, readable (position, 'stream', (stream, seq), meta key)
+  std::string what;  ///< what is wrong, e.g. "seq 7 is followed by seq 9"
+  /// "table index, key ('account:a', seq 1): …" (control characters escaped).
+  std::string to_string() const;
+};
+
+/// What journal::verify_all found.
+struct verify_report {
+  std::vector<journal_problem> problems; ///< the first max_problems problems found
+  std::uint64_t problem_count = 0;       ///< all problems found (may exceed problems.size())
+  std::uint64_t records = 0;             ///< records in the log
+  std::uint64_t streams = 0;             ///< entries in the streams table
+  std::uint64_t last_position = 0;       ///< the log's last position (or its floor)
+  bool ok() const noexcept { return problem_count == 0; }
+};
+
+/// What journal::repair did.
+struct repair_report {
+  verify_report before;                        ///< the problems found before the rebuild
+  std::uint64_t records = 0;                   ///< log records read
+  std::uint64_t streams = 0;                   ///< streams rebuilt
+  std::uint64_t index_entries = 0;             ///< index entries written
+  std::vector<std::string> snapshots_remapped; ///< "stream 'x' seq N: id A → B"
+  std::vector<std::string> snapshots_dropped;  ///< "stream 'x' seq N: why"
+  verify_report after;                         ///< verify_all after the rebuild
+};
+
 /// Receives the outcome of append_async (on the journal's commit thread).
 using append_callback = std::function<void(result<std::vector<write_result>>)>;
 
@@ -165,11 +195,30 @@ class journal {
   /// All persistence ids, sorted. Errors: io_error.
   result<std::vector<std::string>> list_streams() const;
 
-  /// Checks every record of the log (checksum, decoding, position key) and that the
-  /// index agrees with the log (every stream gap-free, every index entry points at a
-  /// record of that stream and seq). Returns the first problem found, naming stream
-  /// and position.
+  /// Checks the whole journal in one read transaction and lists what is wrong: every
+  /// record of the log (framing, checksums, decoding, position key, each stream's seqs
+  /// ascending by 1), the streams and stream_names tables against each other and the
+  /// log, the index against the log (entries well-formed, each stream's entries
+  /// contiguous from seq 1, every position holding that stream and seq, everything up
+  /// to meta.indexed_through indexed), the meta counters and the snapshots. At most
+  /// `max_problems` problems are kept (problem_count counts all). Works on a
+  /// read-only journal while a writer appends. Errors: io_error (the report could not
+  /// be made; damage is reported in the report, not as an error).
+  result<verify_report> verify_all(std::size_t max_problems = 1000) const;
+
+  /// verify_all as a status: ok, or corrupt naming the first problem (table, key,
+  /// what) and how many there are in all. Errors: corrupt, io_error.
   status verify() const;
+
+  /// Rebuilds every derived table of the journal in `opts.env.path` from the log: the
+  /// streams and stream_names tables (ids kept where both tables agree), the index
+  /// (deleted prefixes kept as deleted), meta.next_stream_id and indexed_through;
+  /// snapshots are kept, moved to their stream's new id, or dropped (undecodable, of a
+  /// stream not in the log, beyond its head) and listed. Then reopens the journal and
+  /// runs verify_all. Opens for writing, so it waits for / fails on another writer
+  /// like `open`. Errors: those of open; corrupt (the log itself is damaged: nothing
+  /// is changed, restore from a backup or Kafka); map_full, io_error.
+  static result<repair_report> repair(const journal_options& opts);
 
   /// Writes pending index entries now (also done at close). Writer thread only.
   status flush_index();

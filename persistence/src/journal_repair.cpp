@@ -1,0 +1,266 @@
+// journal::repair: rebuilds the derived tables (streams, stream_names, index, meta
+// counters, snapshot keys) from the log, which is the truth.
+#include "strata/persistence/journal.hpp"
+
+#include "journal_impl.hpp"
+#include "record.hpp"
+#include "strata/persistence/codec.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace strata::persistence {
+
+using detail::from_mdb;
+using detail::get_be64;
+using detail::key128;
+using detail::key64;
+using detail::quoted;
+
+namespace {
+
+/// A stream as rebuilt from the log.
+struct rebuilt_stream {
+  std::string pid;
+  std::uint64_t id = 0;
+  std::uint64_t first_seq = 0;          // seqs before it were deleted (index positions 0)
+  std::vector<std::uint64_t> positions; // of first_seq, first_seq + 1, …
+};
+
+/// Everything repair reads before it writes.
+struct repair_plan {
+  std::vector<rebuilt_stream> streams; // in order of first appearance in the log
+  std::uint64_t last_key = 0;
+  std::uint64_t next_id = 1;
+  std::vector<std::pair<std::string, std::string>> snapshots; // key, value
+  std::vector<std::pair<std::string, std::string>> snapshot_puts;
+  std::vector<std::string> snapshot_dels;
+};
+
+/// Reads the log into per-stream position lists. Damage in the log itself cannot be
+/// repaired here: it fails with corrupt naming every damaged position (at most 20).
+status read_log(const journal::impl& m, const read_txn& txn, repair_plan& plan,
+                std::uint64_t& records) {
+  std::unordered_map<std::string, std::size_t> at;
+  std::vector<std::string> damage;
+  event_view ev;
+  auto st = txn.scan(m.events, {}, [&](std::string_view k, std::string_view v) {
+    if (k.size() != 8) {
+      damage.push_back("a key of " + std::to_string(k.size()) + " bytes");
+      return damage.size() < 20;
+    }
+    auto pos = get_be64(k.data());
+    plan.last_key = pos;
+    ++records;
+    if (auto s = detail::decode_view_at(pos, v, {}, 0, ev); !s.ok()) {
+      damage.push_back(s.message());
+      return damage.size() < 20;
+    }
+    auto [it, fresh] = at.try_emplace(std::string(ev.persistence_id), plan.streams.size());
+    if (fresh) {
+      plan.streams.push_back({std::string(ev.persistence_id), 0, ev.seq, {}});
+    }
+    auto& rs = plan.streams[it->second];
+    if (ev.seq != rs.first_seq + rs.positions.size()) {
+      damage.push_back("position " + std::to_string(pos) + ": stream " + quoted(rs.pid) +
+                       " has seq " + std::to_string(ev.seq) + " where seq " +
+                       std::to_string(rs.first_seq + rs.positions.size()) + " belongs");
+      return damage.size() < 20;
+    }
+    rs.positions.push_back(pos);
+    return true;
+  });
+  if (!st.ok()) return st;
+  if (damage.empty()) return {};
+  std::string msg = "the log itself is damaged, which repair cannot fix (it rebuilds only the "
+                    "derived tables from the log); nothing was changed. Restore the journal "
+                    "from a backup or from Kafka. Damage found:";
+  for (auto& d : damage)
+    msg += "\n  " + d;
+  return {errc::corrupt, msg};
+}
+
+/// Keeps each stream's id where the streams and stream_names tables agree on it;
+/// gives the others fresh ids.
+status assign_ids(const journal::impl& m, const read_txn& txn, repair_plan& plan) {
+  std::uint64_t next = 0;
+  if (auto st = m.meta_u64(txn, detail::next_stream_key, next); st.code() == errc::corrupt)
+    next = 0;
+  else if (!st.ok())
+    return st;
+  auto last = txn.last(m.names);
+  if (!last) return last.error();
+  if (*last && (*last)->first.size() == 8)
+    next = std::max(next, get_be64((*last)->first.data()) + 1);
+  next = std::max<std::uint64_t>(next, 1);
+  std::unordered_set<std::uint64_t> used;
+  for (auto& rs : plan.streams) {
+    std::uint64_t id = 0;
+    auto v = txn.get(m.streams, rs.pid);
+    if (!v) return v.error();
+    if (*v && m.check_stream_entry(txn, rs.pid, **v, id).ok() && id < (std::uint64_t{1} << 62) &&
+        used.insert(id).second)
+      rs.id = id;
+    else
+      rs.id = 0;
+  }
+  for (auto& rs : plan.streams)
+    if (rs.id == 0) {
+      while (used.count(next))
+        ++next;
+      rs.id = next++;
+      used.insert(rs.id);
+    }
+  plan.next_id = next;
+  return {};
+}
+
+/// Decides what happens to each stored snapshot: kept, moved to the stream's new id,
+/// or dropped.
+status plan_snapshots(const journal::impl& m, const read_txn& txn, repair_plan& plan,
+                      repair_report& rep) {
+  std::unordered_map<std::string, const rebuilt_stream*> by_pid;
+  for (auto& rs : plan.streams)
+    by_pid.emplace(rs.pid, &rs);
+  return txn.scan(m.snaps, {}, [&](std::string_view k, std::string_view v) {
+    std::string name = k.size() == 16 ? "(stream id " + std::to_string(get_be64(k.data())) +
+                                          ", seq " + std::to_string(get_be64(k.data() + 8)) + ")"
+                                      : "(key of " + std::to_string(k.size()) + " bytes)";
+    auto drop = [&](const std::string& why) {
+      rep.snapshots_dropped.push_back("snapshot " + name + ": " + why);
+      plan.snapshot_dels.emplace_back(k);
+      return true;
+    };
+    if (k.size() != 16) return drop("malformed key");
+    auto r = decode_snapshot(v, "snapshot " + name);
+    if (!r) return drop(r.error().message());
+    auto it = by_pid.find(r->persistence_id);
+    if (it == by_pid.end())
+      return drop("stream " + quoted(r->persistence_id) + " is not in the log");
+    auto& rs = *it->second;
+    auto head = rs.first_seq + rs.positions.size() - 1;
+    if (r->seq != get_be64(k.data() + 8)) return drop("holds seq " + std::to_string(r->seq));
+    if (r->seq == 0 || r->seq > head)
+      return drop("seq " + std::to_string(r->seq) + " is beyond the stream's head " +
+                  std::to_string(head));
+    if (get_be64(k.data()) == rs.id) return true;
+    rep.snapshots_remapped.push_back(
+      "snapshot of stream " + quoted(rs.pid) + " seq " + std::to_string(r->seq) + ": stream id " +
+      std::to_string(get_be64(k.data())) + " -> " + std::to_string(rs.id));
+    plan.snapshot_dels.emplace_back(k);
+    plan.snapshot_puts.emplace_back(std::string(key128(rs.id, r->seq).view()), std::string(v));
+    return true;
+  });
+}
+
+/// Writes the rebuilt tables. The first transaction empties them and sets the repair
+/// marker, the last one clears it, so an interrupted repair is noticed at open; the
+/// ones between stay well below LMDB's dirty-page limit.
+status write_plan(journal::impl& m, const repair_plan& plan, std::uint64_t floor,
+                  repair_report& rep) {
+  auto st = m.env->write([&](write_txn& txn) -> status {
+    for (auto* t : {&m.streams, &m.names, &m.index})
+      if (int rc = mdb_drop(txn.native(), t->dbi, 0); rc != 0)
+        return from_mdb(rc, "emptying a derived table");
+    return txn.put(m.meta, detail::repair_marker_key, "1");
+  });
+  if (!st.ok()) return st;
+  constexpr std::size_t entries_per_txn = 20'000;
+  std::size_t s = 0;
+  while (s < plan.streams.size()) {
+    std::size_t end = s, entries = 0;
+    while (end < plan.streams.size() && entries < entries_per_txn) {
+      auto& rs = plan.streams[end++];
+      entries += (rs.first_seq - 1 + rs.positions.size()) / detail::index_chunk_max + 1;
+    }
+    std::uint64_t written = 0;
+    st = m.env->write([&](write_txn& txn) -> status {
+      written = 0;
+      std::string buf;
+      for (std::size_t i = s; i < end; ++i) {
+        auto& rs = plan.streams[i];
+        if (auto e = txn.put(m.streams, rs.pid, key64(rs.id).view()); !e.ok()) return e;
+        if (auto e = txn.put(m.names, key64(rs.id).view(), rs.pid); !e.ok()) return e;
+        // Seqs 1 .. first_seq-1 were deleted: position 0 keeps the numbering.
+        std::uint64_t total = rs.first_seq - 1 + rs.positions.size();
+        for (std::uint64_t first = 1; first <= total; first += detail::index_chunk_max) {
+          std::uint64_t n = std::min<std::uint64_t>(detail::index_chunk_max, total - first + 1);
+          buf.assign(n * 8, '\0');
+          for (std::uint64_t j = 0; j < n; ++j) {
+            auto seq = first + j;
+            if (seq >= rs.first_seq)
+              detail::put_be64(buf.data() + j * 8, rs.positions[seq - rs.first_seq]);
+          }
+          if (auto e = txn.put(m.index, key128(rs.id, first).view(), buf); !e.ok()) return e;
+          ++written;
+        }
+      }
+      return status{};
+    });
+    if (!st.ok()) return st;
+    rep.index_entries += written;
+    s = end;
+  }
+  return m.env->write([&](write_txn& txn) -> status {
+    for (auto& k : plan.snapshot_dels)
+      if (auto e = txn.del(m.snaps, k); !e.ok()) return e;
+    for (auto& [k, v] : plan.snapshot_puts)
+      if (auto e = txn.put(m.snaps, k, v); !e.ok()) return e;
+    if (auto e = txn.put(m.meta, detail::next_stream_key, key64(plan.next_id).view()); !e.ok())
+      return e;
+    auto through = std::max(plan.last_key, floor);
+    if (auto e = txn.put(m.meta, detail::indexed_through_key, key64(through).view()); !e.ok())
+      return e;
+    if (auto e = txn.put(m.meta, detail::position_floor_key, key64(through).view()); !e.ok())
+      return e;
+    return txn.del(m.meta, detail::repair_marker_key);
+  });
+}
+
+/// Opens the environment for writing and rebuilds the derived tables.
+status rebuild(const journal_options& opts, repair_report& rep) {
+  journal::impl m;
+  m.opts = opts;
+  m.opts.env.read_only = false;
+  auto env = environment::open(m.opts.env);
+  if (!env) return env.error();
+  m.env = std::move(*env);
+  if (auto st = m.open_tables(); !st.ok()) return st;
+  auto before = detail::verify_journal(m, 1000);
+  if (!before) return before.error();
+  rep.before = std::move(*before);
+  repair_plan plan;
+  std::uint64_t floor = 0;
+  auto st = m.env->read([&](read_txn& txn) -> status {
+    bool absent = false;
+    if (auto s = detail::check_format(txn, m, absent); !s.ok()) return s;
+    if (auto s = m.meta_u64(txn, detail::position_floor_key, floor); s.code() == errc::corrupt)
+      floor = 0;
+    else if (!s.ok())
+      return s;
+    if (auto s = read_log(m, txn, plan, rep.records); !s.ok()) return s;
+    if (auto s = assign_ids(m, txn, plan); !s.ok()) return s;
+    return plan_snapshots(m, txn, plan, rep);
+  });
+  if (!st.ok()) return st;
+  rep.streams = plan.streams.size();
+  return write_plan(m, plan, floor, rep);
+}
+
+} // namespace
+
+result<repair_report> journal::repair(const journal_options& opts) {
+  repair_report rep;
+  if (auto st = rebuild(opts, rep); !st.ok()) return st;
+  auto j = open(opts);
+  if (!j) return j.error();
+  auto after = (*j)->verify_all(1000);
+  if (!after) return after.error();
+  rep.after = std::move(*after);
+  if (auto st = (*j)->close(); !st.ok()) return st;
+  return rep;
+}
+
+} // namespace strata::persistence

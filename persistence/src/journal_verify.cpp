@@ -1,0 +1,363 @@
+// journal::verify_all, journal::verify and journal::repair: checking the derived tables
+// (streams, stream_names, index, meta) against the log, and rebuilding them from it.
+#include "strata/persistence/journal.hpp"
+
+#include "journal_impl.hpp"
+#include "record.hpp"
+#include "strata/persistence/codec.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace strata::persistence {
+
+using detail::decode_view_at;
+using detail::get_be64;
+using detail::key128;
+using detail::key64;
+using detail::quoted;
+
+std::string journal_problem::to_string() const {
+  return "table " + table + ", key " + detail::escape_bytes(key) + ": " +
+         detail::escape_bytes(what);
+}
+
+namespace {
+
+std::string index_key(std::string_view pid, std::uint64_t first) {
+  return "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")";
+}
+
+/// One pass of verify_all over one read transaction.
+class checker {
+ public:
+  checker(const journal::impl& m, const read_txn& txn, verify_report& rep, std::size_t max)
+    : m_(m), txn_(txn), rep_(rep), max_(max) {}
+
+  status run() {
+    if (auto st = check_meta(); !st.ok()) return st;
+    if (auto st = scan_log(); !st.ok()) return st;
+    if (auto st = scan_names(); !st.ok()) return st;
+    if (auto st = scan_streams(); !st.ok()) return st;
+    if (auto st = scan_index(); !st.ok()) return st;
+    cross_check_streams();
+    return scan_snapshots();
+  }
+
+  /// Writer journals: the un-indexed positions the writer holds in memory.
+  status check_pending(
+    const std::vector<std::tuple<std::string, std::uint64_t, std::vector<std::uint64_t>>>& cache) {
+    for (auto& [pid, indexed_head, pending] : cache)
+      for (std::size_t i = 0; i < pending.size(); ++i)
+        if (auto st = check_position(pid, indexed_head + 1 + i, pending[i], "writer memory");
+            !st.ok())
+          return st;
+    return {};
+  }
+
+ private:
+  struct log_stream {
+    std::uint64_t first = 0, last = 0;
+    std::uint64_t last_indexed = 0; // highest seq at a position <= indexed_through
+  };
+
+  void add(std::string table, std::string key, std::string what) {
+    ++rep_.problem_count;
+    if (rep_.problems.size() < max_)
+      rep_.problems.push_back({std::move(table), std::move(key), std::move(what)});
+  }
+  /// Adds a corrupt status as a problem (the table and key are in its message).
+  void add_status(std::string table, std::string key, const status& st) {
+    add(std::move(table), std::move(key), st.message());
+  }
+
+  status check_meta() {
+    bool absent = false;
+    if (auto st = detail::check_format(txn_, m_, absent); !st.ok()) {
+      if (st.code() != errc::incompatible) return st;
+      add("meta", "format", st.message());
+    }
+    auto marker = txn_.get(m_.meta, detail::repair_marker_key);
+    if (!marker) return marker.error();
+    if (*marker) add("meta", std::string(detail::repair_marker_key), "a repair was interrupted");
+    auto u64 = [&](std::string_view key, std::uint64_t& out) -> status {
+      auto st = m_.meta_u64(txn_, key, out);
+      if (st.code() == errc::corrupt) {
+        add("meta", std::string(key), "value is not 8 bytes");
+        return {};
+      }
+      return st;
+    };
+    if (auto st = u64(detail::next_stream_key, next_id_); !st.ok()) return st;
+    if (auto st = u64(detail::indexed_through_key, indexed_through_); !st.ok()) return st;
+    return u64(detail::position_floor_key, floor_);
+  }
+
+  status scan_log() {
+    event_view ev;
+    auto st = txn_.scan(m_.events, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != 8) {
+        add("events", "of " + std::to_string(k.size()) + " bytes",
+            "a position key must be 8 bytes");
+        return true;
+      }
+      auto pos = get_be64(k.data());
+      last_key_ = pos;
+      ++rep_.records;
+      if (auto s = decode_view_at(pos, v, {}, 0, ev); !s.ok()) {
+        add_status("events", std::to_string(pos), s);
+        return true;
+      }
+      auto [it, fresh] = log_.try_emplace(std::string(ev.persistence_id));
+      auto& ls = it->second;
+      if (fresh) {
+        ls.first = ev.seq;
+      } else if (ev.seq != ls.last + 1) {
+        add("events", std::to_string(pos),
+            "stream " + quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
+              " after seq " + std::to_string(ls.last) + " (each stream's seqs must ascend by 1)");
+      }
+      ls.last = ev.seq;
+      if (pos <= indexed_through_) ls.last_indexed = ev.seq;
+      return true;
+    });
+    if (!st.ok()) return st;
+    rep_.last_position = std::max(last_key_, floor_);
+    if (indexed_through_ > rep_.last_position)
+      add("meta", std::string(detail::indexed_through_key),
+          "says the index covers the log through position " + std::to_string(indexed_through_) +
+            ", beyond its last position " + std::to_string(rep_.last_position));
+    return {};
+  }
+
+  status scan_names() {
+    return txn_.scan(m_.names, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != 8) {
+        add("stream_names", "of " + std::to_string(k.size()) + " bytes",
+            "an id key must be 8 bytes");
+        return true;
+      }
+      auto id = get_be64(k.data());
+      names_.emplace(id, std::string(v));
+      if (id == 0 || id >= next_id_)
+        add("stream_names", std::to_string(id),
+            "id is not below meta.next_stream_id " + std::to_string(next_id_));
+      auto s = txn_.get(m_.streams, v);
+      if (!s) {
+        error_ = s.error();
+        return false;
+      }
+      if (!*s || (*s)->size() != 8 || get_be64((*s)->data()) != id)
+        add("stream_names", std::to_string(id),
+            "names stream " + quoted(v) + ", but table streams does not map it back to id " +
+              std::to_string(id));
+      return true;
+    });
+  }
+
+  status scan_streams() {
+    auto st = txn_.scan(m_.streams, {}, [&](std::string_view k, std::string_view v) {
+      ++rep_.streams;
+      std::uint64_t id = 0;
+      auto s = m_.check_stream_entry(txn_, k, v, id);
+      if (s.code() == errc::corrupt)
+        add("streams", quoted(k), s.message());
+      else if (!s.ok()) {
+        error_ = s;
+        return false;
+      }
+      stream_ids_.emplace(std::string(k), id);
+      return true;
+    });
+    return st.ok() ? error_ : st;
+  }
+
+  status scan_index() {
+    std::uint64_t cur = 0, expect = 1;
+    bool known = false;
+    std::string pid;
+    auto st = txn_.scan(m_.index, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != 16) {
+        add("index", "of " + std::to_string(k.size()) + " bytes", "an index key must be 16 bytes");
+        return true;
+      }
+      auto id = get_be64(k.data());
+      auto first = get_be64(k.data() + 8);
+      if (id != cur || (cur == 0 && !known)) {
+        cur = id;
+        expect = 1;
+        auto n = names_.find(id);
+        known = n != names_.end();
+        pid = known ? n->second : std::string{};
+        if (!known) add("index", "(stream id " + std::to_string(id) + ")", "unknown stream id");
+      }
+      if (!known) return true;
+      if (first != expect)
+        add("index", index_key(pid, first),
+            "the stream's index has a gap or overlap: expected an entry starting at seq " +
+              std::to_string(expect));
+      if (v.empty() || v.size() % 8 != 0) {
+        add("index", index_key(pid, first),
+            "value of " + std::to_string(v.size()) + " bytes, expected 8-byte positions");
+        return true;
+      }
+      auto n = index_count(v);
+      auto ls = log_.find(pid);
+      for (std::size_t i = 0; i < n; ++i) {
+        auto pos = get_be64(v.data() + i * 8);
+        auto seq = first + i;
+        if (pos == 0) {
+          if (ls != log_.end() && seq >= ls->second.first)
+            add("index", index_key(pid, first),
+                "seq " + std::to_string(seq) + " is marked deleted but the log holds it");
+          continue;
+        }
+        if (pos > indexed_through_)
+          add("index", index_key(pid, first),
+              "seq " + std::to_string(seq) + " is at position " + std::to_string(pos) +
+                ", beyond meta.indexed_through " + std::to_string(indexed_through_));
+        if (auto s = check_position(pid, seq, pos, "index " + index_key(pid, first)); !s.ok()) {
+          error_ = s;
+          return false;
+        }
+      }
+      expect = first + n;
+      index_heads_[id] = expect - 1;
+      return true;
+    });
+    return st.ok() ? error_ : st;
+  }
+
+  /// Checks that `pos` holds seq `seq` of `pid`; a mismatch is a problem of `where`.
+  status check_position(const std::string& pid, std::uint64_t seq, std::uint64_t pos,
+                        const std::string& where) {
+    auto v = txn_.get(m_.events, key64(pos).view());
+    if (!v) return v.error();
+    std::string table = where.rfind("index", 0) == 0 ? "index" : "events";
+    std::string key = where.rfind("index ", 0) == 0 ? where.substr(6) : std::to_string(pos);
+    if (!*v) {
+      add(table, key,
+          "seq " + std::to_string(seq) + " of stream " + quoted(pid) +
+            " is said to be at position " + std::to_string(pos) +
+            ", which is missing from the log");
+      return {};
+    }
+    event_view ev;
+    if (auto s = decode_view_at(pos, **v, {}, 0, ev); !s.ok()) return {}; // reported by scan_log
+    if (ev.persistence_id != pid || ev.seq != seq)
+      add(table, key,
+          "seq " + std::to_string(seq) + " of stream " + quoted(pid) +
+            " is said to be at position " + std::to_string(pos) + ", which holds seq " +
+            std::to_string(ev.seq) + " of stream " + quoted(ev.persistence_id));
+    return {};
+  }
+
+  void cross_check_streams() {
+    for (auto& [pid, ls] : log_) {
+      auto s = stream_ids_.find(pid);
+      if (s == stream_ids_.end()) {
+        add("streams", quoted(pid), "missing, but the log holds events of this stream");
+        continue;
+      }
+      auto h = index_heads_.find(s->second);
+      std::uint64_t head = h == index_heads_.end() ? 0 : h->second;
+      if (ls.last_indexed != 0 && head != ls.last_indexed)
+        add("index", "(stream " + quoted(pid) + ")",
+            "ends at seq " + std::to_string(head) + " but the log holds seq " +
+              std::to_string(ls.last_indexed) + " at or before meta.indexed_through " +
+              std::to_string(indexed_through_));
+      else if (ls.last_indexed == 0 && head >= ls.first)
+        add("index", "(stream " + quoted(pid) + ")",
+            "ends at seq " + std::to_string(head) + " but seq " + std::to_string(ls.first) +
+              " is not yet indexed (after meta.indexed_through)");
+    }
+    for (auto& [pid, id] : stream_ids_)
+      if (id != 0 && !log_.count(pid) && !index_heads_.count(id))
+        add("streams", quoted(pid), "the stream has neither events in the log nor an index");
+  }
+
+  status scan_snapshots() {
+    auto st = txn_.scan(m_.snaps, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != 16) {
+        add("snapshots", "of " + std::to_string(k.size()) + " bytes", "a key must be 16 bytes");
+        return true;
+      }
+      auto id = get_be64(k.data());
+      auto seq = get_be64(k.data() + 8);
+      auto n = names_.find(id);
+      std::string key = "(stream id " + std::to_string(id) + ", seq " + std::to_string(seq) + ")";
+      if (n == names_.end()) {
+        add("snapshots", key, "unknown stream id");
+        return true;
+      }
+      auto r = decode_snapshot(v, "snapshot " + key);
+      if (!r) {
+        add("snapshots", key, r.error().message());
+        return true;
+      }
+      if (r->persistence_id != n->second || r->seq != seq)
+        add("snapshots", key,
+            "holds stream " + quoted(r->persistence_id) + " seq " + std::to_string(r->seq) +
+              ", expected " + quoted(n->second));
+      return true;
+    });
+    return st;
+  }
+
+  const journal::impl& m_;
+  const read_txn& txn_;
+  verify_report& rep_;
+  std::size_t max_;
+  status error_;
+  std::uint64_t next_id_ = 0, indexed_through_ = 0, floor_ = 0, last_key_ = 0;
+  std::unordered_map<std::string, log_stream> log_;
+  std::unordered_map<std::uint64_t, std::string> names_;
+  std::unordered_map<std::string, std::uint64_t> stream_ids_;
+  std::unordered_map<std::uint64_t, std::uint64_t> index_heads_;
+};
+
+} // namespace
+
+namespace detail {
+
+result<verify_report> verify_journal(const journal::impl& m, std::size_t max_problems) {
+  verify_report rep;
+  std::vector<std::tuple<std::string, std::uint64_t, std::vector<std::uint64_t>>> cache;
+  std::shared_lock lk(m.mem, std::defer_lock);
+  if (!m.read_only) {
+    // Taken before the transaction begins: what the writer published is in the snapshot.
+    lk.lock();
+    m.cache.for_each([&](const journal::impl::stream_state& ss) {
+      if (!ss.pending.empty()) cache.emplace_back(ss.pid, ss.indexed_head, ss.pending);
+    });
+  }
+  auto st = m.env->read([&](read_txn& txn) -> status {
+    if (lk.owns_lock()) lk.unlock();
+    checker c(m, txn, rep, max_problems);
+    if (auto s = c.run(); !s.ok()) return s;
+    return c.check_pending(cache);
+  });
+  if (!st.ok()) return st;
+  return rep;
+}
+
+} // namespace detail
+
+result<verify_report> journal::verify_all(std::size_t max_problems) const {
+  return detail::verify_journal(*impl_, max_problems);
+}
+
+status journal::verify() const {
+  auto r = verify_all(1);
+  if (!r) return r.error();
+  if (r->ok()) return {};
+  return {errc::corrupt, "the journal in '" + impl_->opts.env.path + "' has " +
+                           std::to_string(r->problem_count) +
+                           " problem(s); the first: " + r->problems.front().to_string() +
+                           ". Run `strata journal verify --data DIR` to list them all and "
+                           "`strata journal repair --data DIR` to rebuild the derived tables"};
+}
+
+} // namespace strata::persistence
