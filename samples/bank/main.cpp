@@ -11,6 +11,7 @@
 #include <strata/runtime/all.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -158,6 +159,27 @@ void make_read_only(strata::config& c) {
   c.replicated_by_type.clear();
 }
 
+/// True when `dir` is an empty directory, or does not exist but could be created (its
+/// nearest existing ancestor is a directory).
+bool no_journal_there(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto st = std::filesystem::symlink_status(dir, ec);
+  if (st.type() == std::filesystem::file_type::directory)
+    return std::filesystem::is_empty(dir, ec) && !ec;
+  if (st.type() != std::filesystem::file_type::not_found) return false;
+  for (auto p = std::filesystem::absolute(dir, ec).parent_path(); !ec && !p.empty();
+       p = p.parent_path()) {
+    auto ps = std::filesystem::status(p, ec);
+    if (ps.type() == std::filesystem::file_type::not_found) {
+      if (p == p.root_path()) return false;
+      ec.clear();
+      continue;
+    }
+    return ps.type() == std::filesystem::file_type::directory;
+  }
+  return false;
+}
+
 /// A read-only command on a directory without a journal answers as on an empty one
 /// (and creates nothing).
 int run_without_journal(const bank::cli::command_line& c) {
@@ -197,7 +219,8 @@ int main(int argc, char** argv) {
   if (bank::cli::is_read_only(*cmd.value)) make_read_only(*cfg);
   auto sys = strata::system::open(*cfg);
   if (!sys && cfg->read_only &&
-      strata::runtime_error_of(sys.error()) == strata::runtime_errc::not_found)
+      strata::runtime_error_of(sys.error()) == strata::runtime_errc::not_found &&
+      no_journal_there(cfg->data_dir))
     return run_without_journal(*cmd.value);
   if (!sys) {
     std::cerr << "error: " << strata::describe(sys.error()) << "\n";

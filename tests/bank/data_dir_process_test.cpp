@@ -228,8 +228,12 @@ TEST_CASE_FIXTURE(fixture, "an empty data.mdb in a directory that held a journal
   REQUIRE(bank({"open", "a"}).exit_code == 0);
   REQUIRE(bank({"deposit", "a", "7"}).exit_code == 0);
   std::filesystem::resize_file(data + "/data.mdb", 0);
-  for (auto args : {std::vector<std::string>{"balances"}, {"history", "a"}, {"balance", "a"},
-                    {"deposit", "a", "1"}, {"open", "b"}, {"report"}}) {
+  for (auto args : {std::vector<std::string>{"balances"},
+                    {"history", "a"},
+                    {"balance", "a"},
+                    {"deposit", "a", "1"},
+                    {"open", "b"},
+                    {"report"}}) {
     auto r = bank(args);
     INFO(args[0] << ": exit " << r.exit_code << " stderr: " << r.err);
     CHECK(r.exit_code == 4);

@@ -74,12 +74,14 @@ void append_raw(const std::string& data, const std::string& pid,
 } // namespace
 
 TEST_CASE_FIXTURE(fixture, "the CLI rejects ids and owners with control characters (exit 2)") {
-  const std::vector<std::string> bad_ids = {"a\nb", "acct-1" + forged_tail, "a\tb", "a\rb",
-                                            "a\x1b[31mb", "a\x7f", "a\xC2\x85",
-                                            "bad\xFFutf8", std::string(300, 'x')};
+  const std::vector<std::string> bad_ids = {
+    "a\nb",        "acct-1" + forged_tail, "a\tb", "a\rb", "a\x1b[31mb", "a\x7f", "a\xC2\x85",
+    "bad\xFFutf8", std::string(300, 'x')};
   for (const auto& id : bad_ids) {
-    for (auto args : {std::vector<std::string>{"open", id}, {"deposit", id, "5"},
-                      {"history", id}, {"balance", id}}) {
+    for (auto args : {std::vector<std::string>{"open", id},
+                      {"deposit", id, "5"},
+                      {"history", id},
+                      {"balance", id}}) {
       auto r = bank(args);
       INFO(args[0] << " " << strata::escape_text(id) << ": " << r.err);
       CHECK(r.exit_code == 2);
