@@ -1,9 +1,14 @@
 #include "strata/persistence/environment.hpp"
 
+#include "data_dir.hpp"
 #include "lmdb_util.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -43,6 +48,61 @@ status from_mdb(int rc, std::string_view what) {
   }
 }
 
+bool map_bounds::contains(MDB_txn* txn, const void* p, std::size_t n, bool value) noexcept {
+  const auto b = begin.load(std::memory_order_acquire);
+  if (b == 0 || n == 0) return true;
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  const auto len = length.load(std::memory_order_acquire);
+  if (a < b || a - b >= len) return !value || (txn != nullptr && txn == write_txn.load());
+  const std::size_t off = a - b;
+  if (n > len - off) return false;
+  if (off + n <= file_bytes.load(std::memory_order_relaxed)) return true;
+  // A writer process may have grown the file since we last looked.
+  struct stat sb;
+  if (::fstat(fd, &sb) != 0) return false;
+  file_bytes.store(static_cast<std::size_t>(sb.st_size), std::memory_order_relaxed);
+  return off + n <= static_cast<std::size_t>(sb.st_size);
+}
+
+std::string map_bounds::table_name(unsigned dbi) const {
+  std::lock_guard lk(names_mu);
+  if (auto i = names.find(dbi); i != names.end()) return i->second;
+  return dbi == 1 ? "(main)" : "#" + std::to_string(dbi);
+}
+
+namespace {
+
+/// A key for a message: as text when printable, else hex; at most 64 bytes shown.
+std::string show_key(const MDB_val& k) {
+  auto v = to_view(k).substr(0, 64);
+  bool text = !v.empty();
+  for (unsigned char c : v)
+    text = text && c >= 0x20 && c < 0x7f && c != '\'';
+  if (text) return "'" + std::string(v) + "'" + (k.mv_size > 64 ? "…" : "");
+  static const char* hex = "0123456789abcdef";
+  std::string out = "0x";
+  for (unsigned char c : v) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out + (k.mv_size > 64 ? "…" : "");
+}
+
+} // namespace
+
+status check_pair(MDB_txn* txn, MDB_dbi dbi, const MDB_val& k, const MDB_val& v) {
+  auto* b = bounds_of(txn);
+  if (!b) return {};
+  const bool key_ok = b->contains(txn, k.mv_data, k.mv_size, false);
+  if (key_ok && b->contains(txn, v.mv_data, v.mv_size, true)) return {};
+  std::string where = "table '" + b->table_name(dbi) + "'";
+  where += key_ok ? " key " + show_key(k) : " (key of " + std::to_string(k.mv_size) + " bytes)";
+  return {errc::corrupt,
+          where + ": its " + (key_ok ? "value (" + std::to_string(v.mv_size) + " bytes)" : "key") +
+            " lies outside data.mdb (" + std::to_string(b->file_bytes.load()) +
+            " bytes): an LMDB node is damaged; restore the data directory from a backup"};
+}
+
 } // namespace detail
 
 using detail::from_mdb;
@@ -62,6 +122,8 @@ result<std::optional<std::string_view>> read_txn::get(table t, std::string_view 
   int rc = mdb_get(txn_, t.dbi, &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<std::string_view>{};
   if (rc != 0) return from_mdb(rc, "reading a key");
+  if (auto* b = detail::bounds_of(txn_); b && !b->contains(txn_, v.mv_data, v.mv_size, true))
+    return detail::check_pair(txn_, t.dbi, k, v);
   return std::optional<std::string_view>{detail::to_view(v)};
 }
 
@@ -76,7 +138,7 @@ status read_txn::scan(table t, std::string_view from,
     if (!fn(detail::to_view(k), detail::to_view(v))) return {};
     rc = c.get(k, v, MDB_NEXT);
   }
-  if (rc != MDB_NOTFOUND) return from_mdb(rc, "scanning a table");
+  if (rc != MDB_NOTFOUND) return c.error(rc, "scanning a table");
   return {};
 }
 
@@ -88,7 +150,7 @@ result<std::optional<std::pair<std::string_view, std::string_view>>> read_txn::l
   MDB_val k, v;
   int rc = c.get(k, v, MDB_LAST);
   if (rc == MDB_NOTFOUND) return opt{};
-  if (rc != 0) return from_mdb(rc, "reading the last key of a table");
+  if (rc != 0) return c.error(rc, "reading the last key of a table");
   return opt{std::make_pair(detail::to_view(k), detail::to_view(v))};
 }
 
@@ -109,7 +171,9 @@ status write_txn::del(table t, std::string_view key) {
 
 struct environment::impl {
   env_options opts;
+  detail::dir_lock lock; // a writer's lock; released after the environment is closed
   MDB_env* env = nullptr;
+  detail::map_bounds bounds;
   // Every transaction of this process holds `txns` shared; growing the map takes it
   // unique, because mdb_env_set_mapsize requires that no transaction is open.
   mutable std::shared_mutex txns;
@@ -133,7 +197,7 @@ struct environment::impl {
     if (int rc = mdb_env_set_mapsize(env, next); rc != 0)
       return from_mdb(rc, "growing the LMDB map of '" + opts.path + "'");
     map_size = next;
-    return {};
+    return locate_map();
   }
 
   /// Another process grew the map: adopt its size.
@@ -141,62 +205,306 @@ struct environment::impl {
     std::unique_lock lk(txns);
     if (int rc = mdb_env_set_mapsize(env, 0); rc != 0)
       return from_mdb(rc, "adopting a grown LMDB map");
-    MDB_envinfo info;
-    mdb_env_info(env, &info);
-    map_size = info.me_mapsize;
-    return {};
+    return locate_map();
   }
+
+  status open_lmdb();
+  status check_file_size();
+  status locate_map();
 };
 
-environment::environment(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
-environment::~environment() = default;
+namespace {
 
-result<std::unique_ptr<environment>> environment::open(const env_options& opts) {
-  if (opts.path.empty())
-    return status{errc::invalid_argument, "environment path is empty; set the data directory"};
-  if (opts.map_size_bytes == 0 || opts.map_size_max_bytes < opts.map_size_bytes)
-    return status{errc::invalid_argument, "map_size_bytes must be > 0 and <= map_size_max_bytes"};
-  std::error_code ec;
-  if (opts.read_only) {
-    if (!std::filesystem::exists(opts.path + "/data.mdb", ec))
-      return status{errc::not_found,
-                    "no journal in '" + opts.path + "' (no data.mdb); check the data directory"};
-  } else {
-    std::filesystem::create_directories(opts.path, ec);
+/// The mapping of /proc/self/maps that contains `p`: [begin, end), or {0, 0}.
+std::pair<std::uintptr_t, std::uintptr_t> mapping_of(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream in("/proc/self/maps");
+  for (std::string line; std::getline(in, line);) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && lo <= a && a < hi) return {lo, hi};
   }
-  if (!std::filesystem::is_directory(opts.path, ec))
-    return status{errc::io_error, "data directory '" + opts.path +
-                                    "' does not exist and cannot be created" +
-                                    (ec ? " (" + ec.message() + ")" : std::string{}) +
-                                    "; check the path and its permissions"};
-  auto p = std::make_unique<impl>();
-  p->opts = opts;
+  return {0, 0};
+}
+
+} // namespace
+
+status environment::impl::locate_map() {
+  // Caller: no transaction of this process is open (open, or `txns` held unique).
+  bounds.begin.store(0, std::memory_order_release);
+  MDB_txn* txn = nullptr;
+  int rc = 0;
+  for (int i = 0; (rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn)) == MDB_MAP_RESIZED; ++i)
+    if (i > 64 || (rc = mdb_env_set_mapsize(env, 0)) != 0) break;
+  if (rc != 0) return from_mdb(rc, "beginning a read transaction in '" + opts.path + "'");
+  // Any value of the main table (a table record) points into the map: find its mapping.
+  const void* probe = nullptr;
+  MDB_cursor* c = nullptr;
+  if (mdb_cursor_open(txn, 1, &c) == 0) {
+    MDB_val k, v;
+    if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) probe = v.mv_data;
+    mdb_cursor_close(c);
+  }
+  mdb_txn_abort(txn);
+  MDB_envinfo info;
+  mdb_env_info(env, &info);
+  map_size = info.me_mapsize;
+  if (!probe) return {}; // no table yet: nothing to read, nothing to check
+  auto [lo, hi] = mapping_of(probe);
+  if (lo == 0) return {};
+  struct stat sb;
+  if (::fstat(bounds.fd, &sb) != 0)
+    return {errc::io_error, "cannot stat '" + detail::data_path(opts.path) + "'"};
+  bounds.file_bytes.store(static_cast<std::size_t>(sb.st_size));
+  bounds.length.store(std::min<std::size_t>(hi - lo, info.me_mapsize), std::memory_order_release);
+  bounds.begin.store(lo, std::memory_order_release);
+  return {};
+}
+
+status environment::impl::open_lmdb() {
   auto fail = [&](int rc, const char* what) {
     return from_mdb(rc, std::string(what) + " '" + opts.path + "'");
   };
-  if (int rc = mdb_env_create(&p->env); rc != 0)
-    return fail(rc, "creating the LMDB environment for");
-  if (int rc = mdb_env_set_maxreaders(p->env, opts.max_readers); rc != 0)
+  if (int rc = mdb_env_create(&env); rc != 0) return fail(rc, "creating the LMDB environment for");
+  mdb_env_set_userctx(env, &bounds);
+  if (int rc = mdb_env_set_maxreaders(env, opts.max_readers); rc != 0)
     return fail(rc, "setting max readers of");
-  if (int rc = mdb_env_set_maxdbs(p->env, opts.max_tables); rc != 0)
+  // One more than asked for: the identity table.
+  if (int rc = mdb_env_set_maxdbs(env, opts.max_tables + 1); rc != 0)
     return fail(rc, "setting max tables of");
-  if (int rc = mdb_env_set_mapsize(p->env, opts.map_size_bytes); rc != 0)
+  if (int rc = mdb_env_set_mapsize(env, opts.map_size_bytes); rc != 0)
     return fail(rc, "setting the map size of");
   unsigned flags = MDB_NOTLS;
   if (opts.sync == sync_mode::nosync) flags |= MDB_NOSYNC;
   if (opts.read_only) flags |= MDB_RDONLY;
-  if (int rc = mdb_env_open(p->env, opts.path.c_str(), flags, 0644); rc != 0) {
+  if (int rc = mdb_env_open(env, opts.path.c_str(), flags, 0644); rc != 0) {
     auto st = fail(rc, "opening the LMDB environment in");
-    mdb_env_close(p->env);
-    p->env = nullptr;
+    mdb_env_close(env);
+    env = nullptr;
     return st;
   }
+  mdb_env_get_fd(env, &bounds.fd);
   int dead = 0;
-  mdb_reader_check(p->env, &dead); // clear slots of crashed processes
+  mdb_reader_check(env, &dead); // clear slots of crashed processes
   MDB_envinfo info;
-  mdb_env_info(p->env, &info);
-  p->map_size = info.me_mapsize; // an existing file may be larger than requested
-  return std::unique_ptr<environment>(new environment(std::move(p)));
+  mdb_env_info(env, &info);
+  map_size = info.me_mapsize; // an existing file may be larger than requested
+  return {};
+}
+
+status environment::impl::check_file_size() {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &st);
+  const std::uint64_t need = (std::uint64_t{info.me_last_pgno} + 1) * st.ms_psize;
+  struct stat sb;
+  if (::fstat(bounds.fd, &sb) != 0)
+    return {errc::io_error, "cannot stat '" + detail::data_path(opts.path) + "'"};
+  if (static_cast<std::uint64_t>(sb.st_size) < need)
+    return {errc::corrupt, "'" + detail::data_path(opts.path) + "' is truncated: it has " +
+                             std::to_string(sb.st_size) + " bytes but its last committed page (" +
+                             std::to_string(info.me_last_pgno) + ") ends at byte " +
+                             std::to_string(need) + "; restore the data directory from a backup"};
+  bounds.file_bytes.store(static_cast<std::size_t>(sb.st_size));
+  return {};
+}
+
+environment::environment(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+environment::~environment() = default;
+
+namespace {
+
+constexpr const char* identity_table = "strata.identity";
+
+/// What a directory holds before LMDB opens it.
+struct dir_state {
+  std::optional<detail::dir_identity> id; ///< DIR/strata.id
+  bool fresh = false;                     ///< empty or absent: initialise
+};
+
+status check_options(const env_options& opts) {
+  if (opts.path.empty())
+    return {errc::invalid_argument, "environment path is empty; set the data directory"};
+  if (opts.map_size_bytes == 0 || opts.map_size_max_bytes < opts.map_size_bytes)
+    return {errc::invalid_argument, "map_size_bytes must be > 0 and <= map_size_max_bytes"};
+  return {};
+}
+
+/// data.mdb's size, or -1 when it does not exist.
+long long data_bytes(const std::string& dir) {
+  struct stat sb;
+  if (::stat(detail::data_path(dir).c_str(), &sb) != 0) return -1;
+  return static_cast<long long>(sb.st_size);
+}
+
+status lost_data(const std::string& dir, const detail::dir_identity& id, long long bytes) {
+  return {errc::corrupt, "'" + detail::data_path(dir) + "' is " +
+                           (bytes < 0 ? "missing" : "empty") + ", but '" +
+                           detail::identity_path(dir) + "' says this directory holds journal " +
+                           id.id + " (created " + id.created +
+                           "): its data is lost; restore data.mdb from a backup, or move the"
+                           " directory away to start a new journal"};
+}
+
+status not_strata(const std::string& dir) {
+  return {errc::incompatible, "'" + dir +
+                                "' is not a strata data directory (it is not empty and has no"
+                                " strata identity or journal); use an empty or new directory"};
+}
+
+/// Inspects DIR for a writer open (DIR exists and is locked).
+result<dir_state> inspect_for_writer(const std::string& dir) {
+  dir_state ds;
+  auto id = detail::read_identity_file(dir);
+  if (!id) return id.error();
+  ds.id = std::move(*id);
+  const auto bytes = data_bytes(dir);
+  if (ds.id && bytes <= 0) return lost_data(dir, *ds.id, bytes);
+  if (!ds.id) {
+    ds.fresh = detail::is_fresh_dir(dir);
+    if (!ds.fresh && bytes <= 0) return not_strata(dir);
+  }
+  return ds;
+}
+
+/// Inspects DIR for a read-only open.
+result<dir_state> inspect_for_reader(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return status{errc::not_found, "data directory '" + dir + "' does not exist; check the path"};
+  dir_state ds;
+  auto id = detail::read_identity_file(dir);
+  if (!id) return id.error();
+  ds.id = std::move(*id);
+  const auto bytes = data_bytes(dir);
+  if (ds.id && bytes <= 0) return lost_data(dir, *ds.id, bytes);
+  if (bytes < 0)
+    return status{errc::not_found, "no journal in '" + dir + "' (no data.mdb); check the path"};
+  if (bytes == 0) return not_strata(dir);
+  return ds;
+}
+
+/// The identity and format marker stored inside LMDB.
+struct stored_identity {
+  std::optional<detail::dir_identity> id;
+  bool has_format = false;
+  bool empty = false; ///< no table at all: a creation that died before it wrote anything
+};
+
+result<stored_identity> read_stored_identity(const environment& e) {
+  stored_identity out;
+  auto get = [](read_txn& txn, const char* name, const char* key,
+                std::optional<std::string>& value) -> status {
+    MDB_dbi dbi = 0;
+    int rc = mdb_dbi_open(txn.native(), name, 0, &dbi);
+    if (rc == MDB_NOTFOUND) return {};
+    if (rc != 0) return from_mdb(rc, std::string("opening table '") + name + "'");
+    auto v = txn.get(table{dbi}, key);
+    if (!v) return v.error();
+    if (*v) value = std::string(**v);
+    return {};
+  };
+  auto st = e.read([&](read_txn& txn) -> status {
+    std::optional<std::string> id, created, format;
+    if (auto s = get(txn, identity_table, "id", id); !s.ok()) return s;
+    if (auto s = get(txn, identity_table, "created", created); !s.ok()) return s;
+    if (auto s = get(txn, "meta", "format", format); !s.ok()) return s;
+    if (id) {
+      detail::dir_identity d;
+      d.id = *id;
+      d.created = created.value_or("?");
+      out.id = d;
+    }
+    out.has_format = format.has_value();
+    MDB_stat ms;
+    if (int rc = mdb_stat(txn.native(), 1, &ms); rc != 0) return from_mdb(rc, "reading tables");
+    out.empty = ms.ms_entries == 0;
+    return {};
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+status write_stored_identity(environment& e, const detail::dir_identity& d) {
+  return e.write([&](write_txn& txn) -> status {
+    MDB_dbi dbi = 0;
+    if (int rc = mdb_dbi_open(txn.native(), identity_table, MDB_CREATE, &dbi); rc != 0)
+      return from_mdb(rc, std::string("creating table '") + identity_table + "'");
+    table t{dbi};
+    if (auto s = txn.put(t, "id", d.id); !s.ok()) return s;
+    if (auto s = txn.put(t, "format", std::to_string(d.format)); !s.ok()) return s;
+    return txn.put(t, "created", d.created);
+  });
+}
+
+/// Creates the identity: inside LMDB first (so a crash before the file is written leaves
+/// a directory that is adopted at the next open), then DIR/strata.id.
+status create_identity(environment& e) {
+  auto d = detail::dir_identity::make();
+  if (auto s = write_stored_identity(e, d); !s.ok()) return s;
+  return detail::write_identity_file(e.options().path, d);
+}
+
+/// Checks (or, for a writer, completes) the identity after LMDB opened the directory.
+status settle_identity(environment& e, const dir_state& ds) {
+  const auto& dir = e.options().path;
+  if (ds.fresh) return create_identity(e);
+  auto si = read_stored_identity(e);
+  if (!si) return si.error();
+  if (ds.id) {
+    if (!si->id)
+      return {errc::corrupt, "'" + detail::data_path(dir) + "' has no strata identity, but '" +
+                               detail::identity_path(dir) + "' says this directory holds journal " +
+                               ds.id->id + ": data.mdb was replaced; restore it from a backup"};
+    if (si->id->id != ds.id->id)
+      return {errc::corrupt, "'" + detail::data_path(dir) + "' belongs to journal " + si->id->id +
+                               ", but '" + detail::identity_path(dir) + "' says journal " +
+                               ds.id->id + ": data.mdb was replaced; restore it from a backup"};
+    return {};
+  }
+  if (si->id) // created, but the process died before it wrote strata.id
+    return e.options().read_only ? status{} : detail::write_identity_file(dir, *si->id);
+  if (si->empty && !e.options().read_only) return create_identity(e);
+  if (si->empty)
+    return {errc::not_found, "no journal in '" + dir + "' (data.mdb holds no table yet)"};
+  if (!si->has_format) return not_strata(dir);
+  // A journal written before identities existed: adopt it.
+  return e.options().read_only ? status{} : create_identity(e);
+}
+
+} // namespace
+
+result<std::unique_ptr<environment>> environment::open(const env_options& opts) {
+  if (auto s = check_options(opts); !s.ok()) return s;
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  std::error_code ec;
+  if (!opts.read_only) std::filesystem::create_directories(opts.path, ec);
+  if (!opts.read_only && !std::filesystem::is_directory(opts.path, ec))
+    return status{errc::io_error, "data directory '" + opts.path +
+                                    "' does not exist and cannot be created" +
+                                    (ec ? " (" + ec.message() + ")" : std::string{}) +
+                                    "; check the path and its permissions"};
+  if (!opts.read_only) {
+    auto l = detail::dir_lock::acquire(opts.path, opts.lock_wait_ms);
+    if (!l) return l.error();
+    p->lock = std::move(*l);
+  }
+  auto ds = opts.read_only ? inspect_for_reader(opts.path) : inspect_for_writer(opts.path);
+  if (!ds) return ds.error();
+  if (!ds->fresh)
+    if (auto s = detail::check_meta_pages(detail::data_path(opts.path)); !s.ok()) return s;
+  if (auto s = p->open_lmdb(); !s.ok()) return s;
+  if (!ds->fresh) {
+    if (auto s = p->check_file_size(); !s.ok()) return s;
+    if (auto s = p->locate_map(); !s.ok()) return s;
+  }
+  auto* raw = p.get();
+  std::unique_ptr<environment> e(new environment(std::move(p)));
+  if (auto s = settle_identity(*e, *ds); !s.ok()) return s;
+  if (ds->fresh)
+    if (auto s = raw->locate_map(); !s.ok()) return s;
+  return e;
 }
 
 result<table> environment::open_table(std::string_view name) {
@@ -208,6 +516,8 @@ result<table> environment::open_table(std::string_view name) {
     auto st = open_table_read_only(n, dbi);
     if (!st.ok()) return st;
     impl_->tables.emplace(n, dbi);
+    std::lock_guard nk(impl_->bounds.names_mu);
+    impl_->bounds.names[dbi] = n;
     return table{dbi};
   }
   auto st = write([&](write_txn& txn) -> status {
@@ -217,6 +527,8 @@ result<table> environment::open_table(std::string_view name) {
   });
   if (!st.ok()) return st;
   impl_->tables.emplace(n, dbi);
+  std::lock_guard nk(impl_->bounds.names_mu);
+  impl_->bounds.names[dbi] = n;
   return table{dbi};
 }
 
@@ -263,7 +575,9 @@ status environment::write(const std::function<status(write_txn&)>& fn) {
         return from_mdb(rc, "beginning a write transaction in '" + impl_->opts.path + "'");
       } else {
         write_txn w(txn);
+        impl_->bounds.write_txn.store(txn);
         st = fn(w);
+        impl_->bounds.write_txn.store(nullptr);
         if (!st.ok()) {
           mdb_txn_abort(txn);
           grow = st.code() == errc::map_full;
