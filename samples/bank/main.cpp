@@ -159,13 +159,13 @@ void make_read_only(strata::config& c) {
   c.replicated_by_type.clear();
 }
 
-/// True when `dir` is an empty directory, or does not exist but could be created (its
-/// nearest existing ancestor is a directory).
+/// After a read-only open said not_found: true when `dir` is a directory (without a
+/// journal), or does not exist but could be created (its nearest existing ancestor is a
+/// directory) — not when the path runs through a file.
 bool no_journal_there(const std::filesystem::path& dir) {
   std::error_code ec;
-  auto st = std::filesystem::symlink_status(dir, ec);
-  if (st.type() == std::filesystem::file_type::directory)
-    return std::filesystem::is_empty(dir, ec) && !ec;
+  auto st = std::filesystem::status(dir, ec);
+  if (st.type() == std::filesystem::file_type::directory) return true;
   if (st.type() != std::filesystem::file_type::not_found) return false;
   for (auto p = std::filesystem::absolute(dir, ec).parent_path(); !ec && !p.empty();
        p = p.parent_path()) {

@@ -20,8 +20,13 @@
 
 namespace bank::test {
 
-/// The strata-bank binary (compile definition from tests/bank/CMakeLists.txt).
-inline const char* binary() { return STRATA_BANK_PATH; }
+/// The strata-bank binary: $STRATA_BANK_BINARY when set (to run the tests against
+/// another build, e.g. an older commit's), else the compile definition from
+/// tests/bank/CMakeLists.txt.
+inline const char* binary() {
+  if (const char* b = std::getenv("STRATA_BANK_BINARY"); b && *b) return b;
+  return STRATA_BANK_PATH;
+}
 
 /// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh.
 inline std::uint64_t test_seed() {

@@ -29,7 +29,9 @@ struct fixture {
     return run(scratch.empty() ? dir.path() : scratch, args);
   }
   run_result verify() {
-    return run_exe(dir.path(), STRATA_CLI_PATH, {"journal", "verify", "--data", data});
+    const char* tool = std::getenv("STRATA_CLI_BINARY"); // as STRATA_BANK_BINARY
+    return run_exe(dir.path(), tool && *tool ? tool : STRATA_CLI_PATH,
+                   {"journal", "verify", "--data", data});
   }
   /// `history ID`, checked to be seqs 1..n exactly; returns n.
   std::size_t history_length(const std::string& id, const std::string& scratch = {}) {
@@ -140,6 +142,11 @@ TEST_CASE_FIXTURE(fixture, "readers in a loop during a load: verify passes after
   auto scratch = dir.sub("readers");
   std::filesystem::create_directory(scratch);
   const auto deadline = clock_type::now() + std::chrono::seconds(300);
+  // Readers start once the load has created the journal and opened its accounts (a
+  // reader racing the very creation of a journal is not what this test is about).
+  while (!load.exited() && clock_type::now() < deadline &&
+         bank({"history", "acct-" + std::to_string(accounts - 1)}, scratch).exit_code != 0) {
+  }
   int during_load = 0;
   for (int round = 0; !load.exited() && clock_type::now() < deadline; ++round) {
     const auto id = "acct-" + std::to_string(round % accounts);
