@@ -83,6 +83,16 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   }
   if (key == "kafka-linger-ms") return parse_uint(key, v, kafka_linger_ms);
   if (key == "kafka-drain-ms") return parse_uint(key, v, kafka_drain_ms);
+  if (key == "replication-timeout-ms") {
+    std::uint64_t ms = 0;
+    auto st = parse_uint(key, v, ms);
+    if (st.ok() && (ms == 0 || ms > 3'600'000))
+      return {errc::invalid_argument,
+              "config key 'replication-timeout-ms' expects 1..3600000 (milliseconds), got '" +
+                std::string(v) + "'"};
+    if (st.ok()) replication_timeout_ms = static_cast<std::uint32_t>(ms);
+    return st;
+  }
   const std::string repl = "replication";
   if (key.compare(0, repl.size(), repl) == 0 &&
       (key.size() == repl.size() || key[repl.size()] == '.')) {

@@ -26,6 +26,7 @@ const char* to_string(runtime_errc code) noexcept {
     case runtime_errc::no_reply: return "no_reply";
     case runtime_errc::write_failed: return "write_failed";
     case runtime_errc::undelivered: return "undelivered";
+    case runtime_errc::not_replicated: return "not_replicated";
     case runtime_errc::read_only: return "read_only";
   }
   return "unknown";

@@ -52,10 +52,13 @@ void journal_writer::stop() {
   }
   if (thread_.joinable()) thread_.join();
   // Batches handed to the journal are answered from its commit thread: wait for them.
-  std::unique_lock<std::mutex> lk{inflight_mtx_};
-  inflight_cv_.wait(lk, [&] {
-    return inflight_ == 0;
-  });
+  {
+    std::unique_lock<std::mutex> lk{inflight_mtx_};
+    inflight_cv_.wait(lk, [&] {
+      return inflight_ == 0;
+    });
+  }
+  stop_watchdog();
 }
 
 void journal_writer::run() {
@@ -190,14 +193,21 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
         out.last_position = results[k].last_position;
         if (kafka_.replicated && out.last_position > 0 &&
             kafka_.replicated(writes[k].persistence_id)) {
-          // `replicated`: the reply waits until Kafka acknowledged the events.
+          // `replicated`: the reply waits until Kafka acknowledged the events, unless
+          // Kafka is known to be behind (or gone at shutdown): then not_replicated now.
           std::lock_guard<std::mutex> g{kwait_mtx_};
-          if (kafka_failed_.empty()) {
-            kwaiters_.push_back({out.last_position, r.reply_to, r.write_no, std::move(out)});
+          if (kafka_failed_.empty() && kafka_acked_ >= kafka_behind_) {
+            if (kwaiters_.empty()) kwait_cv_.notify_one();
+            auto deadline =
+              steady::now() + std::chrono::milliseconds(kafka_.replication_timeout_ms);
+            kwaiters_.push_back(
+              {out.last_position, deadline, r.reply_to, r.write_no, std::move(out)});
             continue;
           }
-          out.code = persistence::errc::unavailable;
+          out.not_replicated = true;
           out.message = kafka_failed_;
+          notify_written(r.reply_to, r.write_no, std::move(out)); // in order: under the lock
+          continue;
         }
       }
     }
@@ -208,33 +218,73 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
     kafka_acknowledged(kafka_.acknowledged()); // in case Kafka was faster than us
 }
 
-void journal_writer::set_kafka(kafka_hooks h) { kafka_ = std::move(h); }
+void journal_writer::set_kafka(kafka_hooks h) {
+  kafka_ = std::move(h);
+  if (kafka_.replicated && kafka_.replication_timeout_ms > 0)
+    watchdog_ = std::thread([this] {
+      watch_replication();
+    });
+}
 
 void journal_writer::kafka_acknowledged(std::uint64_t position) {
-  std::vector<kafka_waiter> ready;
+  std::lock_guard<std::mutex> g{kwait_mtx_};
+  release_acknowledged_locked(position);
+}
+
+void journal_writer::release_acknowledged_locked(std::uint64_t position) {
+  if (position > kafka_acked_) kafka_acked_ = position;
+  while (!kwaiters_.empty() && kwaiters_.front().position <= position) {
+    auto& w = kwaiters_.front();
+    notify_written(w.reply_to, w.write_no, std::move(w.out));
+    kwaiters_.pop_front();
+  }
+}
+
+void journal_writer::watch_replication() {
+  std::unique_lock<std::mutex> lk{kwait_mtx_};
+  while (!watchdog_stop_) {
+    if (kwaiters_.empty()) {
+      kwait_cv_.wait(lk);
+      continue;
+    }
+    auto deadline = kwaiters_.front().deadline;
+    if (steady::now() < deadline) {
+      kwait_cv_.wait_until(lk, deadline);
+      continue;
+    }
+    // The bridge may have acknowledged more than it told us so far.
+    if (kafka_.acknowledged) release_acknowledged_locked(kafka_.acknowledged());
+    if (kwaiters_.empty() || kwaiters_.front().deadline > steady::now()) continue;
+    // Kafka acknowledges a contiguous prefix of positions: nothing queued behind the
+    // expired waiter can be acknowledged before it, so all of them are answered now,
+    // and later writes do not wait until Kafka has caught up with the last of them.
+    kafka_behind_ = kwaiters_.back().position;
+    for (auto& w : kwaiters_) {
+      w.out.not_replicated = true;
+      notify_written(w.reply_to, w.write_no, std::move(w.out));
+    }
+    kwaiters_.clear();
+  }
+}
+
+void journal_writer::stop_watchdog() {
   {
     std::lock_guard<std::mutex> g{kwait_mtx_};
-    while (!kwaiters_.empty() && kwaiters_.front().position <= position) {
-      ready.push_back(std::move(kwaiters_.front()));
-      kwaiters_.pop_front();
-    }
+    watchdog_stop_ = true;
   }
-  for (auto& w : ready)
-    notify_written(w.reply_to, w.write_no, std::move(w.out));
+  kwait_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
 }
 
 void journal_writer::fail_kafka_waiters(const std::string& why) {
-  std::deque<kafka_waiter> left;
-  {
-    std::lock_guard<std::mutex> g{kwait_mtx_};
-    kafka_failed_ = why;
-    left.swap(kwaiters_);
-  }
-  for (auto& w : left) {
-    w.out.code = persistence::errc::unavailable;
+  std::lock_guard<std::mutex> g{kwait_mtx_};
+  kafka_failed_ = why;
+  for (auto& w : kwaiters_) {
+    w.out.not_replicated = true;
     w.out.message = why;
     notify_written(w.reply_to, w.write_no, std::move(w.out));
   }
+  kwaiters_.clear();
 }
 
 } // namespace strata::detail

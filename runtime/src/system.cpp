@@ -115,17 +115,18 @@ persistence::status start_kafka(detail::system_core& core) {
     hooks.replicated = [cfg](std::string_view pid) {
       return cfg->replicated_for(type_of_persistence_id(pid));
     };
+  hooks.replication_timeout_ms = c.replication_timeout_ms;
   writer->set_kafka(std::move(hooks));
   return {};
 }
 
-/// Publishes what is persisted (bounded wait), answers replies still waiting for Kafka,
-/// and stops the bridge. Says how much is left for the next start.
+/// Publishes what is persisted (bounded wait), answers replies still waiting for Kafka
+/// (not_replicated), and stops the bridge. Says how much is left for the next start.
 void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
   if (!core.bridge) return;
   auto left = core.bridge->drain(drain_ms);
-  core.writer->fail_kafka_waiters("Kafka did not acknowledge the events before shutdown;"
-                                  " they are stored locally and published at the next start");
+  core.writer->fail_kafka_waiters(
+    "the system is shutting down; the bridge publishes it at the next start");
   if (left > 0)
     std::cerr << "strata: " << left << " events not yet published to Kafka ("
               << core.kafka_bootstrap << "); they will be published at the next start\n";
@@ -223,7 +224,20 @@ system::system(std::unique_ptr<detail::system_core> core) : core_(std::move(core
 system::~system() { shutdown(); }
 
 void system::shutdown() {
+  if (core_) shutdown(core_->cfg.kafka_drain_ms);
+}
+
+void system::shutdown(std::uint32_t kafka_drain_ms) {
   if (!core_ || core_->shut_down) return;
+  // One budget for both bridge drains below.
+  const auto drain_deadline =
+    std::chrono::steady_clock::now() + std::chrono::milliseconds(kafka_drain_ms);
+  auto drain_left_ms = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  drain_deadline - std::chrono::steady_clock::now())
+                  .count();
+    return static_cast<std::uint32_t>(std::max<std::int64_t>(left, 0));
+  };
   core_->shut_down = true;
   core_->stopping.store(true, std::memory_order_release);
   {
@@ -234,7 +248,7 @@ void system::shutdown() {
   if (core_->sweeper.joinable()) core_->sweeper.join();
   // Replies waiting for Kafka are answered (acknowledged or not) before the entities
   // are stopped, so stopping never waits on Kafka longer than kafka_drain_ms.
-  stop_kafka(*core_, core_->cfg.kafka_drain_ms);
+  stop_kafka(*core_, drain_left_ms());
   auto regions = core_->all_regions();
   for (auto& r : regions)
     r->stop_all();
@@ -243,7 +257,7 @@ void system::shutdown() {
   if (core_->writer) core_->writer->stop();
   if (core_->bridge) {
     // Events persisted while the entities stopped: one more bounded drain.
-    auto left = core_->bridge->stop(core_->cfg.kafka_drain_ms);
+    auto left = core_->bridge->stop(drain_left_ms());
     if (left > 0)
       std::cerr << "strata: " << left << " events not yet published to Kafka; they will be"
                 << " published at the next start\n";

@@ -2,6 +2,7 @@
 
 #include <strata/runtime/all.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <signal.h>
 #include <unistd.h>
 #include <vector>
 
@@ -155,7 +157,50 @@ struct client_op {
 
 std::string account_id(std::uint64_t i) { return "acct-" + std::to_string(i); }
 
+bool is_not_replicated(const caf::error& err) {
+  return strata::runtime_error_of(err) == strata::runtime_errc::not_replicated;
+}
+
+/// Stop requests of a load: `*o.stop`, then a bounded wait for what is in flight.
+class stopper {
+ public:
+  explicit stopper(const load_options& o) : o_(o) {}
+  /// True once a stop was requested (remembers when, for deadline_passed).
+  bool requested() {
+    if (!requested_ && o_.stop != nullptr && o_.stop->load()) {
+      requested_ = true;
+      since_ = clock_type::now();
+    }
+    return requested_;
+  }
+  /// True when the replies still outstanding after a stop waited long enough.
+  bool deadline_passed() {
+    return requested() && clock_type::now() - since_ >= std::chrono::milliseconds(o_.stop_wait_ms);
+  }
+
+ private:
+  const load_options& o_;
+  bool requested_ = false;
+  clock_type::time_point since_{};
+};
+
+std::atomic<bool> stop_flag{false};
+
+extern "C" void on_stop_signal(int) { stop_flag.store(true); }
+
 } // namespace
+
+void stop_on_signals() {
+  static_assert(std::atomic<bool>::is_always_lock_free, "a signal handler sets it");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND | SA_RESTART; // a second signal kills as usual
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+const std::atomic<bool>& stop_requested() noexcept { return stop_flag; }
 
 caf::expected<load_result> run_load(const strata::entities<account>& accounts,
                                     const load_options& o, std::ostream& progress) {
@@ -174,23 +219,26 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
   auto box = std::make_shared<inbox>();
   std::vector<completion> batch;
   caf::error first_error;
+  stopper stop{o};
 
-  // Phase 1: open the accounts that are not open yet (already_open is fine).
+  // Phase 1: open the accounts that are not open yet (already_open is fine; an open
+  // answered not_replicated is stored: it counts as opened).
   {
     std::uint64_t sent = 0, done = 0;
     while (done < o.accounts) {
-      while (sent < o.accounts && sent - done < o.open_window && !first_error) {
+      while (sent < o.accounts && sent - done < o.open_window && !first_error &&
+             !stop.requested()) {
         accounts.ask_async(account_id(sent), open_account{"load"},
                            [box](caf::expected<balance_reply> r) {
                              box->push(completion{0, std::move(r)});
                            });
         ++sent;
       }
-      if (done == sent) break; // stopped sending after an error
-      box->drain(batch, std::chrono::milliseconds{1000});
+      if (done == sent || stop.deadline_passed()) break; // stopped sending
+      box->drain(batch, std::chrono::milliseconds{250});
       for (auto& c : batch) {
         ++done;
-        if (c.result) {
+        if (c.result || is_not_replicated(c.result.error())) {
           ++res.opened;
         } else if (!strata::rejection_of<account>(c.result.error())) {
           if (!first_error) first_error = c.result.error();
@@ -198,6 +246,12 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
       }
     }
     if (first_error) return first_error;
+    if (stop.requested()) {
+      res.interrupted = true;
+      res.unanswered = sent - done;
+      progress << "load: stopped by a signal while opening accounts" << std::endl;
+      return res;
+    }
     progress << "load: opened " << res.opened << " of " << o.accounts
              << " accounts (the others were open already)" << std::endl;
   }
@@ -227,8 +281,10 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
   for (std::uint32_t c = 0; c < clients.size() && sent < o.ops; ++c)
     send_next(c);
   while (res.ops < sent) {
+    if (stop.deadline_passed()) break;
     box->drain(batch, std::chrono::milliseconds{250});
     const auto now = clock_type::now();
+    const bool stopping = stop.requested();
     for (auto& c : batch) {
       auto& op = clients[c.client];
       ++res.ops;
@@ -239,10 +295,13 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
           log.add(op.id, c.result->seq, op.is_deposit ? "deposit" : "withdraw", op.amount);
       } else if (strata::rejection_of<account>(c.result.error())) {
         ++res.rejected;
-      } else if (!first_error) {
-        first_error = c.result.error();
+      } else if (is_not_replicated(c.result.error())) {
+        ++res.not_replicated; // stored, not acknowledged: not in the ack log
+      } else {
+        ++res.errors;
+        if (!first_error) first_error = c.result.error();
       }
-      if (sent < o.ops && !first_error) send_next(c.client);
+      if (sent < o.ops && !first_error && !stopping) send_next(c.client);
     }
     if (log.enabled())
       if (auto err = log.flush(); err && !first_error)
@@ -250,12 +309,18 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
     if (now - last_progress >= std::chrono::seconds{1}) {
       const double dt = std::chrono::duration<double>(now - last_progress).count();
       progress << "load: " << res.ops << "/" << o.ops << " ops, acknowledged " << res.acknowledged
-               << ", rejected " << res.rejected << ", "
+               << ", rejected " << res.rejected << ", not_replicated " << res.not_replicated << ", "
                << static_cast<std::uint64_t>(static_cast<double>(res.ops - last_progress_ops) / dt)
                << " ops/s" << std::endl;
       last_progress = now;
       last_progress_ops = res.ops;
     }
+  }
+  if (stop.requested() && res.ops < o.ops) {
+    res.interrupted = true;
+    res.unanswered = sent - res.ops;
+    progress << "load: stopped by a signal after " << sent << " of " << o.ops << " ops"
+             << std::endl;
   }
   res.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   res.p50_ns = lat.quantile(0.50);
@@ -277,10 +342,13 @@ std::string summary_line(const load_result& r) {
   return "load: accounts=" + std::to_string(r.accounts) + " opened=" + std::to_string(r.opened) +
          " clients=" + std::to_string(r.clients) + " ops=" + std::to_string(r.ops) +
          " acknowledged=" + std::to_string(r.acknowledged) +
-         " rejected=" + std::to_string(r.rejected) + " seconds=" + secs + " ops/s=" + rate +
+         " rejected=" + std::to_string(r.rejected) +
+         " not_replicated=" + std::to_string(r.not_replicated) +
+         " errors=" + std::to_string(r.errors) + " seconds=" + secs + " ops/s=" + rate +
          " p50_us=" + std::to_string(r.p50_ns / 1000) +
          " p99_us=" + std::to_string(r.p99_ns / 1000) +
-         " max_us=" + std::to_string(r.max_ns / 1000) + " seed=" + std::to_string(r.seed);
+         " max_us=" + std::to_string(r.max_ns / 1000) + " seed=" + std::to_string(r.seed) +
+         (r.interrupted ? " interrupted=1 unanswered=" + std::to_string(r.unanswered) : "");
 }
 
 } // namespace bank

@@ -42,6 +42,8 @@ TEST_CASE("replication: replicated replies wait for Kafka; an outage delays them
   auto cfg = test_config(dir.path);
   cfg.kafka = mock->bootstrap_servers();
   cfg.replicated = true;
+  // This outage is shorter than the timeout (librdkafka may take seconds to reconnect).
+  cfg.replication_timeout_ms = 120'000;
   auto sys = open_system(cfg);
   REQUIRE(sys->kafka_bridge() != nullptr);
   CHECK(sys->kafka_bootstrap() == mock->bootstrap_servers());
@@ -128,4 +130,81 @@ TEST_CASE("replication: config keys and `kafka = mock`") {
   REQUIRE_MESSAGE(r, strata::describe(r.error()));
   CHECK(*r == 3);
   CHECK(sys->kafka_bridge()->acknowledged_position() >= sys->journal().last_position());
+}
+
+TEST_CASE("replication: an outage longer than replication-timeout-ms fails the reply with "
+          "not_replicated; the event stays stored and is published when Kafka returns") {
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path);
+  cfg.kafka = mock->bootstrap_servers();
+  cfg.replicated = true;
+  cfg.replication_timeout_ms = 1'500;
+  const auto timeout = std::chrono::milliseconds(cfg.replication_timeout_ms);
+  auto sys = open_system(cfg);
+  auto c = sys->entities<counter>();
+  auto r = c.ask("a", add{1}, 30s);
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+
+  // Every broker down: the reply fails after the timeout (not the ask's 30 s), names
+  // the seq and the stream, and the event is in the journal.
+  mock->set_all_brokers_down();
+  auto t0 = std::chrono::steady_clock::now();
+  auto down = c.ask("a", add{5}, 30s);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  REQUIRE_FALSE(down);
+  CHECK(strata::runtime_error_of(down.error()) == strata::runtime_errc::not_replicated);
+  CHECK(strata::describe(down.error()) ==
+        "not_replicated: stored locally at seq 2 of counter:a, not yet acknowledged by "
+        "Kafka; the bridge keeps publishing it");
+  CHECK(waited >= timeout - 100ms);
+  CHECK(waited < timeout + 10s);
+  auto h = c.history("a");
+  REQUIRE(h);
+  REQUIRE(h->size() == 2);
+  CHECK(h->back().seq == 2);
+  auto stored = c.state_at_seq("a");
+  REQUIRE(stored);
+  CHECK(stored->state.value == 6);
+  const auto last = sys->journal().last_position();
+  CHECK(sys->kafka_bridge()->acknowledged_position() < last);
+
+  // Kafka is known to be behind: later replicated writes do not wait again (a load keeps
+  // its pace); each is stored and says so. The entity goes on from its stored state.
+  t0 = std::chrono::steady_clock::now();
+  auto behind = c.ask("a", add{10}, 30s);
+  CHECK(std::chrono::steady_clock::now() - t0 < timeout);
+  REQUIRE_FALSE(behind);
+  CHECK(strata::describe(behind.error()).find("stored locally at seq 3 of counter:a") !=
+        std::string::npos);
+  auto other = c.ask("b", add{7}, 30s);
+  REQUIRE_FALSE(other);
+  CHECK(strata::runtime_error_of(other.error()) == strata::runtime_errc::not_replicated);
+  CHECK(strata::describe(other.error()).find("seq 1 of counter:b") != std::string::npos);
+
+  // Kafka returns: the bridge publishes every stored event (lag, not loss), and
+  // replicated replies wait for Kafka again.
+  mock->set_all_brokers_up();
+  CHECK(eventually(
+    [&] {
+      return sys->kafka_bridge()->acknowledged_position() >= sys->journal().last_position();
+    },
+    60s));
+  auto again = c.ask("a", add{100}, 30s);
+  REQUIRE_MESSAGE(again, strata::describe(again.error()));
+  CHECK(*again == 116);
+  CHECK(sys->kafka_bridge()->acknowledged_position() >= sys->journal().last_position());
+}
+
+TEST_CASE("replication: replication-timeout-ms config key") {
+  strata::config c;
+  CHECK(c.replication_timeout_ms == 10'000);
+  CHECK(c.set("replication-timeout-ms", "250").ok());
+  CHECK(c.replication_timeout_ms == 250);
+  CHECK_FALSE(c.set("replication-timeout-ms", "0").ok());
+  CHECK_FALSE(c.set("replication-timeout-ms", "soon").ok());
+  const char* argv[] = {"x", "--replication-timeout-ms", "1234"};
+  auto parsed = strata::config::from_args(3, argv);
+  REQUIRE(parsed);
+  CHECK(parsed->replication_timeout_ms == 1234);
 }

@@ -11,7 +11,8 @@
 //   // --data-dir=DIR (or --data DIR) --durability=sync|nosync --snapshot-every=N
 //   // --snapshot-every.account=N --passivate-after-ms=N --max-recovering=N
 //   // --stash-max=N --writer-batch-events-max=N --max-inflight-writes=N
-//   // --scheduler-threads=N --directory-shards=N --read-only --lock-wait-ms=N
+//   // --scheduler-threads=N --directory-shards=N --replication-timeout-ms=N
+//   // --read-only --lock-wait-ms=N
 //   // --config-file=PATH
 //   // Arguments it does not know are returned in `rest` (in order), so a CLI can
 //   // parse its own sub-commands after it.
@@ -131,6 +132,14 @@ struct config {
   /// Keys `replication = local|replicated`, per aggregate type `replication.<type>`.
   bool replicated = false;
   std::map<std::string, bool> replicated_by_type;
+  /// `replicated` only: a reply waits at most this long for Kafka's acknowledgement;
+  /// then the command fails with `not_replicated` (its events stay stored locally and
+  /// the bridge keeps publishing them). While a timed-out event is still unacknowledged,
+  /// later replicated writes do not wait: they are answered `not_replicated` right after
+  /// their local commit (Kafka is known to be behind; see docs/kafka.md). Must be >= 1.
+  /// The default (10 s) outlasts a broker failover of a few seconds and stays well below
+  /// a blocking ask's 30 s. Key `replication-timeout-ms`.
+  std::uint32_t replication_timeout_ms = 10'000;
 
   /// Whether replies of aggregate type `type` wait for Kafka.
   bool replicated_for(std::string_view type) const;

@@ -58,7 +58,11 @@ enum class runtime_errc : std::uint8_t {
   write_failed = 36,  ///< an earlier write of this entity failed; this command was
                       ///< decided on top of it and was not stored
   undelivered = 37,   ///< the command could not be delivered after several attempts
-  read_only = 38,     ///< the system was opened read-only (config::read_only): no commands
+  /// `replicated` durability: the events ARE stored locally (the message names the seq
+  /// and the stream) but Kafka did not acknowledge them within `replication-timeout-ms`;
+  /// the bridge keeps publishing them (lag, not loss). Do not retry the command.
+  not_replicated = 38,
+  read_only = 39,     ///< the system was opened read-only (config::read_only): no commands
 };
 
 /// "stash_full", "conflict", ... (stable names).

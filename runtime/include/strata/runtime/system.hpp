@@ -90,8 +90,12 @@ class system {
   /// Clean shutdown: new commands fail with `shutting_down`; every live entity finishes
   /// its in-flight writes (their replies are sent) and stops; the writer commits what
   /// is queued; the journal flushes its index and syncs; CAF stops. Idempotent.
-  /// Must not be called from an actor or a runtime callback.
+  /// Must not be called from an actor or a runtime callback. With Kafka, the bridge
+  /// publishes what is persisted for at most `kafka_drain_ms` in all (default: the
+  /// config's `kafka-drain-ms`); replies still waiting for Kafka then fail with
+  /// not_replicated, and what is left is published at the next start.
   void shutdown();
+  void shutdown(std::uint32_t kafka_drain_ms);
 
   /// Passivates every entity (of every type) idle for at least `idle_ms` now, as the
   /// sweeper does after `passivate_after_ms`. Returns how many were asked to stop (they

@@ -6,7 +6,13 @@
 // threads and are handled on the calling thread). With an ack log, one line
 // "ID SEQ OP AMOUNT" is appended (write(2), so it survives a SIGKILL of this process)
 // for every acknowledged deposit/withdraw, after its reply arrived; SEQ is the seq of
-// the event the command stored. Rejected commands are counted, not logged.
+// the event the command stored. Rejected commands are counted, not logged; so are
+// commands answered `not_replicated` (`replicated` durability while Kafka is behind:
+// stored locally, not acknowledged by Kafka), which the load counts and goes on.
+//
+// Stopping early: when `*opts.stop` becomes true (stop_on_signals(): SIGINT/SIGTERM),
+// no new command is sent; the load waits up to `stop_wait_ms` for the replies still
+// outstanding and returns what it counted (interrupted = true).
 //
 //   bank::load_options o;  o.accounts = 100;  o.ops = 10000;  o.clients = 16;
 //   auto r = bank::run_load(accounts, o, std::cerr);   // progress lines on std::cerr
@@ -20,6 +26,7 @@
 
 #include <caf/expected.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -39,6 +46,10 @@ struct load_options {
   std::string ack_log;               ///< empty: none
   std::optional<std::uint64_t> seed; ///< nullopt: drawn from std::random_device
   std::uint64_t open_window = 512;   ///< opens in flight at once, at most
+  /// When set and true: stop sending (checked at least every 250 ms).
+  const std::atomic<bool>* stop = nullptr;
+  /// After a stop, wait at most this long for the outstanding replies.
+  std::uint64_t stop_wait_ms = 30'000;
 };
 
 struct load_result {
@@ -49,20 +60,32 @@ struct load_result {
   std::uint64_t ops = 0; ///< deposits + withdrawals completed
   std::uint64_t acknowledged = 0;
   std::uint64_t rejected = 0;
-  double seconds = 0;      ///< the deposit/withdraw phase
-  std::int64_t p50_ns = 0; ///< command latency, send → reply handled
+  std::uint64_t not_replicated = 0; ///< stored locally, Kafka did not acknowledge in time
+  std::uint64_t errors = 0;         ///< other infrastructure errors
+  bool interrupted = false;         ///< stopped by *stop before its ops were done
+  std::uint64_t unanswered = 0;     ///< sent, no reply within stop_wait_ms of the stop
+  double seconds = 0;               ///< the deposit/withdraw phase
+  std::int64_t p50_ns = 0;          ///< command latency, send → reply handled
   std::int64_t p99_ns = 0;
   std::int64_t max_ns = 0;
 };
 
 /// Runs the load (see the file comment). Errors: the first infrastructure error of a
-/// command (then no new commands are sent; those in flight complete and are logged),
-/// or io_error when the ack log cannot be opened or written.
+/// command other than not_replicated (then no new commands are sent; those in flight
+/// complete and are logged; the summary goes to `progress`), or io_error when the ack
+/// log cannot be opened or written.
 caf::expected<load_result> run_load(const strata::entities<account>& accounts,
                                     const load_options& opts, std::ostream& progress);
 
-/// "load: accounts=N opened=K clients=C ops=M acknowledged=A rejected=R seconds=S
-/// ops/s=X p50_us=P p99_us=Q max_us=Z seed=SEED"
+/// "load: accounts=N opened=K clients=C ops=M acknowledged=A rejected=R
+/// not_replicated=NR errors=E seconds=S ops/s=X p50_us=P p99_us=Q max_us=Z seed=SEED",
+/// followed by " interrupted=1 unanswered=U" when stopped early.
 std::string summary_line(const load_result& r);
+
+/// From now on, the first SIGINT or SIGTERM sets stop_requested() instead of killing
+/// the process (a second one kills it as usual). Call once, from the main thread.
+void stop_on_signals();
+/// True after a signal caught by stop_on_signals(). Async-signal-safe to set.
+const std::atomic<bool>& stop_requested() noexcept;
 
 } // namespace bank

@@ -14,6 +14,7 @@
 #include <caf/actor.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,10 @@ struct write_outcome {
   std::uint64_t first_seq = 0; ///< when ok and events were written
   std::uint64_t last_seq = 0;
   std::uint64_t last_position = 0; ///< global position of the last event (when ok)
+  /// ok, stored locally, but Kafka did not acknowledge it in time (`replicated` only):
+  /// the replies of this write fail with not_replicated; `message` (when not empty) says
+  /// what happens to the events next.
+  bool not_replicated = false;
 
   bool ok() const noexcept { return code == persistence::errc::ok; }
 };
@@ -97,26 +102,48 @@ class journal_writer {
     std::function<void()> notify;                         ///< after each commit
     std::function<bool(std::string_view pid)> replicated; ///< reply waits for Kafka?
     std::function<std::uint64_t()> acknowledged;          ///< Kafka's acked position
+    /// A reply waits at most this long for Kafka (then not_replicated); 0 = no limit.
+    std::uint32_t replication_timeout_ms = 0;
   };
+  /// Starts the replication watchdog thread when `h.replicated` is set and
+  /// `h.replication_timeout_ms` > 0.
   void set_kafka(kafka_hooks h);
   /// Kafka acknowledged every event up to `position`: sends the replies that waited
   /// for it. Any thread (the bridge calls it).
   void kafka_acknowledged(std::uint64_t position);
-  /// Answers every reply still waiting for Kafka with `unavailable`, and makes later
-  /// replicated writes answer so at once (shutdown, after the bridge drained).
+  /// Answers every reply still waiting for Kafka with not_replicated (`why` says what
+  /// happens to the events), and makes later replicated writes answer so at once
+  /// (shutdown, after the bridge drained).
   void fail_kafka_waiters(const std::string& why);
 
  private:
+  using steady = std::chrono::steady_clock;
   struct kafka_waiter {
     std::uint64_t position;
+    steady::time_point deadline; // ascending like positions: one timeout for all
     caf::actor reply_to;
     std::uint64_t write_no;
     write_outcome out;
   };
+  /// Sends the replies of waiters Kafka acknowledged. Caller holds kwait_mtx_ (replies
+  /// of one entity must leave in write order, so they are sent under the lock).
+  void release_acknowledged_locked(std::uint64_t position);
+  /// The watchdog: answers not_replicated when the oldest waiter's deadline passed.
+  void watch_replication();
+  void stop_watchdog();
+
   kafka_hooks kafka_;
   std::mutex kwait_mtx_;
+  std::condition_variable kwait_cv_;  // wakes the watchdog (first waiter, stop)
   std::deque<kafka_waiter> kwaiters_; // ascending positions (commit order)
   std::string kafka_failed_;          // non-empty after fail_kafka_waiters
+  std::uint64_t kafka_acked_ = 0;     // highest position Kafka acknowledged (as told)
+  // Highest position whose reply timed out. While kafka_acked_ < kafka_behind_, Kafka
+  // is known to be behind and replicated writes are answered not_replicated at once
+  // (no queue, so a load keeps its pace during an outage).
+  std::uint64_t kafka_behind_ = 0;
+  bool watchdog_stop_ = false;
+  std::thread watchdog_;
 
   append_fn append_;
   fault_fn fault_;

@@ -98,6 +98,7 @@ struct entity_state {
     env_ptr env;
     std::optional<reply_t> value;
     caf::error err;
+    std::uint64_t stored_seq = 0; ///< last seq of the command's own events (0 = none)
   };
 
   static inline const char* name = "strata_entity";
@@ -283,7 +284,8 @@ class entity_logic {
   }
 
   static void push_reply(self_ptr self, std::uint64_t required, env_ptr e,
-                         std::optional<typename A::reply> value, caf::error err) {
+                         std::optional<typename A::reply> value, caf::error err,
+                         std::uint64_t stored_seq = 0) {
     auto& s = self->state;
     if (required <= s.durable_write_no && s.replies.empty()) {
       if (value)
@@ -292,7 +294,7 @@ class entity_logic {
         e->fail(std::move(err));
       return;
     }
-    s.replies.push_back({required, std::move(e), std::move(value), std::move(err)});
+    s.replies.push_back({required, std::move(e), std::move(value), std::move(err), stored_seq});
   }
 
   static void decide(self_ptr self, env_ptr e) {
@@ -356,24 +358,26 @@ class entity_logic {
       s.pending = A::apply(std::move(s.pending), ev);
     s.pending_seq += evs.size();
     if (eff->has_reply())
-      reply_with(self, *eff, s.pending, s.open_no, std::move(e));
+      reply_with(self, *eff, s.pending, s.open_no, std::move(e), s.pending_seq);
     else
       push_reply(
         self, s.open_no, std::move(e), std::nullopt,
-        make_runtime_error(runtime_errc::no_reply, "the command was stored and replies nothing"));
+        make_runtime_error(runtime_errc::no_reply, "the command was stored and replies nothing"),
+        s.pending_seq);
   }
 
   static void reply_with(self_ptr self, const effect_of<A>& eff, const typename A::state& st,
-                         std::uint64_t required, env_ptr e) {
+                         std::uint64_t required, env_ptr e, std::uint64_t stored_seq = 0) {
     std::optional<typename A::reply> v;
     try {
       v.emplace(eff.make_reply(st));
     } catch (...) {
       push_reply(self, required, std::move(e), std::nullopt,
-                 make_runtime_error(runtime_errc::internal, "the reply function threw"));
+                 make_runtime_error(runtime_errc::internal, "the reply function threw"),
+                 stored_seq);
       return;
     }
-    push_reply(self, required, std::move(e), std::move(v), caf::error{});
+    push_reply(self, required, std::move(e), std::move(v), caf::error{}, stored_seq);
   }
 
   static void try_submit(self_ptr self) {
@@ -463,11 +467,28 @@ class entity_logic {
     s.durable = std::move(w.after);
     s.durable_seq = w.last_seq;
     s.durable_write_no = no;
+    if (out.not_replicated) fail_not_replicated(self, no, out.message);
     flush_replies(self);
     maybe_snapshot(self);
     try_submit(self);
     process_stash(self);
     maybe_finish(self);
+  }
+
+  /// Write `no` is stored but Kafka did not acknowledge it in time: the commands whose
+  /// events it holds answer not_replicated (the others — rejections, reads — decided on
+  /// the stored state, answer as usual). The entity goes on from the stored state.
+  static void fail_not_replicated(self_ptr self, std::uint64_t no, const std::string& next) {
+    auto& s = self->state;
+    s.replies.for_each([&](typename st_t::pending_reply& r) {
+      if (r.required != no || r.stored_seq == 0) return;
+      r.value.reset();
+      r.err =
+        make_runtime_error(runtime_errc::not_replicated,
+                           "stored locally at seq " + std::to_string(r.stored_seq) + " of " +
+                             s.pid + ", not yet acknowledged by Kafka; " +
+                             (next.empty() ? std::string("the bridge keeps publishing it") : next));
+    });
   }
 
   static void on_write_failed(self_ptr self, std::uint64_t no, const write_outcome& out) {
