@@ -496,7 +496,7 @@ TEST_CASE("system: ids against the rules fail with invalid_argument in commands 
   temp_dir dir;
   auto sys = open_system(test_config(dir.path));
   auto c = sys->entities<counter>();
-  for (const std::string bad :
+  for (const std::string& bad :
        std::vector<std::string>{"a\nb", "a\x1b", std::string(300, 'x'), "\xFF"}) {
     auto r = c.ask(bad, add{1});
     REQUIRE_FALSE(r);

@@ -62,7 +62,7 @@ enum class runtime_errc : std::uint8_t {
   /// and the stream) but Kafka did not acknowledge them within `replication-timeout-ms`;
   /// the bridge keeps publishing them (lag, not loss). Do not retry the command.
   not_replicated = 38,
-  read_only = 39,     ///< the system was opened read-only (config::read_only): no commands
+  read_only = 39, ///< the system was opened read-only (config::read_only): no commands
 };
 
 /// "stash_full", "conflict", ... (stable names).
