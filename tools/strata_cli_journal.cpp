@@ -28,18 +28,48 @@ int code_of(const sp::status& st) {
   throw command_error(code_of(st), doing + ": " + st.to_string());
 }
 
-/// Opens the journal in `dir`. `must_exist`: refuse to create a new one (the
-/// inspection commands must not leave an empty journal behind a typo).
-std::unique_ptr<sp::journal> open_journal(const std::string& dir, bool must_exist) {
-  if (must_exist && !fs::exists(fs::path(dir) / "data.mdb"))
-    throw command_error(exit_infra, "no journal in '" + dir +
-                                      "' (no data.mdb there): check --data, or create one "
-                                      "with `strata journal demo --data DIR`");
+/// Opens the journal in `dir` read-only (stats, dump, verify): works while a node
+/// writes to it, writes nothing, and refuses a directory without a journal.
+std::unique_ptr<sp::journal> open_read_only(const std::string& dir) {
   sp::journal_options o;
   o.env.path = dir;
+  auto j = sp::journal::open_read_only(o);
+  if (!j) {
+    if (j.error().code() == sp::errc::not_found)
+      throw command_error(exit_infra, "no journal in '" + dir +
+                                        "' (no data.mdb there): check --data, or create one "
+                                        "with `strata journal demo --data DIR`");
+    fail(j.error(), "cannot open the journal in '" + dir + "'");
+  }
+  return std::move(*j);
+}
+
+/// Opens (creating) the journal in `dir` for writing (demo).
+std::unique_ptr<sp::journal> open_writer(const std::string& dir) {
+  sp::journal_options o;
+  o.env.path = dir;
+  o.env.lock_wait_ms = 5000;
   auto j = sp::journal::open(o);
   if (!j) fail(j.error(), "cannot open the journal in '" + dir + "'");
   return std::move(*j);
+}
+
+/// `s` with control characters, DEL and (unless `backslash` is false, for messages the
+/// journal escaped already) the backslash written as \xNN, so that a field cannot
+/// break its line: one output line is one record.
+std::string escaped(std::string_view s, bool backslash = true) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7F || (backslash && c == '\\')) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
 }
 
 /// "2026-11-22T06:10:00.123456789Z".
@@ -73,9 +103,12 @@ std::string human_bytes(std::uint64_t b) {
 }
 
 void print_event(const sp::event_record& e) {
-  std::cout << e.position << '\t' << e.persistence_id << '\t' << e.seq << '\t'
-            << iso8601(e.timestamp_ns) << '\t' << e.type << '\t' << e.payload.size() << '\n';
+  std::cout << e.position << '\t' << escaped(e.persistence_id) << '\t' << e.seq << '\t'
+            << iso8601(e.timestamp_ns) << '\t' << escaped(e.type) << '\t' << e.payload.size()
+            << '\n';
 }
+
+constexpr std::size_t max_listed_problems = 1000;
 
 const char* dump_header = "# position\tstream\tseq\ttime\ttype\tpayload_bytes\n";
 
@@ -83,7 +116,7 @@ const char* dump_header = "# position\tstream\tseq\ttime\ttype\tpayload_bytes\n"
 
 int stats(const args& a) {
   std::string dir = a.require("data");
-  auto j = open_journal(dir, true);
+  auto j = open_read_only(dir);
   auto ids = j->list_streams();
   if (!ids) fail(ids.error(), "listing streams");
   std::uint64_t events = 0, payload = 0;
@@ -113,7 +146,7 @@ int dump(const args& a) {
   std::string dir = a.require("data");
   auto stream = a.get("stream");
   std::uint64_t limit = a.u64("limit", ~std::uint64_t{0});
-  auto j = open_journal(dir, true);
+  auto j = open_read_only(dir);
   std::cout << dump_header;
   std::uint64_t n = 0;
   auto visit = [&](const sp::event_record& e) {
@@ -140,13 +173,54 @@ int dump(const args& a) {
 
 int verify(const args& a) {
   std::string dir = a.require("data");
-  auto j = open_journal(dir, true);
-  auto st = j->verify();
-  if (!st.ok()) fail(st, "verify failed for '" + dir + "'");
-  auto ids = j->list_streams();
-  if (!ids) fail(ids.error(), "listing streams");
-  std::cout << "ok: " << ids->size() << " streams, last position " << j->last_position() << "\n";
-  if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
+  auto j = open_read_only(dir);
+  auto rep = j->verify_all(max_listed_problems);
+  if (!rep) fail(rep.error(), "verify could not read '" + dir + "'");
+  if (!rep->ok()) {
+    for (auto& p : rep->problems)
+      std::cout << "problem: " << escaped(p.to_string(), false) << "\n";
+    if (rep->problem_count > rep->problems.size())
+      std::cout << "problem: … and " << rep->problem_count - rep->problems.size()
+                << " more not listed\n";
+    std::cout.flush();
+    throw command_error(exit_failed,
+                        "verify failed for '" + dir + "': " + std::to_string(rep->problem_count) +
+                          " problem(s) (listed on stdout); run `strata journal repair --data " +
+                          dir + "` with no writer running to rebuild the derived tables");
+  }
+  std::cout << "ok: " << rep->streams << " streams, " << rep->records << " events, last position "
+            << rep->last_position << "\n";
+  return exit_ok;
+}
+
+void print_problems(const char* when, const sp::verify_report& r) {
+  std::cout << when << ": " << r.problem_count << " problem(s)\n";
+  for (auto& p : r.problems)
+    std::cout << "  " << escaped(p.to_string(), false) << "\n";
+}
+
+int repair(const args& a) {
+  std::string dir = a.require("data");
+  if (!fs::exists(fs::path(dir) / "data.mdb"))
+    throw command_error(exit_infra,
+                        "no journal in '" + dir + "' (no data.mdb there): check --data");
+  sp::journal_options o;
+  o.env.path = dir;
+  o.env.lock_wait_ms = static_cast<std::uint32_t>(a.u64("lock-wait-ms", 5000));
+  auto r = sp::journal::repair(o);
+  if (!r) fail(r.error(), "repair of '" + dir + "' failed");
+  print_problems("before", r->before);
+  std::cout << "rebuilt from " << r->records << " log records: " << r->streams << " streams, "
+            << r->index_entries << " index entries\n";
+  for (auto& s : r->snapshots_remapped)
+    std::cout << "snapshot remapped: " << escaped(s, false) << "\n";
+  for (auto& s : r->snapshots_dropped)
+    std::cout << "snapshot dropped: " << escaped(s, false) << "\n";
+  print_problems("after", r->after);
+  if (!r->after.ok())
+    throw command_error(exit_failed,
+                        "the journal in '" + dir + "' still has problems after repair");
+  std::cout << "ok: repaired\n";
   return exit_ok;
 }
 
@@ -160,7 +234,7 @@ sp::event_data demo_event(std::string type, std::string payload) {
 int demo(const args& a) {
   std::string dir = a.require("data");
   std::cout << "== opening the journal in " << dir << "\n";
-  auto j = open_journal(dir, false);
+  auto j = open_writer(dir);
 
   // Each stream_write says which head its writer expects. Ask the journal, so the
   // demo also runs on a directory it used before.
@@ -209,7 +283,7 @@ int demo(const args& a) {
   std::cout << "== closing and reopening\n";
   if (auto st = j->close(); !st.ok()) fail(st, "closing the journal");
   j.reset();
-  j = open_journal(dir, true);
+  j = open_writer(dir);
 
   auto ids = j->list_streams();
   if (!ids) fail(ids.error(), "listing streams");
@@ -249,12 +323,17 @@ const char* journal_usage() {
          "          one tab-separated line per event: position, stream, seq, time (UTC,\n"
          "          ISO 8601), type, payload bytes. Without --stream: the global log from\n"
          "          position N; with --stream: that stream from seq N. --limit: at most N.\n"
-         "  verify  --data DIR      checks every record (checksum, decoding) and the index;\n"
-         "          exit 1 naming stream and position of the first problem\n"
+         "  verify  --data DIR      checks every record (checksum, decoding) and the derived\n"
+         "          tables (streams, index, meta, snapshots) against the log; prints each\n"
+         "          problem (table, key, what) and exits 1 when there is any\n"
+         "  repair  --data DIR [--lock-wait-ms N]\n"
+         "          rebuilds the derived tables from the log, then verifies (needs the\n"
+         "          writer lock: stop the node first)\n"
          "  demo    --data DIR      appends a few events to three streams (one stale write\n"
          "          shows a conflict), closes, reopens, prints them back, verifies\n"
          "\n"
-         "DIR is a node's data directory; run these on a stopped node.\n"
+         "DIR is a node's data directory. stats, dump and verify open it read-only and may run\n"
+         "while the node writes; demo and repair open it for writing.\n"
          "Exit codes: 0 ok, 1 problem found, 2 usage error, 4 infrastructure error.\n";
 }
 
@@ -274,6 +353,8 @@ int journal_main(int argc, char** argv, int first) {
   args a;
   if (sub == "stats" || sub == "verify" || sub == "demo")
     a = parse({"data"});
+  else if (sub == "repair")
+    a = parse({"data", "lock-wait-ms"});
   else if (sub == "dump")
     a = parse({"data", "stream", "from", "limit"});
   else
@@ -285,6 +366,7 @@ int journal_main(int argc, char** argv, int first) {
   if (sub == "stats") return stats(a);
   if (sub == "dump") return dump(a);
   if (sub == "verify") return verify(a);
+  if (sub == "repair") return repair(a);
   return demo(a);
 }
 

@@ -104,23 +104,25 @@ status journal::impl::meta_u64(const read_txn& txn, std::string_view key,
 }
 
 status journal::impl::check_stream_entry(const read_txn& txn, std::string_view pid,
-                                         std::string_view value, std::uint64_t& id) const {
+                                         std::string_view value, std::uint64_t& id,
+                                         std::string* what) const {
   id = 0;
+  auto bad = [&](std::string why) {
+    auto st = corrupt_entry("streams", quoted(pid), why);
+    if (what) *what = std::move(why);
+    return st;
+  };
   if (value.size() != 8)
-    return corrupt_entry("streams", quoted(pid),
-                         "value of " + std::to_string(value.size()) + " bytes, expected 8");
+    return bad("value of " + std::to_string(value.size()) + " bytes, expected 8");
   std::uint64_t sid = get_be64(value.data());
   auto n = txn.get(names, key64(sid).view());
   if (!n) return n.error();
   if (!*n)
-    return corrupt_entry("streams", quoted(pid),
-                         "says stream id " + std::to_string(sid) +
-                           ", which has no entry in table stream_names");
+    return bad("says stream id " + std::to_string(sid) +
+               ", which has no entry in table stream_names");
   if (**n != pid)
-    return corrupt_entry("streams", quoted(pid),
-                         "says stream id " + std::to_string(sid) +
-                           ", but table stream_names, key " + std::to_string(sid) + " names " +
-                           quoted(**n));
+    return bad("says stream id " + std::to_string(sid) + ", but table stream_names, key " +
+               std::to_string(sid) + " names " + quoted(**n));
   id = sid;
   return {};
 }
@@ -409,7 +411,9 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
     if (auto s = check_format(txn, *p, absent); !s.ok()) return s;
     return load_meta(txn, *p, last_key, floor);
   });
-  if (!st.ok()) return st;
+  // Damaged derived data does not stop a reader: reads that need it fail, naming it,
+  // and verify_all lists it.
+  if (!st.ok() && st.code() != errc::corrupt) return st;
   p->last_position = std::max(last_key, floor);
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
@@ -568,6 +572,10 @@ void journal::append_async(const std::vector<stream_write>& batch,
       continue;
     }
     auto wi = resolve(w.persistence_id, hashes[i]);
+    if (!wi && wi.error().code() == errc::corrupt) { // this stream's derived data is damaged
+      res.st = wi.error();
+      continue;
+    }
     if (!wi) return p->done(wi.error());
     auto& ws = work[*wi];
     if (w.expected_seq != stream_write::any_seq && w.expected_seq != ws.head) {

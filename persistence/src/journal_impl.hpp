@@ -125,9 +125,10 @@ struct journal::impl {
   /// the stream is not found, the entries next to where it belongs are checked too (a
   /// damaged key would hide it). Errors: corrupt (names table and key), io_error.
   status find_stream(const read_txn& txn, std::string_view pid, std::uint64_t& id) const;
-  /// Checks one streams entry (pid → id) against stream_names; sets `id`.
+  /// Checks one streams entry (pid → id) against stream_names; sets `id`. On damage,
+  /// `what` (when given) gets what is wrong, without table, key and advice.
   status check_stream_entry(const read_txn& txn, std::string_view pid, std::string_view value,
-                            std::uint64_t& id) const;
+                            std::uint64_t& id, std::string* what = nullptr) const;
   /// The last seq in the index of stream `id` (0: none) and the position stored for
   /// it (0: deleted). Errors: corrupt (malformed entry).
   status index_head(const read_txn& txn, std::string_view pid, std::uint64_t id,

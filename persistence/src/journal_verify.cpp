@@ -19,9 +19,30 @@ using detail::key128;
 using detail::key64;
 using detail::quoted;
 
+namespace {
+
+/// Control characters as \xNN: ids in keys and messages are escaped already (quoted);
+/// this keeps any other text on one line.
+std::string one_line(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
 std::string journal_problem::to_string() const {
-  return "table " + table + ", key " + detail::escape_bytes(key) + ": " +
-         detail::escape_bytes(what);
+  return "table " + one_line(table) + ", key " + one_line(key) + ": " + one_line(what);
 }
 
 namespace {
@@ -141,6 +162,7 @@ class checker {
       }
       auto id = get_be64(k.data());
       names_.emplace(id, std::string(v));
+      name_ids_.emplace(std::string(v), id);
       if (id == 0 || id >= next_id_)
         add("stream_names", std::to_string(id),
             "id is not below meta.next_stream_id " + std::to_string(next_id_));
@@ -161,14 +183,15 @@ class checker {
     auto st = txn_.scan(m_.streams, {}, [&](std::string_view k, std::string_view v) {
       ++rep_.streams;
       std::uint64_t id = 0;
-      auto s = m_.check_stream_entry(txn_, k, v, id);
-      if (s.code() == errc::corrupt)
-        add("streams", quoted(k), s.message());
-      else if (!s.ok()) {
+      std::string what;
+      auto s = m_.check_stream_entry(txn_, k, v, id, &what);
+      if (s.code() == errc::corrupt) {
+        add("streams", quoted(k), what);
+      } else if (!s.ok()) {
         error_ = s;
         return false;
       }
-      stream_ids_.emplace(std::string(k), id);
+      stream_ids_.emplace(std::string(k), id); // 0 when damaged
       return true;
     });
     return st.ok() ? error_ : st;
@@ -261,7 +284,15 @@ class checker {
         add("streams", quoted(pid), "missing, but the log holds events of this stream");
         continue;
       }
-      auto h = index_heads_.find(s->second);
+      // A damaged streams entry is reported above; check the index under the id that
+      // stream_names gives the stream.
+      auto id = s->second;
+      if (id == 0) {
+        auto n = name_ids_.find(pid);
+        if (n == name_ids_.end()) continue;
+        id = n->second;
+      }
+      auto h = index_heads_.find(id);
       std::uint64_t head = h == index_heads_.end() ? 0 : h->second;
       if (ls.last_indexed != 0 && head != ls.last_indexed)
         add("index", "(stream " + quoted(pid) + ")",
@@ -314,6 +345,7 @@ class checker {
   std::uint64_t next_id_ = 0, indexed_through_ = 0, floor_ = 0, last_key_ = 0;
   std::unordered_map<std::string, log_stream> log_;
   std::unordered_map<std::uint64_t, std::string> names_;
+  std::unordered_map<std::string, std::uint64_t> name_ids_;
   std::unordered_map<std::string, std::uint64_t> stream_ids_;
   std::unordered_map<std::uint64_t, std::uint64_t> index_heads_;
 };

@@ -62,7 +62,10 @@ struct journal_options {
 
 /// The outcome of one stream_write inside a batch.
 struct write_result {
-  status st;                   ///< ok, or conflict (this stream only), or invalid_argument
+  /// ok, or conflict (this stream only), invalid_argument, or corrupt (the stream's
+  /// entry in the derived tables is damaged: nothing is written to it until
+  /// `strata journal repair`).
+  status st;
   std::uint64_t first_seq = 0; ///< seq of the first appended event (when ok)
   std::uint64_t last_seq = 0;  ///< the stream's new head (when ok); unchanged head on error
   std::uint64_t first_position = 0;
