@@ -3,10 +3,13 @@
 #include "data_dir.hpp"
 #include "lmdb_util.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,6 +47,10 @@ status from_mdb(int rc, std::string_view what) {
     case EACCES:
     case EROFS: return {errc::io_error, msg + " (check the permissions of the data directory)"};
     case ENOSPC: return {errc::io_error, msg + " (the disk is full; free space and retry)"};
+    case EIO:
+      // LMDB also reports a short write (a full disk) as EIO.
+      return {errc::io_error, msg + " (the disk is full or failing; check free space and the"
+                                    " system log, then retry)"};
     default: return {errc::io_error, msg};
   }
 }
@@ -169,6 +176,77 @@ status write_txn::del(table t, std::string_view key) {
 
 // ---- environment --------------------------------------------------------------------
 
+// ---- fault guard -------------------------------------------------------------------
+
+namespace {
+
+/// The maps of the open environments, readable from a signal handler (lock-free).
+struct guard_slot {
+  std::atomic<std::uintptr_t> begin{0};
+  std::atomic<std::size_t> length{0};
+  char path[256] = {};
+};
+guard_slot guard_slots[64];
+std::atomic<int> guard_exit_code{-1};
+
+guard_slot* claim_slot(const std::string& dir) {
+  for (auto& s : guard_slots) {
+    std::uintptr_t expected = 0;
+    // 1 marks a slot claimed but not yet located.
+    if (s.begin.compare_exchange_strong(expected, 1)) {
+      auto n = std::min(dir.size(), sizeof s.path - 10);
+      std::memcpy(s.path, dir.data(), n);
+      std::memcpy(s.path + n, "/data.mdb", 10);
+      return &s;
+    }
+  }
+  return nullptr; // more than 64 environments: the later ones are not guarded
+}
+
+void put_text(const char* text) { [[maybe_unused]] auto n = ::write(2, text, std::strlen(text)); }
+
+void put_number(std::uintptr_t v) {
+  char buf[24];
+  int i = sizeof buf;
+  do {
+    buf[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && i > 0);
+  [[maybe_unused]] auto n = ::write(2, buf + i, sizeof buf - static_cast<std::size_t>(i));
+}
+
+void on_fault(int sig, siginfo_t* info, void*) {
+  const auto a = reinterpret_cast<std::uintptr_t>(info ? info->si_addr : nullptr);
+  const int code = guard_exit_code.load();
+  for (auto& s : guard_slots) {
+    const auto b = s.begin.load();
+    const auto len = s.length.load();
+    if (b <= 1 || a < b || a - b >= len + (std::size_t{64} << 10)) continue;
+    put_text("corrupt: '");
+    put_text(s.path);
+    put_text("' is damaged: a read at byte ");
+    put_number(a - b);
+    put_text(sig == SIGBUS ? " of its map faulted (SIGBUS)" : " of its map faulted (SIGSEGV)");
+    put_text("; restore the data directory from a backup\n");
+    ::_exit(code);
+  }
+  // Not ours: the default action, when the instruction runs again.
+  ::signal(sig, SIG_DFL);
+}
+
+} // namespace
+
+void install_fault_guard(int exit_code) noexcept {
+  guard_exit_code.store(exit_code);
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGBUS, &sa, nullptr);
+  ::sigaction(SIGSEGV, &sa, nullptr);
+}
+
 struct environment::impl {
   env_options opts;
   detail::dir_lock lock; // a writer's lock; released after the environment is closed
@@ -181,8 +259,15 @@ struct environment::impl {
   std::mutex tables_mu;
   std::map<std::string, unsigned, std::less<>> tables;
 
+  guard_slot* slot = nullptr; // this environment's map, for install_fault_guard
+
   ~impl() {
+    if (slot) {
+      slot->length.store(0);
+      slot->begin.store(1);
+    }
     if (env) mdb_env_close(env);
+    if (slot) slot->begin.store(0);
   }
 
   /// Grows the map (no transaction may be open in this thread). Returns map_full when
@@ -231,6 +316,7 @@ std::pair<std::uintptr_t, std::uintptr_t> mapping_of(const void* p) {
 status environment::impl::locate_map() {
   // Caller: no transaction of this process is open (open, or `txns` held unique).
   bounds.begin.store(0, std::memory_order_release);
+  if (slot) slot->begin.store(1); // the old map is gone
   MDB_txn* txn = nullptr;
   int rc = 0;
   for (int i = 0; (rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn)) == MDB_MAP_RESIZED; ++i)
@@ -257,6 +343,12 @@ status environment::impl::locate_map() {
   bounds.file_bytes.store(static_cast<std::size_t>(sb.st_size));
   bounds.length.store(std::min<std::size_t>(hi - lo, info.me_mapsize), std::memory_order_release);
   bounds.begin.store(lo, std::memory_order_release);
+  if (!slot) slot = claim_slot(opts.path);
+  if (slot) {
+    slot->begin.store(1);
+    slot->length.store(bounds.length.load());
+    slot->begin.store(lo);
+  }
   return {};
 }
 
@@ -301,7 +393,7 @@ status environment::impl::check_file_size() {
   if (::fstat(bounds.fd, &sb) != 0)
     return {errc::io_error, "cannot stat '" + detail::data_path(opts.path) + "'"};
   if (static_cast<std::uint64_t>(sb.st_size) < need)
-    return {errc::corrupt, "'" + detail::data_path(opts.path) + "' is truncated: it has " +
+    return {errc::corrupt, "data.mdb is truncated: '" + detail::data_path(opts.path) + "' has " +
                              std::to_string(sb.st_size) + " bytes but its last committed page (" +
                              std::to_string(info.me_last_pgno) + ") ends at byte " +
                              std::to_string(need) + "; restore the data directory from a backup"};

@@ -153,4 +153,16 @@ class environment {
   std::unique_ptr<impl> impl_;
 };
 
+/// Last resort for a program (a CLI, a node) against damage that the checks at open and
+/// on every read cannot see, e.g. a node offset inside an LMDB page that makes LMDB
+/// itself read past the end of data.mdb. Installs handlers for SIGBUS and SIGSEGV: a
+/// fault at an address inside (or up to 64 KiB past) the map of an open environment
+/// writes "corrupt: '<dir>/data.mdb' is damaged: a read at byte N of its map faulted
+/// (SIGBUS); restore the data directory from a backup" to stderr and ends the process
+/// with `_exit(exit_code)`; any other fault keeps its default action. Call once, early,
+/// from the main thread; it replaces earlier handlers of those signals (so do not call
+/// it under a sanitizer that needs them). Nothing committed is lost: the process only
+/// reads when it faults, or its open write transaction is discarded by LMDB.
+void install_fault_guard(int exit_code) noexcept;
+
 } // namespace strata::persistence
