@@ -191,27 +191,13 @@ void journal_writer::finish(commit_ctx& ctx, persistence::status whole,
         out.first_seq = results[k].first_seq;
         out.last_seq = results[k].last_seq;
         out.last_position = results[k].last_position;
-        if (kafka_.replicated && out.last_position > 0 &&
-            kafka_.replicated(writes[k].persistence_id)) {
-          // `replicated`: the reply waits until Kafka acknowledged the events, unless
-          // Kafka is known to be behind (or gone at shutdown): then not_replicated now.
-          std::lock_guard<std::mutex> g{kwait_mtx_};
-          if (kafka_failed_.empty() && kafka_acked_ >= kafka_behind_) {
-            if (kwaiters_.empty()) kwait_cv_.notify_one();
-            auto deadline =
-              steady::now() + std::chrono::milliseconds(kafka_.replication_timeout_ms);
-            kwaiters_.push_back(
-              {out.last_position, deadline, r.reply_to, r.write_no, std::move(out)});
-            continue;
-          }
-          out.not_replicated = true;
-          out.message = kafka_failed_;
-          notify_written(r.reply_to, r.write_no, std::move(out)); // in order: under the lock
-          continue;
-        }
       }
     }
-    notify_written(r.reply_to, r.write_no, std::move(out));
+    if (index[i] >= 0 && kafka_.replicated &&
+        kafka_.replicated(writes[static_cast<std::size_t>(index[i])].persistence_id))
+      answer_replicated(r.reply_to, r.write_no, std::move(out));
+    else
+      notify_written(r.reply_to, r.write_no, std::move(out));
   }
   if (kafka_.notify) kafka_.notify();
   if (kafka_.acknowledged)
@@ -224,6 +210,30 @@ void journal_writer::set_kafka(kafka_hooks h) {
     watchdog_ = std::thread([this] {
       watch_replication();
     });
+}
+
+void journal_writer::answer_replicated(const caf::actor& to, std::uint64_t write_no,
+                                       write_outcome out) {
+  std::lock_guard<std::mutex> g{kwait_mtx_};
+  if (out.ok() && kafka_failed_.empty() && kafka_acked_ >= kafka_behind_) {
+    // The reply waits until Kafka acknowledged the events, or its deadline.
+    if (kwaiters_.empty()) kwait_cv_.notify_one();
+    auto deadline = steady::now() + std::chrono::milliseconds(kafka_.replication_timeout_ms);
+    kwaiters_.push_back({out.last_position, deadline, to, write_no, std::move(out)});
+    return;
+  }
+  if (!out.ok() && !kwaiters_.empty()) {
+    // A failure may not overtake the same entity's earlier writes still waiting: it
+    // leaves with the last of them.
+    auto& last = kwaiters_.back();
+    kwaiters_.push_back({last.position, last.deadline, to, write_no, std::move(out)});
+    return;
+  }
+  if (out.ok()) { // Kafka is known to be behind, or gone (shutdown): do not wait
+    out.not_replicated = true;
+    out.message = kafka_failed_;
+  }
+  notify_written(to, write_no, std::move(out)); // under the lock: write order kept
 }
 
 void journal_writer::kafka_acknowledged(std::uint64_t position) {
@@ -260,7 +270,7 @@ void journal_writer::watch_replication() {
     // and later writes do not wait until Kafka has caught up with the last of them.
     kafka_behind_ = kwaiters_.back().position;
     for (auto& w : kwaiters_) {
-      w.out.not_replicated = true;
+      w.out.not_replicated = w.out.ok();
       notify_written(w.reply_to, w.write_no, std::move(w.out));
     }
     kwaiters_.clear();
@@ -280,8 +290,10 @@ void journal_writer::fail_kafka_waiters(const std::string& why) {
   std::lock_guard<std::mutex> g{kwait_mtx_};
   kafka_failed_ = why;
   for (auto& w : kwaiters_) {
-    w.out.not_replicated = true;
-    w.out.message = why;
+    if (w.out.ok()) {
+      w.out.not_replicated = true;
+      w.out.message = why;
+    }
     notify_written(w.reply_to, w.write_no, std::move(w.out));
   }
   kwaiters_.clear();

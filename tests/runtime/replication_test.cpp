@@ -7,7 +7,9 @@
 #include "strata/persistence/kafka_bridge.hpp"
 #include "strata/persistence/kafka_mock.hpp"
 
+#include <atomic>
 #include <future>
+#include <memory>
 #include <vector>
 
 using namespace test_counter;
@@ -207,4 +209,52 @@ TEST_CASE("replication: replication-timeout-ms config key") {
   auto parsed = strata::config::from_args(3, argv);
   REQUIRE(parsed);
   CHECK(parsed->replication_timeout_ms == 1234);
+}
+
+TEST_CASE("replication: a failed write does not overtake the same entity's earlier write "
+          "still waiting for Kafka") {
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path);
+  cfg.kafka = mock->bootstrap_servers();
+  cfg.replicated = true;
+  cfg.replication_timeout_ms = 1'000;
+  // The entity's second write (head 1 → 2) fails before it is stored, once.
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  cfg.append_fault = [failed](strata::append_phase p, const std::vector<sp::stream_write>& ws) {
+    for (const auto& w : ws)
+      if (p == strata::append_phase::before && w.persistence_id == "counter:f" &&
+          w.expected_seq == 1 && !failed->exchange(true))
+        return sp::status{sp::errc::io_error, "injected: disk gone"};
+    return sp::status{};
+  };
+  auto sys = open_system(cfg);
+  auto c = sys->entities<counter>();
+  mock->set_all_brokers_down();
+  auto first = c.ask_future("f", add{1}); // stored, waits for Kafka
+  REQUIRE(eventually([&] {
+    return sys->journal().last_position() >= 1;
+  }));
+  auto second = c.ask_future("f", add{2}); // decided on top of it, fails
+  REQUIRE(first.wait_for(30s) == std::future_status::ready);
+  REQUIRE(second.wait_for(30s) == std::future_status::ready);
+  auto r1 = first.get();
+  REQUIRE_FALSE(r1);
+  CHECK(strata::runtime_error_of(r1.error()) == strata::runtime_errc::not_replicated);
+  auto r2 = second.get();
+  REQUIRE_FALSE(r2);
+  CHECK(strata::describe(r2.error()).find("injected: disk gone") != std::string::npos);
+  // The entity recovered from the journal and goes on.
+  auto h = c.history("f");
+  REQUIRE(h);
+  CHECK(h->size() == 1);
+  mock->set_all_brokers_up();
+  CHECK(eventually(
+    [&] {
+      return sys->kafka_bridge()->acknowledged_position() >= sys->journal().last_position();
+    },
+    60s));
+  auto r3 = c.ask("f", add{5}, 30s);
+  REQUIRE_MESSAGE(r3, strata::describe(r3.error()));
+  CHECK(*r3 == 6);
 }

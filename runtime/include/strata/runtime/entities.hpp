@@ -24,8 +24,11 @@
 // Errors of a command (as caf::error): the aggregate's rejection (`rejection_of<A>`),
 // or runtime_errc: stash_full, shutting_down, no_reply (then_no_reply effects),
 // write_failed / io_error / map_full / conflict (journal), corrupt (recovery could not
-// decode the stream), timeout (blocking ask only), undelivered, invalid_argument (a bad
-// id, see above), read_only (the system was opened with config::read_only).
+// decode the stream), timeout (blocking ask only), undelivered, not_replicated
+// (`replicated` durability: stored locally at seq N, Kafka did not acknowledge within
+// replication-timeout-ms; the bridge keeps publishing it — do not retry),
+// invalid_argument (a bad id, see above), read_only (the system was opened with
+// config::read_only).
 #pragma once
 
 #include "strata/runtime/aggregate.hpp"

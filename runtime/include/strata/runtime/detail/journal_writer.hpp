@@ -4,6 +4,13 @@
 // queued since its last commit and appends them in ONE journal transaction (group
 // commit), then answers each requester with a (written_atom, write_no, write_outcome)
 // message. It is the only thread that calls journal::append.
+//
+// `replicated` types (set_kafka): a committed write's answer waits in a queue (commit
+// order = position order, each with its deadline) until the bridge reports Kafka's
+// acknowledgement (kafka_acknowledged). A watchdog thread sleeps until the oldest
+// deadline (replication_timeout_ms) and then answers the queue with `not_replicated`
+// (stored, not acknowledged); while Kafka is behind those positions, later replicated
+// writes are answered so right after their commit.
 #pragma once
 
 #include "strata/persistence/event.hpp"
@@ -125,6 +132,10 @@ class journal_writer {
     std::uint64_t write_no;
     write_outcome out;
   };
+  /// Answers a write of a replicated type: queued until Kafka acknowledges it (or its
+  /// deadline), at once when Kafka is known to be behind; a failure queues behind the
+  /// waiters before it. Any thread.
+  void answer_replicated(const caf::actor& to, std::uint64_t write_no, write_outcome out);
   /// Sends the replies of waiters Kafka acknowledged. Caller holds kwait_mtx_ (replies
   /// of one entity must leave in write order, so they are sent under the lock).
   void release_acknowledged_locked(std::uint64_t position);
