@@ -165,7 +165,7 @@ int dump(const args& a) {
     st = j->read_global(from, static_cast<std::size_t>(limit), visit);
   }
   if (!st.ok())
-    fail(st, "reading " + (stream ? "stream '" + *stream + "'" : std::string("the log")));
+    fail(st, "reading " + (stream ? "stream '" + escaped(*stream) + "'" : std::string("the log")));
   std::cout.flush();
   if (auto cst = j->close(); !cst.ok()) fail(cst, "closing the journal");
   return exit_ok;

@@ -129,8 +129,7 @@ result<std::optional<std::string_view>> read_txn::get(table t, std::string_view 
   int rc = mdb_get(txn_, t.dbi, &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<std::string_view>{};
   if (rc != 0) return from_mdb(rc, "reading a key");
-  if (auto* b = detail::bounds_of(txn_); b && !b->contains(txn_, v.mv_data, v.mv_size, true))
-    return detail::check_pair(txn_, t.dbi, k, v);
+  if (auto s = detail::check_pair(txn_, t.dbi, k, v); !s.ok()) return s;
   return std::optional<std::string_view>{detail::to_view(v)};
 }
 
@@ -293,6 +292,7 @@ struct environment::impl {
     return locate_map();
   }
 
+  status create_and_lock();
   status open_lmdb();
   status check_file_size();
   status locate_map();
@@ -566,24 +566,29 @@ status settle_identity(environment& e, const dir_state& ds) {
 
 } // namespace
 
+status environment::impl::create_and_lock() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts.path, ec);
+  if (!std::filesystem::is_directory(opts.path, ec))
+    return {errc::io_error, "data directory '" + opts.path +
+                              "' does not exist and cannot be created" +
+                              (ec ? " (" + ec.message() + ")" : std::string{}) +
+                              "; check the path and its permissions"};
+  auto l = detail::dir_lock::acquire(opts.path, opts.lock_wait_ms);
+  if (!l) return l.error();
+  lock = std::move(*l);
+  return {};
+}
+
 result<std::unique_ptr<environment>> environment::open(const env_options& opts) {
   if (auto s = check_options(opts); !s.ok()) return s;
   auto p = std::make_unique<impl>();
   p->opts = opts;
-  std::error_code ec;
-  if (!opts.read_only) std::filesystem::create_directories(opts.path, ec);
-  if (!opts.read_only && !std::filesystem::is_directory(opts.path, ec))
-    return status{errc::io_error, "data directory '" + opts.path +
-                                    "' does not exist and cannot be created" +
-                                    (ec ? " (" + ec.message() + ")" : std::string{}) +
-                                    "; check the path and its permissions"};
-  if (!opts.read_only) {
-    auto l = detail::dir_lock::acquire(opts.path, opts.lock_wait_ms);
-    if (!l) return l.error();
-    p->lock = std::move(*l);
-  }
+  if (!opts.read_only)
+    if (auto s = p->create_and_lock(); !s.ok()) return s;
   auto ds = opts.read_only ? inspect_for_reader(opts.path) : inspect_for_writer(opts.path);
   if (!ds) return ds.error();
+  // Checks that need no map come before LMDB reads a page through it.
   if (!ds->fresh)
     if (auto s = detail::check_meta_pages(detail::data_path(opts.path)); !s.ok()) return s;
   if (auto s = p->open_lmdb(); !s.ok()) return s;
@@ -594,7 +599,7 @@ result<std::unique_ptr<environment>> environment::open(const env_options& opts) 
   auto* raw = p.get();
   std::unique_ptr<environment> e(new environment(std::move(p)));
   if (auto s = settle_identity(*e, *ds); !s.ok()) return s;
-  if (ds->fresh)
+  if (raw->bounds.begin.load() == 0) // the first table was just created
     if (auto s = raw->locate_map(); !s.ok()) return s;
   return e;
 }
@@ -721,6 +726,7 @@ std::size_t environment::map_size_bytes() const noexcept {
 }
 
 status environment::sync() {
+  if (impl_->opts.read_only) return {}; // nothing of ours to flush
   if (int rc = mdb_env_sync(impl_->env, 1); rc != 0)
     return from_mdb(rc, "syncing '" + impl_->opts.path + "'");
   return {};

@@ -90,6 +90,17 @@ status journal::impl::writable(const char* what) const {
                                     opts.env.path + "' was opened read-only"};
 }
 
+status journal::impl::check_not_repairing(const read_txn& txn) const {
+  auto marker = txn.get(meta, detail::repair_marker_key);
+  if (!marker) return marker.error();
+  if (!*marker) return {};
+  return {errc::corrupt, "the derived tables of the journal in '" + opts.env.path +
+                           "' are being rebuilt by `strata journal repair`, or a repair was "
+                           "interrupted (table meta, key " +
+                           std::string(detail::repair_marker_key) +
+                           "); wait for it to finish, or run it again"};
+}
+
 status journal::impl::meta_u64(const read_txn& txn, std::string_view key,
                                std::uint64_t& out) const {
   out = 0;
@@ -157,6 +168,39 @@ status journal::impl::find_stream(const read_txn& txn, std::string_view pid,
   return {};
 }
 
+status journal::impl::check_entry_vs_log(const read_txn& txn, std::string_view key,
+                                         std::string_view value) const {
+  if (key.size() != 16)
+    return corrupt_entry("index", "of " + std::to_string(key.size()) + " bytes",
+                         "an index key must be 16 bytes");
+  auto id = get_be64(key.data());
+  auto first = get_be64(key.data() + 8);
+  std::string name = "(stream id " + std::to_string(id) + ", seq " + std::to_string(first) + ")";
+  if (value.empty() || value.size() % 8 != 0)
+    return corrupt_entry("index", name, "value is not a list of 8-byte positions");
+  for (std::size_t i = 0; i < index_count(value); ++i) {
+    auto pos = get_be64(value.data() + i * 8);
+    if (pos == 0) continue; // deleted
+    auto n = txn.get(names, key64(id).view());
+    if (!n) return n.error();
+    if (!*n) return corrupt_entry("index", name, "no stream has this id in table stream_names");
+    auto v = txn.get(events, key64(pos).view());
+    if (!v) return v.error();
+    if (!*v)
+      return corrupt_entry("index", name,
+                           "position " + std::to_string(pos) + " is missing from the log");
+    event_view ev;
+    if (auto st = decode_view_at(pos, **v, {}, 0, ev); !st.ok()) return st;
+    if (ev.persistence_id != **n || ev.seq != first + i)
+      return corrupt_entry("index", name,
+                           "position " + std::to_string(pos) + " holds stream " +
+                             quoted(ev.persistence_id) + " seq " + std::to_string(ev.seq) +
+                             ", not stream " + quoted(**n) + " seq " + std::to_string(first + i));
+    return {};
+  }
+  return {};
+}
+
 status journal::impl::index_head(const read_txn& txn, std::string_view pid, std::uint64_t id,
                                  std::uint64_t& head, std::uint64_t& last_pos) const {
   head = 0;
@@ -167,13 +211,15 @@ status journal::impl::index_head(const read_txn& txn, std::string_view pid, std:
   key128 probe(id + 1, 0);
   MDB_val k = detail::to_val(probe.view()), d;
   int rc = c.get(k, d, MDB_SET_RANGE);
+  // The entry after this stream's last one: a damaged key (say, this stream's last
+  // entry with a flipped id) sits where the search ends, so check it against the log.
+  if (rc == 0)
+    if (auto s = check_entry_vs_log(txn, detail::to_view(k), detail::to_view(d)); !s.ok()) return s;
   rc = rc == 0 ? c.get(k, d, MDB_PREV) : c.get(k, d, MDB_LAST);
   if (rc == MDB_NOTFOUND) return {};
   if (rc != 0) return from_mdb(rc, "reading the index of stream " + quoted(pid));
-  if (k.mv_size != 16)
-    return corrupt_entry("index", "of " + std::to_string(k.mv_size) + " bytes",
-                         "an index key must be 16 bytes");
-  if (get_be64(static_cast<const char*>(k.mv_data)) != id) return {};
+  if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id)
+    return check_entry_vs_log(txn, detail::to_view(k), detail::to_view(d));
   auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
   auto val = detail::to_view(d);
   if (val.empty() || val.size() % 8 != 0 || first == 0)
@@ -183,6 +229,19 @@ status journal::impl::index_head(const read_txn& txn, std::string_view pid, std:
   head = first + index_count(val) - 1;
   last_pos = get_be64(val.data() + val.size() - 8);
   return {};
+}
+
+status journal::impl::check_has_events(const read_txn& txn, std::string_view pid, std::uint64_t id,
+                                       std::uint64_t head) const {
+  if (id == 0 || head != 0) return {};
+  // A stream enters table streams in the transaction of its first events, and the
+  // index keeps deleted seqs: with neither index entries nor un-indexed events, its
+  // index was damaged or lost.
+  (void)txn;
+  return corrupt_entry("index", "(stream " + quoted(pid) + ")",
+                       "the stream (id " + std::to_string(id) +
+                         ") is in table streams but has no index entries and no events after "
+                         "meta.indexed_through: its index entries are damaged or lost");
 }
 
 status journal::impl::lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
@@ -276,12 +335,7 @@ using detail::check_format;
 /// Reads the meta counters and the log's last record; checks them against each other.
 status load_meta(const read_txn& txn, journal::impl& p, std::uint64_t& last_key,
                  std::uint64_t& floor) {
-  auto marker = txn.get(p.meta, detail::repair_marker_key);
-  if (!marker) return marker.error();
-  if (*marker)
-    return corrupt_entry("meta", std::string(detail::repair_marker_key),
-                         "a repair of the derived tables was interrupted; run `strata journal "
-                         "repair --data DIR` again");
+  if (auto s = p.check_not_repairing(txn); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, next_stream_key, p.next_stream_id); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, indexed_through_key, p.indexed_through); !s.ok()) return s;
   if (auto s = p.meta_u64(txn, position_floor_key, floor); !s.ok()) return s;
@@ -412,8 +466,14 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
     return load_meta(txn, *p, last_key, floor);
   });
   // Damaged derived data does not stop a reader: reads that need it fail, naming it,
-  // and verify_all lists it.
+  // and verify_all lists it. Derived tables being rebuilt do.
   if (!st.ok() && st.code() != errc::corrupt) return st;
+  if (!st.ok())
+    if (auto s = p->env->read([&](read_txn& txn) {
+          return p->check_not_repairing(txn);
+        });
+        !s.ok())
+      return s;
   p->last_position = std::max(last_key, floor);
   return std::unique_ptr<journal>(new journal(std::move(p)));
 }
@@ -533,7 +593,8 @@ void journal::append_async(const std::vector<stream_write>& batch,
     if (!c) {
       std::uint64_t id = 0, head = 0;
       auto st = m.env->read([&](read_txn& txn) {
-        return m.lookup_stored(txn, pid, id, head);
+        auto s = m.lookup_stored(txn, pid, id, head);
+        return s.ok() ? m.check_has_events(txn, pid, id, head) : s;
       });
       if (!st.ok()) return st;
       std::unique_lock lk(m.mem);
@@ -835,6 +896,7 @@ status journal::flush_index() {
 
 status journal::impl::refresh_tail(const read_txn& txn) const {
   auto& t = tail;
+  if (auto st = check_not_repairing(txn); !st.ok()) return st;
   std::uint64_t through = 0, floor = 0;
   if (auto st = meta_u64(txn, indexed_through_key, through); !st.ok()) return st;
   if (auto st = meta_u64(txn, position_floor_key, floor); !st.ok()) return st;
@@ -899,6 +961,7 @@ using seq_pos = std::pair<std::uint64_t, std::uint64_t>;
 struct read_plan {
   std::uint64_t id = 0;
   std::uint64_t indexed_head = journal::max_seq;
+  std::uint64_t index_end = journal::max_seq; // the index's last seq, when known
   std::vector<seq_pos> tail;
 };
 
@@ -926,18 +989,26 @@ status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view
   if (!m.read_only) {
     if (auto* c = m.cached(pid)) {
       plan.id = c->id;
-      plan.indexed_head = c->indexed_head;
+      plan.indexed_head = plan.index_end = c->indexed_head;
       plan.tail.reserve(c->pending.size());
       for (std::size_t i = 0; i < c->pending.size(); ++i)
         plan.tail.emplace_back(c->indexed_head + 1 + i, c->pending[i]);
       return {};
     }
-    return m.find_stream(txn, pid, plan.id);
+    if (auto st = m.find_stream(txn, pid, plan.id); !st.ok() || plan.id == 0) return st;
+    std::uint64_t last_pos = 0;
+    if (auto st = m.index_head(txn, pid, plan.id, plan.index_end, last_pos); !st.ok()) return st;
+    return m.check_has_events(txn, pid, plan.id, plan.index_end);
   }
   if (auto st = m.refresh_tail(txn); !st.ok()) return st;
   if (auto it = m.tail.streams.find(std::string(pid)); it != m.tail.streams.end())
     plan.tail = it->second;
   if (auto st = m.find_stream(txn, pid, plan.id); !st.ok()) return st;
+  if (plan.tail.empty() && plan.id != 0) {
+    std::uint64_t last_pos = 0;
+    if (auto st = m.index_head(txn, pid, plan.id, plan.index_end, last_pos); !st.ok()) return st;
+    return m.check_has_events(txn, pid, plan.id, plan.index_end);
+  }
   if (plan.tail.empty()) return {};
   if (plan.id == 0)
     return corrupt_entry("streams", quoted(pid),
@@ -951,7 +1022,7 @@ status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view
                            " but the log's un-indexed tail continues with seq " +
                            std::to_string(plan.tail.front().first) + " at position " +
                            std::to_string(plan.tail.front().second));
-  plan.indexed_head = head;
+  plan.indexed_head = plan.index_end = head;
   return {};
 }
 
@@ -962,7 +1033,7 @@ std::string index_key(std::string_view pid, std::uint64_t first) {
 /// Positions the cursor on the index entry of stream `id` holding `from` (or the first
 /// one after it). Returns MDB_NOTFOUND when the stream's index ends before `from`.
 int seek_index(detail::cursor& c, std::uint64_t id, std::uint64_t from, MDB_val& k, MDB_val& v,
-               bool& gap) {
+               bool& gap, std::vector<std::pair<std::string_view, std::string_view>>& neighbours) {
   gap = false;
   key128 probe(id, from);
   k = detail::to_val(probe.view());
@@ -985,7 +1056,13 @@ int seek_index(detail::cursor& c, std::uint64_t id, std::uint64_t from, MDB_val&
     }
   }
   // No entry holds `from`: fine past the end of the index, a gap otherwise.
-  if (!next_is_ours) return MDB_NOTFOUND;
+  if (!next_is_ours) {
+    neighbours.clear();
+    if (rc == 0) neighbours.emplace_back(detail::to_view(k), detail::to_view(v));
+    if (prc == 0 && !prev_is_ours)
+      neighbours.emplace_back(detail::to_view(pk), detail::to_view(pv));
+    return MDB_NOTFOUND;
+  }
   gap = true;
   k = detail::to_val(probe.view());
   return c.get(k, v, MDB_SET_RANGE);
@@ -996,13 +1073,18 @@ int seek_index(detail::cursor& c, std::uint64_t id, std::uint64_t from, MDB_val&
 /// are skipped.
 status collect_index(const journal::impl& m, const read_txn& txn, std::string_view pid,
                      std::uint64_t id, std::uint64_t from, std::uint64_t to,
-                     std::vector<seq_pos>& todo) {
+                     std::uint64_t index_end, std::vector<seq_pos>& todo) {
   status cst;
   detail::cursor c(txn.native(), m.index.dbi, cst);
   if (!c) return cst;
   MDB_val k, v;
   bool gap = false;
-  int rc = seek_index(c, id, from, k, v, gap);
+  std::vector<std::pair<std::string_view, std::string_view>> neighbours;
+  int rc = seek_index(c, id, from, k, v, gap, neighbours);
+  // The entries next to where this stream's entries should be: one of them may be
+  // this stream's with a damaged key.
+  for (auto& [nk, nv] : neighbours)
+    if (auto st = m.check_entry_vs_log(txn, nk, nv); !st.ok()) return st;
   std::uint64_t expect = 0;
   for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
     if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id) break;
@@ -1029,6 +1111,13 @@ status collect_index(const journal::impl& m, const read_txn& txn, std::string_vi
   }
   if (rc != 0 && rc != MDB_NOTFOUND)
     return from_mdb(rc, "reading the index of stream " + quoted(pid));
+  // The entries read must reach as far as the index goes (or `to`).
+  auto need = std::min(to, index_end);
+  if (index_end != journal::max_seq && from <= need && (expect == 0 ? from : expect) <= need)
+    return corrupt_entry("index", "(stream " + quoted(pid) + ")",
+                         "the stream's index ends at seq " + std::to_string(index_end) +
+                           " but no entry holds seq " +
+                           std::to_string(expect == 0 ? from : expect));
   return {};
 }
 
@@ -1093,7 +1182,7 @@ status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, s
     std::vector<seq_pos> todo;
     if (from_seq <= plan.indexed_head)
       if (st = collect_index(m, txn, pid, plan.id, from_seq, std::min(to_seq, plan.indexed_head),
-                             todo);
+                             plan.index_end, todo);
           !st.ok())
         return st;
     for (auto& sp : plan.tail)
@@ -1219,6 +1308,8 @@ result<std::vector<std::string>> journal::list_streams() const {
   auto& m = *impl_;
   std::vector<std::string> out;
   auto st = m.env->read([&](read_txn& txn) {
+    if (m.read_only)
+      if (auto s = m.check_not_repairing(txn); !s.ok()) return s;
     status bad;
     auto s = txn.scan(m.streams, {}, [&](std::string_view k, std::string_view v) {
       std::uint64_t id = 0;

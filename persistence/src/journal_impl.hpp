@@ -133,6 +133,15 @@ struct journal::impl {
   /// it (0: deleted). Errors: corrupt (malformed entry).
   status index_head(const read_txn& txn, std::string_view pid, std::uint64_t id,
                     std::uint64_t& head, std::uint64_t& last_pos) const;
+  /// Checks an index entry that should not belong to the stream being read (the one
+  /// next to where its entries end) against the log: its first position must hold its
+  /// stream and seq. Errors: corrupt.
+  status check_entry_vs_log(const read_txn& txn, std::string_view key,
+                            std::string_view value) const;
+  /// corrupt when a stored stream (id != 0) has no index entries (head 0) and, as the
+  /// caller knows, no un-indexed events either.
+  status check_has_events(const read_txn& txn, std::string_view pid, std::uint64_t id,
+                          std::uint64_t head) const;
   /// The stream's id and indexed head as stored (id 0: unknown stream), the head
   /// checked against the record it points at. Works inside any transaction.
   status lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
@@ -140,6 +149,9 @@ struct journal::impl {
   /// Read-only journals: brings `tail` up to the snapshot of `txn` (caller holds
   /// tail.mu, taken before `txn` began, so maps only move forward). Errors: corrupt.
   status refresh_tail(const read_txn& txn) const;
+  /// corrupt when meta holds the repair marker: the derived tables are being rebuilt
+  /// (by another process) or a rebuild was interrupted.
+  status check_not_repairing(const read_txn& txn) const;
   /// Writer open: loads the log after indexed_through into the cache (pending).
   status reindex_tail();
   /// invalid_argument "opened read-only" for a read-only journal, else ok.

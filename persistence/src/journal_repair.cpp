@@ -95,16 +95,25 @@ status assign_ids(const journal::impl& m, const read_txn& txn, repair_plan& plan
   if (*last && (*last)->first.size() == 8)
     next = std::max(next, get_be64((*last)->first.data()) + 1);
   next = std::max<std::uint64_t>(next, 1);
+  // stream_names backwards (pid → its ids): when the streams entry of a stream is
+  // damaged, the one id stream_names gives it is kept (its snapshots stay in place).
+  std::unordered_map<std::string, std::vector<std::uint64_t>> named;
+  auto st = txn.scan(m.names, {}, [&](std::string_view k, std::string_view v) {
+    if (k.size() == 8) named[std::string(v)].push_back(get_be64(k.data()));
+    return true;
+  });
+  if (!st.ok()) return st;
   std::unordered_set<std::uint64_t> used;
   for (auto& rs : plan.streams) {
     std::uint64_t id = 0;
     auto v = txn.get(m.streams, rs.pid);
     if (!v) return v.error();
-    if (*v && m.check_stream_entry(txn, rs.pid, **v, id).ok() && id < (std::uint64_t{1} << 62) &&
-        used.insert(id).second)
-      rs.id = id;
-    else
-      rs.id = 0;
+    bool agreed = *v && m.check_stream_entry(txn, rs.pid, **v, id).ok();
+    if (!agreed) {
+      auto n = named.find(rs.pid);
+      id = n != named.end() && n->second.size() == 1 ? n->second.front() : 0;
+    }
+    rs.id = id != 0 && id < (std::uint64_t{1} << 62) && used.insert(id).second ? id : 0;
   }
   for (auto& rs : plan.streams)
     if (rs.id == 0) {

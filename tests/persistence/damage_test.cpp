@@ -67,7 +67,8 @@ int inflate_value_size(const std::string& data_mdb, const std::string& key,
              static_cast<unsigned>(static_cast<unsigned char>(bytes[at + 1])) << 8;
     };
     const auto h = p - 8;
-    if (u16(h) != value_size || u16(h + 2) != 0 || u16(h + 4) != 0 || u16(h + 6) != key.size())
+    // flags 0: value in the node; 1 (F_BIGDATA): value on overflow pages.
+    if (u16(h) != value_size || u16(h + 2) != 0 || u16(h + 4) > 1 || u16(h + 6) != key.size())
       continue;
     bytes[h + 3] = static_cast<char>(0x40); // mn_hi = 0x4000: size += 2^30
     ++changed;
@@ -139,7 +140,10 @@ TEST_CASE("damage: a truncated data.mdb is corrupt at open, in both modes, never
 
 TEST_CASE("damage: a value size flipped to 1 GiB is corrupt naming table and key") {
   temp_dir dir;
-  const std::string key = "needle-key-0001", value(100, 'v');
+  const std::string key = "needle-key-0001";
+  std::string value;
+  SUBCASE("a value inside its leaf page") { value.assign(100, 'v'); }
+  SUBCASE("a value on overflow pages") { value.assign(9000, 'w'); }
   {
     auto env = environment::open(env_opts(dir.path()));
     STRATA_REQUIRE_VALUE(env);

@@ -13,6 +13,18 @@
 //     return journal->offsets().put(txn, "bank.report", position);  // same txn
 //   });
 //
+// A data directory has one writer at a time (an exclusive lock on DIR/strata.lock; a
+// second writer gets errc::locked after lock_wait_ms) and any number of read-only
+// environments beside it:
+//
+//   env_options ro;
+//   ro.path = "data";
+//   ro.read_only = true;                                     // no lock, writes nothing
+//   auto reader = environment::open(ro);
+//
+// Every open checks the directory's identity (DIR/strata.id), data.mdb's meta pages and
+// size; every key and value read is checked to lie inside the file (docs/persistence.md).
+//
 // Threads: read transactions may run on any thread (MDB_NOTLS). Write transactions
 // are serialised by LMDB; keep them on as few threads as possible (the journal's
 // writer is one thread). A transaction never migrates between threads: `read` and
@@ -141,7 +153,8 @@ class environment {
   const env_options& options() const noexcept;
   /// Current map size in bytes (grows on demand).
   std::size_t map_size_bytes() const noexcept;
-  /// Flushes the OS buffers to disk (useful after nosync writes). Errors: io_error.
+  /// Flushes the OS buffers to disk (useful after nosync writes); a no-op when read-only.
+  /// Errors: io_error.
   status sync();
 
   MDB_env* native() const noexcept;

@@ -15,16 +15,25 @@
 //     return true;  // continue
 //   });
 //
+//   // Another process, while the writer runs: reads only, sees every committed event.
+//   auto r = journal::open_read_only(o);
+//   auto report = (*r)->verify_all();                            // every problem, listed
+//
 // Layout (see docs/persistence.md): `events` maps the global position (u64 big-endian,
 // MDB_APPEND) to a checksummed Cap'n Proto envelope; the per-stream index maps
 // (stream id, first seq) to the positions of a run of that stream's events and is
 // written in larger, sorted batches. The index is rebuildable from the log: what was
 // not yet indexed at a crash is re-read from the log at open.
 //
+// The log is the truth; the streams, stream_names and index tables and the meta
+// counters are derived from it and checked on every use (a damaged entry is `corrupt`
+// naming table and key, never a wrong answer); `repair` rebuilds them from the log.
+//
 // Threads: `append`, `append_async`, `flush_index`, `delete_events_before` and `close`
 // must be called from one thread at a time (the runtime's journal writer owns them);
 // the journal commits on a thread of its own. Reads may be called from any thread,
-// concurrently with appends; they see committed data only.
+// concurrently with appends; they see committed data only. A read-only journal's reads
+// may run on any thread too (they share its tail map under a mutex).
 #pragma once
 
 #include "strata/persistence/environment.hpp"
