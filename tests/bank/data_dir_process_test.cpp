@@ -250,3 +250,27 @@ TEST_CASE_FIXTURE(fixture, "an empty data.mdb in a directory that held a journal
   }
   CHECK(verify().exit_code != 0);
 }
+
+TEST_CASE_FIXTURE(fixture, "readers racing the creation of a journal answer, never fail") {
+  // A load on a fresh directory creates the journal while `balances` runs right away:
+  // the reader sees nothing yet or some accounts, but never an error.
+  for (int round = 0; round < 5; ++round) {
+    const std::string d = dir.sub("fresh-" + std::to_string(round));
+    child load{dir.path(),
+               {"--data", d, "--durability", "nosync", "load", "--accounts", "3", "--ops", "200",
+                "--clients", "2", "--seed", "3"}};
+    for (int k = 0; k < 3; ++k) {
+      auto r = run(dir.path(), {"--data", d, "balances"});
+      INFO("round " << round << " reader " << k << ": " << r.err);
+      CHECK(r.exit_code == 0);
+      CHECK_NOTHROW(parse_balances(r.out));
+    }
+    const auto deadline = clock_type::now() + std::chrono::seconds(120);
+    while (!load.exited() && clock_type::now() < deadline) {
+      auto r = run(dir.path(), {"--data", d, "balances"});
+      CHECK(r.exit_code == 0);
+    }
+    REQUIRE(load.exited());
+    CHECK(load.exit_code() == 0);
+  }
+}
