@@ -293,9 +293,12 @@ status journal::impl::open_tables() {
   for (auto& t : all) {
     auto r = env->open_table(t.name);
     if (!r) {
+      // The identity is there (environment::open checked it) but not the journal's
+      // tables: a writer is creating the journal right now, or died doing so. Either
+      // way nothing is stored yet.
       if (read_only && r.error().code() == errc::not_found)
-        return {errc::incompatible, "'" + opts.env.path + "' has no table '" + t.name +
-                                      "': not a strata journal (or one never opened for writing)"};
+        return {errc::not_found, "no journal in '" + opts.env.path + "' yet (no table '" + t.name +
+                                   "': being created, or its creation was cut short)"};
       return r.error();
     }
     *t.t = *r;

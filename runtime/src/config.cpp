@@ -40,6 +40,22 @@ status parse_uint(std::string_view key, std::string_view v, T& out) {
   return {};
 }
 
+status parse_bool(std::string_view key, std::string_view v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") {
+    out = true;
+    return {};
+  }
+  if (v == "false" || v == "0" || v == "no" || v == "off") {
+    out = false;
+    return {};
+  }
+  return {errc::invalid_argument, "config key '" + std::string(key) +
+                                    "' expects true or false, got '" + std::string(v) + "'"};
+}
+
+/// Keys that are a switch on the command line: `--key` alone means true.
+bool is_flag(std::string_view key) { return normalise(key) == "read-only"; }
+
 } // namespace
 
 std::uint64_t config::snapshot_every_for(std::string_view type) const {
@@ -111,6 +127,8 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
     scheduler_policy = std::string(v);
     return {};
   }
+  if (key == "read-only") return parse_bool(key, v, read_only);
+  if (key == "lock-wait-ms") return parse_uint(key, v, lock_wait_ms);
   if (key == "node-name") {
     node_name = std::string(v);
     return {};
@@ -221,6 +239,16 @@ persistence::result<config> parse_args(int argc, const char* const* argv,
       config probe = base;
       bool has_value = eq != std::string::npos;
       std::string value = has_value ? body.substr(eq + 1) : std::string{};
+      if (!has_value && is_flag(key)) {
+        // `--flag [true|false]`: the value only when the next argument is one.
+        bool on = true;
+        if (i + 1 < args.size() && parse_bool(key, args[i + 1], on).ok())
+          ++i;
+        else
+          on = true;
+        if (auto st = base.set(key, on ? "true" : "false"); !st.ok()) return st;
+        continue;
+      }
       if (!has_value) {
         // `--key value`: only when `key` is ours.
         if (i + 1 < args.size()) {

@@ -19,6 +19,7 @@ const char* to_string(runtime_errc code) noexcept {
     case runtime_errc::incompatible: return "incompatible";
     case runtime_errc::unavailable: return "unavailable";
     case runtime_errc::internal: return "internal";
+    case runtime_errc::locked: return "locked";
     case runtime_errc::stash_full: return "stash_full";
     case runtime_errc::timeout: return "timeout";
     case runtime_errc::shutting_down: return "shutting_down";
@@ -26,6 +27,7 @@ const char* to_string(runtime_errc code) noexcept {
     case runtime_errc::write_failed: return "write_failed";
     case runtime_errc::undelivered: return "undelivered";
     case runtime_errc::not_replicated: return "not_replicated";
+    case runtime_errc::read_only: return "read_only";
   }
   return "unknown";
 }

@@ -2,6 +2,7 @@
 
 #include "strata/persistence/journal.hpp"
 #include "strata/runtime/detail/messages.hpp"
+#include "strata/runtime/ids.hpp"
 #include "system_core.hpp"
 
 #include <caf/actor_system.hpp>
@@ -115,8 +116,15 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
   e->home = this;
   if (&e->entity_id != &id_in) e->entity_id = id_in;
   const std::string& id = e->entity_id;
-  if (id.empty()) {
-    e->fail(make_runtime_error(runtime_errc::invalid_argument, "empty entity id"));
+  if (auto st = validate_id(type_, id); !st.ok()) {
+    e->fail(to_error(st));
+    return;
+  }
+  if (core_.cfg.read_only) {
+    e->fail(make_runtime_error(runtime_errc::read_only,
+                               "the system was opened read-only (config read-only); '" +
+                                 persistence_id(id) +
+                                 "' cannot handle commands: open it without read-only"));
     return;
   }
   auto& sh = shard_of(id);

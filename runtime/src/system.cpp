@@ -4,6 +4,7 @@
 #include "strata/persistence/offset_store.hpp"
 #include "strata/runtime/detail/journal_writer.hpp"
 #include "strata/runtime/detail/region.hpp"
+#include "strata/runtime/ids.hpp"
 #include "system_core.hpp"
 
 #include <caf/actor_system.hpp>
@@ -56,12 +57,6 @@ class strata_actor_config : public caf::actor_system_config {
 
 namespace {
 
-/// The aggregate type of a persistence id (`<type>:<id>`, see entities.hpp).
-std::string_view type_of(std::string_view pid) {
-  auto colon = pid.find(':');
-  return colon == std::string_view::npos ? pid : pid.substr(0, colon);
-}
-
 /// Starts the mock cluster (kafka = "mock") and the bridge, and hooks the writer to it:
 /// it wakes the bridge after every commit and, for `replicated` types, holds replies
 /// until Kafka acknowledged their events.
@@ -84,7 +79,7 @@ persistence::status start_kafka(detail::system_core& core) {
     if (!streams) return streams.error();
     std::set<std::string> types;
     for (auto& pid : *streams)
-      types.emplace(type_of(pid));
+      types.emplace(type_of_persistence_id(pid));
     for (auto& t : types)
       if (auto st = core.kafka_mock->create_topic(bo.topic_prefix + t,
                                                   static_cast<int>(c.kafka_partitions));
@@ -118,7 +113,7 @@ persistence::status start_kafka(detail::system_core& core) {
   };
   if (c.replicated || !c.replicated_by_type.empty())
     hooks.replicated = [cfg](std::string_view pid) {
-      return cfg->replicated_for(type_of(pid));
+      return cfg->replicated_for(type_of_persistence_id(pid));
     };
   hooks.replication_timeout_ms = c.replication_timeout_ms;
   writer->set_kafka(std::move(hooks));
@@ -139,45 +134,70 @@ void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
 
 } // namespace
 
+namespace {
+
+persistence::journal_options journal_options_of(const config& c) {
+  persistence::journal_options jo;
+  jo.env.path = c.data_dir;
+  jo.env.sync = c.durability;
+  jo.env.map_size_bytes = c.map_size_bytes;
+  jo.env.map_size_max_bytes = c.map_size_max_bytes;
+  jo.env.read_only = c.read_only;
+  jo.env.lock_wait_ms = c.lock_wait_ms;
+  jo.writer_node = c.node_name;
+  jo.index_flush_events = c.index_flush_events;
+  jo.max_batch_events = std::max<std::size_t>(jo.max_batch_events, c.writer_batch_events_max +
+                                                                     c.entity_batch_events_max);
+  return jo;
+}
+
+/// Settings that contradict each other. Errors: invalid_argument.
+persistence::status check_config(const config& c) {
+  bool any_replicated = c.replicated;
+  for (auto& kv : c.replicated_by_type)
+    any_replicated = any_replicated || kv.second;
+  if (c.read_only && (!c.kafka.empty() || any_replicated))
+    return {persistence::errc::invalid_argument,
+            "read-only: Kafka must be off (no kafka, no replication = replicated): a "
+            "read-only system publishes nothing"};
+  if (c.kafka.empty() && any_replicated)
+    return {persistence::errc::invalid_argument,
+            "replication = replicated needs Kafka: set kafka (a bootstrap list, or mock)"};
+  return {};
+}
+
+/// Opens the journal (read-only or for writing) and, for writing, starts the writer.
+persistence::status open_journal(detail::system_core& core) {
+  auto& c = core.cfg;
+  auto jo = journal_options_of(c);
+  auto j = c.read_only ? persistence::journal::open_read_only(jo) : persistence::journal::open(jo);
+  if (!j)
+    return {j.error().code(), "cannot open the journal in '" + c.data_dir + "'" +
+                                (c.read_only ? " read-only" : "") + ": " + j.error().message()};
+  core.journal = std::move(*j);
+  core.gate = std::make_unique<detail::recovery_gate>(c.max_recovering);
+  if (c.read_only) return {};
+  auto* jp = core.journal.get();
+  core.writer = std::make_unique<detail::journal_writer>(
+    [jp](const std::vector<persistence::stream_write>& w,
+         const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
+      jp->append_async(w, s, std::move(done));
+    },
+    c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
+  if (!c.kafka.empty()) return start_kafka(core);
+  return {};
+}
+
+} // namespace
+
 result<std::unique_ptr<system>> system::open(config cfg) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
   auto& c = core->cfg;
   if (c.max_inflight_writes == 0) c.max_inflight_writes = 1;
   if (c.entity_batch_events_max == 0) c.entity_batch_events_max = 1;
-  persistence::journal_options jo;
-  jo.env.path = c.data_dir;
-  jo.env.sync = c.durability;
-  jo.env.map_size_bytes = c.map_size_bytes;
-  jo.env.map_size_max_bytes = c.map_size_max_bytes;
-  jo.writer_node = c.node_name;
-  jo.index_flush_events = c.index_flush_events;
-  jo.max_batch_events = std::max<std::size_t>(jo.max_batch_events, c.writer_batch_events_max +
-                                                                     c.entity_batch_events_max);
-  auto j = persistence::journal::open(jo);
-  if (!j)
-    return to_error(persistence::status{
-      j.error().code(), "cannot open the journal in '" + c.data_dir + "': " + j.error().message()});
-  core->journal = std::move(*j);
-  core->gate = std::make_unique<detail::recovery_gate>(c.max_recovering);
-  auto* jp = core->journal.get();
-  core->writer = std::make_unique<detail::journal_writer>(
-    [jp](const std::vector<persistence::stream_write>& w,
-         const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
-      jp->append_async(w, s, std::move(done));
-    },
-    c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
-  if (c.kafka.empty()) {
-    bool any = c.replicated;
-    for (auto& kv : c.replicated_by_type)
-      any = any || kv.second;
-    if (any)
-      return to_error(persistence::status{
-        persistence::errc::invalid_argument,
-        "replication = replicated needs Kafka: set kafka (a bootstrap list, or mock)"});
-  } else if (auto st = start_kafka(*core); !st.ok()) {
-    return to_error(st);
-  }
+  if (auto st = check_config(c); !st.ok()) return to_error(st);
+  if (auto st = open_journal(*core); !st.ok()) return to_error(st);
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
   core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
   if (c.passivate_after_ms > 0) {
@@ -234,7 +254,7 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
     r->stop_all();
   for (auto& r : regions)
     r->await_all_finished();
-  core_->writer->stop();
+  if (core_->writer) core_->writer->stop();
   if (core_->bridge) {
     // Events persisted while the entities stopped: one more bounded drain.
     auto left = core_->bridge->stop(drain_left_ms());
@@ -266,10 +286,12 @@ system_stats system::stats() const {
   }
   s.recovering = core_->gate->in_use();
   s.waiting_for_recovery = core_->gate->waiting();
-  s.commits = core_->writer->commits();
-  s.committed_events = core_->writer->committed_events();
-  s.failed_commits = core_->writer->failed_commits();
-  s.append_ns = core_->writer->append_ns();
+  if (const auto* w = core_->writer.get()) {
+    s.commits = w->commits();
+    s.committed_events = w->committed_events();
+    s.failed_commits = w->failed_commits();
+    s.append_ns = w->append_ns();
+  }
   return s;
 }
 

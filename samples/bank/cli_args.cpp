@@ -1,6 +1,9 @@
 #include "bank/cli_args.hpp"
 
+#include "bank/account.hpp"
 #include "strata/persistence/timestamp.hpp"
+
+#include <strata/runtime/ids.hpp>
 
 #include <cerrno>
 #include <cstdlib>
@@ -124,13 +127,20 @@ parse_result parse(const std::vector<std::string>& args) {
                 std::to_string(pos.size()));
   if (n_positional >= 1) {
     c.id = pos[0];
-    if (c.id.empty()) return fail(sub + ": the account ID must not be empty");
+    if (auto st = strata::validate_id(account::type_name, c.id); !st.ok())
+      return fail(sub + ": bad account ID: " + st.message());
   }
   if (n_positional == 2 && !parse_i64(pos[1], c.amount))
     return fail(sub + ": AMOUNT must be an integer number of cents, got '" + pos[1] + "'");
   for (const auto& [name, value] : r.options()) {
     std::uint64_t u = 0;
     if (name == "owner") {
+      if (auto why = strata::first_unprintable(value); !why.empty())
+        return fail("open: --owner must be printable text: " + why + " of \"" +
+                    strata::escape_text(value) + "\"");
+      if (value.size() > owner_max_bytes)
+        return fail("open: --owner must be at most " + std::to_string(owner_max_bytes) +
+                    " bytes, got " + std::to_string(value.size()));
       c.owner = value;
     } else if (name == "as-of-seq") {
       if (!parse_u64(value, u))
@@ -181,6 +191,16 @@ parse_result parse(const std::vector<std::string>& args) {
   return parse_result{std::move(c), {}};
 }
 
+bool is_read_only(const command_line& c) noexcept {
+  switch (c.what) {
+    case verb::balance:
+    case verb::history:
+    case verb::balances: return true;
+    case verb::report: return c.source == report_source::journal;
+    default: return false;
+  }
+}
+
 bool has_data_option(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -211,6 +231,11 @@ const char* usage() noexcept {
          "  --kafka BOOTSTRAP|mock (publish the journal to Kafka; mock = in-process cluster),\n"
          "  --replication local|replicated, --replication-timeout-ms N (default 10000),\n"
          "  --kafka-partitions N, --kafka-drain-ms N, ...\n"
+         "  --lock-wait-ms N: a writing command waits this long for another one on DIR\n"
+         "  (default 5000), then fails with `locked` (exit 4) naming it\n"
+         "balance, history, balances and report --source journal open DIR read-only: they\n"
+         "run beside a writing command. IDs: printable UTF-8, no control characters, at most\n"
+         "247 bytes; output escapes \\ newline tab and control bytes (\\\\ \\n \\t \\xNN)\n"
          "exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure error\n";
 }
 

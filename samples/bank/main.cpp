@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -43,8 +44,11 @@ int report(const caf::error& err) {
   return exit_infra;
 }
 
+/// An ID or other stored text inside one line of output (strata::escape_text).
+std::string field(const std::string& text) { return strata::escape_text(text, true); }
+
 int not_open(const std::string& id) {
-  std::cerr << "rejected: not_open: account " << id << " has no events there\n";
+  std::cerr << "rejected: not_open: account " << field(id) << " has no events there\n";
   return exit_rejected;
 }
 
@@ -53,7 +57,7 @@ int print_history_line(const strata::history_entry<bank::account>& h) {
             << " type=" << h.type;
   std::visit(strata::overload{
                [](const bank::opened& e) {
-                 std::cout << " owner=" << e.owner;
+                 std::cout << " owner=" << strata::escape_text(e.owner);
                },
                [](const bank::deposited& e) {
                  std::cout << " amount=" << e.cents;
@@ -76,7 +80,7 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
                     strata::entities<bank::account>::default_timeout;
   auto print_balance = [&](const caf::expected<bank::balance_reply>& r) {
     if (!r) return report(r.error());
-    std::cout << c.id << " balance=" << r->balance << "\n";
+    std::cout << field(c.id) << " balance=" << r->balance << "\n";
     return exit_ok;
   };
   switch (c.what) {
@@ -86,17 +90,17 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
     case verb::close: {
       auto r = accounts.ask(c.id, bank::close_account{}, wait);
       if (!r) return report(r.error());
-      std::cout << c.id << " closed\n";
+      std::cout << field(c.id) << " closed\n";
       return exit_ok;
     }
     case verb::balance: {
-      if (!c.as_of_seq && !c.as_of_time_ns)
-        return print_balance(accounts.ask(c.id, bank::get_balance{}));
-      auto s = c.as_of_seq ? accounts.state_at_seq(c.id, *c.as_of_seq)
-                           : accounts.state_at_time(c.id, *c.as_of_time_ns);
+      // Read-only: the state from the journal, not the actor (get_balance).
+      auto s = c.as_of_seq       ? accounts.state_at_seq(c.id, *c.as_of_seq)
+               : c.as_of_time_ns ? accounts.state_at_time(c.id, *c.as_of_time_ns)
+                                 : accounts.current(c.id);
       if (!s) return report(s.error());
       if (!s->state.open && !s->state.closed) return not_open(c.id);
-      std::cout << c.id << " balance=" << s->state.balance << "\n";
+      std::cout << field(c.id) << " balance=" << s->state.balance << "\n";
       return exit_ok;
     }
     case verb::history: {
@@ -111,12 +115,15 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       auto ids = accounts.ids();
       if (!ids) return report(ids.error());
       std::sort(ids->begin(), ids->end());
+      int rc = exit_ok;
       for (const auto& id : *ids) {
-        auto s = accounts.current(id);
-        if (!s) return report(s.error());
-        std::cout << id << " balance=" << s->state.balance << "\n";
+        auto s = accounts.current(id); // an id stored against the rules: an error line
+        if (!s)
+          rc = std::max(rc, report(s.error()));
+        else
+          std::cout << field(id) << " balance=" << s->state.balance << "\n";
       }
-      return exit_ok;
+      return rc;
     }
     case verb::load: {
       bank::load_options o;
@@ -149,6 +156,54 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
   return exit_usage;
 }
 
+/// strata-bank's defaults under the runtime options of the command line.
+strata::config bank_defaults() {
+  strata::config c;
+  c.lock_wait_ms = bank::cli::default_lock_wait_ms;
+  return c;
+}
+
+/// A read-only command: opens the journal read-only, publishes nothing.
+void make_read_only(strata::config& c) {
+  c.read_only = true;
+  c.kafka.clear();
+  c.replicated = false;
+  c.replicated_by_type.clear();
+}
+
+/// After a read-only open said not_found: true when `dir` is a directory (without a
+/// journal), or does not exist but could be created (its nearest existing ancestor is a
+/// directory) — not when the path runs through a file.
+bool no_journal_there(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto st = std::filesystem::status(dir, ec);
+  if (st.type() == std::filesystem::file_type::directory) return true;
+  if (st.type() != std::filesystem::file_type::not_found) return false;
+  for (auto p = std::filesystem::absolute(dir, ec).parent_path(); !ec && !p.empty();
+       p = p.parent_path()) {
+    auto ps = std::filesystem::status(p, ec);
+    if (ps.type() == std::filesystem::file_type::not_found) {
+      if (p == p.root_path()) return false;
+      ec.clear();
+      continue;
+    }
+    return ps.type() == std::filesystem::file_type::directory;
+  }
+  return false;
+}
+
+/// A read-only command on a directory without a journal answers as on an empty one
+/// (and creates nothing).
+int run_without_journal(const bank::cli::command_line& c) {
+  using bank::cli::verb;
+  if (c.what == verb::balances) return exit_ok;
+  if (c.what == verb::report) {
+    std::cout << bank::format_report(bank::report{});
+    return exit_ok;
+  }
+  return not_open(c.id);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -160,7 +215,7 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<std::string> rest;
-  auto cfg = strata::config::from_args(argc, argv, &rest);
+  auto cfg = strata::config::from_args(argc, argv, &rest, bank_defaults());
   if (!cfg) return usage_error(strata::describe(cfg.error()));
   if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
@@ -173,7 +228,12 @@ int main(int argc, char** argv) {
   if (cmd.value->what == bank::cli::verb::report &&
       cmd.value->source == bank::cli::report_source::kafka && cfg->kafka.empty())
     return usage_error("report --source kafka needs --kafka BOOTSTRAP or --kafka mock");
+  if (bank::cli::is_read_only(*cmd.value)) make_read_only(*cfg);
   auto sys = strata::system::open(*cfg);
+  if (!sys && cfg->read_only &&
+      strata::runtime_error_of(sys.error()) == strata::runtime_errc::not_found &&
+      no_journal_there(cfg->data_dir))
+    return run_without_journal(*cmd.value);
   if (!sys) {
     std::cerr << "error: " << strata::describe(sys.error()) << "\n";
     return exit_infra;

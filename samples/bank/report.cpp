@@ -5,6 +5,7 @@
 #include <strata/persistence/kafka_bridge.hpp>
 #include <strata/persistence/kafka_consumer.hpp>
 #include <strata/persistence/kafka_projection.hpp>
+#include <strata/runtime/ids.hpp>
 #include <strata/runtime/system.hpp>
 
 #include <algorithm>
@@ -82,19 +83,48 @@ sp::result<std::size_t> accounts_behind(const sp::journal& j, const report& r,
 std::string format_report(const report& r) {
   std::ostringstream out;
   for (const auto& [id, t] : r.accounts) // std::map: sorted bytewise by id
-    out << id << " deposits=" << t.deposited_cents << " withdrawals=" << t.withdrawn_cents << "\n";
+    out << strata::escape_text(id, true) << " deposits=" << t.deposited_cents
+        << " withdrawals=" << t.withdrawn_cents << "\n";
   out << "total deposits=" << r.total.deposited_cents << " withdrawals=" << r.total.withdrawn_cents
       << "\n";
   return out.str();
 }
 
-sp::result<report> report_from_journal(sp::journal& j, std::uint32_t timeout_ms) {
-  auto rp = report_projection::open(j);
-  if (!rp) return rp.error();
-  auto tail = sp::journal_projection::open(j, (*rp)->projection(), {});
-  if (!tail) return tail.error();
-  if (auto st = (*tail)->catch_up(timeout_ms); !st.ok()) return st;
-  return (*rp)->read();
+sp::result<report> report_from_journal(const sp::journal& j, std::uint32_t timeout_ms) {
+  const auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  const std::uint64_t last = j.last_position(); // what the journal held when we started
+  constexpr std::size_t chunk = 4096;
+  report out;
+  std::uint64_t next = 1;
+  sp::status problem;
+  while (next <= last) {
+    std::size_t seen = 0;
+    auto st = j.read_global(next, chunk, [&](const sp::event_record& e) {
+      ++seen;
+      next = e.position + 1;
+      if (e.position > last) return false;
+      std::string_view pid = e.persistence_id;
+      if (pid.substr(0, account_stream_prefix.size()) != account_stream_prefix) return true;
+      auto& acc = out.accounts[std::string{pid.substr(account_stream_prefix.size())}];
+      account_totals before = acc;
+      problem = fold_event(acc, e);
+      if (!problem.ok()) return false;
+      out.total.deposited_cents += acc.deposited_cents - before.deposited_cents;
+      out.total.withdrawn_cents += acc.withdrawn_cents - before.withdrawn_cents;
+      out.total.deposits += acc.deposits - before.deposits;
+      out.total.withdrawals += acc.withdrawals - before.withdrawals;
+      return true;
+    });
+    if (!st.ok()) return st;
+    if (!problem.ok()) return problem;
+    if (seen == 0) break; // the rest was deleted
+    if (next <= last && ms_left(deadline) == 0)
+      return sp::status{sp::errc::unavailable,
+                        "report: read the journal up to position " + std::to_string(next - 1) +
+                          " of " + std::to_string(last) + " within " + std::to_string(timeout_ms) +
+                          " ms; give more --timeout-ms"};
+  }
+  return out;
 }
 
 sp::result<report> report_from_kafka(strata::system& sys, std::uint32_t timeout_ms,

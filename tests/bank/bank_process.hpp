@@ -20,8 +20,13 @@
 
 namespace bank::test {
 
-/// The strata-bank binary (compile definition from tests/bank/CMakeLists.txt).
-inline const char* binary() { return STRATA_BANK_PATH; }
+/// The strata-bank binary: $STRATA_BANK_BINARY when set (to run the tests against
+/// another build, e.g. an older commit's), else the compile definition from
+/// tests/bank/CMakeLists.txt.
+inline const char* binary() {
+  if (const char* b = std::getenv("STRATA_BANK_BINARY"); b && *b) return b;
+  return STRATA_BANK_PATH;
+}
 
 /// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh.
 inline std::uint64_t test_seed() {
@@ -119,6 +124,19 @@ inline run_result run(const std::string& scratch, const std::vector<std::string>
   return r;
 }
 
+/// Runs another executable (e.g. the `strata` tool) to completion, like run().
+inline run_result run_exe(const std::string& scratch, const std::string& exe,
+                          const std::vector<std::string>& args) {
+  auto out = scratch + "/run-exe.out";
+  auto err = scratch + "/run-exe.err";
+  pid_t pid = detail::spawn_exe(exe, args, out, err);
+  run_result r;
+  r.exit_code = detail::wait_exit(pid);
+  r.out = detail::slurp(out);
+  r.err = detail::slurp(err);
+  return r;
+}
+
 /// A strata-bank process in the background.
 class child {
  public:
@@ -156,6 +174,8 @@ class child {
     return true;
   }
   int exit_code() const noexcept { return code_; }
+  /// The process id while it runs (0 once reaped).
+  pid_t pid() const noexcept { return pid_; }
   std::string err() const { return detail::slurp(err_); }
   std::string out() const { return detail::slurp(out_); }
 

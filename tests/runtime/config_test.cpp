@@ -76,3 +76,26 @@ TEST_CASE("config: file, then command line overrides it") {
   REQUIRE_FALSE(missing);
   CHECK(strata::describe(missing.error()) == "not_found: cannot open config file '" + path + "'");
 }
+
+TEST_CASE("config: read-only is a switch, lock-wait-ms a number") {
+  const char* argv[] = {"prog", "--read-only", "balances", "--lock-wait-ms", "250"};
+  std::vector<std::string> rest;
+  auto c = strata::config::from_args(5, argv, &rest);
+  REQUIRE(c);
+  CHECK(c->read_only);
+  CHECK(c->lock_wait_ms == 250);
+  CHECK(rest == std::vector<std::string>{"balances"});
+  const char* argv2[] = {"prog", "--read-only", "false", "x"};
+  c = strata::config::from_args(4, argv2, &rest);
+  REQUIRE(c);
+  CHECK_FALSE(c->read_only);
+  CHECK(rest == std::vector<std::string>{"x"});
+  const char* argv3[] = {"prog", "--read-only=maybe"};
+  c = strata::config::from_args(2, argv3, nullptr);
+  REQUIRE_FALSE(c);
+  CHECK(c.error().message().find("read-only") != std::string::npos);
+  strata::config d;
+  CHECK(d.set("read_only", "yes").ok());
+  CHECK(d.read_only);
+  CHECK_FALSE(d.set("lock-wait-ms", "-1").ok());
+}

@@ -4,6 +4,9 @@
 #include "test_util.hpp"
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 
@@ -483,4 +486,90 @@ TEST_CASE("system: at most max-recovering entities recover at once") {
   CHECK(peak.load() >= 1);
   CHECK(peak.load() <= 2);
   CHECK(sys->stats().recoveries == n);
+}
+
+namespace {
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+} // namespace
+
+TEST_CASE("system: ids against the rules fail with invalid_argument in commands and reads") {
+  temp_dir dir;
+  auto sys = open_system(test_config(dir.path));
+  auto c = sys->entities<counter>();
+  for (const std::string& bad :
+       std::vector<std::string>{"a\nb", "a\x1b", std::string(300, 'x'), "\xFF"}) {
+    auto r = c.ask(bad, add{1});
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == runtime_errc::invalid_argument);
+    auto f = c.ask_future(bad, get{}).get();
+    REQUIRE_FALSE(f);
+    CHECK(code_of(f.error()) == runtime_errc::invalid_argument);
+    c.tell(bad, add{1});
+    auto h = c.history(bad);
+    REQUIRE_FALSE(h);
+    CHECK(code_of(h.error()) == runtime_errc::invalid_argument);
+    CHECK(code_of(c.current(bad).error()) == runtime_errc::invalid_argument);
+    CHECK(code_of(c.state_at_seq(bad, 1).error()) == runtime_errc::invalid_argument);
+    CHECK(code_of(c.state_at_time(bad, 1).error()) == runtime_errc::invalid_argument);
+  }
+  auto r = c.ask("a b:c", add{1}); // spaces and ':' are fine
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  auto ids = c.ids();
+  REQUIRE(ids);
+  CHECK(*ids == std::vector<std::string>{"a b:c"}); // nothing of the told commands
+}
+
+TEST_CASE("system: read-only answers reads, refuses commands and changes no byte") {
+  temp_dir dir;
+  {
+    auto sys = open_system(test_config(dir.path));
+    auto c = sys->entities<counter>();
+    REQUIRE(c.ask("a", add{5}));
+    REQUIRE(c.ask("a", add{2}));
+    REQUIRE(c.ask("b", add{1}));
+  }
+  const auto before = file_bytes(dir.path + "/data.mdb");
+  REQUIRE_FALSE(before.empty());
+  auto cfg = test_config(dir.path);
+  cfg.read_only = true;
+  {
+    auto sys = open_system(cfg);
+    auto c = sys->entities<counter>();
+    auto r = c.ask("a", add{1});
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == runtime_errc::read_only);
+    CHECK(strata::describe(r.error()).find("read-only") != std::string::npos);
+    c.tell("b", add{1});
+    auto h = c.history("a");
+    REQUIRE_MESSAGE(h, strata::describe(h.error()));
+    CHECK(h->size() == 2);
+    auto s = c.current("a");
+    REQUIRE(s);
+    CHECK(s->state.value == 7);
+    CHECK(s->seq == 2);
+    CHECK(value_in_journal(c, "b") == 1);
+    auto at = c.state_at_seq("a", 1);
+    REQUIRE(at);
+    CHECK(at->state.value == 5);
+    auto ids = c.ids();
+    REQUIRE(ids);
+    CHECK(*ids == std::vector<std::string>{"a", "b"});
+    CHECK(sys->stats().commits == 0);
+    CHECK(sys->kafka_bridge() == nullptr);
+  }
+  CHECK(file_bytes(dir.path + "/data.mdb") == before);
+  // Contradicting settings, and a directory without a journal.
+  cfg.kafka = "mock";
+  auto k = strata::system::open(cfg);
+  REQUIRE_FALSE(k);
+  CHECK(code_of(k.error()) == runtime_errc::invalid_argument);
+  auto none = test_config(dir.path + "/nothing-here");
+  none.read_only = true;
+  auto n = strata::system::open(none);
+  REQUIRE_FALSE(n);
+  CHECK(code_of(n.error()) == runtime_errc::not_found);
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/nothing-here"));
 }

@@ -13,6 +13,7 @@
 //   // --snapshot-every.account=N --passivate-after-ms=N --max-recovering=N
 //   // --stash-max=N --writer-batch-events-max=N --max-inflight-writes=N
 //   // --scheduler-threads=N --directory-shards=N --replication-timeout-ms=N
+//   // --read-only --lock-wait-ms=N
 //   // --config-file=PATH
 //   // Arguments it does not know are returned in `rest` (in order), so a CLI can
 //   // parse its own sub-commands after it.
@@ -51,6 +52,18 @@ struct config {
   /// sync = fsync per group commit (default); nosync = survives a process crash only.
   /// Key `durability`.
   persistence::sync_mode durability = persistence::sync_mode::sync;
+  /// Open the data directory for reading only (key `read-only`: true|false; on the
+  /// command line `--read-only` alone means true): the journal is opened with
+  /// journal::open_read_only (writes nothing, takes no writer lock, works while another
+  /// process writes), no journal writer and no Kafka bridge start, and every command
+  /// fails with runtime_errc::read_only; the read side of entities<A> (history,
+  /// current, state_at_seq, state_at_time, ids) and system::journal() reads work. Kafka
+  /// must be off (`kafka` empty, no `replicated`).
+  bool read_only = false;
+  /// How long opening for writing waits for the data directory's writer lock held by
+  /// another process, then fails with runtime_errc::locked naming the holder (0 = fail
+  /// at once). Key `lock-wait-ms`.
+  std::uint32_t lock_wait_ms = 0;
   /// Initial / maximum LMDB map size. Keys `map-size-mb`, `map-size-max-mb`.
   std::size_t map_size_bytes = std::size_t{256} << 20;
   std::size_t map_size_max_bytes = std::size_t{1} << 40;

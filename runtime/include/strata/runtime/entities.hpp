@@ -17,14 +17,18 @@
 //   auto ids = accounts.ids();                     // every entity id of this type
 //
 // Persistence id of an entity = "<type>:<id>" (e.g. "account:acct-1"): the journal
-// stream, the Kafka key.
+// stream, the Kafka key. Every function taking an id checks it first (validate_id in
+// ids.hpp: printable UTF-8 without control characters, "<type>:<id>" 1..255 bytes): a
+// bad one fails with invalid_argument saying what is wrong (commands: in the reply).
 //
 // Errors of a command (as caf::error): the aggregate's rejection (`rejection_of<A>`),
 // or runtime_errc: stash_full, shutting_down, no_reply (then_no_reply effects),
 // write_failed / io_error / map_full / conflict (journal), corrupt (recovery could not
 // decode the stream), timeout (blocking ask only), undelivered, not_replicated
 // (`replicated` durability: stored locally at seq N, Kafka did not acknowledge within
-// replication-timeout-ms; the bridge keeps publishing it — do not retry).
+// replication-timeout-ms; the bridge keeps publishing it — do not retry),
+// invalid_argument (a bad id, see above), read_only (the system was opened with
+// config::read_only).
 #pragma once
 
 #include "strata/runtime/aggregate.hpp"
@@ -33,6 +37,7 @@
 #include "strata/runtime/detail/recovery.hpp"
 #include "strata/runtime/detail/region.hpp"
 #include "strata/runtime/errors.hpp"
+#include "strata/runtime/ids.hpp"
 #include "strata/runtime/system.hpp"
 
 #include <caf/expected.hpp>
@@ -117,15 +122,18 @@ class entities {
   // -- read side: straight from the journal, any thread ---------------------------
 
   /// The events of `id` with from_seq <= seq <= to_seq, decoded. Errors: corrupt
-  /// (undecodable event: names stream and seq), io_error.
+  /// (undecodable event: names stream and seq), io_error, invalid_argument (bad id).
   caf::expected<std::vector<history_entry<A>>>
   history(const std::string& id, std::uint64_t from_seq = 1,
           std::uint64_t to_seq = ~std::uint64_t{0}) const {
+    if (auto err = check_id(id)) return err;
     return detail::read_history<A>(region_->journal(), persistence_id(id), from_seq, to_seq);
   }
 
   /// The state as recovery builds it: latest snapshot, then the events after it.
+  /// Errors: as history.
   caf::expected<state_at<A>> current(const std::string& id) const {
+    if (auto err = check_id(id)) return err;
     auto r = detail::recover<A>(region_->journal(), persistence_id(id), true, ~std::uint64_t{0});
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
@@ -134,13 +142,16 @@ class entities {
   /// The fold of events 1..seq (no snapshot used). Errors: as history.
   caf::expected<state_at<A>> state_at_seq(const std::string& id,
                                           std::uint64_t seq = ~std::uint64_t{0}) const {
+    if (auto err = check_id(id)) return err;
     auto r = detail::recover<A>(region_->journal(), persistence_id(id), false, seq);
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
   }
 
   /// The fold of the events committed at or before `timestamp_ns` (ns since epoch).
+  /// Errors: as history.
   caf::expected<state_at<A>> state_at_time(const std::string& id, std::int64_t timestamp_ns) const {
+    if (auto err = check_id(id)) return err;
     auto r = detail::recover_until_time<A>(region_->journal(), persistence_id(id), timestamp_ns);
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
@@ -155,6 +166,8 @@ class entities {
  private:
   friend class system;
   explicit entities(std::shared_ptr<detail::region> r) : region_(std::move(r)) {}
+  /// invalid_argument when `id` breaks the rules of ids.hpp; else no error.
+  caf::error check_id(const std::string& id) const { return to_error(validate_id(type(), id)); }
   std::shared_ptr<detail::region> region_;
 };
 

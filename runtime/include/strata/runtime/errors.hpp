@@ -5,7 +5,7 @@
 //   enum value, context = (aggregate type name, rejection name[, detail]) where the
 //   detail is the text the handler gave to `effect::reject(code, detail)`;
 // - an infrastructure failure: category atom "strata", code = `runtime_errc` (the
-//   persistence::errc values 1..12 keep their numbers), context = one message string
+//   persistence::errc values 1..13 keep their numbers), context = one message string
 //   that says what happened and what to do.
 //
 // Every fallible call of the runtime API returns `strata::result<T>` (an alias of
@@ -48,7 +48,7 @@ constexpr caf::atom_value rejected_category = caf::atom("rejected");
 /// Category of infrastructure failures.
 constexpr caf::atom_value runtime_category = caf::atom("strata");
 
-/// Infrastructure error codes. 1..12 are persistence::errc (same numbers).
+/// Infrastructure error codes. 1..13 are persistence::errc (same numbers).
 enum class runtime_errc : std::uint8_t {
   conflict = 1,         ///< the stream's head moved (another writer, or a failed write)
   corrupt = 2,          ///< a stored event/snapshot did not decode
@@ -62,6 +62,8 @@ enum class runtime_errc : std::uint8_t {
   incompatible = 10,
   unavailable = 11,
   internal = 12,      ///< a bug: an invariant did not hold
+  locked = 13,        ///< another process holds the data directory's writer lock (the
+                      ///< message names it: pid, host, since when)
   stash_full = 32,    ///< the entity's bounded stash is full: retry later
   timeout = 33,       ///< a blocking ask did not complete in time (may still complete)
   shutting_down = 34, ///< the system is stopping; the command was not handled
@@ -73,6 +75,7 @@ enum class runtime_errc : std::uint8_t {
   /// and the stream) but Kafka did not acknowledge them within `replication-timeout-ms`;
   /// the bridge keeps publishing them (lag, not loss). Do not retry the command.
   not_replicated = 38,
+  read_only = 39, ///< the system was opened read-only (config::read_only): no commands
 };
 
 /// "stash_full", "conflict", ... (stable names).

@@ -63,10 +63,18 @@ struct system_stats {
 
 class system {
  public:
-  /// Opens the journal in cfg.data_dir, starts CAF and the journal writer.
-  /// Errors (runtime category): those of journal::open (io_error, incompatible,
-  /// corrupt, invalid_argument), with the data directory in the message. The same
-  /// result type as config::from_args (`strata::result`, errors.hpp).
+  /// Opens the journal in cfg.data_dir, starts CAF and the journal writer (and the
+  /// Kafka bridge when cfg.kafka is set). Opening for writing takes the data
+  /// directory's writer lock for the system's life, waiting up to cfg.lock_wait_ms for
+  /// another process to release it. With cfg.read_only: journal::open_read_only, no
+  /// writer, no bridge, no lock; commands fail with read_only, reads work.
+  /// Errors (runtime category), the data directory in the message: those of
+  /// journal::open / open_read_only — io_error, incompatible, corrupt (e.g. an empty
+  /// data.mdb in a directory that held a journal), locked (another process writes
+  /// there: names its pid, host and since when), not_found (read-only, no journal
+  /// there) — and invalid_argument (contradicting settings: replicated without Kafka,
+  /// read_only with Kafka). The same result type as config::from_args (`strata::result`,
+  /// errors.hpp).
   static result<std::unique_ptr<system>> open(config cfg);
 
   /// Calls shutdown().
@@ -99,6 +107,7 @@ class system {
   system_stats stats() const;
   const config& cfg() const noexcept;
   /// The node's journal (reads from any thread; never append: the writer owns that).
+  /// Opened with journal::open_read_only when cfg().read_only.
   persistence::journal& journal() noexcept;
   /// The Kafka bridge publishing this system's journal (config::kafka), or nullptr when
   /// Kafka is off. Lag and progress: kafka_bridge()->stats(). Valid until shutdown.

@@ -10,6 +10,7 @@
 // Threads: pure functions; any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -56,8 +57,21 @@ struct parse_result {
   std::string error; ///< set when value is empty: what is wrong, for the usage message
 };
 
-/// Parses the arguments that are not runtime options (sub-command first).
+/// The longest `open --owner NAME`, in bytes.
+inline constexpr std::size_t owner_max_bytes = 1024;
+
+/// Parses the arguments that are not runtime options (sub-command first). An ID must
+/// pass strata::validate_id for type "account", an owner strata::first_unprintable
+/// (printable UTF-8) and owner_max_bytes; otherwise it is an error naming what is wrong.
 parse_result parse(const std::vector<std::string>& args);
+
+/// Whether the command only reads (balance, history, balances, report --source
+/// journal): the CLI opens the data directory read-only for it.
+bool is_read_only(const command_line& c) noexcept;
+
+/// How long a writing command waits for another process's lock on the data directory
+/// unless --lock-wait-ms says otherwise.
+inline constexpr std::uint32_t default_lock_wait_ms = 5000;
 
 /// True when argv names the data directory (--data / --data-dir, either form).
 bool has_data_option(int argc, const char* const* argv);

@@ -31,14 +31,16 @@ namespace bank {
 inline constexpr const char* account_topic = "strata.account";
 
 /// One line per account `ID deposits=N withdrawals=M` (sums of cents), sorted by ID
-/// bytewise, then `total deposits=N withdrawals=M`.
+/// bytewise, then `total deposits=N withdrawals=M`. IDs are printed with
+/// strata::escape_text (spaces escaped too), so each line is one account.
 std::string format_report(const report& r);
 
-/// Catches the persistent view "bank.report" (in the journal's environment, offset
-/// "bank.report/journal") up with every event appended so far and returns it.
-/// Errors: unavailable (not caught up within `timeout_ms`), corrupt, io_error,
-/// invalid_argument (an account event the projection does not know).
-strata::persistence::result<report> report_from_journal(strata::persistence::journal& j,
+/// Folds every account event the journal holds (up to its last position when the call
+/// starts) into a report, in memory: reads only, so it runs on a journal opened with
+/// journal::open_read_only while another process writes. Errors: unavailable (not done
+/// within `timeout_ms`: says how far it got), corrupt, io_error, invalid_argument (an
+/// account event the report does not know).
+strata::persistence::result<report> report_from_journal(const strata::persistence::journal& j,
                                                         std::uint32_t timeout_ms);
 
 /// Waits until the system's Kafka bridge acknowledged everything the journal holds,

@@ -13,6 +13,7 @@
 
 #include <caf/expected.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -57,6 +58,30 @@ caf::expected<typename A::event> decode_event(const Record& r) {
   return std::move(*e);
 }
 
+/// On a journal opened read-only: the stream's head, read BEFORE its events. Events up
+/// to it are committed, so a read that ends below it means the journal hides some (a
+/// damaged stream-table or index entry), not a race with the writing process. A
+/// writer-mode journal's head may include batches planned but not yet committed, so
+/// there it is not used (0 = no check). Errors: those of journal::highest_seq.
+inline caf::expected<std::uint64_t> head_to_check(persistence::journal& j, const std::string& pid) {
+  if (!j.env().options().read_only) return std::uint64_t{0};
+  auto head = j.highest_seq(pid);
+  if (!head) return to_error(head.error());
+  return *head;
+}
+
+/// corrupt when a read of `pid` up to `upto` ended at `got` below the head read first.
+inline caf::error check_reached(const std::string& pid, std::uint64_t head, std::uint64_t upto,
+                                std::uint64_t got) {
+  auto want = std::min(head, upto);
+  if (got >= want) return {};
+  return make_runtime_error(runtime_errc::corrupt,
+                            "stream '" + pid + "' has its head at seq " + std::to_string(head) +
+                              " but its events end at seq " + std::to_string(got) +
+                              ": the journal's stream table or index is damaged; run `strata "
+                              "journal verify`, then `strata journal repair`");
+}
+
 /// Folds the stream `pid` up to `max_seq` (inclusive); with `use_snapshot`, starts from
 /// the newest snapshot at or before max_seq. Stops early at the first event with
 /// timestamp > max_timestamp_ns. Errors: corrupt, io_error (from the journal).
@@ -65,6 +90,8 @@ caf::expected<recovered<A>>
 recover(persistence::journal& j, const std::string& pid, bool use_snapshot, std::uint64_t max_seq,
         std::int64_t max_timestamp_ns = std::numeric_limits<std::int64_t>::max()) {
   recovered<A> out;
+  auto head = head_to_check(j, pid);
+  if (!head) return std::move(head.error());
   if constexpr (has_snapshots_v<A>) {
     if (use_snapshot && max_timestamp_ns == std::numeric_limits<std::int64_t>::max()) {
       auto snap = j.snapshots().load_at_or_before(pid, max_seq);
@@ -115,7 +142,8 @@ recover(persistence::journal& j, const std::string& pid, bool use_snapshot, std:
   });
   if (err) return err;
   if (!st.ok()) return to_error(st);
-  (void)stopped_by_time;
+  if (!stopped_by_time)
+    if (auto e = check_reached(pid, *head, max_seq, out.seq)) return e;
   return out;
 }
 
@@ -130,6 +158,8 @@ caf::expected<std::vector<history_entry<A>>>
 read_history(persistence::journal& j, const std::string& pid, std::uint64_t from_seq,
              std::uint64_t to_seq) {
   std::vector<history_entry<A>> out;
+  auto head = head_to_check(j, pid);
+  if (!head) return std::move(head.error());
   caf::error err;
   auto st = j.read_stream(pid, from_seq, to_seq, [&](const persistence::event_record& r) {
     auto e = decode_event<A>(r);
@@ -142,6 +172,8 @@ read_history(persistence::journal& j, const std::string& pid, std::uint64_t from
   });
   if (err) return err;
   if (!st.ok()) return to_error(st);
+  if (*head >= from_seq)
+    if (auto e = check_reached(pid, *head, to_seq, out.empty() ? 0 : out.back().seq)) return e;
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "strata/runtime/config.hpp"
 #include "strata/runtime/detail/envelope.hpp"
+#include "strata/runtime/ids.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -64,12 +65,13 @@ class region {
   ~region();
 
   const std::string& type() const noexcept { return type_; }
-  std::string persistence_id(const std::string& id) const { return type_ + ':' + id; }
+  std::string persistence_id(const std::string& id) const { return make_persistence_id(type_, id); }
   std::uint64_t snapshot_every() const noexcept { return snapshot_every_; }
   spawn_fn spawner() const noexcept { return spawn_; }
 
   /// Routes `e` to entity `id` (spawning it if needed). Any thread. Fails the envelope
-  /// with shutting_down / invalid_argument instead when it cannot be routed.
+  /// with shutting_down / invalid_argument (bad id) / read_only instead when it cannot
+  /// be routed.
   void dispatch(const std::string& id, envelope_ptr e);
 
   /// An envelope whose last reference was dropped before completion.
