@@ -1,6 +1,8 @@
 // strata: command-line tools for a strata node's data (docs/tools.md).
 #include "strata_cli.hpp"
 
+#include "strata/persistence/environment.hpp"
+
 #include <exception>
 #include <iostream>
 #include <string_view>
@@ -28,6 +30,9 @@ const char* main_usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+  // A data.mdb damaged in a way that LMDB itself follows (a page header, a node offset)
+  // ends the command with a corrupt message and exit 1 (a finding), never with a signal.
+  strata::persistence::install_fault_guard(1);
   std::string_view cmd = argc > 1 ? argv[1] : "";
   try {
     if (cmd == "journal") return journal_main(argc, argv, 2);

@@ -6,6 +6,7 @@
 #include "bank/load.hpp"
 #include "bank/report_cli.hpp"
 
+#include <strata/persistence/environment.hpp>
 #include <strata/persistence/journal.hpp>
 #include <strata/persistence/kafka_bridge.hpp>
 #include <strata/runtime/all.hpp>
@@ -207,6 +208,9 @@ int run_without_journal(const bank::cli::command_line& c) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // A data.mdb damaged in a way that LMDB itself follows (a page header, a node offset)
+  // ends the command with a corrupt message and exit 4, never with a signal.
+  strata::persistence::install_fault_guard(exit_infra);
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h" || (i == 1 && a == "help")) {
