@@ -168,6 +168,7 @@ struct ledger_agg : Schema {
   using event = typename Schema::event;
   using command = std::variant<Credit, typename Schema::event>;
   enum class rejection : std::uint8_t { never = 1 };
+  friend const char* to_string(rejection) noexcept { return "never"; }
   using reply = std::int64_t;
   using effect = strata::effect<event, rejection, state, reply>;
 

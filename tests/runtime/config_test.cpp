@@ -93,7 +93,7 @@ TEST_CASE("config: read-only is a switch, lock-wait-ms a number") {
   const char* argv3[] = {"prog", "--read-only=maybe"};
   c = strata::config::from_args(2, argv3, nullptr);
   REQUIRE_FALSE(c);
-  CHECK(c.error().message().find("read-only") != std::string::npos);
+  CHECK(strata::describe(c.error()).find("read-only") != std::string::npos);
   strata::config d;
   CHECK(d.set("read_only", "yes").ok());
   CHECK(d.read_only);
