@@ -88,8 +88,7 @@ std::string human_bytes(std::uint64_t b) {
 void print_event(const sp::event_record& e) {
   std::cout << e.position << '\t' << escaped(e.persistence_id) << '\t' << e.seq << '\t'
             << strata::format_iso8601(e.timestamp_ns) << '\t' << escaped(e.type) << '\t'
-            << e.payload.size()
-            << '\n';
+            << e.payload.size() << '\n';
 }
 
 constexpr std::size_t max_listed_problems = 1000;

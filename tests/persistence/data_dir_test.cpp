@@ -17,6 +17,9 @@
 #include <thread>
 
 using namespace strata::persistence;
+using strata::persistence::test::open_env;
+using strata::persistence::test::open_table;
+using strata::persistence::test::put;
 using strata::persistence::test::read_file;
 using strata::persistence::test::read_value;
 using strata::persistence::test::run_in_child;
@@ -37,24 +40,6 @@ env_options reader_opts(const std::string& path) {
   auto o = writer_opts(path);
   o.read_only = true;
   return o;
-}
-
-std::unique_ptr<environment> open_env(const env_options& o) {
-  auto e = environment::open(o);
-  STRATA_REQUIRE_VALUE(e);
-  return std::move(*e);
-}
-
-table open_table(environment& env, std::string_view name) {
-  auto t = env.open_table(name);
-  STRATA_REQUIRE_VALUE(t);
-  return *t;
-}
-
-status put(environment& env, table t, std::string_view key, std::string_view value) {
-  return env.write([&](write_txn& txn) {
-    return txn.put(t, key, value);
-  });
 }
 
 std::set<std::string> entries(const std::string& dir) {

@@ -11,8 +11,11 @@
 #include <thread>
 
 using namespace strata::persistence;
-using strata::persistence::test::temp_dir;
+using strata::persistence::test::open_env;
+using strata::persistence::test::open_table;
+using strata::persistence::test::put;
 using strata::persistence::test::read_value;
+using strata::persistence::test::temp_dir;
 
 namespace {
 
@@ -21,24 +24,6 @@ env_options opts_for(const std::string& path) {
   o.path = path;
   o.sync = sync_mode::nosync;
   return o;
-}
-
-std::unique_ptr<environment> open_env(const env_options& o) {
-  auto e = environment::open(o);
-  STRATA_REQUIRE_VALUE(e);
-  return std::move(*e);
-}
-
-table open_table(environment& env, std::string_view name) {
-  auto t = env.open_table(name);
-  STRATA_REQUIRE_VALUE(t);
-  return *t;
-}
-
-status put(environment& env, table t, std::string_view key, std::string_view value) {
-  return env.write([&](write_txn& txn) {
-    return txn.put(t, key, value);
-  });
 }
 
 std::string key_of(int i) {

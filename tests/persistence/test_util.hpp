@@ -109,6 +109,27 @@ inline std::optional<std::string> read_value(const environment& env, table t,
   return out;
 }
 
+/// Opens an environment; fails the test on error.
+inline std::unique_ptr<environment> open_env(const env_options& o) {
+  auto e = environment::open(o);
+  STRATA_REQUIRE_VALUE(e);
+  return std::move(*e);
+}
+
+/// Opens (or creates) a named table; fails the test on error.
+inline table open_table(environment& env, std::string_view name) {
+  auto t = env.open_table(name);
+  STRATA_REQUIRE_VALUE(t);
+  return *t;
+}
+
+/// One put in its own write transaction.
+inline status put(environment& env, table t, std::string_view key, std::string_view value) {
+  return env.write([&](write_txn& txn) {
+    return txn.put(t, key, value);
+  });
+}
+
 inline journal_options journal_opts(const std::string& path,
                                     std::size_t index_flush_events = 100'000) {
   journal_options o;
