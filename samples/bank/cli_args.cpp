@@ -1,6 +1,5 @@
 #include "bank/cli_args.hpp"
 
-#include "bank/account.hpp"
 #include "strata/persistence/timestamp.hpp"
 
 #include <strata/runtime/ids.hpp>
@@ -127,7 +126,7 @@ parse_result parse(const std::vector<std::string>& args) {
                 std::to_string(pos.size()));
   if (n_positional >= 1) {
     c.id = pos[0];
-    if (auto st = strata::validate_id(account::type_name, c.id); !st.ok())
+    if (auto st = strata::validate_id(account_type, c.id); !st.ok())
       return fail(sub + ": bad account ID: " + st.message());
   }
   if (n_positional == 2 && !parse_i64(pos[1], c.amount))

@@ -16,7 +16,11 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+static_assert(std::string_view(bank::account::type_name) == bank::cli::account_type,
+              "bank::cli::account_type must name the aggregate of bank.capnp");
 
 namespace {
 

@@ -1,7 +1,6 @@
 // libFuzzer target: entity ids and the escaping of printed text
 // (runtime/include/strata/runtime/ids.hpp): `validate_id`, `first_unprintable`,
-// `escape_text`. Built only when runtime/src/ids.cpp exists (it comes with the id
-// validation of issue 7).
+// `escape_text`.
 //
 // Properties: no crash, no sanitizer finding; escaped text is printable UTF-8 without
 // control bytes (so a printed field is always one line), and without spaces when asked;

@@ -208,7 +208,7 @@ void emit_struct_codec(std::ostream& os, const struct_model& s) {
   for (const auto& f : s.fields)
     emit_read_field(os, f);
   os << "  return x;\n}\n\n"
-     << "[[maybe_unused]] void write_root(capnp::MessageBuilder& mb, const " << s.cpp_name
+     << "[[maybe_unused]] void write_root(::capnp::MessageBuilder& mb, const " << s.cpp_name
      << "& x) {\n"
      << "  write_value(mb.initRoot<" << s.capnp_cpp << ">(), x);\n}\n\n";
 }
@@ -239,7 +239,7 @@ void emit_event_codec(std::ostream& os, const file_model& m) {
   auto name = schema_struct(m);
   auto events = with_role(m, struct_role::event);
   os << "strata::event_bytes " << name << "::encode(const event& e) {\n"
-     << "  capnp::MallocMessageBuilder mb;\n"
+     << "  ::capnp::MallocMessageBuilder mb;\n"
      << "  return std::visit(\n"
      << "    [&](const auto& x) {\n"
      << "      write_root(mb, x);\n"
@@ -274,7 +274,7 @@ void emit_state_codec(std::ostream& os, const file_model& m) {
   auto name = schema_struct(m);
   const auto& s = *states[0];
   os << "strata::state_bytes " << name << "::encode_state(const state& s) {\n"
-     << "  capnp::MallocMessageBuilder mb;\n"
+     << "  ::capnp::MallocMessageBuilder mb;\n"
      << "  write_root(mb, s);\n"
      << "  return strata::state_bytes{" << s.version << ", strata::capnp_to_bytes(mb)};\n}\n\n"
      << "std::optional<" << name << "::state> " << name

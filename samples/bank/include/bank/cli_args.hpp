@@ -79,4 +79,8 @@ bool has_data_option(int argc, const char* const* argv);
 /// The usage text (printed with exit code 2).
 const char* usage() noexcept;
 
+/// The aggregate type the ids name ("account", as bank.capnp declares it; main.cpp
+/// checks the two agree). Kept here so the parser needs no generated code.
+constexpr const char* account_type = "account";
+
 } // namespace bank::cli
