@@ -1,5 +1,6 @@
 #include "strata/runtime/system.hpp"
 
+#include "strata/persistence/assert.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
 #include "strata/runtime/detail/journal_writer.hpp"
@@ -308,11 +309,10 @@ std::shared_ptr<detail::region> system::region_for(const std::string& type,
   std::lock_guard<std::mutex> g{core_->regions_mtx};
   auto it = core_->regions.find(type);
   if (it != core_->regions.end()) {
-    if (*it->second.first != agg) {
-      std::cerr << "strata: aggregate type '" << type
-                << "' was registered with two different C++ types\n";
-      std::abort();
-    }
+    // entities<A>() names the type by A::type_name (or the caller's name): two C++ types
+    // under one name would decode each other's events.
+    STRATA_ASSERT(*it->second.first == agg,
+                  "one aggregate type name registered with two different C++ types");
     return it->second.second;
   }
   if (core_->kafka_mock) {

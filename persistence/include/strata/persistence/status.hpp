@@ -1,6 +1,6 @@
 // File: strata/persistence/status.hpp
 //
-// The error type of strata::persistence (tier 2 of CONVENTIONS.md: infrastructure
+// The error type of strata::persistence (tier 2 of CONTRIBUTING.md: infrastructure
 // failures). persistence does not depend on CAF; the runtime turns a `status` into a
 // `caf::error` at its edge.
 //

@@ -1,6 +1,6 @@
 // File: strata/runtime/errors.hpp
 //
-// How strata's errors travel as caf::error (CONVENTIONS.md, tiers 1 and 2):
+// How strata's errors travel as caf::error (CONTRIBUTING.md, tiers 1 and 2):
 // - a domain rejection: category atom "rejected", code = the aggregate's rejection
 //   enum value, context = (aggregate type name, rejection name[, detail]) where the
 //   detail is the text the handler gave to `effect::reject(code, detail)`;
