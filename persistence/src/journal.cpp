@@ -1307,6 +1307,30 @@ std::uint64_t journal::last_position() const noexcept {
   return m.last_position.load();
 }
 
+namespace {
+
+/// A damaged page header or node offset can make LMDB's walk of a table end early
+/// without an error (a page that seems to hold fewer keys). The entry counts that LMDB
+/// keeps in each table's record are stored apart from those pages: a scan that found
+/// fewer streams than `streams` counts, or tables that disagree, is corrupt.
+status check_stream_count(const read_txn& txn, const journal::impl& m, std::size_t scanned) {
+  MDB_stat streams_stat{}, names_stat{};
+  if (int rc = mdb_stat(txn.native(), m.streams.dbi, &streams_stat); rc != 0)
+    return from_mdb(rc, "counting the streams table");
+  if (int rc = mdb_stat(txn.native(), m.names.dbi, &names_stat); rc != 0)
+    return from_mdb(rc, "counting the stream_names table");
+  if (streams_stat.ms_entries != scanned || names_stat.ms_entries != scanned)
+    return {errc::corrupt,
+            "table streams: a scan found " + std::to_string(scanned) +
+              " streams, but LMDB counts " + std::to_string(streams_stat.ms_entries) +
+              " in streams and " + std::to_string(names_stat.ms_entries) +
+              " in stream_names: a page of the table is damaged; run `strata journal verify`"
+              " and `strata journal repair`, or restore from a backup"};
+  return {};
+}
+
+} // namespace
+
 result<std::vector<std::string>> journal::list_streams() const {
   auto& m = *impl_;
   std::vector<std::string> out;
@@ -1321,7 +1345,9 @@ result<std::vector<std::string>> journal::list_streams() const {
       out.emplace_back(k);
       return true;
     });
-    return s.ok() ? bad : s;
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+    return check_stream_count(txn, m, out.size());
   });
   if (!st.ok()) return st;
   return out;
