@@ -283,26 +283,55 @@ journal::~journal() {
   if (impl_ && !impl_->closed) (void)close();
 }
 
-status journal::impl::open_tables() {
-  struct {
-    const char* name;
-    table* t;
-  } all[] = {{"events", &events},      {"index", &index},     {"streams", &streams},
-             {"stream_names", &names}, {"snapshots", &snaps}, {"offsets", &offsets_tbl},
-             {"meta", &meta}};
-  for (auto& t : all) {
-    auto r = env->open_table(t.name);
-    if (!r) {
-      // The identity is there (environment::open checked it) but not the journal's
-      // tables: a writer is creating the journal right now, or died doing so. Either
-      // way nothing is stored yet.
-      if (read_only && r.error().code() == errc::not_found)
-        return {errc::not_found, "no journal in '" + opts.env.path + "' yet (no table '" + t.name +
-                                   "': being created, or its creation was cut short)"};
-      return r.error();
+namespace {
+
+constexpr const char* table_names[] = {"events",    "index",   "streams", "stream_names",
+                                       "snapshots", "offsets", "meta"};
+
+} // namespace
+
+status journal::impl::create_tables() {
+  return env->write([&](write_txn& txn) -> status {
+    MDB_dbi dbi = 0;
+    int rc = mdb_dbi_open(txn.native(), "meta", 0, &dbi);
+    if (rc == 0) return {}; // an existing journal: open_tables and check_format take it
+    if (rc != MDB_NOTFOUND) return from_mdb(rc, "looking for table 'meta'");
+    for (const char* name : table_names) {
+      if ((rc = mdb_dbi_open(txn.native(), name, MDB_CREATE, &dbi)) != 0)
+        return from_mdb(rc, std::string("creating table '") + name + "'");
     }
-    *t.t = *r;
+    MDB_val k = detail::to_val(format_key), v = detail::to_val(format_value);
+    if ((rc = mdb_put(txn.native(), dbi, &k, &v, 0)) != 0) // dbi: "meta", the last one
+      return from_mdb(rc, "writing the journal format marker");
+    return {};
+  });
+}
+
+status journal::impl::open_tables() {
+  table* handles[] = {&events, &index, &streams, &names, &snaps, &offsets_tbl, &meta};
+  std::vector<std::string> missing;
+  for (std::size_t i = 0; i < std::size(table_names); ++i) {
+    auto r = env->open_table(table_names[i]);
+    if (r) {
+      *handles[i] = *r;
+      continue;
+    }
+    if (!read_only || r.error().code() != errc::not_found) return r.error();
+    missing.emplace_back(table_names[i]);
   }
+  // The identity is there (environment::open checked it). A writer creates all of the
+  // journal's tables in one transaction (create_tables): none of them means a writer is
+  // creating the journal right now, or died before it committed; some of them means a
+  // damaged page of LMDB's main table hides the others.
+  if (missing.size() == std::size(table_names))
+    return {errc::not_found, "no journal in '" + opts.env.path +
+                               "' yet (no journal table: being created, or its creation"
+                               " was cut short)"};
+  if (!missing.empty())
+    return {errc::corrupt, "'" + opts.env.path + "/data.mdb' is damaged: the journal's table '" +
+                             missing.front() +
+                             "' is missing although others are there (they are created"
+                             " together); restore the data directory from a backup"};
   offsets_api = offset_store(env.get(), offsets_tbl);
   return {};
 }
@@ -383,6 +412,7 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   auto env = environment::open(p->opts.env);
   if (!env) return env.error();
   p->env = std::move(*env);
+  if (auto st = p->create_tables(); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
 
   // Format check and meta.

@@ -117,7 +117,12 @@ struct journal::impl {
 
   impl() : snapshots_api(this), offsets_api(nullptr, table{}) {}
 
-  /// Opens the journal's tables (creating them unless read-only).
+  /// A new journal's tables and format marker, created in ONE write transaction (writer
+  /// only; nothing happens when the journal exists): a reader then sees either none of
+  /// the journal's tables (being created) or all of them.
+  status create_tables();
+  /// Opens the journal's tables (creating them unless read-only). Read-only: none of
+  /// them there is not_found (no journal yet); some missing is corrupt.
   status open_tables();
   /// Reads an 8-byte meta counter (0 when absent). Errors: corrupt (wrong size).
   status meta_u64(const read_txn& txn, std::string_view key, std::uint64_t& out) const;
