@@ -3,6 +3,8 @@
 // POSIX only.
 #pragma once
 
+#include "../bank/bank_process.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -35,42 +37,11 @@ inline int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-/// The seed of the run: $STRATA_SEED when set, otherwise fresh.
-inline std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
-  return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-}
-
-/// A fresh directory under $TMPDIR (or /tmp), removed at the end unless keep() was called.
-class temp_dir {
- public:
-  explicit temp_dir(const std::string& tag) {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    if (!keep_) fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const noexcept { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-  void keep() noexcept { keep_ = true; }
-
- private:
-  std::string path_;
-  bool keep_ = false;
-};
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// The run's seed ($STRATA_SEED or fresh), temporary directories and file reading are
+// the bank process tests' (tests/bank/bank_process.hpp).
+using bank::test::temp_dir;
+using bank::test::test_seed;
+using bank::test::detail::slurp;
 
 /// The first `n` lines of `text`, joined by " | ".
 inline std::string first_lines(const std::string& text, int n) {
