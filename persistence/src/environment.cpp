@@ -481,14 +481,24 @@ status not_strata(const std::string& dir) {
                                 " strata identity or journal); use an empty or new directory"};
 }
 
-/// Inspects DIR for a writer open (DIR exists and is locked).
-result<dir_state> inspect_for_writer(const std::string& dir) {
+/// DIR's identity file and data.mdb's size (-1: absent), common to both inspections: an
+/// identity whose data.mdb is missing or empty is lost data, whatever the open mode.
+result<dir_state> read_dir_state(const std::string& dir, long long& bytes) {
   dir_state ds;
   auto id = detail::read_identity_file(dir);
   if (!id) return id.error();
   ds.id = std::move(*id);
-  const auto bytes = data_bytes(dir);
+  bytes = data_bytes(dir);
   if (ds.id && bytes <= 0) return lost_data(dir, *ds.id, bytes);
+  return ds;
+}
+
+/// Inspects DIR for a writer open (DIR exists and is locked).
+result<dir_state> inspect_for_writer(const std::string& dir) {
+  long long bytes = 0;
+  auto r = read_dir_state(dir, bytes);
+  if (!r) return r;
+  auto& ds = *r;
   if (!ds.id) {
     ds.fresh = detail::is_fresh_dir(dir);
     if (!ds.fresh && bytes <= 0) return not_strata(dir);
@@ -501,12 +511,10 @@ result<dir_state> inspect_for_reader(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     return status{errc::not_found, "data directory '" + dir + "' does not exist; check the path"};
-  dir_state ds;
-  auto id = detail::read_identity_file(dir);
-  if (!id) return id.error();
-  ds.id = std::move(*id);
-  const auto bytes = data_bytes(dir);
-  if (ds.id && bytes <= 0) return lost_data(dir, *ds.id, bytes);
+  long long bytes = 0;
+  auto r = read_dir_state(dir, bytes);
+  if (!r) return r;
+  auto& ds = *r;
   if (bytes < 0)
     return status{errc::not_found, "no journal in '" + dir + "' (no data.mdb); check the path"};
   if (bytes == 0) return not_strata(dir);
