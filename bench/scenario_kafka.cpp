@@ -4,21 +4,26 @@
 // N events over --streams streams, key = persistence id, partition = shard_of(id, 64),
 // the bridge's six headers — to a fresh in-process 3-broker librdkafka mock cluster
 // with the bridge's producer configuration (idempotence, acks=all, linger 5 ms, 1 MB
-// batches, no compression), and are timed until the last delivery report:
+// batches, zstd compression; STRATA_BENCH_KAFKA_COMPRESSION=none|gzip|snappy|lz4|zstd
+// overrides it for both), and are timed until the last delivery report:
 // - baseline-kafka: a raw librdkafka producer fed from records prepared in memory;
-// - bridge: kafka_bridge::start on the journal holding those events, until its
+// - bridge: bridge::start on the journal holding those events, until its
 //   acknowledged position reaches the last event (reads LMDB, produces, tracks acks).
+//   Also reports the bytes on the wire: librdkafka's tx_bytes (every byte the producer
+//   wrote to the brokers: compressed batches, request headers, metadata) per event,
+//   beside payload_bytes and the envelope (Kafka value) size value_bytes.
 // - bridge-lag: the runtime end to end at full speed (closed-loop clients depositing to
 //   10k account aggregates, as the e2e scenario) while a bridge publishes the node's
-//   journal; reports the largest lag seen (events and ms) and the drain time after.
+//   journal; reports the largest lag seen (events and ms), the drain time after, and
+//   the bytes on the wire per event while publishing as the journal grows.
 //   Built without the runtime, the load is journal appends at full speed instead
 //   (field "load" says which).
 #include "scenario.hpp"
 
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/mock.hpp"
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
-#include "strata/persistence/kafka_bridge.hpp"
-#include "strata/persistence/kafka_mock.hpp"
 #include "strata/persistence/offset_store.hpp"
 #include "strata/persistence/shard.hpp"
 
@@ -32,8 +37,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -47,13 +54,14 @@ namespace strata::bench {
 namespace {
 
 namespace sp = strata::persistence;
+namespace sk = strata::kafka;
 
 constexpr int brokers = 3;
 constexpr std::uint32_t partitions = 64;
 const std::string topic = "strata.account";
 
-std::unique_ptr<sp::kafka_mock_cluster> make_mock() {
-  auto m = sp::kafka_mock_cluster::start(brokers);
+std::unique_ptr<sk::mock_cluster> make_mock() {
+  auto m = sk::mock_cluster::start(brokers);
   if (!m) fail("kafka mock: " + m.error().to_string());
   if (auto st = (*m)->create_topic(topic, static_cast<int>(partitions)); !st.ok())
     fail("kafka mock: " + st.to_string());
@@ -129,9 +137,17 @@ struct prepared_record {
   std::int64_t timestamp_ms = 0;
 };
 
-/// The bridge's producer configuration (kafka_bridge.cpp make_producer, defaults).
+/// The compression both sides use: the bridge's default, or
+/// $STRATA_BENCH_KAFKA_COMPRESSION.
+std::string bench_compression() {
+  const char* env = std::getenv("STRATA_BENCH_KAFKA_COMPRESSION");
+  return env && *env ? std::string{env} : sk::bridge_options{}.compression;
+}
+
+/// The bridge's producer configuration (kafka/src/bridge.cpp make_producer, defaults).
 std::vector<std::pair<std::string, std::string>> bridge_producer_props(const std::string& bs) {
-  sp::kafka_bridge_options d;
+  sk::bridge_options d;
+  d.compression = bench_compression();
   return {
     {"bootstrap.servers", bs},
     {"enable.idempotence", "true"},
@@ -150,6 +166,30 @@ std::vector<std::pair<std::string, std::string>> bridge_producer_props(const std
     {"socket.nagle.disable", "true"},
     {"log_level", "3"},
   };
+}
+
+/// Total size of the journal's envelopes (the Kafka values the bridge sends).
+std::uint64_t envelope_bytes(const sp::journal& j) {
+  std::uint64_t total = 0;
+  auto st = j.read_global_raw(1, ~std::size_t{0}, [&](std::uint64_t, std::string_view b) {
+    total += b.size();
+    return true;
+  });
+  if (!st.ok()) fail("read_global_raw: " + st.to_string());
+  return total;
+}
+
+/// The bridge's stats once librdkafka reported its statistics twice more (so
+/// wire_bytes covers every acknowledged batch), at most 10 s later.
+sk::bridge_stats settled_stats(const sk::bridge& b) {
+  const auto first = b.stats().wire_reports;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b.stats().wire_reports < first + 2) {
+    if (std::chrono::steady_clock::now() > deadline)
+      fail("bridge: no librdkafka statistics within 10 s (wire_bytes unknown)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10)); // polling a counter
+  }
+  return b.stats();
 }
 
 std::atomic<std::uint64_t> baseline_delivered{0};
@@ -246,6 +286,7 @@ result run_baseline_kafka(context& ctx) {
   res.add("brokers", brokers)
     .add("partitions", static_cast<std::uint64_t>(partitions))
     .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
+    .add("compression", bench_compression())
     .add("queue_full_waits", queue_full);
   return res;
 }
@@ -258,21 +299,25 @@ result run_bridge(context& ctx) {
   // Publish from the beginning each time (another run may have stored an offset).
   if (auto st = (*j)->offsets().put("bench-bridge", 0); !st.ok())
     fail("offsets: " + st.to_string());
+  const auto value_bytes = envelope_bytes(**j);
   auto mock = make_mock();
-  sp::kafka_bridge_options bo;
+  sk::bridge_options bo;
   bo.bootstrap_servers = mock->bootstrap_servers();
   bo.consumer_name = "bench-bridge";
   bo.types = {{"acct-", "account"}};
+  bo.compression = bench_compression();
+  bo.statistics_interval_ms = 100; // wire_bytes
   const auto last = (*j)->last_position();
 
   stopwatch sw;
-  auto b = sp::kafka_bridge::start(**j, bo);
-  if (!b) fail("kafka_bridge::start: " + b.error().to_string());
+  auto b = sk::bridge::start(**j, bo);
+  if (!b) fail("bridge::start: " + b.error().to_string());
   if (!(*b)->wait_acknowledged(last, 600'000))
     fail("bridge: not everything acknowledged within 10 minutes");
   double secs = sw.seconds();
-  auto st = (*b)->stats();
+  auto st = settled_stats(**b);
   (*b)->stop(10'000);
+  const double per_event = last ? 1.0 / static_cast<double>(last) : 0.0;
   result res;
   res.events = last;
   res.seconds = secs;
@@ -280,14 +325,18 @@ result run_bridge(context& ctx) {
     .add("partitions", static_cast<std::uint64_t>(partitions))
     .add("max_in_flight_events", static_cast<std::uint64_t>(bo.max_in_flight_events))
     .add("queue_full_waits", st.queue_full_waits)
-    .add("producer_restarts", st.producer_restarts);
+    .add("producer_restarts", st.producer_restarts)
+    .add("compression", bo.compression)
+    .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
+    .add("value_bytes", static_cast<double>(value_bytes) * per_event)
+    .add("wire_bytes_per_event", static_cast<double>(st.wire_bytes) * per_event);
   return res;
 }
 
 /// Samples a bridge's lag every 5 ms on its own thread until stopped.
 class lag_sampler {
  public:
-  explicit lag_sampler(sp::kafka_bridge& b)
+  explicit lag_sampler(sk::bridge& b)
     : b_(b), thread_([this] {
         run();
       }) {}
@@ -308,18 +357,19 @@ class lag_sampler {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  sp::kafka_bridge& b_;
+  sk::bridge& b_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
 
-std::unique_ptr<sp::kafka_bridge> start_lag_bridge(sp::journal& j,
-                                                   const sp::kafka_mock_cluster& mock) {
-  sp::kafka_bridge_options bo;
+std::unique_ptr<sk::bridge> start_lag_bridge(sp::journal& j, const sk::mock_cluster& mock) {
+  sk::bridge_options bo;
   bo.bootstrap_servers = mock.bootstrap_servers();
   bo.types = {{"account:", "account"}, {"acct-", "account"}};
-  auto b = sp::kafka_bridge::start(j, bo);
-  if (!b) fail("kafka_bridge::start: " + b.error().to_string());
+  bo.compression = bench_compression();
+  bo.statistics_interval_ms = 100; // wire_bytes
+  auto b = sk::bridge::start(j, bo);
+  if (!b) fail("bridge::start: " + b.error().to_string());
   return std::move(*b);
 }
 
@@ -380,7 +430,8 @@ result run_bridge_lag(context& ctx) {
   if (errors.load() > 0) fail("bridge-lag: " + std::to_string(errors.load()) + " commands failed");
   if (left != 0)
     fail("bridge-lag: " + std::to_string(left) + " events unpublished after 10 minutes");
-  auto published = bridge->stats().acknowledged_position;
+  auto st = settled_stats(*bridge);
+  auto published = st.acknowledged_position;
   bridge->stop(0);
   result res;
   res.events = done.load();
@@ -392,7 +443,10 @@ result run_bridge_lag(context& ctx) {
     .add("max_lag_events", sampler.max_lag_events)
     .add("max_lag_ms", sampler.max_lag_ms)
     .add("drain_after_load_s", drain_s)
-    .add("published", published);
+    .add("published", published)
+    .add("compression", bench_compression())
+    .add("wire_bytes_per_event",
+         published ? static_cast<double>(st.wire_bytes) / static_cast<double>(published) : 0.0);
   return res;
 }
 
@@ -417,6 +471,7 @@ result run_bridge_lag(context& ctx) {
   sampler.stop();
   if (left != 0)
     fail("bridge-lag: " + std::to_string(left) + " events unpublished after 10 minutes");
+  auto st = settled_stats(*bridge);
   bridge->stop(0);
   result res;
   res.events = o.events;
@@ -425,7 +480,11 @@ result run_bridge_lag(context& ctx) {
     .add("sync", o.nosync ? "nosync" : "fsync")
     .add("max_lag_events", sampler.max_lag_events)
     .add("max_lag_ms", sampler.max_lag_ms)
-    .add("drain_after_load_s", drain_s);
+    .add("drain_after_load_s", drain_s)
+    .add("compression", bench_compression())
+    .add("payload_bytes", static_cast<std::uint64_t>(o.payload_bytes))
+    .add("wire_bytes_per_event", static_cast<double>(st.wire_bytes) /
+                                   static_cast<double>(std::max<std::uint64_t>(o.events, 1)));
   return res;
 }
 
@@ -437,7 +496,7 @@ const registrar reg_baseline{{"baseline-kafka",
                               "3-broker mock cluster, until the last delivery report",
                               60, "", true, run_baseline_kafka}};
 const registrar reg_bridge{{"bridge",
-                            "kafka_bridge publishing the same N journal events (LMDB read, "
+                            "bridge publishing the same N journal events (LMDB read, "
                             "produce, contiguous-ack tracking) to a fresh 3-broker mock",
                             160, "baseline-kafka", true, run_bridge}};
 const registrar reg_lag{

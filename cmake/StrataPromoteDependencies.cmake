@@ -1,7 +1,8 @@
 # strata_promote_dependencies(): for add_subdirectory/FetchContent use (strata not the
 # top-level project). The imported targets strata's find_package calls created (caf::*,
 # lmdb::lmdb, rdkafka::rdkafka, CapnProto::*, Threads::Threads, ...) are local to
-# strata's directory; the host links them through strata::runtime and may call
+# strata's directory; the host links them through strata::runtime, strata::kafka or
+# strata::persistence (only strata::kafka needs rdkafka::rdkafka) and may call
 # capnp_generate_cpp itself. Promote them to global and publish the variables
 # capnp_generate_cpp needs, so the host repeats none of strata's find_package calls.
 # Call it from the directory that called find_package (strata's top level).

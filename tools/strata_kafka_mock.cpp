@@ -8,7 +8,7 @@
 // of --topics with --partitions partitions, and runs until SIGTERM or SIGINT.
 // Topics not created here are auto-created by the mock with 4 partitions, which the
 // strata bridge refuses (it needs one partition per shard).
-#include "strata/persistence/kafka_mock.hpp"
+#include "strata/kafka/mock.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto mock = strata::persistence::kafka_mock_cluster::start(brokers);
+  auto mock = strata::kafka::mock_cluster::start(brokers);
   if (!mock) {
     std::cerr << "strata-kafka-mock: " << mock.error().to_string() << "\n";
     return 1;

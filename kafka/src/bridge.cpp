@@ -1,6 +1,6 @@
-#include "strata/persistence/kafka_bridge.hpp"
+#include "strata/kafka/bridge.hpp"
 
-#include "kafka_envelope_peek.hpp"
+#include "strata/persistence/envelope_peek.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
 
@@ -17,11 +17,13 @@
 #include <thread>
 #include <unordered_map>
 
-namespace strata::persistence {
+namespace strata::kafka {
 
-std::string kafka_stream_type(std::string_view persistence_id,
-                              const std::vector<kafka_type_rule>& rules, char separator) {
-  const kafka_type_rule* best = nullptr;
+using namespace strata::persistence;
+
+std::string stream_type(std::string_view persistence_id, const std::vector<type_rule>& rules,
+                        char separator) {
+  const type_rule* best = nullptr;
   for (const auto& r : rules)
     if (persistence_id.substr(0, r.prefix.size()) == r.prefix &&
         (!best || r.prefix.size() > best->prefix.size()))
@@ -71,9 +73,9 @@ constexpr const char* content_type = "application/x-capnp; schema=strata.Envelop
 
 } // namespace
 
-struct kafka_bridge::impl {
+struct bridge::impl {
   journal* j = nullptr;
-  kafka_bridge_options opts;
+  bridge_options opts;
 
   // --- bridge thread only -------------------------------------------------------------
   producer_ptr rk;
@@ -111,6 +113,10 @@ struct kafka_bridge::impl {
   std::atomic<std::uint64_t> producer_restarts{0};
   std::atomic<std::uint64_t> delivery_errors{0};
   std::atomic<std::int64_t> oldest_unacked_ns{0};
+  // librdkafka's tx_bytes: of the current producer, and of the ones a restart replaced.
+  std::atomic<std::uint64_t> wire_bytes_current{0};
+  std::atomic<std::uint64_t> wire_bytes_before{0};
+  std::atomic<std::uint64_t> wire_reports{0};
 
   mutable std::mutex err_mu;
   std::string last_error;
@@ -140,8 +146,7 @@ struct kafka_bridge::impl {
   }
 
   std::string type_of(std::string_view pid) const {
-    return opts.type_of ? opts.type_of(pid)
-                        : kafka_stream_type(pid, opts.types, opts.type_separator);
+    return opts.type_of ? opts.type_of(pid) : stream_type(pid, opts.types, opts.type_separator);
   }
 
   static void dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -150,6 +155,26 @@ struct kafka_bridge::impl {
 
   static void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     static_cast<impl*>(opaque)->on_kafka_error(rk, err, reason);
+  }
+
+  static int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
+    static_cast<impl*>(opaque)->on_statistics(std::string_view{json, len});
+    return 0; // librdkafka frees `json`
+  }
+
+  // The top-level "tx_bytes" counter (brokers report theirs as "txbytes").
+  void on_statistics(std::string_view json) {
+    constexpr std::string_view field = "\"tx_bytes\":";
+    auto at = json.find(field);
+    if (at == std::string_view::npos) return;
+    auto i = at + field.size();
+    while (i < json.size() && json[i] == ' ')
+      ++i;
+    std::uint64_t v = 0;
+    for (; i < json.size() && json[i] >= '0' && json[i] <= '9'; ++i)
+      v = v * 10 + static_cast<std::uint64_t>(json[i] - '0');
+    wire_bytes_current.store(v, std::memory_order_relaxed);
+    wire_reports.fetch_add(1, std::memory_order_release);
   }
 
   void on_delivery(const rd_kafka_message_t* m) {
@@ -219,6 +244,7 @@ struct kafka_bridge::impl {
       {"reconnect.backoff.max.ms", "1000"},
       {"topic.metadata.refresh.interval.ms", "10000"},
       {"log_level", std::to_string(opts.log_level)},
+      {"statistics.interval.ms", std::to_string(opts.statistics_interval_ms)},
     };
     for (const auto& [k, v] : opts.producer_config) {
       if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms" ||
@@ -238,6 +264,7 @@ struct kafka_bridge::impl {
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_dr_msg_cb(conf, &impl::dr_cb);
     rd_kafka_conf_set_error_cb(conf, &impl::error_cb);
+    if (opts.statistics_interval_ms > 0) rd_kafka_conf_set_stats_cb(conf, &impl::stats_cb);
     rd_kafka_t* h = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!h) {
       rd_kafka_conf_destroy(conf);
@@ -471,6 +498,7 @@ struct kafka_bridge::impl {
     // Discard the window: what is not acknowledged is read again from the journal.
     rk.reset(); // purges and serves the remaining delivery reports (ignored)
     drop_topic_handles();
+    wire_bytes_before.fetch_add(wire_bytes_current.exchange(0), std::memory_order_relaxed);
     head = tail;
     in_flight.store(0, std::memory_order_relaxed);
     read_next = acked.load() + 1;
@@ -538,7 +566,7 @@ struct kafka_bridge::impl {
   }
 };
 
-result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_bridge_options opts) {
+result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
   if (opts.bootstrap_servers.empty())
     return status{errc::invalid_argument,
                   "kafka bridge: bootstrap_servers is empty (give host:port,… of the Kafka "
@@ -576,7 +604,7 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
     p->topic(rule.type).checked = true;
   }
   auto* raw = p.get();
-  std::unique_ptr<kafka_bridge> b{new kafka_bridge(std::move(p))};
+  std::unique_ptr<bridge> b{new bridge(std::move(p))};
   raw->thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "strata-kbridge");
     raw->run();
@@ -588,20 +616,20 @@ result<std::unique_ptr<kafka_bridge>> kafka_bridge::start(journal& j, kafka_brid
   return b;
 }
 
-kafka_bridge::kafka_bridge(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+bridge::bridge(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-kafka_bridge::~kafka_bridge() { (void)stop(0); }
+bridge::~bridge() { (void)stop(0); }
 
-void kafka_bridge::notify() noexcept {
+void bridge::notify() noexcept {
   impl_->wake.store(true);
   impl_->wake_cv.notify_one();
 }
 
-std::uint64_t kafka_bridge::acknowledged_position() const noexcept {
+std::uint64_t bridge::acknowledged_position() const noexcept {
   return impl_->acked.load(std::memory_order_acquire);
 }
 
-bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeout_ms) {
+bool bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeout_ms) {
   notify();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock<std::mutex> lk{impl_->ack_mu};
@@ -616,7 +644,7 @@ bool kafka_bridge::wait_acknowledged(std::uint64_t position, std::uint32_t timeo
   return true;
 }
 
-std::uint64_t kafka_bridge::drain(std::uint32_t timeout_ms) {
+std::uint64_t bridge::drain(std::uint32_t timeout_ms) {
   auto target = impl_->j->last_position();
   if (!impl_->stopped.load()) (void)wait_acknowledged(target, timeout_ms);
   if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
@@ -624,7 +652,7 @@ std::uint64_t kafka_bridge::drain(std::uint32_t timeout_ms) {
   return a >= target ? 0 : target - a;
 }
 
-std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
+std::uint64_t bridge::stop(std::uint32_t drain_timeout_ms) {
   std::uint64_t left = 0;
   if (!impl_->stopped.load()) left = drain(drain_timeout_ms);
   if (!impl_->stopped.exchange(true)) {
@@ -644,8 +672,8 @@ std::uint64_t kafka_bridge::stop(std::uint32_t drain_timeout_ms) {
   return left;
 }
 
-kafka_bridge_stats kafka_bridge::stats() const {
-  kafka_bridge_stats s;
+bridge_stats bridge::stats() const {
+  bridge_stats s;
   s.journal_position = impl_->j->last_position();
   s.produced_position = impl_->produced.load(std::memory_order_relaxed);
   s.acknowledged_position = acknowledged_position();
@@ -671,6 +699,9 @@ kafka_bridge_stats kafka_bridge::stats() const {
   s.queue_full_waits = impl_->queue_full_waits.load(std::memory_order_relaxed);
   s.producer_restarts = impl_->producer_restarts.load(std::memory_order_relaxed);
   s.delivery_errors = impl_->delivery_errors.load(std::memory_order_relaxed);
+  s.wire_reports = impl_->wire_reports.load(std::memory_order_acquire);
+  s.wire_bytes = impl_->wire_bytes_before.load(std::memory_order_relaxed) +
+                 impl_->wire_bytes_current.load(std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> g{impl_->err_mu};
     s.last_error = impl_->last_error;
@@ -678,19 +709,19 @@ kafka_bridge_stats kafka_bridge::stats() const {
   return s;
 }
 
-status kafka_bridge::health() const {
+status bridge::health() const {
   std::lock_guard<std::mutex> g{impl_->err_mu};
   return impl_->fatal;
 }
 
-std::string kafka_bridge::topic_for(std::string_view persistence_id) const {
+std::string bridge::topic_for(std::string_view persistence_id) const {
   return impl_->opts.topic_prefix + impl_->type_of(persistence_id);
 }
 
-std::uint32_t kafka_bridge::partition_for(std::string_view persistence_id) const noexcept {
+std::uint32_t bridge::partition_for(std::string_view persistence_id) const noexcept {
   return shard_of(persistence_id, impl_->opts.num_partitions);
 }
 
-const kafka_bridge_options& kafka_bridge::options() const noexcept { return impl_->opts; }
+const bridge_options& bridge::options() const noexcept { return impl_->opts; }
 
-} // namespace strata::persistence
+} // namespace strata::kafka

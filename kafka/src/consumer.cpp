@@ -1,4 +1,4 @@
-#include "strata/persistence/kafka_consumer.hpp"
+#include "strata/kafka/consumer.hpp"
 
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
@@ -12,7 +12,9 @@
 #include <mutex>
 #include <thread>
 
-namespace strata::persistence {
+namespace strata::kafka {
+
+using namespace strata::persistence;
 
 namespace {
 
@@ -28,9 +30,9 @@ using partition_key = std::pair<std::string, std::int32_t>;
 
 } // namespace
 
-struct kafka_projection_consumer::impl {
+struct projection_consumer::impl {
   std::unique_ptr<projection_writer> writer;
-  kafka_consumer_options opts;
+  consumer_options opts;
   consumer_ptr rk;
   std::map<partition_key, std::int64_t> next_offset; // -1: unknown (nothing applied yet)
   status failed;
@@ -106,8 +108,8 @@ struct kafka_projection_consumer::impl {
   }
 };
 
-result<std::unique_ptr<kafka_projection_consumer>>
-kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options o) {
+result<std::unique_ptr<projection_consumer>> projection_consumer::open(journal& j, projection p,
+                                                                       consumer_options o) {
   if (o.bootstrap_servers.empty() || o.topics.empty())
     return status{errc::invalid_argument,
                   "kafka consumer: bootstrap_servers and topics are required"};
@@ -203,21 +205,20 @@ kafka_projection_consumer::open(journal& j, projection p, kafka_consumer_options
   }
   rd_kafka_topic_partition_list_destroy(assignment);
   if (!problem.ok()) return problem;
-  return std::unique_ptr<kafka_projection_consumer>{new kafka_projection_consumer(std::move(m))};
+  return std::unique_ptr<projection_consumer>{new projection_consumer(std::move(m))};
 }
 
-kafka_projection_consumer::kafka_projection_consumer(std::unique_ptr<impl> p)
-  : impl_(std::move(p)) {}
+projection_consumer::projection_consumer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-kafka_projection_consumer::~kafka_projection_consumer() { stop(); }
+projection_consumer::~projection_consumer() { stop(); }
 
-result<std::size_t> kafka_projection_consumer::poll(std::uint32_t timeout_ms) {
+result<std::size_t> projection_consumer::poll(std::uint32_t timeout_ms) {
   if (impl_->running.load())
     return status{errc::invalid_argument, "kafka consumer: poll() while the thread runs"};
   return impl_->poll_once(timeout_ms);
 }
 
-status kafka_projection_consumer::catch_up(std::uint32_t timeout_ms) {
+status projection_consumer::catch_up(std::uint32_t timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto& m = *impl_;
   // Low and high watermarks of every assigned partition, one ListOffsets request per
@@ -278,7 +279,7 @@ status kafka_projection_consumer::catch_up(std::uint32_t timeout_ms) {
   return {};
 }
 
-status kafka_projection_consumer::start() {
+status projection_consumer::start() {
   if (impl_->running.exchange(true))
     return {errc::invalid_argument, "kafka consumer: already started"};
   impl_->stopping.store(false);
@@ -296,25 +297,25 @@ status kafka_projection_consumer::start() {
   return {};
 }
 
-void kafka_projection_consumer::stop() {
+void projection_consumer::stop() {
   if (!impl_->running.load()) return;
   impl_->stopping.store(true);
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_->running.store(false);
 }
 
-status kafka_projection_consumer::health() const {
+status projection_consumer::health() const {
   std::lock_guard<std::mutex> g{impl_->mu};
   return impl_->thread_error;
 }
 
-projection_stats kafka_projection_consumer::stats() const noexcept {
+projection_stats projection_consumer::stats() const noexcept {
   std::lock_guard<std::mutex> g{impl_->mu};
   return impl_->stats_copy;
 }
 
-std::uint64_t kafka_projection_consumer::records_read() const noexcept {
+std::uint64_t projection_consumer::records_read() const noexcept {
   return impl_->read.load(std::memory_order_relaxed);
 }
 
-} // namespace strata::persistence
+} // namespace strata::kafka

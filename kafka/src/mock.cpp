@@ -1,4 +1,4 @@
-#include "strata/persistence/kafka_mock.hpp"
+#include "strata/kafka/mock.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
-namespace strata::persistence {
+namespace strata::kafka {
 
-struct kafka_mock_cluster::impl {
+using namespace strata::persistence;
+
+struct mock_cluster::impl {
   rd_kafka_t* rk = nullptr; // the handle whose thread runs the mock
   rd_kafka_mock_cluster_t* mcluster = nullptr;
   std::string bootstraps;
@@ -20,7 +22,7 @@ struct kafka_mock_cluster::impl {
   }
 };
 
-result<std::unique_ptr<kafka_mock_cluster>> kafka_mock_cluster::start(int num_brokers) {
+result<std::unique_ptr<mock_cluster>> mock_cluster::start(int num_brokers) {
   if (num_brokers < 1 || num_brokers > 32)
     return status{errc::invalid_argument, "kafka mock cluster: broker count " +
                                             std::to_string(num_brokers) + " is out of range 1..32"};
@@ -43,20 +45,18 @@ result<std::unique_ptr<kafka_mock_cluster>> kafka_mock_cluster::start(int num_br
                   "ports?)"};
   p->bootstraps = rd_kafka_mock_cluster_bootstraps(p->mcluster);
   p->brokers = num_brokers;
-  return std::unique_ptr<kafka_mock_cluster>{new kafka_mock_cluster(std::move(p))};
+  return std::unique_ptr<mock_cluster>{new mock_cluster(std::move(p))};
 }
 
-kafka_mock_cluster::kafka_mock_cluster(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+mock_cluster::mock_cluster(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-kafka_mock_cluster::~kafka_mock_cluster() = default;
+mock_cluster::~mock_cluster() = default;
 
-const std::string& kafka_mock_cluster::bootstrap_servers() const noexcept {
-  return impl_->bootstraps;
-}
+const std::string& mock_cluster::bootstrap_servers() const noexcept { return impl_->bootstraps; }
 
-int kafka_mock_cluster::num_brokers() const noexcept { return impl_->brokers; }
+int mock_cluster::num_brokers() const noexcept { return impl_->brokers; }
 
-status kafka_mock_cluster::create_topic(std::string_view topic, int partitions) {
+status mock_cluster::create_topic(std::string_view topic, int partitions) {
   if (topic.empty() || partitions < 1)
     return {errc::invalid_argument, "kafka mock cluster: create_topic needs a name and at "
                                     "least one partition"};
@@ -71,41 +71,41 @@ status kafka_mock_cluster::create_topic(std::string_view topic, int partitions) 
   return {};
 }
 
-status kafka_mock_cluster::set_broker_down(int id) {
+status mock_cluster::set_broker_down(int id) {
   if (auto err = rd_kafka_mock_broker_set_down(impl_->mcluster, id))
     return {errc::invalid_argument,
             "kafka mock cluster: broker " + std::to_string(id) + ": " + rd_kafka_err2str(err)};
   return {};
 }
 
-status kafka_mock_cluster::set_broker_up(int id) {
+status mock_cluster::set_broker_up(int id) {
   if (auto err = rd_kafka_mock_broker_set_up(impl_->mcluster, id))
     return {errc::invalid_argument,
             "kafka mock cluster: broker " + std::to_string(id) + ": " + rd_kafka_err2str(err)};
   return {};
 }
 
-void kafka_mock_cluster::set_all_brokers_down() {
+void mock_cluster::set_all_brokers_down() {
   for (int id = 1; id <= impl_->brokers; ++id)
     rd_kafka_mock_broker_set_down(impl_->mcluster, id);
 }
 
-void kafka_mock_cluster::set_all_brokers_up() {
+void mock_cluster::set_all_brokers_up() {
   for (int id = 1; id <= impl_->brokers; ++id)
     rd_kafka_mock_broker_set_up(impl_->mcluster, id);
 }
 
-void kafka_mock_cluster::push_produce_errors(std::size_t count, int kafka_error_code) {
+void mock_cluster::push_produce_errors(std::size_t count, int kafka_error_code) {
   if (count == 0) return;
   std::vector<rd_kafka_resp_err_t> errs(count, static_cast<rd_kafka_resp_err_t>(kafka_error_code));
   rd_kafka_mock_push_request_errors_array(impl_->mcluster, 0 /* Produce */, count, errs.data());
 }
 
-status kafka_mock_cluster::set_broker_rtt(int id, int rtt_ms) {
+status mock_cluster::set_broker_rtt(int id, int rtt_ms) {
   if (auto err = rd_kafka_mock_broker_set_rtt(impl_->mcluster, id, rtt_ms))
     return {errc::invalid_argument,
             "kafka mock cluster: broker " + std::to_string(id) + ": " + rd_kafka_err2str(err)};
   return {};
 }
 
-} // namespace strata::persistence
+} // namespace strata::kafka

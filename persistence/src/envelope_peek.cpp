@@ -1,4 +1,4 @@
-#include "kafka_envelope_peek.hpp"
+#include "strata/persistence/envelope_peek.hpp"
 
 #include "strata/schema/envelope.capnp.h"
 

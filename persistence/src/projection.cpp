@@ -1,4 +1,4 @@
-#include "strata/persistence/kafka_projection.hpp"
+#include "strata/persistence/projection.hpp"
 
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"

@@ -83,6 +83,14 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   }
   if (key == "kafka-linger-ms") return parse_uint(key, v, kafka_linger_ms);
   if (key == "kafka-drain-ms") return parse_uint(key, v, kafka_drain_ms);
+  if (key == "kafka-compression") {
+    if (v != "none" && v != "gzip" && v != "snappy" && v != "lz4" && v != "zstd")
+      return {errc::invalid_argument, "config key 'kafka-compression' expects "
+                                      "none|gzip|snappy|lz4|zstd, got '" +
+                                        std::string(v) + "'"};
+    kafka_compression = std::string(v);
+    return {};
+  }
   if (key == "replication-timeout-ms") {
     std::uint64_t ms = 0;
     auto st = parse_uint(key, v, ms);

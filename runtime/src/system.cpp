@@ -63,11 +63,12 @@ namespace {
 /// until Kafka acknowledged their events.
 persistence::status start_kafka(detail::system_core& core) {
   auto& c = core.cfg;
-  persistence::kafka_bridge_options bo;
+  kafka::bridge_options bo;
   bo.num_partitions = c.kafka_partitions;
   bo.linger_ms = c.kafka_linger_ms;
+  bo.compression = c.kafka_compression;
   if (c.kafka == "mock") {
-    auto mock = persistence::kafka_mock_cluster::start(3);
+    auto mock = kafka::mock_cluster::start(3);
     if (!mock) return mock.error();
     core.kafka_mock = std::move(*mock);
     // A fresh cluster per process: publish the whole journal into it, from position 1,
@@ -98,7 +99,7 @@ persistence::status start_kafka(detail::system_core& core) {
   bo.on_error = [](const persistence::status& st) {
     std::cerr << "strata: kafka: " << st.to_string() << "\n";
   };
-  auto bridge = persistence::kafka_bridge::start(*core.journal, std::move(bo));
+  auto bridge = kafka::bridge::start(*core.journal, std::move(bo));
   if (!bridge)
     return {bridge.error().code(), "cannot start the Kafka bridge to '" + core.kafka_bootstrap +
                                      "': " + bridge.error().message()};
@@ -298,7 +299,7 @@ system_stats system::stats() const {
 
 const config& system::cfg() const noexcept { return core_->cfg; }
 persistence::journal& system::journal() noexcept { return *core_->journal; }
-persistence::kafka_bridge* system::kafka_bridge() noexcept { return core_->bridge.get(); }
+kafka::bridge* system::kafka_bridge() noexcept { return core_->bridge.get(); }
 const std::string& system::kafka_bootstrap() const noexcept { return core_->kafka_bootstrap; }
 caf::actor_system& system::actor_system() noexcept { return *core_->actors; }
 

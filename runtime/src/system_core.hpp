@@ -3,9 +3,9 @@
 // released during CAF's teardown still reach their region).
 #pragma once
 
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/mock.hpp"
 #include "strata/persistence/journal.hpp"
-#include "strata/persistence/kafka_bridge.hpp"
-#include "strata/persistence/kafka_mock.hpp"
 #include "strata/runtime/config.hpp"
 #include "strata/runtime/detail/journal_writer.hpp"
 #include "strata/runtime/detail/region.hpp"
@@ -34,8 +34,8 @@ class system_core {
   std::unique_ptr<journal_writer> writer;
   // Kafka (config::kafka): the in-process mock cluster when kafka = "mock", and the
   // bridge. Stopped in shutdown() before the journal closes.
-  std::unique_ptr<persistence::kafka_mock_cluster> kafka_mock;
-  std::unique_ptr<persistence::kafka_bridge> bridge;
+  std::unique_ptr<kafka::mock_cluster> kafka_mock;
+  std::unique_ptr<kafka::bridge> bridge;
   std::string kafka_bootstrap;
   std::unique_ptr<caf::actor_system_config> actor_cfg;
   std::unique_ptr<caf::actor_system> actors;

@@ -6,9 +6,9 @@
 #include "bank/load.hpp"
 #include "bank/report_cli.hpp"
 
+#include <strata/kafka/bridge.hpp>
 #include <strata/persistence/environment.hpp>
 #include <strata/persistence/journal.hpp>
-#include <strata/persistence/kafka_bridge.hpp>
 #include <strata/runtime/all.hpp>
 
 #include <algorithm>

@@ -1,10 +1,10 @@
 // strata-bank report: the report projection fed from the journal or from Kafka.
 #include "bank/report_cli.hpp"
 
+#include <strata/kafka/bridge.hpp>
+#include <strata/kafka/consumer.hpp>
 #include <strata/persistence/journal.hpp>
-#include <strata/persistence/kafka_bridge.hpp>
-#include <strata/persistence/kafka_consumer.hpp>
-#include <strata/persistence/kafka_projection.hpp>
+#include <strata/persistence/projection.hpp>
 #include <strata/runtime/ids.hpp>
 #include <strata/runtime/system.hpp>
 
@@ -18,6 +18,7 @@
 namespace bank {
 
 namespace sp = strata::persistence;
+namespace sk = strata::kafka;
 
 namespace {
 
@@ -163,12 +164,12 @@ sp::result<report> report_from_kafka(strata::system& sys, std::uint32_t timeout_
   {
     auto rp = report_projection::open(**view_env);
     if (!rp) return rp.error();
-    sp::kafka_consumer_options co;
+    sk::consumer_options co;
     co.bootstrap_servers = sys.kafka_bootstrap();
     co.topics = {account_topic};
     co.start = sp::start_from::beginning;
     co.metadata_timeout_ms = std::max<std::uint32_t>(1, ms_left(deadline));
-    auto consumer = sp::kafka_projection_consumer::open(**view_env, (*rp)->projection(), co);
+    auto consumer = sk::projection_consumer::open(**view_env, (*rp)->projection(), co);
     if (!consumer) return consumer.error();
     // 3. Consume until every account stream of the journal is applied up to its head.
     for (;;) {

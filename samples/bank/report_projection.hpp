@@ -1,7 +1,7 @@
 // File: samples/bank/report_projection.hpp
 //
 // The bank sample's read side: per-account and total deposits and withdrawals, a
-// projection (strata/persistence/kafka_projection.hpp) over the `account` streams. It
+// projection (strata/persistence/projection.hpp) over the `account` streams. It
 // needs no runtime: it folds persistence::event_record values whose persistence id is
 // "account:<id>" and whose payload is a bank.capnp event (Opened, Deposited, Withdrawn,
 // Closed, schema version 1), so it can be fed from the local journal or from Kafka.
@@ -15,7 +15,7 @@
 #pragma once
 
 #include "strata/persistence/event.hpp"
-#include "strata/persistence/kafka_projection.hpp"
+#include "strata/persistence/projection.hpp"
 #include "strata/persistence/status.hpp"
 
 #include <cstdint>

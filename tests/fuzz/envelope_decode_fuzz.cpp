@@ -6,8 +6,8 @@
 // agree with each other; whatever decodes re-encodes to itself.
 #include "envelope_codec.hpp"
 #include "fuzz_util.hpp"
-#include "kafka_envelope_peek.hpp"
 #include "strata/persistence/codec.hpp"
+#include "strata/persistence/envelope_peek.hpp"
 
 #include <cstdint>
 #include <cstring>

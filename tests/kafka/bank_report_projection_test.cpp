@@ -5,14 +5,15 @@
 #include "report_projection.hpp"
 
 #include "bank/schema/bank.capnp.h"
-#include "strata/persistence/kafka_bridge.hpp"
-#include "strata/persistence/kafka_consumer.hpp"
-#include "strata/persistence/kafka_mock.hpp"
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/consumer.hpp"
+#include "strata/kafka/mock.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
 using namespace strata::persistence;
+using namespace strata::kafka;
 using namespace strata::persistence::test;
 
 namespace {
@@ -122,35 +123,27 @@ TEST_CASE("bank report from the journal equals the fold of the journal") {
 }
 
 TEST_CASE("bank report fed from Kafka equals the fold of the journal") {
-  auto seed = test_seed();
-  std::mt19937_64 rng{seed};
-  temp_dir dir{"strata-bank-report"};
-  auto j = open_journal(journal_opts(dir.sub("j")));
-  write_bank_history(*j, rng, 40, 2'000);
-  auto mock = kafka_mock_cluster::start(3);
-  STRATA_REQUIRE_VALUE(mock);
-  STRATA_REQUIRE_OK((*mock)->create_topic("strata.account", 64));
-  STRATA_REQUIRE_OK((*mock)->create_topic("strata.order", 64));
-  kafka_bridge_options bo;
-  bo.bootstrap_servers = (*mock)->bootstrap_servers();
-  // No type rules: "account:acct-1" → type "account" → topic strata.account.
-  auto b = kafka_bridge::start(*j, bo);
-  STRATA_REQUIRE_VALUE(b);
-  CHECK((*b)->topic_for("account:acct-1") == "strata.account");
-  CHECK((*b)->stop(30'000) == 0);
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{3, seed};
+  auto& j = *rig.j;
+  write_bank_history(j, rig.rng, 40, 2'000);
+  STRATA_REQUIRE_OK(rig.mock->create_topic("strata.order", 64));
+  rig.opts.types.clear(); // "account:acct-1" → type "account" → topic strata.account
+  CHECK(rig.start().topic_for("account:acct-1") == "strata.account");
+  CHECK(rig.stop(30'000) == 0);
 
-  auto reader = open_journal(journal_opts(dir.sub("reader")));
+  auto reader = open_journal(journal_opts(rig.dir.sub("reader")));
   auto rp = bank::report_projection::open(*reader);
   STRATA_REQUIRE_VALUE(rp);
-  kafka_consumer_options co;
-  co.bootstrap_servers = (*mock)->bootstrap_servers();
+  consumer_options co;
+  co.bootstrap_servers = rig.mock->bootstrap_servers();
   co.topics = {"strata.account"};
-  auto c = kafka_projection_consumer::open(*reader, (*rp)->projection(), co);
+  auto c = projection_consumer::open(*reader, (*rp)->projection(), co);
   STRATA_REQUIRE_VALUE(c);
   STRATA_REQUIRE_OK((*c)->catch_up(30'000));
   auto rep = (*rp)->read();
   STRATA_REQUIRE_VALUE(rep);
-  CHECK(*rep == fold_journal(*j));
+  CHECK(*rep == fold_journal(j));
 }
 
 TEST_CASE("fold_event rejects unknown types and versions and malformed payloads") {

@@ -7,8 +7,8 @@
 //
 // Exit: 0 drained everything, 3 events left unpublished after --drain-ms, 2 usage,
 // 1 an error (printed).
+#include "strata/kafka/bridge.hpp"
 #include "strata/persistence/journal.hpp"
-#include "strata/persistence/kafka_bridge.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +21,7 @@
 #include <vector>
 
 using namespace strata::persistence;
+using namespace strata::kafka;
 
 int main(int argc, char** argv) {
   std::string data, bootstrap;
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     std::cerr << "kafka_bridge_child: " << j.error().to_string() << "\n";
     return 1;
   }
-  kafka_bridge_options bo;
+  bridge_options bo;
   bo.bootstrap_servers = bootstrap;
   bo.types = {{"acct-", "account"}};
   bo.offset_commit_interval_ms = 10; // many offset commits: many kill points between them
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     bo.producer_config.emplace_back("debug", dbg);
     bo.log_level = 7;
   }
-  auto b = kafka_bridge::start(**j, bo);
+  auto b = bridge::start(**j, bo);
   if (!b) {
     std::cerr << "kafka_bridge_child: " << b.error().to_string() << "\n";
     return 1;

@@ -5,16 +5,17 @@
 // equals the fold of the journal. STRATA_LONG=1 runs many more rounds.
 #include "kafka_test_util.hpp"
 
-#include "strata/persistence/kafka_consumer.hpp"
-#include "strata/persistence/kafka_mock.hpp"
-#include "strata/persistence/kafka_projection.hpp"
+#include "strata/kafka/consumer.hpp"
+#include "strata/kafka/mock.hpp"
 #include "strata/persistence/offset_store.hpp"
+#include "strata/persistence/projection.hpp"
 
 #include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 
 using namespace strata::persistence;
+using namespace strata::kafka;
 using namespace strata::persistence::test;
 
 namespace {
@@ -83,7 +84,7 @@ TEST_CASE("bridge killed with SIGKILL mid-stream and restarted loses nothing") {
   const int rounds = long_run ? 10 : 3;
   const std::string streams = long_run ? "3000" : "150";
   temp_dir dir{"strata-kafka-crash"};
-  auto mock = kafka_mock_cluster::start(3);
+  auto mock = mock_cluster::start(3);
   STRATA_REQUIRE_VALUE(mock);
   STRATA_REQUIRE_OK((*mock)->create_topic(topic, partitions));
   const std::string bootstrap = (*mock)->bootstrap_servers();
@@ -151,10 +152,10 @@ TEST_CASE("bridge killed with SIGKILL mid-stream and restarted loses nothing") {
                  fold(b, e);
                  return txn.put(t, e.persistence_id, encode(b));
                }};
-  kafka_consumer_options co;
+  consumer_options co;
   co.bootstrap_servers = bootstrap;
   co.topics = {topic};
-  auto consumer = kafka_projection_consumer::open(*j, p, co);
+  auto consumer = projection_consumer::open(*j, p, co);
   STRATA_REQUIRE_VALUE(consumer);
   STRATA_REQUIRE_OK((*consumer)->catch_up(60'000));
   auto ps = (*consumer)->stats();

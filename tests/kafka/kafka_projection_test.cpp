@@ -1,15 +1,16 @@
-// Tests of persistence/src/kafka_projection.cpp and kafka_consumer.cpp: projections fed
+// Tests of persistence/src/projection.cpp and kafka/src/consumer.cpp: projections fed
 // from the local journal (catch-up from beginning / end / position / timestamp) and from
 // Kafka (assigned partitions, de-duplication, offsets in the view's transaction).
 #include "kafka_test_util.hpp"
 
-#include "strata/persistence/kafka_bridge.hpp"
-#include "strata/persistence/kafka_consumer.hpp"
-#include "strata/persistence/kafka_mock.hpp"
-#include "strata/persistence/kafka_projection.hpp"
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/consumer.hpp"
+#include "strata/kafka/mock.hpp"
 #include "strata/persistence/offset_store.hpp"
+#include "strata/persistence/projection.hpp"
 
 using namespace strata::persistence;
+using namespace strata::kafka;
 using namespace strata::persistence::test;
 
 namespace {
@@ -199,47 +200,34 @@ TEST_CASE("projection_writer drops exact duplicates, counts gaps, aborts a faili
 }
 
 TEST_CASE("kafka projection: consumes the bridge's topic, de-duplicates, resumes") {
-  auto seed = test_seed();
-  std::mt19937_64 rng{seed};
-  temp_dir dir{"strata-proj"};
-  auto j = open_journal(journal_opts(dir.sub("j")));
-  auto mock = kafka_mock_cluster::start(3);
-  STRATA_REQUIRE_VALUE(mock);
-  STRATA_REQUIRE_OK((*mock)->create_topic("strata.account", 64));
-  kafka_bridge_options bo;
-  bo.bootstrap_servers = (*mock)->bootstrap_servers();
-  bo.types = {{"acct-", "account"}};
-  append_workload(*j, rng, 2'000, 100);
-  {
-    auto b = kafka_bridge::start(*j, bo);
-    STRATA_REQUIRE_VALUE(b);
-    REQUIRE((*b)->stop(30'000) == 0);
-  }
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{3, seed};
+  auto& j = *rig.j;
+  rig.append(2'000, 100, 64);
+  rig.start();
+  REQUIRE(rig.stop(30'000) == 0);
   // A second, separate read side (its own data dir) fed only from Kafka.
-  auto reader = open_journal(journal_opts(dir.sub("reader")));
+  auto reader = open_journal(journal_opts(rig.dir.sub("reader")));
   auto view = open_view(*reader, "k.view");
-  kafka_consumer_options co;
-  co.bootstrap_servers = (*mock)->bootstrap_servers();
+  consumer_options co;
+  co.bootstrap_servers = rig.mock->bootstrap_servers();
   co.topics = {"strata.account"};
   co.batch_max_events = 300;
   {
-    auto c = kafka_projection_consumer::open(*reader, view.make("k"), co);
+    auto c = projection_consumer::open(*reader, view.make("k"), co);
     STRATA_REQUIRE_VALUE(c);
     STRATA_REQUIRE_OK((*c)->catch_up(30'000));
     CHECK((*c)->stats().applied == 2'000);
     CHECK((*c)->stats().duplicates == 0);
-    CHECK(view.read(reader->env()) == count_journal(*j));
+    CHECK(view.read(reader->env()) == count_journal(j));
   }
   // Republish everything (the bridge's offset reset: every record is now on the topic
   // twice, the at-least-once worst case) plus new events.
-  STRATA_REQUIRE_OK(j->offsets().put("kafka-bridge", 0));
-  append_workload(*j, rng, 300, 100);
-  {
-    auto b = kafka_bridge::start(*j, bo);
-    STRATA_REQUIRE_VALUE(b);
-    REQUIRE((*b)->stop(30'000) == 0);
-  }
-  auto c = kafka_projection_consumer::open(*reader, view.make("k"), co);
+  STRATA_REQUIRE_OK(j.offsets().put("kafka-bridge", 0));
+  rig.append(300, 100, 64);
+  rig.start();
+  REQUIRE(rig.stop(30'000) == 0);
+  auto c = projection_consumer::open(*reader, view.make("k"), co);
   STRATA_REQUIRE_VALUE(c);
   STRATA_REQUIRE_OK((*c)->catch_up(30'000));
   // Resumed after the 2,000 already applied: reads the 2,300 republished records, of
@@ -248,12 +236,12 @@ TEST_CASE("kafka projection: consumes the bridge's topic, de-duplicates, resumes
   CHECK((*c)->stats().applied == 300);
   CHECK((*c)->stats().duplicates == 2'000);
   CHECK((*c)->stats().gaps == 0);
-  CHECK(view.read(reader->env()) == count_journal(*j));
+  CHECK(view.read(reader->env()) == count_journal(j));
 
   // From the end: nothing old is applied.
   auto view2 = open_view(*reader, "k2.view");
   co.start = start_from::end;
-  auto c2 = kafka_projection_consumer::open(*reader, view2.make("k2"), co);
+  auto c2 = projection_consumer::open(*reader, view2.make("k2"), co);
   STRATA_REQUIRE_VALUE(c2);
   STRATA_REQUIRE_OK((*c2)->catch_up(30'000));
   CHECK((*c2)->stats().applied == 0);
@@ -262,7 +250,7 @@ TEST_CASE("kafka projection: consumes the bridge's topic, de-duplicates, resumes
 TEST_CASE("kafka projection: a record that is not an envelope stops the consumer there") {
   temp_dir dir{"strata-proj"};
   auto j = open_journal(journal_opts(dir.sub("j")));
-  auto mock = kafka_mock_cluster::start(1);
+  auto mock = mock_cluster::start(1);
   STRATA_REQUIRE_VALUE(mock);
   STRATA_REQUIRE_OK((*mock)->create_topic("junk", 1));
   {
@@ -279,10 +267,10 @@ TEST_CASE("kafka projection: a record that is not an envelope stops the consumer
     rd_kafka_destroy(rk);
   }
   auto view = open_view(*j, "junk.view");
-  kafka_consumer_options co;
+  consumer_options co;
   co.bootstrap_servers = (*mock)->bootstrap_servers();
   co.topics = {"junk"};
-  auto c = kafka_projection_consumer::open(*j, view.make("junk"), co);
+  auto c = projection_consumer::open(*j, view.make("junk"), co);
   STRATA_REQUIRE_VALUE(c);
   auto st = (*c)->catch_up(20'000);
   CHECK(st.code() == errc::corrupt);

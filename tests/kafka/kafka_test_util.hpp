@@ -1,11 +1,13 @@
 // Helpers of the Kafka tests: a workload that appends account-like events, a raw reader
-// of a whole topic (every record with its partition, offset, key, headers), and the
-// check that a topic holds exactly the journal (nothing missing, per-key order,
-// duplicates only as byte-exact repeats).
+// of a whole topic (every record with its partition, offset, key, headers), the check
+// that a topic holds exactly the journal (nothing missing, per-key order, duplicates
+// only as byte-exact repeats), and bridge_rig, the set-up every bridge test shares.
 #pragma once
 
 #include "../persistence/test_util.hpp"
 
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/mock.hpp"
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/shard.hpp"
@@ -279,5 +281,74 @@ inline bool eventually(const std::function<bool()>& cond, int timeout_ms) {
   }
   return true;
 }
+
+/// The world of one bridge test: a journal in a fresh directory, a mock cluster of
+/// `brokers` brokers holding topic "strata.account" with 64 partitions, the bridge's
+/// options for them (streams "acct-…" are type "account", offsets stored every 20 ms)
+/// and, once start() ran, the bridge. A test changes the options or the cluster, then
+/// states only what it does and checks.
+///
+///   STRATA_TEST_SEED(seed);
+///   bridge_rig rig{3, seed};
+///   rig.opts.max_in_flight_events = 1'000;   // what this test is about
+///   rig.start();
+///   rig.append(2'000, 200);                  // commits of 50, notify() after each
+///   CHECK(rig.b->drain(30'000) == 0);
+///   rig.check();                             // the topic holds exactly the journal
+struct bridge_rig {
+  static constexpr int partitions = 64;
+  static constexpr const char* topic = "strata.account";
+
+  explicit bridge_rig(int brokers = 3, std::uint64_t seed_in = 0)
+    : seed(seed_in), rng(seed_in), dir("strata-kafka"),
+      j(open_journal(journal_opts(dir.sub("j")))) {
+    auto m = kafka::mock_cluster::start(brokers);
+    STRATA_REQUIRE_VALUE(m);
+    mock = std::move(*m);
+    STRATA_REQUIRE_OK(mock->create_topic(topic, partitions));
+    opts.bootstrap_servers = mock->bootstrap_servers();
+    opts.types = {{"acct-", "account"}};
+    opts.offset_commit_interval_ms = 20;
+  }
+
+  /// Starts the bridge with `opts` (a failure ends the test) and returns it.
+  kafka::bridge& start() {
+    auto started = kafka::bridge::start(*j, opts);
+    STRATA_REQUIRE_VALUE(started);
+    b = std::move(*started);
+    return *b;
+  }
+
+  /// Stops and destroys the bridge (stop(drain_ms)); returns what stop() left unpublished.
+  std::uint64_t stop(std::uint32_t drain_ms = 10'000) {
+    auto left = b->stop(drain_ms);
+    b.reset();
+    return left;
+  }
+
+  /// Appends `events` events over `streams` streams "acct-<i>" in commits of `batch`,
+  /// waking the bridge (when started) after each commit.
+  void append(std::uint64_t events, std::uint32_t streams, std::uint32_t batch = 50) {
+    append_workload(*j, rng, events, streams, batch, [this] {
+      if (b) b->notify();
+    });
+  }
+
+  /// Every record of the topic up to its high watermarks.
+  std::vector<kafka_record> records() const {
+    return read_topic(mock->bootstrap_servers(), topic, partitions);
+  }
+
+  /// Reads the topic and checks it holds exactly the journal (check_topic_matches_journal).
+  topic_check check() const { return check_topic_matches_journal(*j, records(), partitions); }
+
+  const std::uint64_t seed;
+  std::mt19937_64 rng;
+  temp_dir dir;
+  std::unique_ptr<journal> j;
+  std::unique_ptr<kafka::mock_cluster> mock;
+  kafka::bridge_options opts;
+  std::unique_ptr<kafka::bridge> b;
+};
 
 } // namespace strata::persistence::test

@@ -36,7 +36,7 @@ endfunction()
 function(check_host_targets build)
   run("list targets" ${CMAKE_COMMAND} --build "${build}" --target help)
   set(targets "${run_output}")
-  foreach(t counter_app order_app strata_runtime strata_persistence capnpc-strata)
+  foreach(t counter_app order_app strata_runtime strata_kafka strata_persistence capnpc-strata)
     if(NOT targets MATCHES "\\.\\.\\. ${t}\n")
       message(FATAL_ERROR "target ${t} missing from the host:\n${targets}")
     endif()
@@ -47,6 +47,33 @@ function(check_host_targets build)
       message(FATAL_ERROR "strata target ${t} configured in the host:\n${targets}")
     endif()
   endforeach()
+endfunction()
+
+# check_link_interfaces(<cmake dir>): the exported strata::persistence does not link
+# librdkafka; strata::kafka does, and strata::runtime gets it through strata::kafka.
+function(check_link_interfaces dir)
+  file(GLOB targets_files "${dir}/strataTargets*.cmake")
+  set(all "")
+  foreach(f IN LISTS targets_files)
+    file(READ "${f}" text)
+    string(APPEND all "${text}")
+  endforeach()
+  foreach(t persistence kafka runtime)
+    string(REGEX MATCH "set_target_properties\\(strata::${t} PROPERTIES[^)]*\\)" block "${all}")
+    string(REGEX MATCH "INTERFACE_LINK_LIBRARIES \"[^\"]*\"" links_${t} "${block}")
+    if(links_${t} STREQUAL "")
+      message(FATAL_ERROR "no INTERFACE_LINK_LIBRARIES for strata::${t} in ${dir}")
+    endif()
+  endforeach()
+  if(links_persistence MATCHES "rdkafka")
+    message(FATAL_ERROR "strata::persistence links librdkafka: ${links_persistence}")
+  endif()
+  if(NOT links_kafka MATCHES "rdkafka::rdkafka" OR NOT links_kafka MATCHES "strata::persistence")
+    message(FATAL_ERROR "strata::kafka must link strata::persistence and rdkafka: ${links_kafka}")
+  endif()
+  if(NOT links_runtime MATCHES "strata::kafka")
+    message(FATAL_ERROR "strata::runtime must link strata::kafka: ${links_runtime}")
+  endif()
 endfunction()
 
 set(launcher)
@@ -62,6 +89,10 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
   expect_exists(
     "${prefix}/include/strata/runtime/all.hpp"
     "${prefix}/include/strata/persistence/journal.hpp"
+    "${prefix}/include/strata/persistence/projection.hpp"
+    "${prefix}/include/strata/kafka/bridge.hpp"
+    "${prefix}/include/strata/kafka/consumer.hpp"
+    "${prefix}/include/strata/kafka/mock.hpp"
     "${prefix}/include/strata/schema/envelope.capnp"
     "${prefix}/include/strata/schema/envelope.capnp.h"
     "${prefix}/include/strata/schema/strata.capnp"
@@ -69,6 +100,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
     "${prefix}/bin/capnpc-strata"
     "${prefix}/lib/cmake/strata/StrataSchema.cmake"
     "${prefix}/lib/libstrata_runtime.a"
+    "${prefix}/lib/libstrata_kafka.a"
     "${prefix}/lib/libstrata_persistence.a"
     "${prefix}/lib/cmake/strata/strataConfig.cmake"
     "${prefix}/lib/cmake/strata/strataConfigVersion.cmake"
@@ -80,6 +112,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
   if(TOOLS)
     expect_exists("${prefix}/bin/strata" "${prefix}/bin/strata-kafka-mock")
   endif()
+  check_link_interfaces("${prefix}/lib/cmake/strata")
 endif()
 
 if(MODE STREQUAL "find_package")

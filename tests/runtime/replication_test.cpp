@@ -4,8 +4,8 @@
 #include "counter.hpp"
 #include "test_util.hpp"
 
-#include "strata/persistence/kafka_bridge.hpp"
-#include "strata/persistence/kafka_mock.hpp"
+#include "strata/kafka/bridge.hpp"
+#include "strata/kafka/mock.hpp"
 
 #include <atomic>
 #include <future>
@@ -16,11 +16,12 @@ using namespace test_counter;
 using namespace test_util;
 using namespace std::chrono_literals;
 namespace sp = strata::persistence;
+namespace sk = strata::kafka;
 
 namespace {
 
-std::unique_ptr<sp::kafka_mock_cluster> start_mock() {
-  auto mock = sp::kafka_mock_cluster::start(3);
+std::unique_ptr<sk::mock_cluster> start_mock() {
+  auto mock = sk::mock_cluster::start(3);
   if (!mock) FAIL("mock cluster: " << mock.error().to_string());
   auto st = (*mock)->create_topic("strata.counter", 64);
   if (!st.ok()) FAIL("create topic: " << st.to_string());
@@ -209,6 +210,26 @@ TEST_CASE("replication: replication-timeout-ms config key") {
   auto parsed = strata::config::from_args(3, argv);
   REQUIRE(parsed);
   CHECK(parsed->replication_timeout_ms == 1234);
+}
+
+TEST_CASE("replication: kafka-compression config key reaches the bridge") {
+  strata::config c;
+  CHECK(c.kafka_compression == "zstd");
+  CHECK(c.set("kafka-compression", "lz4").ok());
+  CHECK(c.kafka_compression == "lz4");
+  auto bad = c.set("kafka-compression", "brotli");
+  CHECK(bad.code() == sp::errc::invalid_argument);
+  CHECK(bad.message().find("none|gzip|snappy|lz4|zstd") != std::string::npos);
+  CHECK(c.kafka_compression == "lz4");
+
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path);
+  cfg.kafka = mock->bootstrap_servers();
+  REQUIRE(cfg.set("kafka-compression", "lz4").ok());
+  auto sys = open_system(cfg);
+  REQUIRE(sys->kafka_bridge() != nullptr);
+  CHECK(sys->kafka_bridge()->options().compression == "lz4");
 }
 
 TEST_CASE("replication: a failed write does not overtake the same entity's earlier write "

@@ -1,13 +1,13 @@
-// File: strata/persistence/kafka_bridge.hpp
+// File: strata/kafka/bridge.hpp
 //
 // The outbox publisher: tails a journal's global log and produces every event to Kafka,
 // in order, at least once. See docs/kafka.md.
 //
-//   kafka_bridge_options o;
+//   bridge_options o;
 //   o.bootstrap_servers = "127.0.0.1:9092";
 //   o.types = {{"account:", "account"}};       // optional: checked at start (else the
 //                                              // type is the text before the first ':')
-//   auto bridge = kafka_bridge::start(*journal, o);          // result<unique_ptr<…>>
+//   auto bridge = bridge::start(*journal, o);          // result<unique_ptr<…>>
 //   …                                                        // journal appends as usual
 //   bridge->notify();                          // optional: wake the bridge after a commit
 //   bridge->wait_acknowledged(res.last_position, 5000);      // `replicated` durability
@@ -49,11 +49,13 @@
 #include <vector>
 
 namespace strata::persistence {
-
 class journal;
+} // namespace strata::persistence
+
+namespace strata::kafka {
 
 /// Maps persistence ids that start with `prefix` to the aggregate type `type`.
-struct kafka_type_rule {
+struct type_rule {
   std::string prefix; ///< e.g. "acct-"
   std::string type;   ///< e.g. "account" → topic "strata.account"
 };
@@ -63,10 +65,10 @@ struct kafka_type_rule {
 /// before the first `separator` — the runtime names streams "<type>:<entity id>", so
 /// "account:acct-42" → "account"; an id without separator is its own type.
 /// Pure, any thread.
-std::string kafka_stream_type(std::string_view persistence_id,
-                              const std::vector<kafka_type_rule>& rules, char separator = ':');
+std::string stream_type(std::string_view persistence_id, const std::vector<type_rule>& rules,
+                        char separator = ':');
 
-struct kafka_bridge_options {
+struct bridge_options {
   /// `bootstrap.servers`, e.g. "host1:9092,host2:9092". Required.
   std::string bootstrap_servers;
   /// Key of the bridge's position in the journal's offset_store (the last position
@@ -76,10 +78,10 @@ struct kafka_bridge_options {
   std::string topic_prefix = "strata.";
   /// Partitions of every topic = shards of the cluster. A topic with another count makes
   /// start() fail (or, for a type first seen later, stops the bridge with that error).
-  std::uint32_t num_partitions = default_num_shards;
-  /// Persistence id → aggregate type (see kafka_stream_type). Types listed here have
+  std::uint32_t num_partitions = persistence::default_num_shards;
+  /// Persistence id → aggregate type (see stream_type). Types listed here have
   /// their topic checked by start(); others are checked before their first record.
-  std::vector<kafka_type_rule> types;
+  std::vector<type_rule> types;
   char type_separator = ':';
   /// Replaces the rules entirely when set. Called on the bridge thread.
   std::function<std::string(std::string_view persistence_id)> type_of;
@@ -91,11 +93,18 @@ struct kafka_bridge_options {
   std::size_t max_in_flight_bytes = std::size_t{256} << 20;
   /// Events read from the journal per read transaction.
   std::size_t read_batch_events = 4'096;
-  /// librdkafka `linger.ms`, `batch.size`, `batch.num.messages`, `compression.type`.
+  /// librdkafka `linger.ms`, `batch.size`, `batch.num.messages`.
   int linger_ms = 5;
   std::size_t batch_size_bytes = 1'000'000;
   std::size_t batch_num_messages = 10'000;
-  std::string compression = "none";
+  /// librdkafka `compression.type` of each record batch: "none", "gzip", "snappy",
+  /// "lz4" or "zstd" (Debian's librdkafka 2.0.2 has all five). Consumers decompress
+  /// transparently; records, keys and headers are unchanged. zstd (default) brings a
+  /// record with a 20-byte payload from ~360 bytes on the wire to ~64, lz4 to ~100:
+  /// the envelope's layout and the six headers repeat from record to record
+  /// (docs/kafka.md, "Bytes on the wire"). An unknown name makes start() fail with
+  /// invalid_argument.
+  std::string compression = "zstd";
   /// `max.in.flight.requests.per.connection` (1..5 with idempotence).
   int max_in_flight_requests = 5;
   /// How often the acknowledged position is written to the offset store (one small
@@ -118,16 +127,19 @@ struct kafka_bridge_options {
   /// librdkafka `log_level` (syslog levels; 3 = errors such as "connect failed", which
   /// go to stderr; 6 = informational, 7 = debug).
   int log_level = 3;
+  /// librdkafka `statistics.interval.ms`: how often bridge_stats::wire_bytes is
+  /// refreshed from librdkafka's statistics; 0 = never (wire_bytes stays 0).
+  std::uint32_t statistics_interval_ms = 0;
 
   /// Called on the bridge thread whenever the acknowledged position advances.
   std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
   /// Called on a bridge thread for every problem worth a log line (broker down,
   /// producer restart, topic mismatch). The bridge keeps running unless `failed()`.
-  std::function<void(const status&)> on_error;
+  std::function<void(const persistence::status&)> on_error;
 };
 
 /// A snapshot of the bridge's progress. Positions are global journal positions.
-struct kafka_bridge_stats {
+struct bridge_stats {
   std::uint64_t journal_position = 0;      ///< last position of the journal (last_position)
   std::uint64_t produced_position = 0;     ///< highest position handed to librdkafka
   std::uint64_t acknowledged_position = 0; ///< contiguous prefix acknowledged by Kafka
@@ -139,10 +151,15 @@ struct kafka_bridge_stats {
   std::uint64_t queue_full_waits = 0;      ///< times librdkafka's queue pushed back
   std::uint64_t producer_restarts = 0;
   std::uint64_t delivery_errors = 0; ///< failed delivery reports (then resent)
-  std::string last_error;            ///< empty when none
+  /// Bytes written to the brokers' sockets since start (produce requests with their
+  /// compressed batches, metadata, …): librdkafka's `tx_bytes`, as of its last
+  /// statistics report (options: statistics_interval_ms; 0 when that is 0).
+  std::uint64_t wire_bytes = 0;
+  std::uint64_t wire_reports = 0; ///< statistics reports received since start
+  std::string last_error;         ///< empty when none
 };
 
-class kafka_bridge {
+class bridge {
  public:
   /// Reads the stored offset, creates the producer, checks that every topic of
   /// `opts.types` exists with `num_partitions` partitions (when Kafka answers within
@@ -150,12 +167,13 @@ class kafka_bridge {
   /// Errors: invalid_argument (no bootstrap servers, bad librdkafka property, a topic
   /// with the wrong partition count or missing — the message names topic, counts and
   /// the command to fix it), io_error (offset store).
-  static result<std::unique_ptr<kafka_bridge>> start(journal& j, kafka_bridge_options opts);
+  static persistence::result<std::unique_ptr<bridge>> start(persistence::journal& j,
+                                                            bridge_options opts);
 
   /// Stops without waiting for Kafka (stop(0)).
-  ~kafka_bridge();
-  kafka_bridge(const kafka_bridge&) = delete;
-  kafka_bridge& operator=(const kafka_bridge&) = delete;
+  ~bridge();
+  bridge(const bridge&) = delete;
+  bridge& operator=(const bridge&) = delete;
 
   /// Tells the bridge the journal has new events (it also polls every idle_poll_ms).
   /// Cheap, never blocks; call it after each commit.
@@ -179,22 +197,22 @@ class kafka_bridge {
   /// Returns the number of events left unpublished. Idempotent.
   std::uint64_t stop(std::uint32_t drain_timeout_ms = 0);
 
-  kafka_bridge_stats stats() const;
+  bridge_stats stats() const;
 
   /// Ok, or the error that stopped the bridge (a topic with the wrong partition count).
   /// A failed bridge does not produce; its lag grows until it is restarted.
-  status health() const;
+  persistence::status health() const;
 
   /// The topic and partition an event of `persistence_id` goes to.
   std::string topic_for(std::string_view persistence_id) const;
   std::uint32_t partition_for(std::string_view persistence_id) const noexcept;
 
-  const kafka_bridge_options& options() const noexcept;
+  const bridge_options& options() const noexcept;
 
  private:
   struct impl;
-  explicit kafka_bridge(std::unique_ptr<impl> p);
+  explicit bridge(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
 
-} // namespace strata::persistence
+} // namespace strata::kafka

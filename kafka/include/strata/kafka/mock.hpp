@@ -1,11 +1,11 @@
-// File: strata/persistence/kafka_mock.hpp
+// File: strata/kafka/mock.hpp
 //
 // An in-process Kafka cluster for tests, demos and benchmarks: librdkafka's mock
 // cluster (the real Kafka wire protocol on loopback sockets, served by one librdkafka
 // thread). Any Kafka client — the bridge, a consumer, kcat in another process —
 // connects to `bootstrap_servers()`.
 //
-//   auto mock = kafka_mock_cluster::start(3);                    // 3 brokers
+//   auto mock = mock_cluster::start(3);                    // 3 brokers
 //   (*mock)->create_topic("strata.account", 64);                 // explicit partitions
 //   opts.bootstrap_servers = (*mock)->bootstrap_servers();
 //   (*mock)->set_broker_down(1);  …  (*mock)->set_broker_up(1);
@@ -29,17 +29,17 @@
 #include <string>
 #include <string_view>
 
-namespace strata::persistence {
+namespace strata::kafka {
 
-class kafka_mock_cluster {
+class mock_cluster {
  public:
   /// Starts `num_brokers` (1..32) mock brokers on 127.0.0.1 with ephemeral ports.
   /// Errors: invalid_argument (broker count), internal (librdkafka refused).
-  static result<std::unique_ptr<kafka_mock_cluster>> start(int num_brokers = 3);
+  static persistence::result<std::unique_ptr<mock_cluster>> start(int num_brokers = 3);
 
-  ~kafka_mock_cluster();
-  kafka_mock_cluster(const kafka_mock_cluster&) = delete;
-  kafka_mock_cluster& operator=(const kafka_mock_cluster&) = delete;
+  ~mock_cluster();
+  mock_cluster(const mock_cluster&) = delete;
+  mock_cluster& operator=(const mock_cluster&) = delete;
 
   /// "127.0.0.1:p1,127.0.0.1:p2,…" for `bootstrap.servers`.
   const std::string& bootstrap_servers() const noexcept;
@@ -49,12 +49,12 @@ class kafka_mock_cluster {
   /// Creates `topic` with `partitions` partitions and replication factor
   /// min(3, brokers). Errors: invalid_argument (already exists with a different
   /// count, bad arguments), internal.
-  status create_topic(std::string_view topic, int partitions);
+  persistence::status create_topic(std::string_view topic, int partitions);
 
   /// Takes broker `id` (1..num_brokers) down: its connections are closed and its port
   /// refuses new ones until set_broker_up. Errors: invalid_argument (unknown id).
-  status set_broker_down(int id);
-  status set_broker_up(int id);
+  persistence::status set_broker_down(int id);
+  persistence::status set_broker_up(int id);
   /// Every broker down / up.
   void set_all_brokers_down();
   void set_all_brokers_up();
@@ -65,12 +65,12 @@ class kafka_mock_cluster {
   void push_produce_errors(std::size_t count, int kafka_error_code);
 
   /// Adds `rtt_ms` of latency to every response of broker `id`.
-  status set_broker_rtt(int id, int rtt_ms);
+  persistence::status set_broker_rtt(int id, int rtt_ms);
 
  private:
   struct impl;
-  explicit kafka_mock_cluster(std::unique_ptr<impl> p);
+  explicit mock_cluster(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
 
-} // namespace strata::persistence
+} // namespace strata::kafka

@@ -1,5 +1,15 @@
-// Private: reads the few envelope fields the Kafka bridge needs (key, headers) straight
-// from the Cap'n Proto bytes, without copying the payload.
+// File: strata/persistence/envelope_peek.hpp
+//
+// Reads an envelope's identifying fields (persistence id, seq, position, time, type,
+// schema version) straight from its Cap'n Proto bytes (encode_envelope's format, what
+// journal::read_global_raw hands out), without copying or checking the payload. The
+// Kafka bridge builds a record's key and headers with it.
+//
+//   envelope_fields f;
+//   std::vector<std::uint64_t> scratch;                 // reused between calls
+//   if (auto st = peek_envelope(bytes, f, scratch); st.ok()) use(f.persistence_id, f.seq);
+//
+// Threads: a pure function; `scratch` belongs to the caller's thread.
 #pragma once
 
 #include "strata/persistence/status.hpp"

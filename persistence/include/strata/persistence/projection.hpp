@@ -1,10 +1,11 @@
-// File: strata/persistence/kafka_projection.hpp
+// File: strata/persistence/projection.hpp
 //
 // Read-side projections: a pure-ish fold of events into a view stored in the journal's
 // LMDB environment, updated exactly once per event because the view, the per-stream
 // highest applied seq (de-duplication) and the source offsets commit in ONE write
-// transaction. Two sources feed the same projection: Kafka (kafka_consumer.hpp) and the
-// local journal (journal_projection below).
+// transaction. Two sources feed the same projection: the local journal
+// (journal_projection below) and Kafka (strata::kafka::projection_consumer,
+// strata/kafka/consumer.hpp in the strata::kafka library).
 //
 //   auto view = journal->env().open_table("report.view");
 //   projection p{"report", [&](write_txn& txn, const event_record& e) -> status {

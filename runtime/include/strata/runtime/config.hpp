@@ -126,6 +126,10 @@ struct config {
   /// librdkafka linger.ms of the bridge (latency of `replicated` replies vs batching).
   /// Key `kafka-linger-ms`.
   int kafka_linger_ms = 1;
+  /// Compression of the bridge's record batches (librdkafka compression.type):
+  /// none|gzip|snappy|lz4|zstd; consumers decompress transparently (docs/kafka.md,
+  /// "Bytes on the wire"). Key `kafka-compression`.
+  std::string kafka_compression = "zstd";
   /// At shutdown, wait this long for the bridge to publish what is persisted; what is
   /// left goes out at the next start (a message says how many). Key `kafka-drain-ms`.
   std::uint32_t kafka_drain_ms = 10'000;

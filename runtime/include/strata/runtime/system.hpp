@@ -34,8 +34,11 @@
 
 namespace strata::persistence {
 class journal;
-class kafka_bridge;
 } // namespace strata::persistence
+
+namespace strata::kafka {
+class bridge;
+} // namespace strata::kafka
 
 namespace strata {
 
@@ -111,7 +114,7 @@ class system {
   persistence::journal& journal() noexcept;
   /// The Kafka bridge publishing this system's journal (config::kafka), or nullptr when
   /// Kafka is off. Lag and progress: kafka_bridge()->stats(). Valid until shutdown.
-  persistence::kafka_bridge* kafka_bridge() noexcept;
+  kafka::bridge* kafka_bridge() noexcept;
   /// The bootstrap list the bridge uses: config::kafka, or the in-process mock
   /// cluster's own list when config::kafka is "mock"; empty when Kafka is off.
   const std::string& kafka_bootstrap() const noexcept;
