@@ -3,22 +3,23 @@
 // The outbox publisher: tails a journal's global log and produces every event to Kafka,
 // in order, at least once. See docs/kafka.md.
 //
-//   bridge_options o;
+//   strata::kafka::bridge_options o;
 //   o.bootstrap_servers = "127.0.0.1:9092";
 //   o.types = {{"account:", "account"}};       // optional: checked at start (else the
 //                                              // type is the text before the first ':')
-//   auto bridge = bridge::start(*journal, o);          // result<unique_ptr<…>>
+//   auto b = strata::kafka::bridge::start(*journal, o);      // result<unique_ptr<…>>
 //   …                                                        // journal appends as usual
-//   bridge->notify();                          // optional: wake the bridge after a commit
-//   bridge->wait_acknowledged(res.last_position, 5000);      // `replicated` durability
-//   auto left = bridge->drain(10'000);         // before exit: 0 = everything published
+//   (*b)->notify();                            // optional: wake the bridge after a commit
+//   (*b)->wait_acknowledged(res.last_position, 5000);        // `replicated` durability
+//   auto left = (*b)->drain(10'000);           // before exit: 0 = everything published
 //
 // What a record looks like: topic `<topic_prefix><type>` (default `strata.account`),
 // partition `shard_of(persistence_id, num_partitions)` (shard.hpp), key = persistence
 // id, value = the stored Cap'n Proto envelope bytes, headers `strata.type` (event type),
 // `strata.aggregate` (aggregate type), `strata.seq`, `strata.position`,
 // `strata.schema_version` (decimal text) and `content-type`
-// (`application/x-capnp; schema=strata.Envelope`).
+// (`application/x-capnp; schema=strata.Envelope`); record batches are compressed
+// (`compression`, zstd by default), which consumers undo transparently.
 //
 // Guarantees: the stored offset (offset_store name `consumer_name`) only moves over the
 // contiguous prefix of positions Kafka acknowledged (acks=all), so after any crash the

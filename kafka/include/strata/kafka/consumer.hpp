@@ -1,6 +1,7 @@
 // File: strata/kafka/consumer.hpp
 //
-// Feeds a projection (kafka_projection.hpp) from Kafka topics written by the bridge.
+// Feeds a projection (strata/persistence/projection.hpp) from Kafka topics written by
+// the bridge (bridge.hpp).
 // Partitions are assigned directly (rd_kafka_assign: no consumer group, no rebalance
 // wait); the next offset of every partition is stored in the journal's offset store
 // ("<projection>/kafka/<topic>/<partition>") in the same transaction as the view, so a
