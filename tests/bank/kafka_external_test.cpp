@@ -61,32 +61,23 @@ bool have_program(const std::string& name) {
 class mock_process {
  public:
   mock_process(const temp_dir& dir, const std::string& bootstrap_file)
-    : out_(dir.sub("mock.out")), err_(dir.sub("mock.err")) {
-    pid_ = strata::test::spawn(STRATA_KAFKA_MOCK_PATH,
-                               {"--brokers", "3", "--partitions", "64", "--topics",
-                                "strata.account", "--bootstrap-file", bootstrap_file},
-                               out_, err_);
-  }
+    : proc_(STRATA_KAFKA_MOCK_PATH,
+            {"--brokers", "3", "--partitions", "64", "--topics", "strata.account",
+             "--bootstrap-file", bootstrap_file},
+            dir.sub("mock.out"), dir.sub("mock.err")) {}
   ~mock_process() { terminate(); }
-  /// SIGTERM and wait; the exit code (-1 when killed by a signal or already reaped).
+  mock_process(const mock_process&) = delete;
+  mock_process& operator=(const mock_process&) = delete;
+  /// SIGTERM and wait; the exit code (-1 when a signal ended it).
   int terminate() {
-    if (pid_ <= 0) return code_;
-    ::kill(pid_, SIGTERM);
-    code_ = strata::test::wait_exit(pid_);
-    pid_ = 0;
-    return code_;
+    proc_.kill_and_wait(SIGTERM);
+    return proc_.exit_code();
   }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int st = 0;
-    return ::waitpid(pid_, &st, WNOHANG) == 0;
-  }
-  std::string err() const { return slurp(err_); }
+  bool running() { return !proc_.exited(); }
+  std::string err() const { return proc_.err(); }
 
  private:
-  pid_t pid_ = 0;
-  int code_ = -1;
-  std::string out_, err_;
+  process proc_;
 };
 
 struct record {
