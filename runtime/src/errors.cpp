@@ -7,27 +7,11 @@ namespace strata {
 
 const char* to_string(runtime_errc code) noexcept {
   switch (code) {
-    case runtime_errc::conflict: return "conflict";
-    case runtime_errc::corrupt: return "corrupt";
-    case runtime_errc::not_found: return "not_found";
-    case runtime_errc::invalid_argument: return "invalid_argument";
-    case runtime_errc::io_error: return "io_error";
-    case runtime_errc::map_full: return "map_full";
-    case runtime_errc::txn_full: return "txn_full";
-    case runtime_errc::readers_full: return "readers_full";
-    case runtime_errc::closed: return "closed";
-    case runtime_errc::incompatible: return "incompatible";
-    case runtime_errc::unavailable: return "unavailable";
-    case runtime_errc::internal: return "internal";
-    case runtime_errc::locked: return "locked";
-    case runtime_errc::stash_full: return "stash_full";
-    case runtime_errc::timeout: return "timeout";
-    case runtime_errc::shutting_down: return "shutting_down";
-    case runtime_errc::no_reply: return "no_reply";
-    case runtime_errc::write_failed: return "write_failed";
-    case runtime_errc::undelivered: return "undelivered";
-    case runtime_errc::not_replicated: return "not_replicated";
-    case runtime_errc::read_only: return "read_only";
+#define STRATA_RUNTIME_ERRC_NAME(name, value)                                                      \
+  case runtime_errc::name: return #name;
+    STRATA_PERSISTENCE_ERRC(STRATA_RUNTIME_ERRC_NAME)
+    STRATA_RUNTIME_ERRC(STRATA_RUNTIME_ERRC_NAME)
+#undef STRATA_RUNTIME_ERRC_NAME
   }
   return "unknown";
 }
@@ -39,7 +23,7 @@ caf::error make_runtime_error(runtime_errc code, std::string message) {
 
 caf::error to_error(const persistence::status& st) {
   if (st.ok()) return caf::error{};
-  return make_runtime_error(static_cast<runtime_errc>(st.code()), st.message());
+  return make_runtime_error(to_runtime_errc(st.code()), st.message());
 }
 
 namespace {
@@ -73,5 +57,7 @@ std::string describe(const caf::error& err) {
            (err.context().empty() ? std::string{} : " " + to_string(err.context()));
   return to_string(err);
 }
+
+std::string describe(const persistence::status& st) { return describe(to_error(st)); }
 
 } // namespace strata

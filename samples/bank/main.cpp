@@ -151,7 +151,7 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
           ? bank::report_from_kafka(sys, static_cast<std::uint32_t>(c.timeout_ms), std::cerr)
           : bank::report_from_journal(sys.journal(), static_cast<std::uint32_t>(c.timeout_ms));
       if (!rep) {
-        std::cerr << "error: report: " << rep.error().to_string() << "\n";
+        std::cerr << "error: report: " << strata::describe(rep.error()) << "\n";
         return exit_infra;
       }
       std::cout << bank::format_report(*rep);

@@ -4,7 +4,8 @@
 // recovery after a restart, with and without snapshots, equals the full fold; rejected
 // commands leave no trace in the journal.
 #include "bank/account.hpp"
-#include "bank_process.hpp"
+#include "strata/test/seed.hpp"
+#include "strata/test/temp_dir.hpp"
 
 #include <strata/runtime/all.hpp>
 
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -39,10 +41,9 @@ std::unique_ptr<strata::system> open_system(const strata::config& c) {
 } // namespace
 
 TEST_CASE("concurrent commands to one account: each reply names its own event's seq") {
-  const std::uint64_t seed = bank::test::test_seed();
-  INFO("seed " << seed << " (repeat with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   std::mt19937_64 rng{seed};
-  bank::test::temp_dir dir{"strata-bank-sys"};
+  strata::test::temp_dir dir{"strata-bank-sys"};
   auto sys = open_system(test_config(dir.path(), 50));
   auto accounts = sys->entities<account>();
   REQUIRE(static_cast<bool>(accounts.ask("hot", open_account{"h"})));
@@ -108,7 +109,7 @@ TEST_CASE("concurrent commands to one account: each reply names its own event's 
 
 namespace {
 void restart_case(std::uint64_t every) {
-  bank::test::temp_dir dir{"strata-bank-sys"};
+  strata::test::temp_dir dir{"strata-bank-sys"};
   CAPTURE(every);
   std::map<std::string, std::int64_t> expected;
   {

@@ -1,21 +1,29 @@
 // Helpers for tests that run the strata-bank binary as real processes: run and
-// capture, spawn in the background, parse its output. POSIX only.
+// capture, spawn in the background, parse its output. POSIX only. The generic parts
+// (temporary directories, seeds, processes, polling) are tests/support's.
 #pragma once
+
+#include "strata/test/files.hpp"
+#include "strata/test/poll.hpp"
+#include "strata/test/process.hpp"
+#include "strata/test/seed.hpp"
+#include "strata/test/temp_dir.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
-#include <signal.h>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 namespace bank::test {
@@ -28,162 +36,31 @@ inline const char* binary() {
   return STRATA_BANK_PATH;
 }
 
-/// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh.
-inline std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
-  return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-}
-
-/// A fresh directory under $TMPDIR (or /tmp), removed at the end unless keep() was
-/// called (e.g. to look at a failure).
-class temp_dir {
- public:
-  explicit temp_dir(const std::string& tag) {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    if (!keep_) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);
-    }
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const noexcept { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-  void keep() noexcept { keep_ = true; }
-
- private:
-  std::string path_;
-  bool keep_ = false;
-};
-
-struct run_result {
-  int exit_code = -1; ///< -1: killed by a signal
-  std::string out;
-  std::string err;
-};
-
-namespace detail {
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-/// fork + exec `exe args...` with stdout/stderr redirected to files.
-inline pid_t spawn_exe(const std::string& exe, const std::vector<std::string>& args,
-                       const std::string& out_path, const std::string& err_path) {
-  std::vector<std::string> all{exe};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0) ::_exit(127);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-/// fork + exec `binary() args...` with stdout/stderr redirected to files.
-inline pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
-                   const std::string& err_path) {
-  return spawn_exe(binary(), args, out_path, err_path);
-}
-
-inline int wait_exit(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -2;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-} // namespace detail
+// The helpers of every test folder (tests/support, strata::test_support).
+using strata::test::eventually;
+using strata::test::process;
+using strata::test::run_result;
+using strata::test::slurp;
+using strata::test::temp_dir;
+using strata::test::test_seed;
 
 /// Runs strata-bank to completion; `scratch` is a directory for its output files.
 inline run_result run(const std::string& scratch, const std::vector<std::string>& args) {
-  auto out = scratch + "/run.out";
-  auto err = scratch + "/run.err";
-  pid_t pid = detail::spawn(args, out, err);
-  run_result r;
-  r.exit_code = detail::wait_exit(pid);
-  r.out = detail::slurp(out);
-  r.err = detail::slurp(err);
-  return r;
+  return strata::test::run(scratch, binary(), args);
 }
 
 /// Runs another executable (e.g. the `strata` tool) to completion, like run().
 inline run_result run_exe(const std::string& scratch, const std::string& exe,
                           const std::vector<std::string>& args) {
-  auto out = scratch + "/run-exe.out";
-  auto err = scratch + "/run-exe.err";
-  pid_t pid = detail::spawn_exe(exe, args, out, err);
-  run_result r;
-  r.exit_code = detail::wait_exit(pid);
-  r.out = detail::slurp(out);
-  r.err = detail::slurp(err);
-  return r;
+  return strata::test::run(scratch, exe, args);
 }
 
-/// A strata-bank process in the background.
-class child {
+/// A strata-bank process in the background (output in `<scratch>/child.out`,
+/// `child.err`), SIGKILLed and reaped when destroyed if still running.
+class child : public process {
  public:
   child(const std::string& scratch, const std::vector<std::string>& args)
-    : out_(scratch + "/child.out"), err_(scratch + "/child.err") {
-    pid_ = detail::spawn(args, out_, err_);
-  }
-  ~child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      detail::wait_exit(pid_);
-    }
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-
-  /// True when the process has exited on its own (then exit_code() is set).
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      pid_ = 0;
-      return true;
-    }
-    return false;
-  }
-  /// SIGKILL, then reap. Returns false when it had already exited.
-  bool kill9() {
-    if (exited()) return false;
-    ::kill(pid_, SIGKILL);
-    code_ = detail::wait_exit(pid_);
-    pid_ = 0;
-    return true;
-  }
-  int exit_code() const noexcept { return code_; }
-  /// The process id while it runs (0 once reaped).
-  pid_t pid() const noexcept { return pid_; }
-  std::string err() const { return detail::slurp(err_); }
-  std::string out() const { return detail::slurp(out_); }
-
- private:
-  pid_t pid_ = 0;
-  int code_ = -1;
-  std::string out_;
-  std::string err_;
+    : process(binary(), args, scratch + "/child.out", scratch + "/child.err") {}
 };
 
 /// One line of `strata-bank history`.

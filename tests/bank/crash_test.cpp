@@ -142,8 +142,7 @@ std::size_t verify(const temp_dir& dir, const std::string& data, const std::stri
 }
 
 void crash_loop(int kills) {
-  const std::uint64_t seed = test_seed();
-  INFO("seed " << seed << " (repeat with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   std::mt19937_64 rng{seed};
   temp_dir dir{"strata-bank-crash"};
   const std::string data = dir.sub("data");

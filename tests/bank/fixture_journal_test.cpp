@@ -3,7 +3,7 @@
 // capnpc-strata generates from bank.capnp: same events, same states, same balances,
 // and the generated encode writes the stored payloads byte for byte.
 #include "bank/account.hpp"
-#include "bank_process.hpp"
+#include "strata/test/temp_dir.hpp"
 
 #include <strata/persistence/journal.hpp>
 #include <strata/runtime/all.hpp>
@@ -61,7 +61,7 @@ void check_history(strata::entities<account>& accounts, const std::string& id,
 } // namespace
 
 TEST_CASE("the v1 fixture journal: every event decodes to what was recorded") {
-  bank::test::temp_dir dir{"strata-bank-fixture"};
+  strata::test::temp_dir dir{"strata-bank-fixture"};
   copy_fixture(dir.path());
   auto sys = open_fixture(dir.path());
   auto accounts = sys->entities<account>();
@@ -72,7 +72,7 @@ TEST_CASE("the v1 fixture journal: every event decodes to what was recorded") {
 }
 
 TEST_CASE("the v1 fixture journal: states recover (snapshot + events) and commands go on") {
-  bank::test::temp_dir dir{"strata-bank-fixture"};
+  strata::test::temp_dir dir{"strata-bank-fixture"};
   copy_fixture(dir.path());
   auto sys = open_fixture(dir.path());
   auto accounts = sys->entities<account>();
@@ -99,7 +99,7 @@ TEST_CASE("the v1 fixture journal: states recover (snapshot + events) and comman
 }
 
 TEST_CASE("the v1 fixture journal: the generated encode writes the stored bytes again") {
-  bank::test::temp_dir dir{"strata-bank-fixture"};
+  strata::test::temp_dir dir{"strata-bank-fixture"};
   copy_fixture(dir.path());
   strata::persistence::journal_options opts;
   opts.env.path = dir.path();

@@ -21,6 +21,9 @@
 #include <capnp/serialize.h>
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -58,32 +61,23 @@ bool have_program(const std::string& name) {
 class mock_process {
  public:
   mock_process(const temp_dir& dir, const std::string& bootstrap_file)
-    : out_(dir.sub("mock.out")), err_(dir.sub("mock.err")) {
-    pid_ = detail::spawn_exe(STRATA_KAFKA_MOCK_PATH,
-                             {"--brokers", "3", "--partitions", "64", "--topics", "strata.account",
-                              "--bootstrap-file", bootstrap_file},
-                             out_, err_);
-  }
+    : proc_(STRATA_KAFKA_MOCK_PATH,
+            {"--brokers", "3", "--partitions", "64", "--topics", "strata.account",
+             "--bootstrap-file", bootstrap_file},
+            dir.sub("mock.out"), dir.sub("mock.err")) {}
   ~mock_process() { terminate(); }
-  /// SIGTERM and wait; the exit code (-1 when killed by a signal or already reaped).
+  mock_process(const mock_process&) = delete;
+  mock_process& operator=(const mock_process&) = delete;
+  /// SIGTERM and wait; the exit code (-1 when a signal ended it).
   int terminate() {
-    if (pid_ <= 0) return code_;
-    ::kill(pid_, SIGTERM);
-    code_ = detail::wait_exit(pid_);
-    pid_ = 0;
-    return code_;
+    proc_.kill_and_wait(SIGTERM);
+    return proc_.exit_code();
   }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int st = 0;
-    return ::waitpid(pid_, &st, WNOHANG) == 0;
-  }
-  std::string err() const { return detail::slurp(err_); }
+  bool running() { return !proc_.exited(); }
+  std::string err() const { return proc_.err(); }
 
  private:
-  pid_t pid_ = 0;
-  int code_ = -1;
-  std::string out_, err_;
+  process proc_;
 };
 
 struct record {
@@ -147,8 +141,7 @@ std::string field(const std::string& line, const std::string& name) {
 TEST_CASE("an external consumer (kcat + capnp decode) reads every event of a load in order") {
   REQUIRE_MESSAGE(have_program("kcat"), "kcat is missing: run scripts/install-deps");
   REQUIRE_MESSAGE(have_program("capnp"), "capnp is missing: run scripts/install-deps");
-  const auto seed = test_seed();
-  INFO("seed " << seed << " (rerun with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   temp_dir dir{"strata-bank-kcat"};
   const std::string boot_file = dir.sub("kafka.bootstrap");
   const std::string data = dir.sub("data");
@@ -158,7 +151,7 @@ TEST_CASE("an external consumer (kcat + capnp decode) reads every event of a loa
   std::string bootstrap;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (bootstrap.empty() && std::chrono::steady_clock::now() < deadline) {
-    bootstrap = detail::slurp(boot_file);
+    bootstrap = slurp(boot_file);
     while (!bootstrap.empty() && (bootstrap.back() == '\n' || bootstrap.back() == ' '))
       bootstrap.pop_back();
     if (bootstrap.empty()) {
@@ -273,5 +266,5 @@ TEST_CASE("an external consumer (kcat + capnp decode) reads every event of a loa
   CHECK(from_kafka.out == from_journal.out);
 
   CHECK(mock.terminate() == 0);
-  CHECK(detail::slurp(boot_file).empty()); // the mock removes its bootstrap file
+  CHECK(slurp(boot_file).empty()); // the mock removes its bootstrap file
 }

@@ -16,7 +16,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace bank::test;
@@ -24,70 +23,6 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-/// A process in the background (strata-bank or strata-kafka-mock), SIGKILLed and reaped
-/// when destroyed if still running.
-class process {
- public:
-  process(const std::string& exe, const std::vector<std::string>& args, const std::string& out,
-          const std::string& err)
-    : out_(out), err_(err) {
-    pid_ = detail::spawn_exe(exe, args, out_, err_);
-  }
-  ~process() { (void)kill_and_wait(SIGKILL); }
-  process(const process&) = delete;
-  process& operator=(const process&) = delete;
-
-  /// True when it has exited (then exit_code() is set: -1 = killed by a signal).
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    pid_ = 0;
-    return true;
-  }
-  /// Polls until it exited or `timeout` passed. Returns whether it exited.
-  bool wait_exit(std::chrono::milliseconds timeout) {
-    auto deadline = steady::now() + timeout;
-    while (!exited()) {
-      if (steady::now() >= deadline) return false;
-      std::this_thread::sleep_for(10ms); // polling, not a sync
-    }
-    return true;
-  }
-  void signal(int sig) {
-    if (!exited()) ::kill(pid_, sig);
-  }
-  /// Sends `sig` and reaps. Returns false when it had exited already.
-  bool kill_and_wait(int sig) {
-    if (exited()) return false;
-    ::kill(pid_, sig);
-    code_ = detail::wait_exit(pid_);
-    pid_ = 0;
-    return true;
-  }
-  int exit_code() const noexcept { return code_; }
-  std::string out() const { return detail::slurp(out_); }
-  std::string err() const { return detail::slurp(err_); }
-
- private:
-  pid_t pid_ = 0;
-  int code_ = -1;
-  std::string out_;
-  std::string err_;
-};
-
-/// Polls `cond` until true or `timeout` passed.
-template <class F>
-bool eventually(F&& cond, std::chrono::milliseconds timeout) {
-  auto deadline = steady::now() + timeout;
-  while (!cond()) {
-    if (steady::now() >= deadline) return cond();
-    std::this_thread::sleep_for(10ms); // polling, not a sync
-  }
-  return true;
-}
 
 /// strata-kafka-mock with 3 brokers and topic strata.account; its bootstrap list.
 struct kafka_mock {
@@ -99,7 +34,7 @@ struct kafka_mock {
            dir.sub("mock.out"), dir.sub("mock.err")) {
     eventually(
       [&] {
-        bootstrap = detail::slurp(boot_file);
+        bootstrap = slurp(boot_file);
         while (!bootstrap.empty() && (bootstrap.back() == '\n' || bootstrap.back() == ' '))
           bootstrap.pop_back();
         return !bootstrap.empty() || proc.exited();
@@ -140,7 +75,7 @@ std::string summary_of(const std::string& out) {
 std::size_t check_ack_log_in_history(const temp_dir& dir, const std::string& data,
                                      const std::string& ack_log) {
   std::map<std::string, std::vector<history_line>> histories;
-  std::istringstream in(detail::slurp(ack_log));
+  std::istringstream in(slurp(ack_log));
   std::string line;
   std::size_t n = 0;
   while (std::getline(in, line)) {
@@ -205,8 +140,7 @@ TEST_CASE("a replicated deposit with Kafka down answers not_replicated after "
 
 TEST_CASE("a replicated load whose brokers are SIGKILLed mid-load ends by itself, counts "
           "not_replicated, and its ack log is in the history") {
-  const auto seed = test_seed();
-  INFO("seed " << seed << " (rerun with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   temp_dir dir{"strata-bank-kload"};
   const std::string data = dir.sub("data");
   const std::string ack_log = dir.sub("acks.log");
@@ -240,7 +174,7 @@ TEST_CASE("a replicated load whose brokers are SIGKILLed mid-load ends by itself
   // Mid-load: some replicated ops acknowledged, then every broker dies.
   REQUIRE_MESSAGE(eventually(
                     [&] {
-                      return count_lines(detail::slurp(ack_log)) >= 100 || load.exited();
+                      return count_lines(slurp(ack_log)) >= 100 || load.exited();
                     },
                     60s),
                   load.err());
@@ -278,8 +212,7 @@ TEST_CASE("a replicated load whose brokers are SIGKILLed mid-load ends by itself
 }
 
 TEST_CASE("SIGTERM during a replicated load stops it cleanly: summary, drain, exit 0") {
-  const auto seed = test_seed();
-  INFO("seed " << seed << " (rerun with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   temp_dir dir{"strata-bank-kterm"};
   const std::string data = dir.sub("data");
   const std::string ack_log = dir.sub("acks.log");
@@ -293,7 +226,7 @@ TEST_CASE("SIGTERM during a replicated load stops it cleanly: summary, drain, ex
                dir.sub("load.out"), dir.sub("load.err"));
   REQUIRE_MESSAGE(eventually(
                     [&] {
-                      return count_lines(detail::slurp(ack_log)) >= 200 || load.exited();
+                      return count_lines(slurp(ack_log)) >= 200 || load.exited();
                     },
                     60s),
                   load.err());

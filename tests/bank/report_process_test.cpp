@@ -103,8 +103,7 @@ struct fixture {
 } // namespace
 
 TEST_CASE_FIXTURE(fixture, "report from the journal equals the fold of history, incrementally") {
-  const auto seed = test_seed();
-  INFO("seed " << seed << " (rerun with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   REQUIRE(bank({"open", "zed", "--owner", "Zed"}).exit_code == 0);
   REQUIRE(bank({"deposit", "zed", "1000"}).exit_code == 0);
   REQUIRE(bank({"withdraw", "zed", "1"}).exit_code == 0);
@@ -142,8 +141,7 @@ TEST_CASE_FIXTURE(fixture, "report from the journal equals the fold of history, 
 }
 
 TEST_CASE_FIXTURE(fixture, "report from Kafka (--kafka mock) equals the report from the journal") {
-  const auto seed = test_seed();
-  INFO("seed " << seed << " (rerun with STRATA_SEED=" << seed << ")");
+  STRATA_TEST_SEED(seed);
   // The load publishes to its own in-process mock cluster and exits only after Kafka
   // acknowledged everything it persisted.
   auto r = bank({"--kafka", "mock", "load", "--accounts", "15", "--ops", "800", "--clients", "6",

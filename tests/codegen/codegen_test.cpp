@@ -6,12 +6,10 @@
 #include "ledger_v2.strata.hpp"
 
 #include <strata/runtime/all.hpp>
+#include <strata/test/temp_dir.hpp>
 
 #include <doctest/doctest.h>
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -204,8 +202,8 @@ std::unique_ptr<strata::system> open_ledger(const std::string& dir) {
 } // namespace
 
 TEST_CASE("a journal written by the v1 schema recovers with the v2 code") {
-  std::string dir = (std::filesystem::temp_directory_path() / "strata-codegen-XXXXXX").string();
-  REQUIRE(::mkdtemp(dir.data()) != nullptr);
+  strata::test::temp_dir tmp{"strata-codegen"};
+  const std::string& dir = tmp.path();
   {
     auto sys = open_ledger(dir);
     auto ledgers = sys->entities<ledger1>();
@@ -232,6 +230,4 @@ TEST_CASE("a journal written by the v1 schema recovers with the v2 code") {
   REQUIRE(static_cast<bool>(r));
   CHECK(*r == 13);
   sys->shutdown();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }

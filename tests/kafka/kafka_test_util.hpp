@@ -4,7 +4,7 @@
 // only as byte-exact repeats), and bridge_rig, the set-up every bridge test shares.
 #pragma once
 
-#include "../persistence/test_util.hpp"
+#include "../persistence/test_util.hpp" // also strata::test::eventually (tests/support)
 
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/mock.hpp"
@@ -270,16 +270,6 @@ inline topic_check check_topic_matches_journal(const journal& j,
   }
   REQUIRE(out.records - out.duplicates == expected);
   return out;
-}
-
-/// Polls `cond` every few ms until it holds or `timeout_ms` passed.
-inline bool eventually(const std::function<bool()>& cond, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 /// The world of one bridge test: a journal in a fresh directory, a mock cluster of

@@ -1,5 +1,6 @@
-// Helpers shared by the persistence tests: temporary directories, journal set-up,
-// batch builders, seeds, and assertions that print a status's message on failure.
+// Helpers shared by the persistence tests: journal set-up, batch builders, and
+// assertions that print a status's message on failure. Temporary directories, seeds,
+// files and child processes come from tests/support (strata/test/*.hpp).
 #pragma once
 
 #include "strata/persistence/codec.hpp"
@@ -7,6 +8,11 @@
 #include "strata/persistence/event.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/status.hpp"
+#include "strata/test/files.hpp"
+#include "strata/test/poll.hpp"
+#include "strata/test/process.hpp"
+#include "strata/test/seed.hpp"
+#include "strata/test/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -55,47 +61,16 @@ struct StringMaker<strata::persistence::errc> {
     REQUIRE((res).has_value());                                                                    \
   } while (false)
 
-/// Declares `const std::uint64_t name` = test_seed() and logs it with every failure of
-/// the enclosing scope ("repeat with STRATA_SEED=…").
-#define STRATA_TEST_SEED(name)                                                                     \
-  const std::uint64_t name = ::strata::persistence::test::test_seed();                             \
-  INFO("seed " << name << " (repeat with STRATA_SEED=" << name << ")")
-
 namespace strata::persistence::test {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
-class temp_dir {
- public:
-  explicit temp_dir(const std::string& tag = "strata-test") {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// The helpers of every test folder (tests/support, strata::test_support).
+using strata::test::eventually;
+using strata::test::read_file;
+using strata::test::run_in_child;
+using strata::test::temp_dir;
+using strata::test::test_seed;
+using strata::test::write_file;
 
-  const std::string& path() const noexcept { return path_; }
-  /// A path inside the directory (not created).
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-/// The seed of a randomised test: $STRATA_SEED when set, otherwise fresh. Use through
-/// STRATA_TEST_SEED, which prints it when an assertion of the test fails.
-inline std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
-  return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-}
-
-/// Journal options for tests: nosync (durability is not the point), tiny initial map so
-/// growth is exercised as a side effect.
 /// The value under `key` in table `t`, copied out of a read transaction, or nullopt.
 inline std::optional<std::string> read_value(const environment& env, table t,
                                              std::string_view key) {
@@ -130,6 +105,8 @@ inline status put(environment& env, table t, std::string_view key, std::string_v
   });
 }
 
+/// Journal options for tests: nosync (durability is not the point), tiny initial map so
+/// growth is exercised as a side effect.
 inline journal_options journal_opts(const std::string& path,
                                     std::size_t index_flush_events = 100'000) {
   journal_options o;
@@ -213,40 +190,6 @@ inline std::vector<std::string> payloads_of(const std::vector<event_record>& v) 
   for (auto& e : v)
     out.push_back(e.payload);
   return out;
-}
-
-/// Runs `fn` in a forked child process and returns its exit code (or 128 + signal).
-/// Lets a test leave a journal open without close(), as a crashed process would.
-inline int run_in_child(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = fn();
-    } catch (...) {
-      code = 98;
-    }
-    ::_exit(code);
-  }
-  int ws = 0;
-  REQUIRE(::waitpid(pid, &ws, 0) == pid);
-  if (WIFEXITED(ws)) return WEXITSTATUS(ws);
-  return 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-inline void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  REQUIRE(out.good());
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  REQUIRE(out.good());
 }
 
 /// Random bytes of length n (binary, including NULs).

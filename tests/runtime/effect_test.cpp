@@ -5,6 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <string>
+
 using namespace test_counter;
 using effect = counter::effect;
 
@@ -140,6 +144,33 @@ TEST_CASE("errors: infrastructure failures keep their code and message") {
   CHECK(strata::describe(err) == "io_error: disk on fire");
   CHECK_FALSE(strata::rejection_of<counter>(err).has_value());
   CHECK_FALSE(strata::to_error(strata::persistence::status{}));
+}
+
+TEST_CASE("errors: every persistence code reaches the runtime with its number and name") {
+  namespace sp = strata::persistence;
+  std::size_t named = 0;
+  for (unsigned v = 1; v < sp::errc_end; ++v) {
+    const auto code = static_cast<sp::errc>(v);
+    const std::string name = sp::to_string(code);
+    CAPTURE(v);
+    CAPTURE(name);
+    // The runtime names every value below errc_end as persistence does ("unknown" for
+    // the values no code uses), so a persistence code cannot be missing in the runtime.
+    CHECK(std::string(strata::to_string(static_cast<strata::runtime_errc>(v))) == name);
+    if (name == "unknown") continue;
+    ++named;
+    CHECK(std::find(std::begin(sp::all_error_codes), std::end(sp::all_error_codes), code) !=
+          std::end(sp::all_error_codes));
+    auto err = strata::to_error(sp::status{code, "what happened"});
+    REQUIRE(strata::runtime_error_of(err).has_value());
+    CHECK(static_cast<unsigned>(*strata::runtime_error_of(err)) == v);
+    CHECK(strata::describe(err) == name + ": what happened");
+    // A status prints the same way as the caf::error it becomes.
+    CHECK(strata::describe(sp::status{code, "what happened"}) == strata::describe(err));
+  }
+  CHECK(named == std::size(sp::all_error_codes));
+  CHECK(strata::describe(sp::status{}) == "ok");
+  CHECK(std::string(strata::to_string(strata::runtime_errc::read_only)) == "read_only");
 }
 
 TEST_CASE("aggregate concept: the traits see what is missing") {

@@ -47,7 +47,7 @@ struct Arbitrary<op> {
 TEST_CASE("property: replies match a reference model; snapshot + tail == full replay") {
   auto ok = rc::check("runtime vs model", [](const std::vector<op>& ops) {
     temp_dir dir;
-    auto cfg = test_config(dir.path);
+    auto cfg = test_config(dir.path());
     cfg.snapshot_every = *rc::gen::inRange<std::uint64_t>(1, 6);
     cfg.max_inflight_writes = *rc::gen::inRange<std::size_t>(1, 4);
     auto sys = open_system(cfg);

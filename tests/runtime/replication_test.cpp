@@ -42,7 +42,7 @@ std::vector<reply_future> send_adds(strata::entities<counter>& c, int n) {
 TEST_CASE("replication: replicated replies wait for Kafka; an outage delays them, loses none") {
   temp_dir dir;
   auto mock = start_mock();
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.kafka = mock->bootstrap_servers();
   cfg.replicated = true;
   // This outage is shorter than the timeout (librdkafka may take seconds to reconnect).
@@ -92,7 +92,7 @@ TEST_CASE("replication: replicated replies wait for Kafka; an outage delays them
 TEST_CASE("replication: local replies do not wait for Kafka; the bridge catches up") {
   temp_dir dir;
   auto mock = start_mock();
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.kafka = mock->bootstrap_servers();
   auto sys = open_system(cfg); // replication = local (default)
   auto c = sys->entities<counter>();
@@ -118,7 +118,7 @@ TEST_CASE("replication: config keys and `kafka = mock`") {
   CHECK_FALSE(c.replicated_for("order"));
 
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.replicated = true; // without Kafka: refused, not silently local
   auto refused = strata::system::open(cfg);
   REQUIRE_FALSE(refused);
@@ -139,7 +139,7 @@ TEST_CASE("replication: an outage longer than replication-timeout-ms fails the r
           "not_replicated; the event stays stored and is published when Kafka returns") {
   temp_dir dir;
   auto mock = start_mock();
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.kafka = mock->bootstrap_servers();
   cfg.replicated = true;
   cfg.replication_timeout_ms = 1'500;
@@ -236,7 +236,7 @@ TEST_CASE("replication: a failed write does not overtake the same entity's earli
           "still waiting for Kafka") {
   temp_dir dir;
   auto mock = start_mock();
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.kafka = mock->bootstrap_servers();
   cfg.replicated = true;
   cfg.replication_timeout_ms = 1'000;

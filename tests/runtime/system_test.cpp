@@ -3,10 +3,10 @@
 #include "counter.hpp"
 #include "test_util.hpp"
 
+#include "strata/test/files.hpp"
+
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <random>
 
@@ -28,7 +28,7 @@ std::int64_t value_in_journal(strata::entities<counter>& c, const std::string& i
 
 TEST_CASE("system: commands, rejections, queries, no-reply and a throwing handler") {
   temp_dir dir;
-  auto sys = open_system(test_config(dir.path));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   CHECK(c.type() == "counter");
   CHECK(c.persistence_id("a") == "counter:a");
@@ -82,10 +82,9 @@ TEST_CASE("system: commands, rejections, queries, no-reply and a throwing handle
 
 TEST_CASE("system: replies come in command order and only after the events are durable") {
   temp_dir dir;
-  auto seed = std::random_device{}();
-  CAPTURE(seed);
-  std::mt19937 rng(seed);
-  auto sys = open_system(test_config(dir.path));
+  STRATA_TEST_SEED(seed);
+  std::mt19937 rng(static_cast<std::uint32_t>(seed));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   auto pid = c.persistence_id("hot");
   auto& journal = sys->journal();
@@ -149,7 +148,7 @@ TEST_CASE("system: replies come in command order and only after the events are d
 TEST_CASE("system: commands sent during recovery are stashed, handled after it in order; "
           "beyond stash-max they are answered stash_full") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   {
     auto sys = open_system(cfg);
     auto c = sys->entities<counter>();
@@ -220,7 +219,7 @@ TEST_CASE("system: commands sent during recovery are stashed, handled after it i
 
 TEST_CASE("system: idle entities passivate and reactivate by recovery") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.passivate_after_ms = 30;
   auto sys = open_system(cfg);
   auto c = sys->entities<counter>();
@@ -240,7 +239,7 @@ TEST_CASE("system: idle entities passivate and reactivate by recovery") {
 
 TEST_CASE("system: passivation racing with commands loses and duplicates nothing") {
   temp_dir dir;
-  auto sys = open_system(test_config(dir.path));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   std::atomic<bool> done{false};
   std::atomic<int> errors{0};
@@ -281,7 +280,7 @@ TEST_CASE("system: passivation racing with commands loses and duplicates nothing
 TEST_CASE("system: a failed journal write fails the commands on top of it; the entity "
           "recovers and its state equals the journal") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   std::atomic<int> fail_before{0};
   std::atomic<int> fail_after{0};
   cfg.append_fault = [&](strata::append_phase p,
@@ -354,7 +353,7 @@ TEST_CASE("system: a failed journal write fails the commands on top of it; the e
 
 TEST_CASE("system: restart recovers from snapshot + tail, equal to a full replay") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.snapshot_every = 10;
   {
     auto sys = open_system(cfg);
@@ -391,7 +390,7 @@ TEST_CASE("system: restart recovers from snapshot + tail, equal to a full replay
 
 TEST_CASE("system: shutdown answers every command exactly once; acknowledged ones survive") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   const std::size_t n = 3000;
   std::vector<std::atomic<int>> calls(n);
   std::map<std::string, std::int64_t> acked;
@@ -428,7 +427,7 @@ TEST_CASE("system: shutdown answers every command exactly once; acknowledged one
 
 TEST_CASE("system: many entities from many threads") {
   temp_dir dir;
-  auto sys = open_system(test_config(dir.path));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   const int threads = 4, ids = 200, rounds = 5;
   std::atomic<int> errors{0};
@@ -456,7 +455,7 @@ TEST_CASE("system: many entities from many threads") {
 
 TEST_CASE("system: at most max-recovering entities recover at once") {
   temp_dir dir;
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   std::atomic<int> now{0};
   std::atomic<int> peak{0};
   cfg.max_recovering = 2;
@@ -488,16 +487,9 @@ TEST_CASE("system: at most max-recovering entities recover at once") {
   CHECK(sys->stats().recoveries == n);
 }
 
-namespace {
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-} // namespace
-
 TEST_CASE("system: ids against the rules fail with invalid_argument in commands and reads") {
   temp_dir dir;
-  auto sys = open_system(test_config(dir.path));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   for (const std::string& bad :
        std::vector<std::string>{"a\nb", "a\x1b", std::string(300, 'x'), "\xFF"}) {
@@ -525,15 +517,15 @@ TEST_CASE("system: ids against the rules fail with invalid_argument in commands 
 TEST_CASE("system: read-only answers reads, refuses commands and changes no byte") {
   temp_dir dir;
   {
-    auto sys = open_system(test_config(dir.path));
+    auto sys = open_system(test_config(dir.path()));
     auto c = sys->entities<counter>();
     REQUIRE(c.ask("a", add{5}));
     REQUIRE(c.ask("a", add{2}));
     REQUIRE(c.ask("b", add{1}));
   }
-  const auto before = file_bytes(dir.path + "/data.mdb");
+  const auto before = strata::test::slurp(dir.path() + "/data.mdb");
   REQUIRE_FALSE(before.empty());
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.read_only = true;
   {
     auto sys = open_system(cfg);
@@ -560,16 +552,16 @@ TEST_CASE("system: read-only answers reads, refuses commands and changes no byte
     CHECK(sys->stats().commits == 0);
     CHECK(sys->kafka_bridge() == nullptr);
   }
-  CHECK(file_bytes(dir.path + "/data.mdb") == before);
+  CHECK(strata::test::slurp(dir.path() + "/data.mdb") == before);
   // Contradicting settings, and a directory without a journal.
   cfg.kafka = "mock";
   auto k = strata::system::open(cfg);
   REQUIRE_FALSE(k);
   CHECK(code_of(k.error()) == runtime_errc::invalid_argument);
-  auto none = test_config(dir.path + "/nothing-here");
+  auto none = test_config(dir.path() + "/nothing-here");
   none.read_only = true;
   auto n = strata::system::open(none);
   REQUIRE_FALSE(n);
   CHECK(code_of(n.error()) == runtime_errc::not_found);
-  CHECK_FALSE(std::filesystem::exists(dir.path + "/nothing-here"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/nothing-here"));
 }

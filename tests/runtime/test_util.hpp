@@ -1,7 +1,11 @@
-// Helpers for the runtime tests: temporary data directories, callback collectors.
+// Helpers for the runtime tests: a test configuration, opening a system, callback
+// collectors. Temporary directories, seeds and polling come from tests/support.
 #pragma once
 
 #include "strata/runtime/all.hpp"
+#include "strata/test/poll.hpp"
+#include "strata/test/seed.hpp"
+#include "strata/test/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,20 +22,9 @@
 
 namespace test_util {
 
-/// A fresh directory under /tmp, removed at scope exit.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    std::string tmpl = "/tmp/strata_rt_XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+// The helpers of every test folder (tests/support, strata::test_support).
+using strata::test::eventually;
+using strata::test::temp_dir;
 
 inline strata::config test_config(const std::string& dir) {
   strata::config c;
@@ -47,18 +40,6 @@ inline std::unique_ptr<strata::system> open_system(const strata::config& c) {
   auto s = strata::system::open(c);
   if (!s) FAIL("cannot open the system: " << strata::describe(s.error()));
   return std::move(*s);
-}
-
-/// Polls `cond` until it holds or `timeout` passes (for asynchronous effects such as
-/// passivation; never used to order events).
-inline bool eventually(const std::function<bool()>& cond,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return cond();
 }
 
 /// Collects async replies: (command index, result, extra).

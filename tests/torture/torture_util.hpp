@@ -3,7 +3,9 @@
 // POSIX only.
 #pragma once
 
-#include "../bank/bank_process.hpp"
+#include "strata/test/files.hpp"
+#include "strata/test/seed.hpp"
+#include "strata/test/temp_dir.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -38,10 +40,10 @@ inline int env_int(const char* name, int fallback) {
 }
 
 // The run's seed ($STRATA_SEED or fresh), temporary directories and file reading are
-// the bank process tests' (tests/bank/bank_process.hpp).
-using bank::test::temp_dir;
-using bank::test::test_seed;
-using bank::test::detail::slurp;
+// every test folder's (tests/support, strata::test_support).
+using strata::test::slurp;
+using strata::test::temp_dir;
+using strata::test::test_seed;
 
 /// The first `n` lines of `text`, joined by " | ".
 inline std::string first_lines(const std::string& text, int n) {

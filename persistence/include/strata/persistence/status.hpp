@@ -17,25 +17,51 @@
 
 namespace strata::persistence {
 
-/// What went wrong. Stable numeric values: they travel inside caf::error codes.
+/// The persistence error codes, one `X(name, value)` entry each: `errc` below, the
+/// runtime's `strata::runtime_errc` (strata/runtime/errors.hpp) and both `to_string`s
+/// expand this one list, so a code added here exists in the runtime too, with the same
+/// number and name. Values are stable (they travel inside caf::error codes) and stay
+/// below 32, where the runtime's own codes start.
+#define STRATA_PERSISTENCE_ERRC(X)                                                                 \
+  X(conflict, 1)         /* expected sequence number did not match the stream's head */            \
+  X(corrupt, 2)          /* a stored record failed its checksum or did not decode */               \
+  X(not_found, 3)        /* the named item does not exist */                                       \
+  X(invalid_argument, 4) /* the caller passed something unusable */                                \
+  X(io_error, 5)         /* the OS or LMDB failed to read/write/sync */                            \
+  X(map_full, 6)         /* the LMDB map reached its configured maximum size */                    \
+  X(txn_full, 7)         /* one batch touched too many pages for one transaction */                \
+  X(readers_full, 8)     /* too many concurrent read transactions */                               \
+  X(closed, 9)           /* the object was closed or the writer stopped */                         \
+  X(incompatible, 10)    /* the data directory was written by an incompatible version */           \
+  X(unavailable, 11)     /* a dependency (e.g. Kafka) is not reachable right now */                \
+  X(internal, 12)        /* a bug: an invariant did not hold */                                    \
+  X(locked, 13)          /* another process holds the data directory's writer lock */
+
+/// What went wrong: `ok`, or one of STRATA_PERSISTENCE_ERRC (see there for each code).
 enum class errc : std::uint8_t {
   ok = 0,
-  conflict = 1,         ///< expected sequence number did not match the stream's head
-  corrupt = 2,          ///< a stored record failed its checksum or did not decode
-  not_found = 3,        ///< the named item does not exist
-  invalid_argument = 4, ///< the caller passed something unusable
-  io_error = 5,         ///< the OS or LMDB failed to read/write/sync
-  map_full = 6,         ///< the LMDB map reached its configured maximum size
-  txn_full = 7,         ///< one batch touched too many pages for one transaction
-  readers_full = 8,     ///< too many concurrent read transactions
-  closed = 9,           ///< the object was closed or the writer stopped
-  incompatible = 10,    ///< the data directory was written by an incompatible version
-  unavailable = 11,     ///< a dependency (e.g. Kafka) is not reachable right now
-  internal = 12,        ///< a bug: an invariant did not hold
-  locked = 13,          ///< another process holds the data directory's writer lock
+#define STRATA_ERRC_ENUMERATOR(name, value) name = value,
+  STRATA_PERSISTENCE_ERRC(STRATA_ERRC_ENUMERATOR)
+#undef STRATA_ERRC_ENUMERATOR
 };
 
-/// Human-readable name of an error code, e.g. "conflict".
+/// Every error code (all but `ok`), in the order of STRATA_PERSISTENCE_ERRC.
+inline constexpr errc all_error_codes[] = {
+#define STRATA_ERRC_ELEMENT(name, value) errc::name,
+  STRATA_PERSISTENCE_ERRC(STRATA_ERRC_ELEMENT)
+#undef STRATA_ERRC_ELEMENT
+};
+
+/// The first value that is not a persistence code: the runtime's own codes start here.
+inline constexpr std::uint8_t errc_end = 32;
+
+#define STRATA_ERRC_BELOW_END(name, value)                                                         \
+  static_assert(value > 0 && value < errc_end,                                                     \
+                "persistence code '" #name "' must lie in 1..31 (the runtime's start at 32)");
+STRATA_PERSISTENCE_ERRC(STRATA_ERRC_BELOW_END)
+#undef STRATA_ERRC_BELOW_END
+
+/// Human-readable name of an error code: its enumerator's name, e.g. "conflict".
 const char* to_string(errc code) noexcept;
 
 /// The outcome of an operation: ok, or an error code with a message that names the

@@ -4,9 +4,10 @@
 // - a domain rejection: category atom "rejected", code = the aggregate's rejection
 //   enum value, context = (aggregate type name, rejection name[, detail]) where the
 //   detail is the text the handler gave to `effect::reject(code, detail)`;
-// - an infrastructure failure: category atom "strata", code = `runtime_errc` (the
-//   persistence::errc values 1..13 keep their numbers), context = one message string
-//   that says what happened and what to do.
+// - an infrastructure failure: category atom "strata", code = `runtime_errc` (every
+//   persistence::errc, derived from the same list with the same numbers, then the
+//   runtime's own codes from 32), context = one message string that says what happened
+//   and what to do.
 //
 // Every fallible call of the runtime API returns `strata::result<T>` (an alias of
 // `caf::expected<T>`): `config::from_args`, `config::from_file`, `system::open`,
@@ -48,35 +49,48 @@ constexpr caf::atom_value rejected_category = caf::atom("rejected");
 /// Category of infrastructure failures.
 constexpr caf::atom_value runtime_category = caf::atom("strata");
 
-/// Infrastructure error codes. 1..13 are persistence::errc (same numbers).
+/// The runtime's own infrastructure codes, `X(name, value)` entries from
+/// `persistence::errc_end` (32) up. Each entry's comment says when it is returned.
+#define STRATA_RUNTIME_ERRC(X)                                                                     \
+  X(stash_full, 32)     /* the entity's bounded stash is full: retry later */                      \
+  X(timeout, 33)        /* a blocking ask did not complete in time (may still complete) */         \
+  X(shutting_down, 34)  /* the system is stopping; the command was not handled */                  \
+  X(no_reply, 35)       /* the command was handled (events durable) but replies nothing */         \
+  X(write_failed, 36)   /* an earlier write of this entity failed; this command was      */        \
+                        /* decided on top of it and was not stored                        */       \
+  X(undelivered, 37)    /* the command could not be delivered after several attempts */            \
+  X(not_replicated, 38) /* `replicated` durability: the events ARE stored locally (the  */         \
+                        /* message names the seq and the stream) but Kafka did not       */        \
+                        /* acknowledge them within `replication-timeout-ms`; the bridge  */        \
+                        /* keeps publishing them (lag, not loss). Do not retry.          */        \
+  X(read_only, 39)      /* the system was opened read-only (config::read_only): no commands */
+
+/// Infrastructure error codes: every persistence code (STRATA_PERSISTENCE_ERRC in
+/// strata/persistence/status.hpp, same names and numbers, so `to_error` keeps the code
+/// of any status), then the runtime's own (STRATA_RUNTIME_ERRC). What the persistence
+/// codes mean for a command: conflict — the stream's head moved (another writer, or a
+/// failed write); io_error — the journal could not write or sync (the outcome may be
+/// unknown); closed — the journal is closed; locked — another process holds the data
+/// directory's writer lock (the message names its pid, host and since when).
+// clang-format off
 enum class runtime_errc : std::uint8_t {
-  conflict = 1,         ///< the stream's head moved (another writer, or a failed write)
-  corrupt = 2,          ///< a stored event/snapshot did not decode
-  not_found = 3,        ///< no such entity / stream
-  invalid_argument = 4, ///< e.g. an empty entity id
-  io_error = 5,         ///< the journal could not write or sync (outcome may be unknown)
-  map_full = 6,         ///< the LMDB map reached its maximum size
-  txn_full = 7,
-  readers_full = 8,
-  closed = 9, ///< the journal is closed
-  incompatible = 10,
-  unavailable = 11,
-  internal = 12,      ///< a bug: an invariant did not hold
-  locked = 13,        ///< another process holds the data directory's writer lock (the
-                      ///< message names it: pid, host, since when)
-  stash_full = 32,    ///< the entity's bounded stash is full: retry later
-  timeout = 33,       ///< a blocking ask did not complete in time (may still complete)
-  shutting_down = 34, ///< the system is stopping; the command was not handled
-  no_reply = 35,      ///< the command was handled (events durable) but replies nothing
-  write_failed = 36,  ///< an earlier write of this entity failed; this command was
-                      ///< decided on top of it and was not stored
-  undelivered = 37,   ///< the command could not be delivered after several attempts
-  /// `replicated` durability: the events ARE stored locally (the message names the seq
-  /// and the stream) but Kafka did not acknowledge them within `replication-timeout-ms`;
-  /// the bridge keeps publishing them (lag, not loss). Do not retry the command.
-  not_replicated = 38,
-  read_only = 39, ///< the system was opened read-only (config::read_only): no commands
+#define STRATA_RUNTIME_ERRC_ENUMERATOR(name, value) name = value,
+  STRATA_PERSISTENCE_ERRC(STRATA_RUNTIME_ERRC_ENUMERATOR)
+  STRATA_RUNTIME_ERRC(STRATA_RUNTIME_ERRC_ENUMERATOR)
+#undef STRATA_RUNTIME_ERRC_ENUMERATOR
 };
+// clang-format on
+
+#define STRATA_RUNTIME_ERRC_ABOVE_PERSISTENCE(name, value)                                         \
+  static_assert(value >= persistence::errc_end,                                                    \
+                "runtime code '" #name "' collides with the persistence codes (below 32)");
+STRATA_RUNTIME_ERRC(STRATA_RUNTIME_ERRC_ABOVE_PERSISTENCE)
+#undef STRATA_RUNTIME_ERRC_ABOVE_PERSISTENCE
+
+/// The runtime code of a persistence code (same number and name); `ok` has none.
+constexpr runtime_errc to_runtime_errc(persistence::errc code) noexcept {
+  return static_cast<runtime_errc>(code);
+}
 
 /// "stash_full", "conflict", ... (stable names).
 const char* to_string(runtime_errc code) noexcept;
@@ -84,7 +98,8 @@ const char* to_string(runtime_errc code) noexcept;
 /// An infrastructure error with a message for the operator.
 caf::error make_runtime_error(runtime_errc code, std::string message);
 
-/// Maps a persistence status (not ok) to the runtime category, keeping its message.
+/// Maps a persistence status (not ok) to the runtime category, keeping its code
+/// (`to_runtime_errc`) and its message; an ok status gives an empty caf::error.
 caf::error to_error(const persistence::status& st);
 
 /// Renders any error without an actor system:
@@ -93,6 +108,11 @@ caf::error to_error(const persistence::status& st);
 /// - an infrastructure failure: "<code name>: <message>", e.g. "io_error: ...";
 /// - a CAF error (`sec`): "caf: <name> <context>".
 std::string describe(const caf::error& err);
+
+/// Renders a persistence status (from a persistence-level call such as
+/// `journal::append` or `config::set`) exactly as `describe(to_error(st))`:
+/// "<code name>: <message>", or "ok".
+std::string describe(const persistence::status& st);
 
 /// The detail of a rejection (`effect::reject(code, detail)`); empty when `err` is not
 /// a rejection or the handler gave none.
