@@ -140,10 +140,10 @@ void encode_envelope(const envelope_fields& f, std::string& out) {
   auto text_words = [](std::string_view t) {
     return t.empty() ? 0 : words_for_text(t.size());
   };
-  std::size_t ntags = f.tags ? f.tags->size() : 0;
+  std::size_t ntags = f.tags.size();
   std::size_t tags_words = ntags;
-  for (std::size_t i = 0; i < ntags; ++i)
-    tags_words += words_for_text((*f.tags)[i].size());
+  for (auto& t : f.tags)
+    tags_words += words_for_text(t.size());
   std::size_t body = 1 + env_data_words + env_ptr_words + text_words(f.persistence_id) +
                      text_words(f.type) + words_for_data(f.payload.size()) + tags_words +
                      text_words(f.correlation_id) + text_words(f.causation_id) +
@@ -180,7 +180,7 @@ void encode_envelope(const envelope_fields& f, std::string& out) {
     put_le64(m + (ptr0 + 3) * 8, list_ptr(ptr0 + 3, list, elem_pointer, ntags));
     next += ntags;
     for (std::size_t i = 0; i < ntags; ++i) {
-      auto& t = (*f.tags)[i];
+      auto& t = f.tags[i];
       put_le64(m + (list + i) * 8, list_ptr(list + i, next, elem_byte, t.size() + 1));
       std::memcpy(m + next * 8, t.data(), t.size());
       next += words_for_text(t.size());
@@ -378,21 +378,8 @@ std::string peek_persistence_id(std::string_view bytes) noexcept {
 } // namespace detail
 
 std::string encode_envelope(const event_record& r) {
-  detail::envelope_fields f;
-  f.persistence_id = r.persistence_id;
-  f.seq = r.seq;
-  f.position = r.position;
-  f.timestamp_ns = r.timestamp_ns;
-  f.type = r.type;
-  f.schema_version = r.schema_version;
-  f.payload = r.payload;
-  f.tags = &r.tags;
-  f.correlation_id = r.correlation_id;
-  f.causation_id = r.causation_id;
-  f.writer_node = r.writer_node;
-  f.shard_epoch = r.shard_epoch;
   std::string out;
-  detail::encode_envelope(f, out);
+  detail::encode_envelope(event_view::of(r), out);
   return out;
 }
 

@@ -11,21 +11,9 @@
 
 namespace strata::persistence::detail {
 
-/// The fields of one envelope, borrowed from the caller (no copies).
-struct envelope_fields {
-  std::string_view persistence_id;
-  std::uint64_t seq = 0;
-  std::uint64_t position = 0;
-  std::int64_t timestamp_ns = 0;
-  std::string_view type;
-  std::uint32_t schema_version = 1;
-  std::string_view payload;
-  const std::vector<std::string>* tags = nullptr;
-  std::string_view correlation_id;
-  std::string_view causation_id;
-  std::string_view writer_node;
-  std::uint64_t shard_epoch = 0;
-};
+/// The envelope's fields, borrowed (no copies): the one list that encode, decode and
+/// peek use. `checksum` is computed by encode (whatever it says) and checked by decode.
+using envelope_fields = event_view;
 
 /// Appends the serialised envelope (standard Cap'n Proto framing, unpacked, one
 /// segment) to `out`. Written directly in the wire format (no MessageBuilder, no

@@ -59,6 +59,20 @@ std::string at_position(std::uint64_t pos) { return "position " + std::to_string
 
 } // namespace
 
+const char* const repair_advice =
+  "run `strata journal verify --data DIR` to list every problem and"
+  " `strata journal repair --data DIR` (with no writer running) to"
+  " rebuild the derived tables from the log";
+const char* const restore_advice = "restore the journal from a backup or from Kafka, and run"
+                                   " `strata journal verify` to check the whole journal";
+
+status event_error(std::uint64_t pos, std::string_view pid, const std::string& what,
+                   std::string_view advice) {
+  return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
+                           (pid.empty() ? std::string("<unknown>") : escape_bytes(pid)) + "' " +
+                           what + "; " + std::string(advice)};
+}
+
 std::string escape_bytes(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -79,6 +93,15 @@ void frame(std::string_view packed, std::string& out) {
   for (int b = 0; b < 4; ++b)
     out.push_back(static_cast<char>((crc >> (8 * b)) & 0xFF));
   out.append(packed);
+}
+
+void pack_and_frame(std::string_view unpacked, std::string& out) {
+  std::size_t start = out.size();
+  out.append(record_header_bytes, '\0');
+  pack(unpacked, out);
+  std::uint32_t crc = crc32c(std::string_view(out).substr(start + record_header_bytes));
+  for (int b = 0; b < 4; ++b)
+    out[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
 }
 
 status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_hint,
@@ -105,12 +128,9 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
         unpack_bounded(value.substr(record_header_bytes), ignored))
       pid = peek_persistence_id({reinterpret_cast<const char*>(words.data()), words.size() * 8});
     words.clear();
-    return status{errc::corrupt,
-                  "event at position " + std::to_string(pos) + " of stream '" +
-                    (pid.empty() ? std::string("<unknown>") : escape_bytes(pid)) +
-                    "' is corrupt (table events, key " + std::to_string(pos) + ": " + why +
-                    "); restore the journal from a backup or from Kafka, and run `strata"
-                    " journal verify` to check the whole journal"};
+    return event_error(pos, pid,
+                       "is corrupt (table events, key " + std::to_string(pos) + ": " + why + ")",
+                       restore_advice);
   };
   if (value.size() <= record_header_bytes) return fail("record truncated");
   auto packed = value.substr(record_header_bytes);
