@@ -33,8 +33,15 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where);
 
 /// Decodes an envelope in aligned words into a view whose strings point into `words`.
+/// The canonical form (what encode_envelope writes, without tags) is read directly;
+/// any other form goes through Cap'n Proto's reader. Errors: corrupt.
 status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
                             event_view& out);
+
+/// decode_envelope_view through Cap'n Proto's reader only, never the fast decoder of
+/// the canonical form: the reference the tests and the fuzz target compare it with.
+status decode_envelope_reference(const std::uint64_t* words, std::size_t n, std::string_view where,
+                                 event_view& out);
 
 /// Decodes an envelope already in aligned words (e.g. just unpacked).
 result<event_record> decode_envelope_words(const std::uint64_t* words, std::size_t n,

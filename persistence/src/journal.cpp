@@ -732,9 +732,9 @@ result<std::size_t> batch_planner::resolve(std::string_view pid, std::uint64_t h
 status batch_planner::plan_write(const stream_write& w, std::size_t i) {
   auto& res = p_.results[i];
   if (w.persistence_id.empty() || w.persistence_id.size() > max_pid_bytes) {
-    res.st = {errc::invalid_argument, "persistence id must be 1.." +
-                                        std::to_string(max_pid_bytes) + " bytes (got " +
-                                        std::to_string(w.persistence_id.size()) + ")"};
+    res.st = {errc::invalid_argument, "persistence id must be 1.." + std::to_string(max_pid_bytes) +
+                                        " bytes (got " + std::to_string(w.persistence_id.size()) +
+                                        ")"};
     return {};
   }
   auto wi = resolve(w.persistence_id, hashes_[i]);
@@ -922,8 +922,8 @@ status journal::impl::append_records(write_txn& txn, const prepared& p) {
     MDB_val k = detail::to_val(key.view());
     MDB_val v{p.ends[i] - begin, const_cast<char*>(p.arena.data()) + begin};
     if (int rc = mdb_cursor_put(c.native(), &k, &v, MDB_APPEND); rc != 0)
-      return from_mdb(rc, "appending the event at position " +
-                            std::to_string(p.first_position + i));
+      return from_mdb(rc,
+                      "appending the event at position " + std::to_string(p.first_position + i));
     begin = p.ends[i];
   }
   return {};
@@ -1072,11 +1072,10 @@ status journal::impl::scan_tail(const read_txn& txn) const {
     if (auto st = decode_view_at(pos, e.value, {}, 0, ev); !st.ok()) return st;
     auto& list = t.streams[std::string(ev.persistence_id)];
     if (!list.empty() && ev.seq != list.back().first + 1)
-      return event_error(pos, ev.persistence_id,
-                         "has seq " + std::to_string(ev.seq) +
-                           " but the stream's previous event (position " +
-                           std::to_string(list.back().second) + ") has seq " +
-                           std::to_string(list.back().first));
+      return event_error(
+        pos, ev.persistence_id,
+        "has seq " + std::to_string(ev.seq) + " but the stream's previous event (position " +
+          std::to_string(list.back().second) + ") has seq " + std::to_string(list.back().first));
     list.emplace_back(ev.seq, pos);
     t.scanned_through = pos;
   }
@@ -1172,8 +1171,7 @@ status plan_read_only(const journal::impl& m, const read_txn& txn, std::string_v
     return corrupt_entry("index", "(stream " + quoted(pid) + ")",
                          "the index ends at seq " + std::to_string(head) +
                            " but the log's un-indexed tail continues with seq " +
-                           std::to_string(first_seq) + " at position " +
-                           std::to_string(first_pos));
+                           std::to_string(first_seq) + " at position " + std::to_string(first_pos));
   plan.indexed_head = plan.index_end = head;
   return {};
 }
@@ -1188,8 +1186,7 @@ status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view
 /// that its entries are well-formed and contiguous.
 class index_reader {
  public:
-  index_reader(const journal::impl& m, const read_txn& txn, std::string_view pid,
-               std::uint64_t id)
+  index_reader(const journal::impl& m, const read_txn& txn, std::string_view pid, std::uint64_t id)
     : m_(m), txn_(txn), pid_(pid), id_(id), c_(txn.native(), m.index.dbi, st_) {}
 
   /// Appends (seq, position) for from <= seq <= to; deleted seqs (position 0) are

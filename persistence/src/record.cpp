@@ -59,10 +59,9 @@ std::string at_position(std::uint64_t pos) { return "position " + std::to_string
 
 } // namespace
 
-const char* const repair_advice =
-  "run `strata journal verify --data DIR` to list every problem and"
-  " `strata journal repair --data DIR` (with no writer running) to"
-  " rebuild the derived tables from the log";
+const char* const repair_advice = "run `strata journal verify --data DIR` to list every problem and"
+                                  " `strata journal repair --data DIR` (with no writer running) to"
+                                  " rebuild the derived tables from the log";
 const char* const restore_advice = "restore the journal from a backup or from Kafka, and run"
                                    " `strata journal verify` to check the whole journal";
 
