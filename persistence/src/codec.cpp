@@ -7,6 +7,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <array>
 #include <cstring>
 
 namespace strata::persistence {
@@ -354,6 +355,52 @@ void pack(std::string_view in, std::string& out) {
   out.resize(static_cast<std::size_t>(o - out.data()));
 }
 
+/// The number of set bits of each byte value: the bytes a packed word's tag announces.
+constexpr std::array<unsigned char, 256> bytes_in_tag = [] {
+  std::array<unsigned char, 256> t{};
+  for (unsigned v = 0; v < 256; ++v)
+    for (unsigned b = 0; b < 8; ++b)
+      t[v] = static_cast<unsigned char>(t[v] + ((v >> b) & 1u));
+  return t;
+}();
+
+/// For each tag: where byte b of the word comes from among the packed bytes that follow
+/// (shift[b] / 8), and which bytes of the word are present (mask).
+struct tag_shape {
+  unsigned char shift[8];
+  std::uint64_t mask;
+};
+constexpr std::array<tag_shape, 256> tag_shapes = [] {
+  std::array<tag_shape, 256> t{};
+  for (unsigned v = 0; v < 256; ++v) {
+    unsigned taken = 0;
+    for (unsigned b = 0; b < 8; ++b) {
+      t[v].shift[b] = static_cast<unsigned char>(8 * taken);
+      if ((v >> b) & 1u) {
+        t[v].mask |= std::uint64_t{0xFF} << (8 * b);
+        ++taken;
+      }
+    }
+  }
+  return t;
+}();
+
+/// The word of tag `tag` from the packed bytes at `p` (`avail` of them, at least as many
+/// as the tag announces). Branch-free; reads 8 bytes at once when 8 are there.
+inline std::uint64_t expand_word(unsigned tag, const unsigned char* p, std::size_t avail) {
+  std::uint64_t raw = 0;
+  if (avail >= 8)
+    std::memcpy(&raw, p, 8); // little-endian host: byte k of `raw` is p[k]
+  else
+    for (std::size_t k = 0; k < avail; ++k)
+      raw |= std::uint64_t{p[k]} << (8 * k);
+  const auto& shape = tag_shapes[tag];
+  std::uint64_t word = 0;
+  for (unsigned b = 0; b < 8; ++b)
+    word |= ((raw >> shape.shift[b]) & 0xFF) << (8 * b);
+  return word & shape.mask;
+}
+
 status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::string_view where,
               std::size_t max_words) {
   // Each packed byte unpacks to at most 128 words: the output is sized once and
@@ -369,8 +416,8 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
   };
   while (p < end) {
     unsigned tag = *p++;
-    if (static_cast<std::size_t>(end - p) < static_cast<std::size_t>(__builtin_popcount(tag)))
-      return bad("packed data ends inside a word");
+    const unsigned present = bytes_in_tag[tag];
+    if (static_cast<std::size_t>(end - p) < present) return bad("packed data ends inside a word");
     if (o == o_end) return bad("unpacked data exceeds its announced size");
     if (tag == 0xFF) {
       std::memcpy(o++, p, 8);
@@ -386,10 +433,8 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
       p += run * 8;
       continue;
     }
-    std::uint64_t word = 0;
-    for (unsigned b = 0; b < 8; ++b)
-      if (tag & (1u << b)) word |= std::uint64_t{*p++} << (8 * b);
-    *o++ = word;
+    *o++ = expand_word(tag, p, static_cast<std::size_t>(end - p));
+    p += present;
     if (tag == 0) {
       if (p == end) return bad("packed data ends before a zero-run count");
       std::size_t run = *p++;
@@ -453,6 +498,20 @@ status decode_words(const std::uint64_t* words, std::size_t n, std::string_view 
 status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
                             event_view& out) {
   return decode_words(words, n, where, out);
+}
+
+status peek_envelope(std::string_view bytes, std::vector<std::uint64_t>& scratch,
+                     std::string_view where, event_view& out) {
+  if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0)
+    return corrupt_record(where, "size " + std::to_string(bytes.size()) +
+                                   " is not a whole number of words");
+  const auto* words = reinterpret_cast<const std::uint64_t*>(bytes.data());
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) != 0) {
+    scratch.resize(bytes.size() / 8);
+    std::memcpy(scratch.data(), bytes.data(), bytes.size());
+    words = scratch.data();
+  }
+  return decode_words(words, bytes.size() / 8, where, out);
 }
 
 status decode_envelope_reference(const std::uint64_t* words, std::size_t n, std::string_view where,

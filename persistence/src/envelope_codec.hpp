@@ -38,6 +38,13 @@ result<event_record> decode_envelope(std::string_view bytes, std::string_view wh
 status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
                             event_view& out);
 
+/// Decodes an unpacked single-segment envelope (what read_global_raw hands out and the
+/// Kafka bridge publishes) anywhere in memory: the
+/// views point into `bytes`, or into `scratch` when `bytes` is not word-aligned (then
+/// copied there). Errors: corrupt (`where` names the source in the message).
+status peek_envelope(std::string_view bytes, std::vector<std::uint64_t>& scratch,
+                     std::string_view where, event_view& out);
+
 /// decode_envelope_view through Cap'n Proto's reader only, never the fast decoder of
 /// the canonical form: the reference the tests and the fuzz target compare it with.
 status decode_envelope_reference(const std::uint64_t* words, std::size_t n, std::string_view where,

@@ -84,8 +84,9 @@ status decode_view_at(std::uint64_t pos, std::string_view value, std::string_vie
                       std::uint64_t seq, event_view& out) {
   thread_local std::vector<std::uint64_t> words;
   if (auto st = unframe(pos, value, pid, words); !st.ok()) return st;
-  if (auto st = detail::decode_envelope_view(words.data(), words.size(), where(pos), out); !st.ok())
-    return st;
+  // The message names the position; built only for a record that fails (rare).
+  if (auto st = detail::decode_envelope_view(words.data(), words.size(), {}, out); !st.ok())
+    return detail::decode_envelope_view(words.data(), words.size(), where(pos), out);
   if (out.position != pos || (!pid.empty() && (out.persistence_id != pid || out.seq != seq)))
     return event_error(pos, pid.empty() ? out.persistence_id : pid,
                        "(seq " + std::to_string(seq) + ") holds stream " +

@@ -87,20 +87,26 @@ std::string escape_bytes(std::string_view s) {
   return out;
 }
 
-void frame(std::string_view packed, std::string& out) {
-  std::uint32_t crc = crc32c(packed);
+/// Writes the CRC32C of the packed bytes after `start + record_header_bytes` into the
+/// header at `start`.
+void put_checksum(std::string& out, std::size_t start) {
+  std::uint32_t crc = crc32c(std::string_view(out).substr(start + record_header_bytes));
   for (int b = 0; b < 4; ++b)
-    out.push_back(static_cast<char>((crc >> (8 * b)) & 0xFF));
+    out[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
+}
+
+void frame(std::string_view packed, std::string& out) {
+  std::size_t start = out.size();
+  out.append(record_header_bytes, '\0');
   out.append(packed);
+  put_checksum(out, start);
 }
 
 void pack_and_frame(std::string_view unpacked, std::string& out) {
   std::size_t start = out.size();
   out.append(record_header_bytes, '\0');
   pack(unpacked, out);
-  std::uint32_t crc = crc32c(std::string_view(out).substr(start + record_header_bytes));
-  for (int b = 0; b < 4; ++b)
-    out[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
+  put_checksum(out, start);
 }
 
 status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_hint,
@@ -108,7 +114,9 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
   auto unpack_bounded = [&](std::string_view packed, std::string& why) {
     std::size_t n = announced_words(packed, why);
     if (n == 0) return false;
-    auto st = unpack(packed, words, at_position(pos), n);
+    // The message names the position; built only for a record that fails (rare).
+    auto st = unpack(packed, words, {}, n);
+    if (!st.ok()) st = unpack(packed, words, at_position(pos), n);
     if (!st.ok()) {
       why = st.message();
       return false;
