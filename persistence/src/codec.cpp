@@ -396,6 +396,7 @@ inline std::uint64_t expand_word(unsigned tag, const unsigned char* p, std::size
       raw |= std::uint64_t{p[k]} << (8 * k);
   const auto& shape = tag_shapes[tag];
   std::uint64_t word = 0;
+#pragma GCC unroll 8
   for (unsigned b = 0; b < 8; ++b)
     word |= ((raw >> shape.shift[b]) & 0xFF) << (8 * b);
   return word & shape.mask;
