@@ -152,7 +152,11 @@ result write_journal(const std::filesystem::path& dir, const options& o, bool pi
     .add("append_s", in_append_s)
     .add("build_s", loop_s - in_append_s)
     .add("close_s", close_s)
-    .add("db_bytes", data_file_bytes(dir));
+    .add("db_bytes", data_file_bytes(dir))
+    // data.mdb (log, index, streams, meta) per event, and what it adds to the payload.
+    .add("at_rest_bytes_per_event", static_cast<double>(data_file_bytes(dir)) / double(o.events))
+    .add("at_rest_overhead_bytes_per_event",
+         static_cast<double>(data_file_bytes(dir)) / double(o.events) - double(o.payload_bytes));
   return r;
 }
 

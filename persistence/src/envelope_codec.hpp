@@ -11,21 +11,9 @@
 
 namespace strata::persistence::detail {
 
-/// The fields of one envelope, borrowed from the caller (no copies).
-struct envelope_fields {
-  std::string_view persistence_id;
-  std::uint64_t seq = 0;
-  std::uint64_t position = 0;
-  std::int64_t timestamp_ns = 0;
-  std::string_view type;
-  std::uint32_t schema_version = 1;
-  std::string_view payload;
-  const std::vector<std::string>* tags = nullptr;
-  std::string_view correlation_id;
-  std::string_view causation_id;
-  std::string_view writer_node;
-  std::uint64_t shard_epoch = 0;
-};
+/// The envelope's fields, borrowed (no copies): the one list that encode, decode and
+/// peek use. `checksum` is computed by encode (whatever it says) and checked by decode.
+using envelope_fields = event_view;
 
 /// Appends the serialised envelope (standard Cap'n Proto framing, unpacked, one
 /// segment) to `out`. Written directly in the wire format (no MessageBuilder, no
@@ -45,8 +33,22 @@ status unpack(std::string_view packed, std::vector<std::uint64_t>& out, std::str
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where);
 
 /// Decodes an envelope in aligned words into a view whose strings point into `words`.
+/// The canonical form (what encode_envelope writes, without tags) is read directly;
+/// any other form goes through Cap'n Proto's reader. Errors: corrupt.
 status decode_envelope_view(const std::uint64_t* words, std::size_t n, std::string_view where,
                             event_view& out);
+
+/// Decodes an unpacked single-segment envelope (what read_global_raw hands out and the
+/// Kafka bridge publishes) anywhere in memory: the
+/// views point into `bytes`, or into `scratch` when `bytes` is not word-aligned (then
+/// copied there). Errors: corrupt (`where` names the source in the message).
+status peek_envelope(std::string_view bytes, std::vector<std::uint64_t>& scratch,
+                     std::string_view where, event_view& out);
+
+/// decode_envelope_view through Cap'n Proto's reader only, never the fast decoder of
+/// the canonical form: the reference the tests and the fuzz target compare it with.
+status decode_envelope_reference(const std::uint64_t* words, std::size_t n, std::string_view where,
+                                 event_view& out);
 
 /// Decodes an envelope already in aligned words (e.g. just unpacked).
 result<event_record> decode_envelope_words(const std::uint64_t* words, std::size_t n,

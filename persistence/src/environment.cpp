@@ -138,11 +138,11 @@ status read_txn::scan(table t, std::string_view from,
   status st;
   detail::cursor c(txn_, t.dbi, st);
   if (!c) return st;
-  MDB_val k = detail::to_val(from), v;
-  int rc = from.empty() ? c.get(k, v, MDB_FIRST) : c.get(k, v, MDB_SET_RANGE);
+  detail::entry e;
+  int rc = from.empty() ? c.first(e) : c.seek(from, e);
   while (rc == 0) {
-    if (!fn(detail::to_view(k), detail::to_view(v))) return {};
-    rc = c.get(k, v, MDB_NEXT);
+    if (!fn(e.key, e.value)) return {};
+    rc = c.next(e);
   }
   if (rc != MDB_NOTFOUND) return c.error(rc, "scanning a table");
   return {};
@@ -153,11 +153,11 @@ result<std::optional<std::pair<std::string_view, std::string_view>>> read_txn::l
   status st;
   detail::cursor c(txn_, t.dbi, st);
   if (!c) return st;
-  MDB_val k, v;
-  int rc = c.get(k, v, MDB_LAST);
+  detail::entry e;
+  int rc = c.last(e);
   if (rc == MDB_NOTFOUND) return opt{};
   if (rc != 0) return c.error(rc, "reading the last key of a table");
-  return opt{std::make_pair(detail::to_view(k), detail::to_view(v))};
+  return opt{std::make_pair(e.key, e.value)};
 }
 
 status write_txn::put(table t, std::string_view key, std::string_view value) {

@@ -16,6 +16,7 @@ namespace strata::persistence {
 
 using detail::corrupt_entry;
 using detail::decode_view_at;
+using detail::event_error;
 using detail::format_key;
 using detail::format_value;
 using detail::from_mdb;
@@ -27,6 +28,7 @@ using detail::key64;
 using detail::next_stream_key;
 using detail::position_floor_key;
 using detail::quoted;
+using detail::repair_advice;
 
 namespace {
 
@@ -49,9 +51,23 @@ status decode_at(std::uint64_t pos, std::string_view value, std::string_view pid
   return st;
 }
 
-const char* repair_advice = "run `strata journal verify --data DIR` to list every problem and"
-                            " `strata journal repair --data DIR` (with no writer running) to"
-                            " rebuild the derived tables from the log";
+/// The position a log entry's key holds. Errors: corrupt (not an 8-byte key).
+status position_of(const detail::entry& e, std::uint64_t& pos) {
+  if (e.key.size() != 8)
+    return corrupt_entry("events", "of " + std::to_string(e.key.size()) + " bytes",
+                         "a position key must be 8 bytes");
+  pos = get_be64(e.key.data());
+  return {};
+}
+
+/// True when `key` is an index key (stream id, first seq) of stream `id`.
+bool of_stream(std::string_view key, std::uint64_t id) {
+  return key.size() == 16 && get_be64(key.data()) == id;
+}
+
+std::string index_key(std::string_view pid, std::uint64_t first) {
+  return "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")";
+}
 
 } // namespace
 
@@ -68,15 +84,15 @@ status decode_view_at(std::uint64_t pos, std::string_view value, std::string_vie
                       std::uint64_t seq, event_view& out) {
   thread_local std::vector<std::uint64_t> words;
   if (auto st = unframe(pos, value, pid, words); !st.ok()) return st;
-  if (auto st = detail::decode_envelope_view(words.data(), words.size(), where(pos), out); !st.ok())
-    return st;
+  // The message names the position; built only for a record that fails (rare).
+  if (auto st = detail::decode_envelope_view(words.data(), words.size(), {}, out); !st.ok())
+    return detail::decode_envelope_view(words.data(), words.size(), where(pos), out);
   if (out.position != pos || (!pid.empty() && (out.persistence_id != pid || out.seq != seq)))
-    return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
-                             quoted(pid.empty() ? out.persistence_id : pid) + " (seq " +
-                             std::to_string(seq) + ") holds stream " + quoted(out.persistence_id) +
-                             " seq " + std::to_string(out.seq) + " position " +
-                             std::to_string(out.position) +
-                             "; the index disagrees with the log: " + repair_advice};
+    return event_error(pos, pid.empty() ? out.persistence_id : pid,
+                       "(seq " + std::to_string(seq) + ") holds stream " +
+                         quoted(out.persistence_id) + " seq " + std::to_string(out.seq) +
+                         " position " + std::to_string(out.position) +
+                         "; the index disagrees with the log");
   return {};
 }
 
@@ -149,23 +165,23 @@ status journal::impl::find_stream(const read_txn& txn, std::string_view pid,
   status cst;
   detail::cursor c(txn.native(), streams.dbi, cst);
   if (!c) return cst;
-  MDB_val k = detail::to_val(pid), d;
-  int rc = c.get(k, d, MDB_SET_RANGE);
-  for (int side = 0; side < 2; ++side) {
-    if (rc == MDB_NOTFOUND) {
-      if (side == 0) rc = c.get(k, d, MDB_LAST);
-      continue;
-    }
-    if (rc != 0) return from_mdb(rc, "looking up stream " + quoted(pid) + " in table streams");
+  detail::entry before;
+  std::optional<detail::entry> after;
+  int rc = c.seek_at_or_before(pid, before, &after);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return c.error(rc, "looking up stream " + quoted(pid) + " in table streams");
+  auto check = [&](const detail::entry& e) -> status {
     std::uint64_t other = 0;
-    if (auto st = check_stream_entry(txn, detail::to_view(k), detail::to_view(d), other); !st.ok())
-      return {errc::corrupt, "stream " + quoted(pid) +
-                               " is not in table streams, and the entry where it belongs is "
-                               "damaged (it may be this stream's): " +
-                               st.message()};
-    if (side == 0) rc = c.get(k, d, MDB_PREV);
-  }
-  return {};
+    auto st = check_stream_entry(txn, e.key, e.value, other);
+    if (st.ok()) return st;
+    return {errc::corrupt, "stream " + quoted(pid) +
+                             " is not in table streams, and the entry where it belongs is "
+                             "damaged (it may be this stream's): " +
+                             st.message()};
+  };
+  if (after)
+    if (auto st = check(*after); !st.ok()) return st;
+  return rc == 0 ? check(before) : status{};
 }
 
 status journal::impl::check_entry_vs_log(const read_txn& txn, std::string_view key,
@@ -208,36 +224,33 @@ status journal::impl::index_head(const read_txn& txn, std::string_view pid, std:
   status st;
   detail::cursor c(txn.native(), index.dbi, st);
   if (!c) return st;
-  key128 probe(id + 1, 0);
-  MDB_val k = detail::to_val(probe.view()), d;
-  int rc = c.get(k, d, MDB_SET_RANGE);
   // The entry after this stream's last one: a damaged key (say, this stream's last
   // entry with a flipped id) sits where the search ends, so check it against the log.
-  if (rc == 0)
-    if (auto s = check_entry_vs_log(txn, detail::to_view(k), detail::to_view(d)); !s.ok()) return s;
-  rc = rc == 0 ? c.get(k, d, MDB_PREV) : c.get(k, d, MDB_LAST);
+  detail::entry e;
+  std::optional<detail::entry> after;
+  int rc = c.seek_at_or_before(key128(id, journal::max_seq).view(), e, &after);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return c.error(rc, "reading the index of stream " + quoted(pid));
+  if (after)
+    if (auto s = check_entry_vs_log(txn, after->key, after->value); !s.ok()) return s;
   if (rc == MDB_NOTFOUND) return {};
-  if (rc != 0) return from_mdb(rc, "reading the index of stream " + quoted(pid));
-  if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id)
-    return check_entry_vs_log(txn, detail::to_view(k), detail::to_view(d));
-  auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
-  auto val = detail::to_view(d);
-  if (val.empty() || val.size() % 8 != 0 || first == 0)
-    return corrupt_entry("index", "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")",
-                         "value of " + std::to_string(val.size()) +
+  if (!of_stream(e.key, id)) return check_entry_vs_log(txn, e.key, e.value);
+  auto first = get_be64(e.key.data() + 8);
+  if (e.value.empty() || e.value.size() % 8 != 0 || first == 0)
+    return corrupt_entry("index", index_key(pid, first),
+                         "value of " + std::to_string(e.value.size()) +
                            " bytes, expected a non-empty list of 8-byte positions");
-  head = first + index_count(val) - 1;
-  last_pos = get_be64(val.data() + val.size() - 8);
+  head = first + index_count(e.value) - 1;
+  last_pos = get_be64(e.value.data() + e.value.size() - 8);
   return {};
 }
 
-status journal::impl::check_has_events(const read_txn& txn, std::string_view pid, std::uint64_t id,
+status journal::impl::check_has_events(std::string_view pid, std::uint64_t id,
                                        std::uint64_t head) const {
   if (id == 0 || head != 0) return {};
   // A stream enters table streams in the transaction of its first events, and the
   // index keeps deleted seqs: with neither index entries nor un-indexed events, its
   // index was damaged or lost.
-  (void)txn;
   return corrupt_entry("index", "(stream " + quoted(pid) + ")",
                        "the stream (id " + std::to_string(id) +
                          ") is in table streams but has no index entries and no events after "
@@ -402,44 +415,89 @@ status load_meta(const read_txn& txn, journal::impl& p, std::uint64_t& last_key,
 
 } // namespace
 
-result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
-  if (opts.index_flush_events == 0 || opts.max_batch_events == 0 || opts.max_pipelined_batches == 0)
-    return status{errc::invalid_argument, "index_flush_events, max_batch_events and"
-                                          " max_pipelined_batches must be at least 1"};
-  auto p = std::make_unique<impl>();
-  p->opts = opts;
-  p->opts.env.read_only = false;
-  auto env = environment::open(p->opts.env);
-  if (!env) return env.error();
-  p->env = std::move(*env);
-  if (auto st = p->create_tables(); !st.ok()) return st;
-  if (auto st = p->open_tables(); !st.ok()) return st;
+namespace {
 
-  // Format check and meta.
-  auto st = p->env->write([&](write_txn& txn) -> status {
+status check_options(const journal_options& opts) {
+  if (opts.index_flush_events == 0 || opts.max_batch_events == 0 || opts.max_pipelined_batches == 0)
+    return {errc::invalid_argument, "index_flush_events, max_batch_events and"
+                                    " max_pipelined_batches must be at least 1"};
+  return {};
+}
+
+} // namespace
+
+status journal::impl::open_env(const journal_options& o, bool ro) {
+  opts = o;
+  opts.env.read_only = ro;
+  read_only = ro;
+  auto e = environment::open(opts.env);
+  if (!e) return e.error();
+  env = std::move(*e);
+  return {};
+}
+
+status journal::impl::mark_format() {
+  return env->write([&](write_txn& txn) -> status {
     bool absent = false;
-    if (auto s = check_format(txn, *p, absent); !s.ok() || !absent) return s;
-    return txn.put(p->meta, format_key, format_value);
+    if (auto s = check_format(txn, *this, absent); !s.ok() || !absent) return s;
+    return txn.put(meta, format_key, format_value);
   });
-  if (!st.ok()) return st;
+}
+
+status journal::impl::load_writer_state() {
   std::uint64_t last_key = 0, floor = 0;
-  st = p->env->read([&](read_txn& txn) {
-    return load_meta(txn, *p, last_key, floor);
+  auto st = env->read([&](read_txn& txn) {
+    return load_meta(txn, *this, last_key, floor);
   });
   if (!st.ok()) return st;
-  p->last_position = std::max(last_key, floor);
-  if (st = p->reindex_tail(); !st.ok()) return st;
-  p->cache.for_each([](impl::stream_state& ss) {
+  last_position = std::max(last_key, floor);
+  if (st = reindex_tail(); !st.ok()) return st;
+  cache.for_each([](stream_state& ss) {
     ss.planned_head = ss.head;
     ss.stored = true;
   });
-  p->planned_position = p->last_position.load();
-  p->planned_stream_id = p->next_stream_id;
+  planned_position = last_position.load();
+  planned_stream_id = next_stream_id;
+  return {};
+}
+
+result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
+  if (auto st = check_options(opts); !st.ok()) return st;
+  auto p = std::make_unique<impl>();
+  if (auto st = p->open_env(opts, false); !st.ok()) return st;
+  if (auto st = p->create_tables(); !st.ok()) return st;
+  if (auto st = p->open_tables(); !st.ok()) return st;
+  if (auto st = p->mark_format(); !st.ok()) return st;
+  if (auto st = p->load_writer_state(); !st.ok()) return st;
   auto* raw = p.get();
   p->committer = std::thread([raw] {
     raw->commit_loop();
   });
   return std::unique_ptr<journal>(new journal(std::move(p)));
+}
+
+status journal::impl::reindex_record(const read_txn& txn, std::uint64_t pos,
+                                     std::string_view value) {
+  event_record rec; // a copy: lookup_stored decodes too, into the same thread buffer
+  if (auto s = decode_at(pos, value, {}, 0, rec); !s.ok()) return s;
+  auto* known = cached(rec.persistence_id);
+  auto& ss = known ? *known : insert(rec.persistence_id);
+  if (!known) {
+    if (auto s = lookup_stored(txn, rec.persistence_id, ss.id, ss.head); !s.ok()) return s;
+    if (ss.id == 0)
+      return corrupt_entry("streams", quoted(rec.persistence_id),
+                           "missing, but the log holds the stream's event at position " +
+                             std::to_string(pos));
+    ss.indexed_head = ss.head;
+  }
+  if (rec.seq != ss.head + 1)
+    return event_error(pos, rec.persistence_id,
+                       "has seq " + std::to_string(rec.seq) + " but the stream's head is " +
+                         std::to_string(ss.head));
+  ss.head = rec.seq;
+  ss.pending.push_back(pos);
+  ++pending_count;
+  return {};
 }
 
 status journal::impl::reindex_tail() {
@@ -448,49 +506,21 @@ status journal::impl::reindex_tail() {
     status cst;
     detail::cursor c(txn.native(), events.dbi, cst);
     if (!c) return cst;
-    key64 from(indexed_through + 1);
-    MDB_val k = detail::to_val(from.view()), v;
-    int rc = c.get(k, v, MDB_SET_RANGE);
-    for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
-      if (k.mv_size != 8)
-        return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
-                             "a position key must be 8 bytes");
-      auto pos = get_be64(static_cast<const char*>(k.mv_data));
-      event_record rec;
-      if (auto s = decode_at(pos, detail::to_view(v), {}, 0, rec); !s.ok()) return s;
-      auto* known = cached(rec.persistence_id);
-      bool fresh = known == nullptr;
-      auto& ss = fresh ? insert(rec.persistence_id) : *known;
-      if (fresh) {
-        if (auto s = lookup_stored(txn, rec.persistence_id, ss.id, ss.head); !s.ok()) return s;
-        if (ss.id == 0)
-          return corrupt_entry("streams", quoted(rec.persistence_id),
-                               "missing, but the log holds the stream's event at position " +
-                                 std::to_string(pos));
-        ss.indexed_head = ss.head;
-      }
-      if (rec.seq != ss.head + 1)
-        return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
-                                 quoted(rec.persistence_id) + " has seq " +
-                                 std::to_string(rec.seq) + " but the stream's head is " +
-                                 std::to_string(ss.head) + "; " + repair_advice};
-      ss.head = rec.seq;
-      ss.pending.push_back(pos);
-      ++pending_count;
+    detail::entry e;
+    int rc = c.seek(key64(indexed_through + 1).view(), e);
+    for (; rc == 0; rc = c.next(e)) {
+      std::uint64_t pos = 0;
+      if (auto s = position_of(e, pos); !s.ok()) return s;
+      if (auto s = reindex_record(txn, pos, e.value); !s.ok()) return s;
     }
-    if (rc != MDB_NOTFOUND) return from_mdb(rc, "re-indexing the journal tail");
+    if (rc != MDB_NOTFOUND) return c.error(rc, "re-indexing the journal tail");
     return status{};
   });
 }
 
 result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& opts) {
   auto p = std::make_unique<impl>();
-  p->opts = opts;
-  p->opts.env.read_only = true;
-  p->read_only = true;
-  auto env = environment::open(p->opts.env);
-  if (!env) return env.error();
-  p->env = std::move(*env);
+  if (auto st = p->open_env(opts, true); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
   std::uint64_t last_key = 0, floor = 0;
   auto st = p->env->read([&](read_txn& txn) {
@@ -563,205 +593,274 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
   return fut.get();
 }
 
-void journal::append_async(const std::vector<stream_write>& batch,
-                           const std::vector<snapshot_record>& snapshots, append_callback done) {
-  auto& m = *impl_;
-  auto fail = [&](status st) {
-    done(std::move(st));
-  };
-  if (auto st = m.writable("append"); !st.ok()) return fail(std::move(st));
-  if (m.closed) return fail({errc::closed, "the journal in '" + m.opts.env.path + "' is closed"});
-  std::size_t total = 0;
+status journal::impl::admit(const std::vector<stream_write>& batch, std::size_t& total) const {
+  if (auto st = writable("append"); !st.ok()) return st;
+  if (closed) return {errc::closed, "the journal in '" + opts.env.path + "' is closed"};
+  total = 0;
   for (auto& w : batch)
     total += w.events.size();
-  if (total > m.opts.max_batch_events)
-    return fail({errc::invalid_argument,
-                 "batch of " + std::to_string(total) + " events exceeds max_batch_events (" +
-                   std::to_string(m.opts.max_batch_events) + "); split it"});
-  // Room in the pipeline; after a failed batch, start again from what is committed.
-  {
-    std::unique_lock lk(m.q_mu);
-    m.idle_cv.wait(lk, [&] {
-      return m.in_flight < m.opts.max_pipelined_batches;
-    });
-    if (!m.failed.ok()) {
-      m.idle_cv.wait(lk, [&] {
-        return m.in_flight == 0;
-      });
-      m.failed = {};
-      lk.unlock();
-      m.reset_plan();
-    }
-  }
-  m.trim_cache();
+  if (total > opts.max_batch_events)
+    return {errc::invalid_argument, "batch of " + std::to_string(total) +
+                                      " events exceeds max_batch_events (" +
+                                      std::to_string(opts.max_batch_events) + "); split it"};
+  return {};
+}
 
-  // ---- plan: resolve streams, check expected seqs, assign seqs and positions --------
-  // Cached streams find their work entry through stream_state::mark/work (one hash
-  // lookup per write, slots prefetched for the whole batch first). New streams go into
-  // the cache right away (readers see them with no events until their batch commits).
-  auto p = std::make_unique<impl::prepared>();
-  p->results.resize(batch.size());
-  p->done = std::move(done);
-  const std::uint64_t mark = ++m.append_count;
-  // Events without a timestamp get the clock, kept strictly increasing across the
-  // journal, so "state as of time T" is a prefix of the log (one event per ns).
-  std::int64_t stamp = std::max(now_ns(), m.last_stamp_ns + 1);
-  std::uint64_t next_pos = m.planned_position + 1;
+void journal::impl::wait_for_room() {
+  std::unique_lock lk(q_mu);
+  idle_cv.wait(lk, [&] {
+    return in_flight < opts.max_pipelined_batches;
+  });
+  if (failed.ok()) return;
+  // After a failed batch, start again from what is committed.
+  idle_cv.wait(lk, [&] {
+    return in_flight == 0;
+  });
+  failed = {};
+  lk.unlock();
+  reset_plan();
+}
+
+void journal::impl::enqueue(std::unique_ptr<prepared> p) {
+  {
+    std::lock_guard lk(q_mu);
+    ++in_flight;
+    queue.push_back(std::move(p));
+  }
+  q_cv.notify_one();
+}
+
+namespace {
+
+/// Plans one append on the planner thread: resolves its streams, checks expected seqs,
+/// assigns seqs, positions and timestamps, encodes the records, and moves the planned
+/// state on. Cached streams find their work entry through stream_state::mark/work (one
+/// hash lookup per write, slots prefetched for the whole batch first). New streams go
+/// into the cache right away (readers see them with no events until their batch
+/// commits).
+class batch_planner {
+ public:
+  batch_planner(journal::impl& m, journal::impl::prepared& p, std::size_t total)
+    : m_(m), p_(p), total_(total), mark_(++m.append_count),
+      // Events without a timestamp get the clock, kept strictly increasing across the
+      // journal, so "state as of time T" is a prefix of the log (one event per ns).
+      stamp_(std::max(now_ns(), m.last_stamp_ns + 1)), next_pos_(m.planned_position + 1) {}
+
+  /// Plans every write; a problem of one stream goes into its result. Errors (the
+  /// whole batch): io_error while looking a stream up.
+  status plan_writes(const std::vector<stream_write>& batch);
+  /// Errors: invalid_argument (unknown stream, seq beyond the head), io_error.
+  status plan_snapshots(const std::vector<snapshot_record>& snapshots);
+  /// Encodes the planned events into the batch's arena.
+  void encode(const std::vector<stream_write>& batch);
+  /// The planned state moves on: what later batches plan from.
+  void hand_over();
+
+ private:
   struct work_stream {
-    impl::stream_state* state;
+    journal::impl::stream_state* state;
     std::uint64_t head; // planned head as of this point of the batch
   };
-  std::vector<work_stream> work;
-  work.reserve(batch.size());
-  std::vector<std::uint64_t> hashes(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    hashes[i] = detail::hash_id(batch[i].persistence_id);
-    m.cache.prefetch_slot(hashes[i]);
-  }
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    m.cache.prefetch_item(hashes[i]);
-
-  auto resolve = [&](std::string_view pid, std::uint64_t h) -> result<std::size_t> {
-    auto* c = m.cache.find(pid, h);
-    if (!c) {
-      std::uint64_t id = 0, head = 0;
-      auto st = m.env->read([&](read_txn& txn) {
-        auto s = m.lookup_stored(txn, pid, id, head);
-        return s.ok() ? m.check_has_events(txn, pid, id, head) : s;
-      });
-      if (!st.ok()) return st;
-      std::unique_lock lk(m.mem);
-      c = &m.insert(pid);
-      if (id == 0) {
-        c->id = m.planned_stream_id++;
-      } else {
-        c->id = id;
-        c->head = c->indexed_head = c->planned_head = head;
-        c->stored = true;
-      }
-    }
-    if (c->mark != mark) {
-      c->mark = mark;
-      c->work = work.size();
-      work.push_back({c, c->planned_head});
-    }
-    return c->work;
-  };
-
   struct planned {
     std::size_t write;
     std::uint64_t first_seq;
     std::uint64_t first_pos;
   };
-  std::vector<planned> plan;
-  plan.reserve(batch.size());
-  p->added.reserve(total);
+
+  void prefetch(const std::vector<stream_write>& batch);
+  result<journal::impl::stream_state*> load(std::string_view pid);
+  /// The work entry of stream `pid` (hash `h`), loading it into the cache if needed.
+  result<std::size_t> resolve(std::string_view pid, std::uint64_t h);
+  status plan_write(const stream_write& w, std::size_t i);
+  void encode_event(const stream_write& w, const event_data& ev, std::uint64_t seq,
+                    std::uint64_t pos);
+
+  journal::impl& m_;
+  journal::impl::prepared& p_;
+  std::size_t total_;
+  std::uint64_t mark_;
+  std::int64_t stamp_;
+  std::uint64_t next_pos_;
+  std::vector<work_stream> work_;
+  std::vector<std::uint64_t> hashes_;
+  std::vector<planned> plan_;
+};
+
+void batch_planner::prefetch(const std::vector<stream_write>& batch) {
+  hashes_.resize(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto& w = batch[i];
-    auto& res = p->results[i];
-    if (w.persistence_id.empty() || w.persistence_id.size() > max_pid_bytes) {
-      res.st = {errc::invalid_argument, "persistence id must be 1.." +
-                                          std::to_string(max_pid_bytes) + " bytes (got " +
-                                          std::to_string(w.persistence_id.size()) + ")"};
-      continue;
-    }
-    auto wi = resolve(w.persistence_id, hashes[i]);
-    if (!wi && wi.error().code() == errc::corrupt) { // this stream's derived data is damaged
-      res.st = wi.error();
-      continue;
-    }
-    if (!wi) return p->done(wi.error());
-    auto& ws = work[*wi];
-    if (w.expected_seq != stream_write::any_seq && w.expected_seq != ws.head) {
-      res.st = {errc::conflict, "stream '" + w.persistence_id + "' expected seq " +
-                                  std::to_string(w.expected_seq) + " but its head is " +
-                                  std::to_string(ws.head) +
-                                  "; another writer appended: recover and retry"};
-      res.last_seq = ws.head;
-      continue;
-    }
-    res.last_seq = ws.head + w.events.size();
-    if (!w.events.empty()) {
-      res.first_seq = ws.head + 1;
-      res.first_position = next_pos;
-      res.last_position = next_pos + w.events.size() - 1;
-      plan.push_back({i, ws.head + 1, next_pos});
-      for (std::size_t e = 0; e < w.events.size(); ++e)
-        p->added.emplace_back(ws.state, next_pos + e);
-    }
-    ws.head += w.events.size();
-    next_pos += w.events.size();
+    hashes_[i] = detail::hash_id(batch[i].persistence_id);
+    m_.cache.prefetch_slot(hashes_[i]);
   }
-  // Snapshots: their stream must exist and cover the snapshot's seq.
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    m_.cache.prefetch_item(hashes_[i]);
+}
+
+result<journal::impl::stream_state*> batch_planner::load(std::string_view pid) {
+  std::uint64_t id = 0, head = 0;
+  auto st = m_.env->read([&](read_txn& txn) {
+    auto s = m_.lookup_stored(txn, pid, id, head);
+    return s.ok() ? m_.check_has_events(pid, id, head) : s;
+  });
+  if (!st.ok()) return st;
+  std::unique_lock lk(m_.mem);
+  auto* c = &m_.insert(pid);
+  if (id == 0) {
+    c->id = m_.planned_stream_id++;
+  } else {
+    c->id = id;
+    c->head = c->indexed_head = c->planned_head = head;
+    c->stored = true;
+  }
+  return c;
+}
+
+result<std::size_t> batch_planner::resolve(std::string_view pid, std::uint64_t h) {
+  auto* c = m_.cache.find(pid, h);
+  if (!c) {
+    auto loaded = load(pid);
+    if (!loaded) return loaded.error();
+    c = *loaded;
+  }
+  if (c->mark != mark_) {
+    c->mark = mark_;
+    c->work = work_.size();
+    work_.push_back({c, c->planned_head});
+  }
+  return c->work;
+}
+
+status batch_planner::plan_write(const stream_write& w, std::size_t i) {
+  auto& res = p_.results[i];
+  if (w.persistence_id.empty() || w.persistence_id.size() > max_pid_bytes) {
+    res.st = {errc::invalid_argument, "persistence id must be 1.." + std::to_string(max_pid_bytes) +
+                                        " bytes (got " + std::to_string(w.persistence_id.size()) +
+                                        ")"};
+    return {};
+  }
+  auto wi = resolve(w.persistence_id, hashes_[i]);
+  if (!wi && wi.error().code() == errc::corrupt) { // this stream's derived data is damaged
+    res.st = wi.error();
+    return {};
+  }
+  if (!wi) return wi.error();
+  auto& ws = work_[*wi];
+  if (w.expected_seq != stream_write::any_seq && w.expected_seq != ws.head) {
+    res.st = {errc::conflict, "stream '" + w.persistence_id + "' expected seq " +
+                                std::to_string(w.expected_seq) + " but its head is " +
+                                std::to_string(ws.head) +
+                                "; another writer appended: recover and retry"};
+    res.last_seq = ws.head;
+    return {};
+  }
+  res.last_seq = ws.head + w.events.size();
+  if (!w.events.empty()) {
+    res.first_seq = ws.head + 1;
+    res.first_position = next_pos_;
+    res.last_position = next_pos_ + w.events.size() - 1;
+    plan_.push_back({i, ws.head + 1, next_pos_});
+    for (std::size_t e = 0; e < w.events.size(); ++e)
+      p_.added.emplace_back(ws.state, next_pos_ + e);
+  }
+  ws.head += w.events.size();
+  next_pos_ += w.events.size();
+  return {};
+}
+
+status batch_planner::plan_writes(const std::vector<stream_write>& batch) {
+  p_.results.resize(batch.size());
+  work_.reserve(batch.size());
+  plan_.reserve(batch.size());
+  p_.added.reserve(total_);
+  prefetch(batch);
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (auto st = plan_write(batch[i], i); !st.ok()) return st;
+  return {};
+}
+
+status batch_planner::plan_snapshots(const std::vector<snapshot_record>& snapshots) {
+  // A snapshot's stream must exist and cover the snapshot's seq.
   for (auto& s : snapshots) {
     auto wi = resolve(s.persistence_id, detail::hash_id(s.persistence_id));
-    if (!wi) return p->done(wi.error());
-    auto& ws = work[*wi];
+    if (!wi) return wi.error();
+    auto& ws = work_[*wi];
     if (ws.head == 0)
-      return p->done(
-        status{errc::invalid_argument, "snapshot for unknown stream '" + s.persistence_id + "'"});
+      return {errc::invalid_argument, "snapshot for unknown stream '" + s.persistence_id + "'"};
     if (s.seq == 0 || s.seq > ws.head)
-      return p->done(status{errc::invalid_argument, "snapshot of stream '" + s.persistence_id +
-                                                      "' at seq " + std::to_string(s.seq) +
-                                                      " is beyond its head " +
-                                                      std::to_string(ws.head)});
-    p->snapshots.emplace_back(s, ws.state->id);
+      return {errc::invalid_argument, "snapshot of stream '" + s.persistence_id + "' at seq " +
+                                        std::to_string(s.seq) + " is beyond its head " +
+                                        std::to_string(ws.head)};
+    p_.snapshots.emplace_back(s, ws.state->id);
   }
+  return {};
+}
 
-  // ---- encode the records (on this thread, overlapping the previous commit) ---------
-  p->first_position = m.planned_position + 1;
-  p->last_position = next_pos - 1;
-  p->ends.reserve(total);
-  p->arena.reserve(total * 200);
+void batch_planner::encode_event(const stream_write& w, const event_data& ev, std::uint64_t seq,
+                                 std::uint64_t pos) {
+  thread_local detail::envelope_fields f;
   thread_local std::string unpacked;
-  for (auto& pl : plan) {
-    auto& w = batch[pl.write];
-    for (std::size_t e = 0; e < w.events.size(); ++e) {
-      auto& ev = w.events[e];
-      detail::envelope_fields f;
-      f.persistence_id = w.persistence_id;
-      f.seq = pl.first_seq + e;
-      f.position = pl.first_pos + e;
-      f.timestamp_ns = ev.timestamp_ns != 0 ? ev.timestamp_ns : stamp++;
-      f.type = ev.type;
-      f.schema_version = ev.schema_version;
-      f.payload = ev.payload;
-      f.tags = &ev.tags;
-      f.correlation_id = ev.correlation_id;
-      f.causation_id = ev.causation_id;
-      f.writer_node = m.opts.writer_node;
-      f.shard_epoch = w.shard_epoch;
-      unpacked.clear();
-      detail::encode_envelope(f, unpacked);
-      std::size_t start = p->arena.size();
-      p->arena.append(detail::record_header_bytes, '\0');
-      detail::pack(unpacked, p->arena);
-      std::uint32_t crc =
-        crc32c(std::string_view(p->arena).substr(start + detail::record_header_bytes));
-      for (int b = 0; b < 4; ++b)
-        p->arena[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
-      p->ends.push_back(static_cast<std::uint32_t>(p->arena.size()));
-    }
-  }
+  f.persistence_id = w.persistence_id;
+  f.seq = seq;
+  f.position = pos;
+  f.timestamp_ns = ev.timestamp_ns != 0 ? ev.timestamp_ns : stamp_++;
+  f.type = ev.type;
+  f.schema_version = ev.schema_version;
+  f.payload = ev.payload;
+  f.tags.assign(ev.tags.begin(), ev.tags.end());
+  f.correlation_id = ev.correlation_id;
+  f.causation_id = ev.causation_id;
+  f.writer_node = m_.opts.writer_node;
+  f.shard_epoch = w.shard_epoch;
+  unpacked.clear();
+  detail::encode_envelope(f, unpacked);
+  detail::pack_and_frame(unpacked, p_.arena);
+  p_.ends.push_back(static_cast<std::uint32_t>(p_.arena.size()));
+}
 
-  // ---- hand over: the planned state moves on, the batch goes to the commit thread ---
-  for (auto& ws : work) {
+void batch_planner::encode(const std::vector<stream_write>& batch) {
+  p_.first_position = m_.planned_position + 1;
+  p_.last_position = next_pos_ - 1;
+  p_.ends.reserve(total_);
+  p_.arena.reserve(total_ * 200);
+  for (auto& pl : plan_) {
+    auto& w = batch[pl.write];
+    for (std::size_t e = 0; e < w.events.size(); ++e)
+      encode_event(w, w.events[e], pl.first_seq + e, pl.first_pos + e);
+  }
+}
+
+void batch_planner::hand_over() {
+  for (auto& ws : work_) {
     if (ws.head > 0 && !ws.state->stored) {
-      p->created.emplace_back(ws.state->pid, ws.state->id);
+      p_.created.emplace_back(ws.state->pid, ws.state->id);
       ws.state->stored = true; // a queued batch writes it
     }
     ws.state->planned_head = ws.head;
-    p->heads.emplace_back(ws.state, ws.head);
+    p_.heads.emplace_back(ws.state, ws.head);
   }
-  p->next_stream_id = m.planned_stream_id;
-  m.planned_position = next_pos - 1;
-  m.last_stamp_ns = stamp - 1;
-  {
-    std::lock_guard lk(m.q_mu);
-    ++m.in_flight;
-    m.queue.push_back(std::move(p));
-  }
-  m.q_cv.notify_one();
+  p_.next_stream_id = m_.planned_stream_id;
+  m_.planned_position = next_pos_ - 1;
+  m_.last_stamp_ns = stamp_ - 1;
+}
+
+} // namespace
+
+void journal::append_async(const std::vector<stream_write>& batch,
+                           const std::vector<snapshot_record>& snapshots, append_callback done) {
+  auto& m = *impl_;
+  std::size_t total = 0;
+  if (auto st = m.admit(batch, total); !st.ok()) return done(std::move(st));
+  m.wait_for_room();
+  m.trim_cache();
+  // Plan and encode on this thread, overlapping the commit of the previous batch.
+  auto p = std::make_unique<impl::prepared>();
+  p->done = std::move(done);
+  batch_planner planner(m, *p, total);
+  if (auto st = planner.plan_writes(batch); !st.ok()) return p->done(std::move(st));
+  if (auto st = planner.plan_snapshots(snapshots); !st.ok()) return p->done(std::move(st));
+  planner.encode(batch);
+  planner.hand_over();
+  m.enqueue(std::move(p));
 }
 
 void journal::impl::commit_loop() {
@@ -804,36 +903,34 @@ void journal::impl::commit_loop() {
   }
 }
 
-status journal::impl::commit(prepared& p) {
-  auto st = env->write([&](write_txn& txn) -> status {
-    for (auto& [pid, id] : p.created) {
-      if (auto s = txn.put(streams, pid, key64(id).view()); !s.ok()) return s;
-      if (auto s = txn.put(names, key64(id).view(), pid); !s.ok()) return s;
-    }
-    if (!p.created.empty())
-      if (auto s = txn.put(meta, next_stream_key, key64(p.next_stream_id).view()); !s.ok())
-        return s;
-    if (!p.ends.empty()) {
-      status cst;
-      detail::cursor c(txn.native(), events.dbi, cst);
-      if (!c) return cst;
-      std::uint32_t begin = 0;
-      for (std::size_t i = 0; i < p.ends.size(); ++i) {
-        key64 key(p.first_position + i);
-        MDB_val k = detail::to_val(key.view());
-        MDB_val v{p.ends[i] - begin, p.arena.data() + begin};
-        if (int rc = mdb_cursor_put(c.native(), &k, &v, MDB_APPEND); rc != 0)
-          return from_mdb(rc, "appending the event at position " +
-                                std::to_string(p.first_position + i));
-        begin = p.ends[i];
-      }
-    }
-    for (auto& [s, id] : p.snapshots)
-      if (auto r = detail::save_snapshot(*this, txn, s, id); !r.ok()) return r;
-    return {};
-  });
-  if (!st.ok()) return st;
-  // Publish the committed state to readers.
+status journal::impl::write_created(write_txn& txn, const prepared& p) {
+  for (auto& [pid, id] : p.created) {
+    if (auto s = txn.put(streams, pid, key64(id).view()); !s.ok()) return s;
+    if (auto s = txn.put(names, key64(id).view(), pid); !s.ok()) return s;
+  }
+  if (p.created.empty()) return {};
+  return txn.put(meta, next_stream_key, key64(p.next_stream_id).view());
+}
+
+status journal::impl::append_records(write_txn& txn, const prepared& p) {
+  if (p.ends.empty()) return {};
+  status cst;
+  detail::cursor c(txn.native(), events.dbi, cst);
+  if (!c) return cst;
+  std::uint32_t begin = 0;
+  for (std::size_t i = 0; i < p.ends.size(); ++i) {
+    key64 key(p.first_position + i);
+    MDB_val k = detail::to_val(key.view());
+    MDB_val v{p.ends[i] - begin, const_cast<char*>(p.arena.data()) + begin};
+    if (int rc = mdb_cursor_put(c.native(), &k, &v, MDB_APPEND); rc != 0)
+      return from_mdb(rc,
+                      "appending the event at position " + std::to_string(p.first_position + i));
+    begin = p.ends[i];
+  }
+  return {};
+}
+
+void journal::impl::publish(const prepared& p) {
   std::unique_lock lk(mem);
   for (auto& [ss, head] : p.heads)
     ss->head = head;
@@ -845,7 +942,18 @@ status journal::impl::commit(prepared& p) {
   pending_count += p.added.size();
   next_stream_id = p.next_stream_id;
   last_position = p.last_position;
-  return {};
+}
+
+status journal::impl::commit(prepared& p) {
+  auto st = env->write([&](write_txn& txn) -> status {
+    if (auto s = write_created(txn, p); !s.ok()) return s;
+    if (auto s = append_records(txn, p); !s.ok()) return s;
+    for (auto& [s, id] : p.snapshots)
+      if (auto r = detail::save_snapshot(*this, txn, s, id); !r.ok()) return r;
+    return {};
+  });
+  if (st.ok()) publish(p);
+  return st;
 }
 
 void journal::impl::drain() {
@@ -927,8 +1035,56 @@ status journal::flush_index() {
 
 // ---- reads ----------------------------------------------------------------------------
 
-status journal::impl::refresh_tail(const read_txn& txn) const {
+void journal::impl::move_tail_to(std::uint64_t through, std::uint64_t last_key) const {
   auto& t = tail;
+  if (!t.valid || through < t.indexed_through ||
+      (last_key < t.scanned_through && through < t.scanned_through)) {
+    // First use, or the derived data was rebuilt: start over from this snapshot.
+    t.streams.clear();
+    t.indexed_through = t.scanned_through = through;
+    t.valid = true;
+    return;
+  }
+  if (through <= t.indexed_through) return;
+  // The writer flushed its index: what is now indexed leaves the tail.
+  for (auto it = t.streams.begin(); it != t.streams.end();) {
+    auto& v = it->second;
+    auto keep = std::find_if(v.begin(), v.end(), [&](const auto& sp) {
+      return sp.second > through;
+    });
+    v.erase(v.begin(), keep);
+    it = v.empty() ? t.streams.erase(it) : std::next(it);
+  }
+  t.indexed_through = through;
+  t.scanned_through = std::max(t.scanned_through, through);
+}
+
+status journal::impl::scan_tail(const read_txn& txn) const {
+  auto& t = tail;
+  status cst;
+  detail::cursor c(txn.native(), events.dbi, cst);
+  if (!c) return cst;
+  detail::entry e;
+  event_view ev;
+  int rc = c.seek(key64(t.scanned_through + 1).view(), e);
+  for (; rc == 0; rc = c.next(e)) {
+    std::uint64_t pos = 0;
+    if (auto st = position_of(e, pos); !st.ok()) return st;
+    if (auto st = decode_view_at(pos, e.value, {}, 0, ev); !st.ok()) return st;
+    auto& list = t.streams[std::string(ev.persistence_id)];
+    if (!list.empty() && ev.seq != list.back().first + 1)
+      return event_error(
+        pos, ev.persistence_id,
+        "has seq " + std::to_string(ev.seq) + " but the stream's previous event (position " +
+          std::to_string(list.back().second) + ") has seq " + std::to_string(list.back().first));
+    list.emplace_back(ev.seq, pos);
+    t.scanned_through = pos;
+  }
+  if (rc != MDB_NOTFOUND) return c.error(rc, "reading the journal tail");
+  return {};
+}
+
+status journal::impl::refresh_tail(const read_txn& txn) const {
   if (auto st = check_not_repairing(txn); !st.ok()) return st;
   std::uint64_t through = 0, floor = 0;
   if (auto st = meta_u64(txn, indexed_through_key, through); !st.ok()) return st;
@@ -938,51 +1094,9 @@ status journal::impl::refresh_tail(const read_txn& txn) const {
   std::uint64_t last_key =
     *last && (*last)->first.size() == 8 ? get_be64((*last)->first.data()) : 0;
   if (last_key > last_position.load()) last_position = last_key;
-  if (!t.valid || through < t.indexed_through ||
-      (last_key < t.scanned_through && through < t.scanned_through)) {
-    // First use, or the derived data was rebuilt: start over from this snapshot.
-    t.streams.clear();
-    t.indexed_through = t.scanned_through = through;
-    t.valid = true;
-  } else if (through > t.indexed_through) {
-    // The writer flushed its index: what is now indexed leaves the tail.
-    for (auto it = t.streams.begin(); it != t.streams.end();) {
-      auto& v = it->second;
-      auto keep = std::find_if(v.begin(), v.end(), [&](const auto& sp) {
-        return sp.second > through;
-      });
-      v.erase(v.begin(), keep);
-      it = v.empty() ? t.streams.erase(it) : std::next(it);
-    }
-    t.indexed_through = through;
-    t.scanned_through = std::max(t.scanned_through, through);
-  }
-  if (last_key <= t.scanned_through) return {};
-  status cst;
-  detail::cursor c(txn.native(), events.dbi, cst);
-  if (!c) return cst;
-  key64 from(t.scanned_through + 1);
-  MDB_val k = detail::to_val(from.view()), v;
-  int rc = c.get(k, v, MDB_SET_RANGE);
-  event_view ev;
-  for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
-    if (k.mv_size != 8)
-      return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
-                           "a position key must be 8 bytes");
-    auto pos = get_be64(static_cast<const char*>(k.mv_data));
-    if (auto st = decode_view_at(pos, detail::to_view(v), {}, 0, ev); !st.ok()) return st;
-    auto& list = t.streams[std::string(ev.persistence_id)];
-    if (!list.empty() && ev.seq != list.back().first + 1)
-      return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
-                               quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
-                               " but the stream's previous event (position " +
-                               std::to_string(list.back().second) + ") has seq " +
-                               std::to_string(list.back().first) + "; " + repair_advice};
-    list.emplace_back(ev.seq, pos);
-    t.scanned_through = pos;
-  }
-  if (rc != MDB_NOTFOUND) return from_mdb(rc, "reading the journal tail");
-  return {};
+  move_tail_to(through, last_key);
+  if (last_key <= tail.scanned_through) return {};
+  return scan_tail(txn);
 }
 
 namespace {
@@ -1015,143 +1129,171 @@ struct read_lock {
   }
 };
 
-/// The read_plan of `pid` in `txn` (caller holds a read_lock). Checks that the
-/// un-indexed tail continues the index.
-status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view pid,
+/// A stream whose events are all in the index: its id and where the index ends.
+status plan_indexed(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                    read_plan& plan) {
+  if (auto st = m.find_stream(txn, pid, plan.id); !st.ok() || plan.id == 0) return st;
+  std::uint64_t last_pos = 0;
+  if (auto st = m.index_head(txn, pid, plan.id, plan.index_end, last_pos); !st.ok()) return st;
+  return m.check_has_events(pid, plan.id, plan.index_end);
+}
+
+/// The writer's plan: from its cache (indexed head and pending positions), else as
+/// stored.
+status plan_writer(const journal::impl& m, const read_txn& txn, std::string_view pid,
                    read_plan& plan) {
-  if (!m.read_only) {
-    if (auto* c = m.cached(pid)) {
-      plan.id = c->id;
-      plan.indexed_head = plan.index_end = c->indexed_head;
-      plan.tail.reserve(c->pending.size());
-      for (std::size_t i = 0; i < c->pending.size(); ++i)
-        plan.tail.emplace_back(c->indexed_head + 1 + i, c->pending[i]);
-      return {};
-    }
-    if (auto st = m.find_stream(txn, pid, plan.id); !st.ok() || plan.id == 0) return st;
-    std::uint64_t last_pos = 0;
-    if (auto st = m.index_head(txn, pid, plan.id, plan.index_end, last_pos); !st.ok()) return st;
-    return m.check_has_events(txn, pid, plan.id, plan.index_end);
-  }
+  auto* c = m.cached(pid);
+  if (!c) return plan_indexed(m, txn, pid, plan);
+  plan.id = c->id;
+  plan.indexed_head = plan.index_end = c->indexed_head;
+  plan.tail.reserve(c->pending.size());
+  for (std::size_t i = 0; i < c->pending.size(); ++i)
+    plan.tail.emplace_back(c->indexed_head + 1 + i, c->pending[i]);
+  return {};
+}
+
+/// A read-only journal's plan: the tail map (brought up to `txn`) after the index,
+/// checked to continue it.
+status plan_read_only(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                      read_plan& plan) {
   if (auto st = m.refresh_tail(txn); !st.ok()) return st;
-  if (auto it = m.tail.streams.find(std::string(pid)); it != m.tail.streams.end())
-    plan.tail = it->second;
+  auto it = m.tail.streams.find(std::string(pid));
+  if (it == m.tail.streams.end() || it->second.empty()) return plan_indexed(m, txn, pid, plan);
+  plan.tail = it->second;
   if (auto st = m.find_stream(txn, pid, plan.id); !st.ok()) return st;
-  if (plan.tail.empty() && plan.id != 0) {
-    std::uint64_t last_pos = 0;
-    if (auto st = m.index_head(txn, pid, plan.id, plan.index_end, last_pos); !st.ok()) return st;
-    return m.check_has_events(txn, pid, plan.id, plan.index_end);
-  }
-  if (plan.tail.empty()) return {};
+  auto [first_seq, first_pos] = plan.tail.front();
   if (plan.id == 0)
     return corrupt_entry("streams", quoted(pid),
                          "missing, but the log holds the stream's event at position " +
-                           std::to_string(plan.tail.front().second));
+                           std::to_string(first_pos));
   std::uint64_t head = 0, last_pos = 0;
   if (auto st = m.index_head(txn, pid, plan.id, head, last_pos); !st.ok()) return st;
-  if (plan.tail.front().first != head + 1)
+  if (first_seq != head + 1)
     return corrupt_entry("index", "(stream " + quoted(pid) + ")",
                          "the index ends at seq " + std::to_string(head) +
                            " but the log's un-indexed tail continues with seq " +
-                           std::to_string(plan.tail.front().first) + " at position " +
-                           std::to_string(plan.tail.front().second));
+                           std::to_string(first_seq) + " at position " + std::to_string(first_pos));
   plan.indexed_head = plan.index_end = head;
   return {};
 }
 
-std::string index_key(std::string_view pid, std::uint64_t first) {
-  return "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")";
+/// The read_plan of `pid` in `txn` (caller holds a read_lock).
+status plan_stream(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                   read_plan& plan) {
+  return m.read_only ? plan_read_only(m, txn, pid, plan) : plan_writer(m, txn, pid, plan);
 }
 
-/// Positions the cursor on the index entry of stream `id` holding `from` (or the first
-/// one after it). Returns MDB_NOTFOUND when the stream's index ends before `from`.
-int seek_index(detail::cursor& c, std::uint64_t id, std::uint64_t from, MDB_val& k, MDB_val& v,
-               bool& gap, std::vector<std::pair<std::string_view, std::string_view>>& neighbours) {
+/// Reads a stream's (seq, position) pairs from the index with one cursor, checking
+/// that its entries are well-formed and contiguous.
+class index_reader {
+ public:
+  index_reader(const journal::impl& m, const read_txn& txn, std::string_view pid, std::uint64_t id)
+    : m_(m), txn_(txn), pid_(pid), id_(id), c_(txn.native(), m.index.dbi, st_) {}
+
+  /// Appends (seq, position) for from <= seq <= to; deleted seqs (position 0) are
+  /// skipped. The entries read must reach `index_end` (or `to`). Errors: corrupt.
+  status collect(std::uint64_t from, std::uint64_t to, std::uint64_t index_end,
+                 std::vector<seq_pos>& todo);
+
+ private:
+  /// Positions the cursor on the entry holding `from` (or, in a gap, the first one
+  /// after it). MDB_NOTFOUND when the stream's index ends before `from`; the entries
+  /// next to where it would be are then checked against the log.
+  int seek(std::uint64_t from, detail::entry& e, bool& gap);
+  /// Errors: corrupt (not a non-empty list of positions).
+  status check_value(const detail::entry& e, std::uint64_t first) const;
+  void take(const detail::entry& e, std::uint64_t from, std::uint64_t to,
+            std::vector<seq_pos>& todo);
+
+  const journal::impl& m_;
+  const read_txn& txn_;
+  std::string_view pid_;
+  std::uint64_t id_;
+  status st_;
+  detail::cursor c_;
+  std::uint64_t expect_ = 0; // the seq the next entry must start with (0: first one)
+  status bad_neighbour_;
+};
+
+int index_reader::seek(std::uint64_t from, detail::entry& e, bool& gap) {
   gap = false;
-  key128 probe(id, from);
-  k = detail::to_val(probe.view());
-  int rc = c.get(k, v, MDB_SET_RANGE);
+  key128 probe(id_, from);
+  std::optional<detail::entry> after;
+  int rc = c_.seek_at_or_before(probe.view(), e, &after);
   if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-  bool exact = rc == 0 && detail::to_view(k) == probe.view();
-  if (exact) return 0;
-  bool next_is_ours =
-    rc == 0 && k.mv_size == 16 && get_be64(static_cast<const char*>(k.mv_data)) == id;
-  MDB_val pk, pv;
-  int prc = rc == 0 ? c.get(pk, pv, MDB_PREV) : c.get(pk, pv, MDB_LAST);
-  bool prev_is_ours =
-    prc == 0 && pk.mv_size == 16 && get_be64(static_cast<const char*>(pk.mv_data)) == id;
-  if (prev_is_ours) {
-    auto first = get_be64(static_cast<const char*>(pk.mv_data) + 8);
-    if (first + index_count(detail::to_view(pv)) > from) {
-      k = pk;
-      v = pv;
-      return 0;
-    }
+  bool prev_ours = rc == 0 && of_stream(e.key, id_);
+  if (prev_ours &&
+      (e.key == probe.view() || get_be64(e.key.data() + 8) + index_count(e.value) > from))
+    return 0;
+  if (after && of_stream(after->key, id_)) {
+    gap = true; // an entry of the stream starts after `from`, none holds it
+    return c_.seek(probe.view(), e);
   }
-  // No entry holds `from`: fine past the end of the index, a gap otherwise.
-  if (!next_is_ours) {
-    neighbours.clear();
-    if (rc == 0) neighbours.emplace_back(detail::to_view(k), detail::to_view(v));
-    if (prc == 0 && !prev_is_ours)
-      neighbours.emplace_back(detail::to_view(pk), detail::to_view(pv));
-    return MDB_NOTFOUND;
-  }
-  gap = true;
-  k = detail::to_val(probe.view());
-  return c.get(k, v, MDB_SET_RANGE);
+  // No entry holds `from`: fine past the end of the index, unless one of the entries
+  // next to where it would be is this stream's with a damaged key.
+  if (after) bad_neighbour_ = m_.check_entry_vs_log(txn_, after->key, after->value);
+  if (bad_neighbour_.ok() && rc == 0 && !prev_ours)
+    bad_neighbour_ = m_.check_entry_vs_log(txn_, e.key, e.value);
+  return MDB_NOTFOUND;
 }
 
-/// Appends (seq, position) of stream `id` with from <= seq <= to from the index,
-/// checking that its entries are well-formed and contiguous. Deleted seqs (position 0)
-/// are skipped.
-status collect_index(const journal::impl& m, const read_txn& txn, std::string_view pid,
-                     std::uint64_t id, std::uint64_t from, std::uint64_t to,
-                     std::uint64_t index_end, std::vector<seq_pos>& todo) {
-  status cst;
-  detail::cursor c(txn.native(), m.index.dbi, cst);
-  if (!c) return cst;
-  MDB_val k, v;
+status index_reader::check_value(const detail::entry& e, std::uint64_t first) const {
+  if (!e.value.empty() && e.value.size() % 8 == 0 && first != 0) return {};
+  return corrupt_entry("index", index_key(pid_, first),
+                       "value of " + std::to_string(e.value.size()) +
+                         " bytes, expected a non-empty list of 8-byte positions");
+}
+
+void index_reader::take(const detail::entry& e, std::uint64_t from, std::uint64_t to,
+                        std::vector<seq_pos>& todo) {
+  auto first = get_be64(e.key.data() + 8);
+  auto n = index_count(e.value);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto seq = first + i;
+    if (seq < from) continue;
+    if (seq > to) break;
+    auto pos = get_be64(e.value.data() + i * 8);
+    if (pos != 0) todo.emplace_back(seq, pos); // 0 = deleted
+  }
+  expect_ = first + n;
+}
+
+status index_reader::collect(std::uint64_t from, std::uint64_t to, std::uint64_t index_end,
+                             std::vector<seq_pos>& todo) {
+  if (!c_) return st_;
+  detail::entry e;
   bool gap = false;
-  std::vector<std::pair<std::string_view, std::string_view>> neighbours;
-  int rc = seek_index(c, id, from, k, v, gap, neighbours);
-  // The entries next to where this stream's entries should be: one of them may be
-  // this stream's with a damaged key.
-  for (auto& [nk, nv] : neighbours)
-    if (auto st = m.check_entry_vs_log(txn, nk, nv); !st.ok()) return st;
-  std::uint64_t expect = 0;
-  for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
-    if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != id) break;
-    auto first = get_be64(static_cast<const char*>(k.mv_data) + 8);
-    if (gap || (expect != 0 && first != expect))
-      return corrupt_entry("index", index_key(pid, first),
+  int rc = seek(from, e, gap);
+  if (!bad_neighbour_.ok()) return bad_neighbour_;
+  for (; rc == 0 && of_stream(e.key, id_); rc = c_.next(e)) {
+    auto first = get_be64(e.key.data() + 8);
+    if (gap || (expect_ != 0 && first != expect_))
+      return corrupt_entry("index", index_key(pid_, first),
                            "the stream's index has a gap: no entry holds seq " +
-                             std::to_string(gap ? from : expect));
-    auto val = detail::to_view(v);
-    if (val.empty() || val.size() % 8 != 0 || first == 0)
-      return corrupt_entry("index", index_key(pid, first),
-                           "value of " + std::to_string(val.size()) +
-                             " bytes, expected a non-empty list of 8-byte positions");
+                             std::to_string(gap ? from : expect_));
+    if (auto st = check_value(e, first); !st.ok()) return st;
     if (first > to) break;
-    auto n = index_count(val);
-    for (std::size_t i = 0; i < n; ++i) {
-      auto seq = first + i;
-      if (seq < from) continue;
-      if (seq > to) break;
-      auto pos = get_be64(val.data() + i * 8);
-      if (pos != 0) todo.emplace_back(seq, pos); // 0 = deleted
-    }
-    expect = first + n;
+    take(e, from, to, todo);
   }
   if (rc != 0 && rc != MDB_NOTFOUND)
-    return from_mdb(rc, "reading the index of stream " + quoted(pid));
+    return c_.error(rc, "reading the index of stream " + quoted(pid_));
   // The entries read must reach as far as the index goes (or `to`).
   auto need = std::min(to, index_end);
-  if (index_end != journal::max_seq && from <= need && (expect == 0 ? from : expect) <= need)
-    return corrupt_entry("index", "(stream " + quoted(pid) + ")",
+  auto reached = expect_ == 0 ? from : expect_;
+  if (index_end != journal::max_seq && from <= need && reached <= need)
+    return corrupt_entry("index", "(stream " + quoted(pid_) + ")",
                          "the stream's index ends at seq " + std::to_string(index_end) +
-                           " but no entry holds seq " +
-                           std::to_string(expect == 0 ? from : expect));
+                           " but no entry holds seq " + std::to_string(reached));
   return {};
+}
+
+/// Reads the log entry at `pos` into `e`: with MDB_NEXT when the cursor is on the
+/// position before it (`cur`), else by key. MDB_NOTFOUND when it is missing.
+int read_position(detail::cursor& c, std::uint64_t cur, std::uint64_t pos, detail::entry& e) {
+  if (cur == 0 || pos != cur + 1) return c.find(key64(pos).view(), e);
+  int rc = c.next(e);
+  if (rc == 0 && (e.key.size() != 8 || get_be64(e.key.data()) != pos)) return MDB_NOTFOUND;
+  return rc;
 }
 
 /// Reads the records at `todo` (seq, position) and passes them to `fn` in order, each
@@ -1162,26 +1304,15 @@ status visit_positions(const journal::impl& m, const read_txn& txn, std::string_
   detail::cursor c(txn.native(), m.events.dbi, cst);
   if (!c) return cst;
   event_view rec;
+  detail::entry e;
   std::uint64_t cur = 0;
   for (auto [seq, pos] : todo) {
-    MDB_val k, v;
-    int rc;
-    if (cur != 0 && pos == cur + 1) {
-      rc = c.get(k, v, MDB_NEXT);
-      if (rc == 0 && (k.mv_size != 8 || get_be64(static_cast<const char*>(k.mv_data)) != pos))
-        rc = MDB_NOTFOUND;
-    } else {
-      key64 key(pos);
-      k = detail::to_val(key.view());
-      rc = c.get(k, v, MDB_SET_KEY);
-    }
+    int rc = read_position(c, cur, pos, e);
     if (rc == MDB_NOTFOUND)
-      return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
-                               quoted(pid) + " (seq " + std::to_string(seq) +
-                               ") is missing from the log; " + repair_advice};
-    if (rc != 0) return from_mdb(rc, "reading position " + std::to_string(pos));
+      return event_error(pos, pid, "(seq " + std::to_string(seq) + ") is missing from the log");
+    if (rc != 0) return c.error(rc, "reading position " + std::to_string(pos));
     cur = pos;
-    if (auto s = decode_view_at(pos, detail::to_view(v), pid, seq, rec); !s.ok()) return s;
+    if (auto s = decode_view_at(pos, e.value, pid, seq, rec); !s.ok()) return s;
     if (!fn(rec)) break;
   }
   return {};
@@ -1213,11 +1344,11 @@ status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, s
     lk.unlock();
     if (!st.ok() || plan.id == 0) return st;
     std::vector<seq_pos> todo;
-    if (from_seq <= plan.indexed_head)
-      if (st = collect_index(m, txn, pid, plan.id, from_seq, std::min(to_seq, plan.indexed_head),
-                             plan.index_end, todo);
-          !st.ok())
-        return st;
+    if (from_seq <= plan.indexed_head) {
+      index_reader ix(m, txn, pid, plan.id);
+      auto to = std::min(to_seq, plan.indexed_head);
+      if (st = ix.collect(from_seq, to, plan.index_end, todo); !st.ok()) return st;
+    }
     for (auto& sp : plan.tail)
       if (sp.first >= from_seq && sp.first <= to_seq) todo.push_back(sp);
     return visit_positions(m, txn, pid, todo, fn);
@@ -1250,21 +1381,18 @@ journal::read_global_raw(std::uint64_t from_position, std::size_t max_count,
     status cst;
     detail::cursor c(txn.native(), m.events.dbi, cst);
     if (!c) return cst;
-    key64 key(from_position == 0 ? 1 : from_position);
-    MDB_val k = detail::to_val(key.view()), v;
+    detail::entry e;
     std::size_t n = 0;
-    int rc = c.get(k, v, MDB_SET_RANGE);
-    for (; rc == 0 && n < max_count; rc = c.get(k, v, MDB_NEXT), ++n) {
-      if (k.mv_size != 8)
-        return corrupt_entry("events", "of " + std::to_string(k.mv_size) + " bytes",
-                             "a position key must be 8 bytes");
-      auto pos = get_be64(static_cast<const char*>(k.mv_data));
+    int rc = c.seek(key64(from_position == 0 ? 1 : from_position).view(), e);
+    for (; rc == 0 && n < max_count; rc = c.next(e), ++n) {
+      std::uint64_t pos = 0;
+      if (auto s = position_of(e, pos); !s.ok()) return s;
       if (pos > limit) break;
       thread_local std::vector<std::uint64_t> words;
-      if (auto s = detail::unframe(pos, detail::to_view(v), {}, words); !s.ok()) return s;
+      if (auto s = detail::unframe(pos, e.value, {}, words); !s.ok()) return s;
       if (!fn(pos, {reinterpret_cast<const char*>(words.data()), words.size() * 8})) break;
     }
-    if (rc != 0 && rc != MDB_NOTFOUND) return from_mdb(rc, "reading the global log");
+    if (rc != 0 && rc != MDB_NOTFOUND) return c.error(rc, "reading the global log");
     return status{};
   });
 }
@@ -1279,9 +1407,7 @@ status journal::read_global(std::uint64_t from_position, std::size_t max_count,
       return false;
     }
     if (r->position != pos) {
-      inner = {errc::corrupt, "event at position " + std::to_string(pos) + " of stream " +
-                                quoted(r->persistence_id) + " claims position " +
-                                std::to_string(r->position) + "; " + repair_advice};
+      inner = event_error(pos, r->persistence_id, "claims position " + std::to_string(r->position));
       return false;
     }
     return fn(*r);
@@ -1385,6 +1511,23 @@ result<std::vector<std::string>> journal::list_streams() const {
 
 // ---- deletion ---------------------------------------------------------------------------
 
+status journal::impl::delete_run(write_txn& txn, std::string_view key, std::string_view value,
+                                 std::uint64_t up_to_seq, std::string& rewritten) {
+  // Deleted seqs keep their index slot with position 0, so the head stays known.
+  auto first = get_be64(key.data() + 8);
+  auto last = last_position.load();
+  rewritten.assign(value);
+  for (std::size_t i = 0; i < index_count(value) && first + i <= up_to_seq; ++i) {
+    auto pos = get_be64(rewritten.data() + i * 8);
+    if (pos == 0) continue;
+    if (auto s = txn.del(events, key64(pos).view()); !s.ok()) return s;
+    if (pos == last)
+      if (auto s = txn.put(meta, position_floor_key, key64(last).view()); !s.ok()) return s;
+    detail::put_be64(rewritten.data() + i * 8, 0);
+  }
+  return {};
+}
+
 status journal::delete_events_before(std::string_view pid, std::uint64_t up_to_seq) {
   auto& m = *impl_;
   if (auto st = m.writable("delete events"); !st.ok()) return st;
@@ -1393,34 +1536,17 @@ status journal::delete_events_before(std::string_view pid, std::uint64_t up_to_s
   auto id = m.stream_id(pid);
   if (!id) return id.error();
   if (*id == 0) return {errc::not_found, "unknown stream '" + std::string(pid) + "'"};
-  auto last = m.last_position.load();
   return m.env->write([&](write_txn& txn) -> status {
-    // Rewrite each index entry of the stream that covers seqs <= up_to_seq, with
-    // deleted positions set to 0 (kept, so the head stays known), and delete the events.
+    // Each index entry of the stream that covers seqs <= up_to_seq is rewritten after
+    // the scan (a put during it would move the cursor).
     std::vector<std::pair<std::string, std::string>> rewrites;
     status bad;
     auto st = txn.scan(m.index, key128(*id, 0).view(), [&](std::string_view k, std::string_view v) {
-      if (get_be64(k.data()) != *id) return false;
-      auto first = get_be64(k.data() + 8);
-      if (first > up_to_seq) return false;
-      std::string nv(v);
-      for (std::size_t i = 0; i < index_count(v) && first + i <= up_to_seq; ++i) {
-        auto pos = get_be64(nv.data() + i * 8);
-        if (pos == 0) continue;
-        key64 key(pos);
-        if (auto s = txn.del(m.events, key.view()); !s.ok()) {
-          bad = s;
-          return false;
-        }
-        if (pos == last)
-          if (auto s = txn.put(m.meta, position_floor_key, key64(last).view()); !s.ok()) {
-            bad = s;
-            return false;
-          }
-        detail::put_be64(nv.data() + i * 8, 0);
-      }
+      if (!of_stream(k, *id) || get_be64(k.data() + 8) > up_to_seq) return false;
+      std::string nv;
+      bad = m.delete_run(txn, k, v, up_to_seq, nv);
       rewrites.emplace_back(std::string(k), std::move(nv));
-      return true;
+      return bad.ok();
     });
     if (!st.ok()) return st;
     if (!bad.ok()) return bad;

@@ -92,10 +92,24 @@ struct journal::impl {
   std::uint64_t planned_stream_id = 1;
   std::int64_t last_stamp_ns = 0; // the last timestamp the journal assigned
 
+  /// Checks an append before it is planned; `total` gets its number of events.
+  /// Errors: invalid_argument (read-only, too many events), closed.
+  status admit(const std::vector<stream_write>& batch, std::size_t& total) const;
+  /// Blocks until the pipeline has room; after a failed batch, until it is empty, and
+  /// then plans again from what is committed (planner thread).
+  void wait_for_room();
+  /// Queues a planned batch for the commit thread.
+  void enqueue(std::unique_ptr<prepared> p);
   /// The commit thread's loop.
   void commit_loop();
   /// Commits one prepared batch and publishes it (commit thread).
   status commit(prepared& p);
+  /// The streams first written by `p` (streams, stream_names, meta.next_stream_id).
+  status write_created(write_txn& txn, const prepared& p);
+  /// Appends `p`'s records to the log (MDB_APPEND).
+  status append_records(write_txn& txn, const prepared& p);
+  /// Makes a committed batch visible to readers (its heads and pending positions).
+  void publish(const prepared& p);
   /// Blocks until nothing is queued or being committed (planner thread).
   void drain();
   /// After a failed batch: forget what queued batches planned (planner, after drain).
@@ -145,8 +159,7 @@ struct journal::impl {
                             std::string_view value) const;
   /// corrupt when a stored stream (id != 0) has no index entries (head 0) and, as the
   /// caller knows, no un-indexed events either.
-  status check_has_events(const read_txn& txn, std::string_view pid, std::uint64_t id,
-                          std::uint64_t head) const;
+  status check_has_events(std::string_view pid, std::uint64_t id, std::uint64_t head) const;
   /// The stream's id and indexed head as stored (id 0: unknown stream), the head
   /// checked against the record it points at. Works inside any transaction.
   status lookup_stored(const read_txn& txn, std::string_view pid, std::uint64_t& id,
@@ -154,11 +167,25 @@ struct journal::impl {
   /// Read-only journals: brings `tail` up to the snapshot of `txn` (caller holds
   /// tail.mu, taken before `txn` began, so maps only move forward). Errors: corrupt.
   status refresh_tail(const read_txn& txn) const;
+  /// refresh_tail's first step: `tail` restarts, or drops what the index now covers.
+  void move_tail_to(std::uint64_t indexed_through, std::uint64_t last_key) const;
+  /// refresh_tail's second step: adds the log after tail.scanned_through to `tail`.
+  status scan_tail(const read_txn& txn) const;
   /// corrupt when meta holds the repair marker: the derived tables are being rebuilt
   /// (by another process) or a rebuild was interrupted.
   status check_not_repairing(const read_txn& txn) const;
+  /// Opens the environment of `o` (read-only or not) and records the options.
+  status open_env(const journal_options& o, bool ro);
+  /// Writer open: writes the format marker into a new journal, checks an existing one.
+  /// Errors: incompatible.
+  status mark_format();
+  /// Writer open: the meta counters, the un-indexed tail of the log, the planner's
+  /// starting point. Errors: corrupt, io_error.
+  status load_writer_state();
   /// Writer open: loads the log after indexed_through into the cache (pending).
   status reindex_tail();
+  /// One record of reindex_tail: its stream's cached state moves on by one event.
+  status reindex_record(const read_txn& txn, std::uint64_t pos, std::string_view value);
   /// invalid_argument "opened read-only" for a read-only journal, else ok.
   status writable(const char* what) const;
   /// The cached state of `pid` or nullptr. Caller holds `mem` or is the writer.
@@ -167,6 +194,11 @@ struct journal::impl {
   stream_state& insert(std::string_view pid) { return cache.insert(pid); }
   /// Writes the pending index entries in one transaction (writer thread).
   status flush_pending();
+  /// delete_events_before for one index entry (`key`, `value`) of a stream: deletes
+  /// its events with seq <= up_to_seq from the log; `rewritten` gets the entry with
+  /// their positions set to 0.
+  status delete_run(write_txn& txn, std::string_view key, std::string_view value,
+                    std::uint64_t up_to_seq, std::string& rewritten);
   /// Stream id of `pid` as the writer or the store knows it; 0 when unknown.
   result<std::uint64_t> stream_id(std::string_view pid) const;
 };

@@ -164,18 +164,31 @@ status plan_snapshots(const journal::impl& m, const read_txn& txn, repair_plan& 
   });
 }
 
-/// Writes the rebuilt tables. The first transaction empties them and sets the repair
-/// marker, the last one clears it, so an interrupted repair is noticed at open; the
-/// ones between stay well below LMDB's dirty-page limit.
-status write_plan(journal::impl& m, const repair_plan& plan, std::uint64_t floor,
-                  repair_report& rep) {
-  auto st = m.env->write([&](write_txn& txn) -> status {
-    for (auto* t : {&m.streams, &m.names, &m.index})
-      if (int rc = mdb_drop(txn.native(), t->dbi, 0); rc != 0)
-        return from_mdb(rc, "emptying a derived table");
-    return txn.put(m.meta, detail::repair_marker_key, "1");
-  });
-  if (!st.ok()) return st;
+/// The index entries of one rebuilt stream, in chunks of index_chunk_max seqs.
+status put_stream(const journal::impl& m, write_txn& txn, const rebuilt_stream& rs,
+                  std::uint64_t& written) {
+  if (auto e = txn.put(m.streams, rs.pid, key64(rs.id).view()); !e.ok()) return e;
+  if (auto e = txn.put(m.names, key64(rs.id).view(), rs.pid); !e.ok()) return e;
+  // Seqs 1 .. first_seq-1 were deleted: position 0 keeps the numbering.
+  std::uint64_t total = rs.first_seq - 1 + rs.positions.size();
+  std::string buf;
+  for (std::uint64_t first = 1; first <= total; first += detail::index_chunk_max) {
+    std::uint64_t n = std::min<std::uint64_t>(detail::index_chunk_max, total - first + 1);
+    buf.assign(n * 8, '\0');
+    for (std::uint64_t j = 0; j < n; ++j) {
+      auto seq = first + j;
+      if (seq >= rs.first_seq)
+        detail::put_be64(buf.data() + j * 8, rs.positions[seq - rs.first_seq]);
+    }
+    if (auto e = txn.put(m.index, key128(rs.id, first).view(), buf); !e.ok()) return e;
+    ++written;
+  }
+  return {};
+}
+
+/// The streams, stream_names and index entries of every rebuilt stream, in
+/// transactions that stay well below LMDB's dirty-page limit.
+status put_streams(journal::impl& m, const repair_plan& plan, repair_report& rep) {
   constexpr std::size_t entries_per_txn = 20'000;
   std::size_t s = 0;
   while (s < plan.streams.size()) {
@@ -185,33 +198,21 @@ status write_plan(journal::impl& m, const repair_plan& plan, std::uint64_t floor
       entries += (rs.first_seq - 1 + rs.positions.size()) / detail::index_chunk_max + 1;
     }
     std::uint64_t written = 0;
-    st = m.env->write([&](write_txn& txn) -> status {
+    auto st = m.env->write([&](write_txn& txn) -> status {
       written = 0;
-      std::string buf;
-      for (std::size_t i = s; i < end; ++i) {
-        auto& rs = plan.streams[i];
-        if (auto e = txn.put(m.streams, rs.pid, key64(rs.id).view()); !e.ok()) return e;
-        if (auto e = txn.put(m.names, key64(rs.id).view(), rs.pid); !e.ok()) return e;
-        // Seqs 1 .. first_seq-1 were deleted: position 0 keeps the numbering.
-        std::uint64_t total = rs.first_seq - 1 + rs.positions.size();
-        for (std::uint64_t first = 1; first <= total; first += detail::index_chunk_max) {
-          std::uint64_t n = std::min<std::uint64_t>(detail::index_chunk_max, total - first + 1);
-          buf.assign(n * 8, '\0');
-          for (std::uint64_t j = 0; j < n; ++j) {
-            auto seq = first + j;
-            if (seq >= rs.first_seq)
-              detail::put_be64(buf.data() + j * 8, rs.positions[seq - rs.first_seq]);
-          }
-          if (auto e = txn.put(m.index, key128(rs.id, first).view(), buf); !e.ok()) return e;
-          ++written;
-        }
-      }
+      for (std::size_t i = s; i < end; ++i)
+        if (auto e = put_stream(m, txn, plan.streams[i], written); !e.ok()) return e;
       return status{};
     });
     if (!st.ok()) return st;
     rep.index_entries += written;
     s = end;
   }
+  return {};
+}
+
+/// The last repair transaction: snapshot keys, meta counters, and the marker cleared.
+status finish_repair(journal::impl& m, const repair_plan& plan, std::uint64_t floor) {
   return m.env->write([&](write_txn& txn) -> status {
     for (auto& k : plan.snapshot_dels)
       if (auto e = txn.del(m.snaps, k); !e.ok()) return e;
@@ -228,14 +229,25 @@ status write_plan(journal::impl& m, const repair_plan& plan, std::uint64_t floor
   });
 }
 
+/// Writes the rebuilt tables. The first transaction empties them and sets the repair
+/// marker, the last one clears it, so an interrupted repair is noticed at open.
+status write_plan(journal::impl& m, const repair_plan& plan, std::uint64_t floor,
+                  repair_report& rep) {
+  auto st = m.env->write([&](write_txn& txn) -> status {
+    for (auto* t : {&m.streams, &m.names, &m.index})
+      if (int rc = mdb_drop(txn.native(), t->dbi, 0); rc != 0)
+        return from_mdb(rc, "emptying a derived table");
+    return txn.put(m.meta, detail::repair_marker_key, "1");
+  });
+  if (!st.ok()) return st;
+  if (st = put_streams(m, plan, rep); !st.ok()) return st;
+  return finish_repair(m, plan, floor);
+}
+
 /// Opens the environment for writing and rebuilds the derived tables.
 status rebuild(const journal_options& opts, repair_report& rep) {
   journal::impl m;
-  m.opts = opts;
-  m.opts.env.read_only = false;
-  auto env = environment::open(m.opts.env);
-  if (!env) return env.error();
-  m.env = std::move(*env);
+  if (auto st = m.open_env(opts, false); !st.ok()) return st;
   if (auto st = m.open_tables(); !st.ok()) return st;
   auto before = detail::verify_journal(m, 1000);
   if (!before) return before.error();

@@ -79,6 +79,14 @@ class checker {
   }
 
  private:
+  /// The index entries of one stream id, as scan_index walks them.
+  struct index_run {
+    std::uint64_t id = 0;
+    bool known = false;
+    std::uint64_t expect = 1; // the seq the next entry must start with
+    std::string pid;
+  };
+
   struct log_stream {
     std::uint64_t first = 0, last = 0;
     std::uint64_t last_indexed = 0; // highest seq at a position <= indexed_through
@@ -198,59 +206,65 @@ class checker {
   }
 
   status scan_index() {
-    std::uint64_t cur = 0, expect = 1;
-    bool known = false;
-    std::string pid;
     auto st = txn_.scan(m_.index, {}, [&](std::string_view k, std::string_view v) {
       if (k.size() != 16) {
         add("index", "of " + std::to_string(k.size()) + " bytes", "an index key must be 16 bytes");
         return true;
       }
       auto id = get_be64(k.data());
-      auto first = get_be64(k.data() + 8);
-      if (id != cur || (cur == 0 && !known)) {
-        cur = id;
-        expect = 1;
-        auto n = names_.find(id);
-        known = n != names_.end();
-        pid = known ? n->second : std::string{};
-        if (!known) add("index", "(stream id " + std::to_string(id) + ")", "unknown stream id");
-      }
-      if (!known) return true;
-      if (first != expect)
-        add("index", index_key(pid, first),
-            "the stream's index has a gap or overlap: expected an entry starting at seq " +
-              std::to_string(expect));
-      if (v.empty() || v.size() % 8 != 0) {
-        add("index", index_key(pid, first),
-            "value of " + std::to_string(v.size()) + " bytes, expected 8-byte positions");
-        return true;
-      }
-      auto n = index_count(v);
-      auto ls = log_.find(pid);
-      for (std::size_t i = 0; i < n; ++i) {
-        auto pos = get_be64(v.data() + i * 8);
-        auto seq = first + i;
-        if (pos == 0) {
-          if (ls != log_.end() && seq >= ls->second.first)
-            add("index", index_key(pid, first),
-                "seq " + std::to_string(seq) + " is marked deleted but the log holds it");
-          continue;
-        }
-        if (pos > indexed_through_)
-          add("index", index_key(pid, first),
-              "seq " + std::to_string(seq) + " is at position " + std::to_string(pos) +
-                ", beyond meta.indexed_through " + std::to_string(indexed_through_));
-        if (auto s = check_position(pid, seq, pos, "index " + index_key(pid, first)); !s.ok()) {
-          error_ = s;
-          return false;
-        }
-      }
-      expect = first + n;
-      index_heads_[id] = expect - 1;
-      return true;
+      if (id != run_.id || (run_.id == 0 && !run_.known)) start_run(id);
+      if (!run_.known) return true;
+      error_ = check_index_entry(id, get_be64(k.data() + 8), v);
+      return error_.ok();
     });
     return st.ok() ? error_ : st;
+  }
+
+  /// The index entries of a stream start: they must begin at seq 1.
+  void start_run(std::uint64_t id) {
+    run_ = {id, false, 1, {}};
+    auto n = names_.find(id);
+    run_.known = n != names_.end();
+    if (run_.known)
+      run_.pid = n->second;
+    else
+      add("index", "(stream id " + std::to_string(id) + ")", "unknown stream id");
+  }
+
+  /// One index entry of the current run: contiguous, well-formed, every position
+  /// holding its seq (a deleted one not in the log).
+  status check_index_entry(std::uint64_t id, std::uint64_t first, std::string_view v) {
+    auto& pid = run_.pid;
+    if (first != run_.expect)
+      add("index", index_key(pid, first),
+          "the stream's index has a gap or overlap: expected an entry starting at seq " +
+            std::to_string(run_.expect));
+    if (v.empty() || v.size() % 8 != 0) {
+      add("index", index_key(pid, first),
+          "value of " + std::to_string(v.size()) + " bytes, expected 8-byte positions");
+      return {};
+    }
+    auto n = index_count(v);
+    auto ls = log_.find(pid);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto pos = get_be64(v.data() + i * 8);
+      auto seq = first + i;
+      if (pos == 0) {
+        if (ls != log_.end() && seq >= ls->second.first)
+          add("index", index_key(pid, first),
+              "seq " + std::to_string(seq) + " is marked deleted but the log holds it");
+        continue;
+      }
+      if (pos > indexed_through_)
+        add("index", index_key(pid, first),
+            "seq " + std::to_string(seq) + " is at position " + std::to_string(pos) +
+              ", beyond meta.indexed_through " + std::to_string(indexed_through_));
+      if (auto s = check_position(pid, seq, pos, "index " + index_key(pid, first)); !s.ok())
+        return s;
+    }
+    run_.expect = first + n;
+    index_heads_[id] = run_.expect - 1;
+    return {};
   }
 
   /// Checks that `pos` holds seq `seq` of `pid`; a mismatch is a problem of `where`.
@@ -348,6 +362,7 @@ class checker {
   std::unordered_map<std::string, std::uint64_t> name_ids_;
   std::unordered_map<std::string, std::uint64_t> stream_ids_;
   std::unordered_map<std::uint64_t, std::uint64_t> index_heads_;
+  index_run run_;
 };
 
 } // namespace

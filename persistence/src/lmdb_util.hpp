@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -85,8 +86,17 @@ inline map_bounds* bounds_of(MDB_txn* txn) noexcept {
 /// naming the table and key.
 status check_pair(MDB_txn* txn, MDB_dbi dbi, const MDB_val& k, const MDB_val& v);
 
-/// RAII cursor: closed at scope end (before its transaction ends). get() checks that the
-/// key and value lie inside the mapped file.
+/// One key/value pair read through a cursor. The views point into the map (or into a
+/// dirty page of this process's write transaction): valid until the transaction ends.
+struct entry {
+  std::string_view key;
+  std::string_view value;
+};
+
+/// RAII cursor over one table: closed at scope end (before its transaction ends). Every
+/// read checks that the key and value lie inside the mapped file. The typed reads
+/// return the raw rc: 0, MDB_NOTFOUND, or an error (a key or value outside the mapped
+/// file, i.e. a damaged node, gives MDB_CORRUPTED); error(rc, …) turns it into a status.
 class cursor {
  public:
   cursor(MDB_txn* txn, MDB_dbi dbi, status& st) noexcept : txn_(txn), dbi_(dbi) {
@@ -101,20 +111,33 @@ class cursor {
   cursor(const cursor&) = delete;
   cursor& operator=(const cursor&) = delete;
   explicit operator bool() const noexcept { return c_ != nullptr; }
-  /// mdb_cursor_get; returns the raw rc (0, MDB_NOTFOUND or an error). A key or value
-  /// outside the mapped file (a damaged node) gives MDB_CORRUPTED; error(rc, …) then
-  /// returns the corrupt status naming the table and key.
-  int get(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-    int rc = mdb_cursor_get(c_, &k, &v, op);
-    if (rc == 0) {
-      if (auto st = check_pair(txn_, dbi_, k, v); !st.ok()) {
-        bad_ = std::move(st);
-        return MDB_CORRUPTED;
-      }
+
+  /// The first entry whose key is >= `key` (MDB_SET_RANGE).
+  int seek(std::string_view key, entry& out) { return get(key, out, MDB_SET_RANGE); }
+  /// The entry whose key is `key` (MDB_SET_KEY).
+  int find(std::string_view key, entry& out) { return get(key, out, MDB_SET_KEY); }
+  int first(entry& out) { return get({}, out, MDB_FIRST); }
+  int last(entry& out) { return get({}, out, MDB_LAST); }
+  int next(entry& out) { return get({}, out, MDB_NEXT); }
+  int prev(entry& out) { return get({}, out, MDB_PREV); }
+
+  /// Positions the cursor on the last entry whose key is <= `key` and reads it into
+  /// `out` (MDB_NOTFOUND: no such entry). `after` (when given) receives the first entry
+  /// whose key is > `key`, or stays empty at the end of the table: a damaged key sits
+  /// where a search ends, so callers check both neighbours of a key that is missing.
+  int seek_at_or_before(std::string_view key, entry& out, std::optional<entry>* after = nullptr) {
+    entry at;
+    int rc = seek(key, at);
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    if (rc == 0 && at.key == key) {
+      out = at;
+      return 0;
     }
-    return rc;
+    if (after && rc == 0) *after = at;
+    return rc == 0 ? prev(out) : last(out);
   }
-  /// The status for a failed get: the bounds error of the last get, else from_mdb.
+
+  /// The status for a failed read: the bounds error of the last read, else from_mdb.
   status error(int rc, std::string_view what) const {
     if (rc == MDB_CORRUPTED && !bad_.ok()) return bad_;
     return from_mdb(rc, what);
@@ -122,6 +145,18 @@ class cursor {
   MDB_cursor* native() const noexcept { return c_; }
 
  private:
+  int get(std::string_view key, entry& out, MDB_cursor_op op) {
+    MDB_val k = to_val(key), v{};
+    int rc = mdb_cursor_get(c_, &k, &v, op);
+    if (rc != 0) return rc;
+    if (auto st = check_pair(txn_, dbi_, k, v); !st.ok()) {
+      bad_ = std::move(st);
+      return MDB_CORRUPTED;
+    }
+    out = {to_view(k), to_view(v)};
+    return 0;
+  }
+
   MDB_txn* txn_;
   MDB_dbi dbi_;
   MDB_cursor* c_ = nullptr;

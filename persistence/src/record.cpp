@@ -59,6 +59,19 @@ std::string at_position(std::uint64_t pos) { return "position " + std::to_string
 
 } // namespace
 
+const char* const repair_advice = "run `strata journal verify --data DIR` to list every problem and"
+                                  " `strata journal repair --data DIR` (with no writer running) to"
+                                  " rebuild the derived tables from the log";
+const char* const restore_advice = "restore the journal from a backup or from Kafka, and run"
+                                   " `strata journal verify` to check the whole journal";
+
+status event_error(std::uint64_t pos, std::string_view pid, const std::string& what,
+                   std::string_view advice) {
+  return {errc::corrupt, "event at position " + std::to_string(pos) + " of stream '" +
+                           (pid.empty() ? std::string("<unknown>") : escape_bytes(pid)) + "' " +
+                           what + "; " + std::string(advice)};
+}
+
 std::string escape_bytes(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -74,11 +87,26 @@ std::string escape_bytes(std::string_view s) {
   return out;
 }
 
-void frame(std::string_view packed, std::string& out) {
-  std::uint32_t crc = crc32c(packed);
+/// Writes the CRC32C of the packed bytes after `start + record_header_bytes` into the
+/// header at `start`.
+void put_checksum(std::string& out, std::size_t start) {
+  std::uint32_t crc = crc32c(std::string_view(out).substr(start + record_header_bytes));
   for (int b = 0; b < 4; ++b)
-    out.push_back(static_cast<char>((crc >> (8 * b)) & 0xFF));
+    out[start + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
+}
+
+void frame(std::string_view packed, std::string& out) {
+  std::size_t start = out.size();
+  out.append(record_header_bytes, '\0');
   out.append(packed);
+  put_checksum(out, start);
+}
+
+void pack_and_frame(std::string_view unpacked, std::string& out) {
+  std::size_t start = out.size();
+  out.append(record_header_bytes, '\0');
+  pack(unpacked, out);
+  put_checksum(out, start);
 }
 
 status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_hint,
@@ -86,7 +114,9 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
   auto unpack_bounded = [&](std::string_view packed, std::string& why) {
     std::size_t n = announced_words(packed, why);
     if (n == 0) return false;
-    auto st = unpack(packed, words, at_position(pos), n);
+    // The message names the position; built only for a record that fails (rare).
+    auto st = unpack(packed, words, {}, n);
+    if (!st.ok()) st = unpack(packed, words, at_position(pos), n);
     if (!st.ok()) {
       why = st.message();
       return false;
@@ -105,12 +135,9 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
         unpack_bounded(value.substr(record_header_bytes), ignored))
       pid = peek_persistence_id({reinterpret_cast<const char*>(words.data()), words.size() * 8});
     words.clear();
-    return status{errc::corrupt,
-                  "event at position " + std::to_string(pos) + " of stream '" +
-                    (pid.empty() ? std::string("<unknown>") : escape_bytes(pid)) +
-                    "' is corrupt (table events, key " + std::to_string(pos) + ": " + why +
-                    "); restore the journal from a backup or from Kafka, and run `strata"
-                    " journal verify` to check the whole journal"};
+    return event_error(pos, pid,
+                       "is corrupt (table events, key " + std::to_string(pos) + ": " + why + ")",
+                       restore_advice);
   };
   if (value.size() <= record_header_bytes) return fail("record truncated");
   auto packed = value.substr(record_header_bytes);

@@ -34,6 +34,20 @@ status unframe(std::uint64_t pos, std::string_view value, std::string_view pid_h
 /// Frames `packed` (a packed envelope) for storage: appends header and bytes to `out`.
 void frame(std::string_view packed, std::string& out);
 
+/// What to do about damaged derived tables (streams, stream_names, index, meta).
+extern const char* const repair_advice;
+/// What to do about a damaged record of the log.
+extern const char* const restore_advice;
+
+/// The one shape of an error about a stored event: corrupt, "event at position `pos` of
+/// stream '`pid`' `what`; `advice`" (an empty `pid` prints as '<unknown>', escaped).
+status event_error(std::uint64_t pos, std::string_view pid, const std::string& what,
+                   std::string_view advice = repair_advice);
+
+/// Packs `unpacked` (an unpacked envelope) and frames it for storage, appending header
+/// and bytes to `out` (one pass: the checksum is written over the packed bytes in place).
+void pack_and_frame(std::string_view unpacked, std::string& out);
+
 /// `s` with every byte outside printable ASCII (and the backslash) written as \xNN, so
 /// an id or type printed in a message or a tool's output line cannot forge a line.
 std::string escape_bytes(std::string_view s);

@@ -96,20 +96,14 @@ snapshot_store::load_at_or_before(std::string_view pid, std::uint64_t max_seq) c
     status cst;
     detail::cursor c(txn.native(), j.snaps.dbi, cst);
     if (!c) return cst;
-    // The last key <= (id, max_seq).
-    key128 probe(*id, max_seq);
-    MDB_val k = detail::to_val(probe.view()), v;
-    int rc = c.get(k, v, MDB_SET_RANGE);
-    if (rc == 0 && detail::to_view(k) != probe.view())
-      rc = c.get(k, v, MDB_PREV);
-    else if (rc == MDB_NOTFOUND)
-      rc = c.get(k, v, MDB_LAST);
+    detail::entry e;
+    int rc = c.seek_at_or_before(key128(*id, max_seq).view(), e);
     if (rc == MDB_NOTFOUND) return {};
-    if (rc != 0) return detail::from_mdb(rc, "reading snapshots of '" + std::string(pid) + "'");
-    if (k.mv_size != 16 || get_be64(static_cast<const char*>(k.mv_data)) != *id) return {};
-    auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
-    auto r = decode_snapshot(detail::to_view(v), "snapshot of stream '" + std::string(pid) +
-                                                   "' seq " + std::to_string(seq));
+    if (rc != 0) return c.error(rc, "reading snapshots of '" + std::string(pid) + "'");
+    if (e.key.size() != 16 || get_be64(e.key.data()) != *id) return {};
+    auto seq = get_be64(e.key.data() + 8);
+    auto r = decode_snapshot(e.value, "snapshot of stream '" + std::string(pid) + "' seq " +
+                                        std::to_string(seq));
     if (!r) return r.error();
     if (r->persistence_id != pid || r->seq != seq)
       return {errc::corrupt, "snapshot stored for stream '" + std::string(pid) + "' seq " +

@@ -80,6 +80,25 @@ struct event_view {
   std::uint64_t shard_epoch = 0;
   std::uint32_t checksum = 0;
 
+  /// A view of `r` (valid while `r` is unchanged).
+  static event_view of(const event_record& r) {
+    event_view v;
+    v.persistence_id = r.persistence_id;
+    v.seq = r.seq;
+    v.position = r.position;
+    v.timestamp_ns = r.timestamp_ns;
+    v.type = r.type;
+    v.schema_version = r.schema_version;
+    v.payload = r.payload;
+    v.tags.assign(r.tags.begin(), r.tags.end());
+    v.correlation_id = r.correlation_id;
+    v.causation_id = r.causation_id;
+    v.writer_node = r.writer_node;
+    v.shard_epoch = r.shard_epoch;
+    v.checksum = r.checksum;
+    return v;
+  }
+
   /// A copy that owns its bytes.
   event_record to_record() const {
     event_record r;
