@@ -414,7 +414,7 @@ result run_postgres_e2e(context& ctx) {
   // rate is steady well before), unless --events asks for fewer still.
   const std::size_t accounts = 10'000, clients = 16384;
   const std::uint64_t total = std::min<std::uint64_t>(o.events, o.quick ? 20'000 : 100'000);
-  const std::size_t connections = env_size("STRATA_BENCH_PG_CONNECTIONS", 16);
+  const std::size_t connections = env_size("STRATA_BENCH_PG_CONNECTIONS", 32);
   auto dir = ctx.fresh_dir("postgres-e2e");
   progress("postgres-e2e: initdb and start in " + dir.string() + " (not timed)");
   pg_cluster pg(dir, !o.nosync);
@@ -474,7 +474,7 @@ const registrar reg_scan{{"postgres-scan",
                           35, "", true, run_postgres_scan}};
 const registrar reg_e2e{{"postgres-e2e",
                          "PostgreSQL as an application would use it for e2e's commands: 10k "
-                         "accounts, 16384 closed-loop clients, a pool of 16 connections, one "
+                         "accounts, 16384 closed-loop clients, a pool of 32 connections, one "
                          "INSERT per command with optimistic concurrency on (stream, seq)",
                          190, "", true, run_postgres_e2e}};
 
