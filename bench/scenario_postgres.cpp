@@ -208,12 +208,12 @@ struct cached_account {
 /// command; a command reads the account's cached head, INSERTs the event at head + 1
 /// (one transaction, committed durably) and on a unique violation (another command
 /// to the account won the race) reads the events after its head, folds them and
-/// retries. A completed command sends its client's next one.
+/// retries. Closed loop: a completed command sends its client's next one; open loop:
+/// a pacer thread sends commands at a fixed rate.
 class pg_e2e_load {
  public:
-  pg_e2e_load(const std::string& conninfo, std::size_t accounts, std::uint64_t total,
-              std::size_t clients, std::size_t connections)
-    : accounts_(accounts), total_(total), clients_(std::min<std::uint64_t>(clients, total)) {
+  pg_e2e_load(const std::string& conninfo, std::size_t accounts, std::size_t connections)
+    : accounts_(accounts) {
     for (std::size_t k = 0; k < accounts; ++k)
       ids_.push_back("account:acct-" + std::to_string(k));
     for (std::size_t k = 0; k < connections; ++k) {
@@ -233,28 +233,33 @@ class pg_e2e_load {
     std::vector<std::uint32_t> latencies_us;
   };
 
-  outcome run() {
-    for (std::size_t c = 0; c < clients_; ++c)
+  /// `total` commands from `clients` closed-loop clients.
+  outcome closed_loop(std::uint64_t total, std::size_t clients) {
+    reset(total, true);
+    for (std::size_t c = 0; c < std::min<std::uint64_t>(clients, total); ++c)
       queue_.push_back(
         {static_cast<std::uint32_t>(c), 0x9e3779b97f4a7c15ull * (c + 1), clock_type::now()});
-    sent_ = clients_;
-    std::vector<std::vector<std::uint32_t>> lat(pool_.size());
-    stopwatch sw;
-    std::vector<std::thread> threads;
-    for (std::size_t w = 0; w < pool_.size(); ++w)
-      threads.emplace_back([this, w, &lat] {
-        work(*pool_[w], lat[w]);
-      });
-    for (auto& t : threads)
-      t.join();
-    outcome out;
-    out.seconds = sw.seconds();
-    if (!error_.empty()) fail(error_);
-    out.done = completed_;
-    out.conflicts = conflicts_.load();
-    for (auto& v : lat)
-      out.latencies_us.insert(out.latencies_us.end(), v.begin(), v.end());
-    return out;
+    sent_ = queue_.size();
+    return run([] {});
+  }
+
+  /// `total` commands sent at `rate` per second, whatever the replies do.
+  outcome open_loop(std::uint64_t total, double rate) {
+    reset(total, false);
+    return run([this, total, rate] {
+      auto start = clock_type::now();
+      std::uint64_t rng = 88172645463325252ull;
+      for (std::uint64_t i = 0; i < total; ++i) {
+        std::this_thread::sleep_until(
+          start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(i) * 1e9 / rate)));
+        rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ rng;
+        std::lock_guard<std::mutex> g{mtx_};
+        if (!error_.empty()) return;
+        queue_.push_back({0, rng, clock_type::now()});
+        ++sent_;
+        cv_.notify_one();
+      }
+    });
   }
 
   std::int64_t balance_sum() const {
@@ -271,6 +276,37 @@ class pg_e2e_load {
     std::uint64_t rng;
     clock_type::time_point t0;
   };
+
+  void reset(std::uint64_t total, bool closed) {
+    total_ = total;
+    closed_loop_ = closed;
+    queue_.clear();
+    sent_ = completed_ = 0;
+    conflicts_ = 0;
+  }
+
+  /// Runs the pool's threads (and `feed` on this one) until every command completed.
+  template <class Feed>
+  outcome run(Feed feed) {
+    std::vector<std::vector<std::uint32_t>> lat(pool_.size());
+    stopwatch sw;
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < pool_.size(); ++w)
+      threads.emplace_back([this, w, &lat] {
+        work(*pool_[w], lat[w]);
+      });
+    feed();
+    for (auto& t : threads)
+      t.join();
+    outcome out;
+    out.seconds = sw.seconds();
+    if (!error_.empty()) fail(error_);
+    out.done = completed_;
+    out.conflicts = conflicts_.load();
+    for (auto& v : lat)
+      out.latencies_us.insert(out.latencies_us.end(), v.begin(), v.end());
+    return out;
+  }
 
   void work(pg_connection& c, std::vector<std::uint32_t>& lat) {
     try {
@@ -307,7 +343,7 @@ class pg_e2e_load {
   /// One command completed: its client sends the next one (closed loop).
   void done(command next_cmd) {
     std::lock_guard<std::mutex> g{mtx_};
-    if (sent_ < total_) {
+    if (closed_loop_ && sent_ < total_) {
       ++sent_;
       queue_.push_back(next_cmd);
     }
@@ -377,8 +413,8 @@ class pg_e2e_load {
   std::vector<cached_account> accounts_;
   std::vector<std::string> ids_;
   std::vector<std::unique_ptr<pg_connection>> pool_;
-  std::uint64_t total_;
-  std::uint64_t clients_;
+  std::uint64_t total_ = 0;
+  bool closed_loop_ = true;
   std::mutex mtx_; // guards the queue, the counters and error_
   std::condition_variable cv_;
   std::deque<command> queue_;
@@ -408,6 +444,15 @@ std::size_t env_size(const char* name, std::size_t fallback) {
   return n > 0 ? n : fallback;
 }
 
+/// Fails unless the table holds `acked` rows and the cached balances sum to it.
+void check_stored(pg_connection& admin, const pg_e2e_load& l, std::uint64_t acked) {
+  auto rows = std::stoull(admin.scalar("SELECT count(*) FROM events"));
+  if (rows != acked || l.balance_sum() != static_cast<std::int64_t>(acked))
+    fail("postgres-e2e: " + std::to_string(acked) + " deposits acknowledged, but " +
+         std::to_string(rows) + " rows stored and balances summing to " +
+         std::to_string(l.balance_sum()));
+}
+
 result run_postgres_e2e(context& ctx) {
   const options& o = ctx.opts();
   // e2e's accounts and clients; fewer commands than e2e (PostgreSQL is slower: the
@@ -420,17 +465,12 @@ result run_postgres_e2e(context& ctx) {
   pg_cluster pg(dir, !o.nosync);
   pg_connection admin(pg.conninfo());
   admin.exec(create_table);
-  pg_e2e_load l(pg.conninfo(), accounts, total, clients, connections);
+  pg_e2e_load l(pg.conninfo(), accounts, connections);
   progress("postgres-e2e: " + std::to_string(total) + " deposits from " + std::to_string(clients) +
            " closed-loop clients over " + std::to_string(connections) + " connections");
   double cpu0 = process_cpu_seconds(), server0 = pg.server_cpu_seconds();
-  auto out = l.run();
+  auto out = l.closed_loop(total, clients);
   double cpu_s = process_cpu_seconds() - cpu0, server_s = pg.server_cpu_seconds() - server0;
-  auto rows = std::stoull(admin.scalar("SELECT count(*) FROM events"));
-  if (rows != out.done || l.balance_sum() != static_cast<std::int64_t>(out.done))
-    fail("postgres-e2e: " + std::to_string(out.done) + " deposits acknowledged, but " +
-         std::to_string(rows) + " rows stored and balances summing to " +
-         std::to_string(l.balance_sum()));
   result r;
   r.events = out.done;
   r.seconds = out.seconds;
@@ -446,6 +486,16 @@ result run_postgres_e2e(context& ctx) {
     .add("load_cpu_us_per_cmd", per_cmd(cpu_s))
     .add("server_cpu_us_per_cmd", per_cmd(server_s))
     .add("durability", o.nosync ? "nosync" : "sync");
+  // Latency at half of the measured maximum, open loop (as e2e).
+  double half = r.events_per_s() / 2;
+  auto n = static_cast<std::uint64_t>(half * (o.quick ? 1.0 : 3.0));
+  progress("postgres-e2e: latency at half load (" + std::to_string(static_cast<long>(half)) +
+           "/s)");
+  auto hl = l.open_loop(n, half);
+  r.add("half_load_per_s", half)
+    .add("half_load_p50_ms", percentile_ms(hl.latencies_us, 0.50))
+    .add("half_load_p99_ms", percentile_ms(hl.latencies_us, 0.99));
+  check_stored(admin, l, out.done + hl.done);
   return r;
 }
 
