@@ -191,7 +191,8 @@ void usage(std::ostream& os) {
         "  --keep        keep the last round's data directories (for mdb_stat, strata journal)\n"
         "  --list        list the scenarios and exit\n"
         "\n"
-        "Exit: 0 all ran, 1 a scenario failed, 2 usage error.\n";
+        "Exit: 0 all ran (or skipped: a missing optional dependency), 1 a scenario failed,\n"
+        "2 usage error.\n";
 }
 
 bool parse_u64(const char* s, std::uint64_t& out) {
