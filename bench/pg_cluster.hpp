@@ -3,19 +3,18 @@
 // A throw-away PostgreSQL cluster for the postgres scenarios (bench/scenario_postgres.cpp),
 // and a libpq connection that throws bench::failure on errors:
 //
-//   strata::bench::pg_cluster pg(ctx.fresh_dir("postgres")); // initdb + start, not timed
+//   strata::bench::pg_cluster pg(ctx.fresh_dir("postgres"), /*sync=*/true); // initdb, start
 //   strata::bench::pg_connection c(pg.conninfo());
 //   c.exec("CREATE TABLE t (k bigint PRIMARY KEY)");
 //   …                                                       // ~pg_cluster stops the server
 //
 // The cluster lives in `dir`/data, listens only on a Unix socket in `dir`/sock (no TCP
 // port), runs with fsync=on and synchronous_commit=on (both off when `sync` is false:
-// strata-bench --nosync) and is stopped (fast shutdown) by
-// the destructor. PostgreSQL refuses to run as root: under root the server binaries run
-// as an unprivileged user through runuser(1): $STRATA_BENCH_PG_USER, else `strata-bench`
-// (created by scripts/bench-deps), else `postgres` (created by Debian's server package).
-// The binaries come from $STRATA_BENCH_PG_BINDIR, else the newest
-// /usr/lib/postgresql/<version>/bin, else PATH.
+// strata-bench --nosync) and is stopped (fast shutdown) by the destructor. PostgreSQL refuses to
+// run as root: under root the server binaries run as an unprivileged user through runuser(1):
+// $STRATA_BENCH_PG_USER, else `strata-bench` (created by scripts/bench-deps), else `postgres`
+// (created by Debian's server package). The binaries come from $STRATA_BENCH_PG_BINDIR, else the
+// newest /usr/lib/postgresql/<version>/bin, else PATH.
 //
 // Errors: the constructor throws bench::skipped when the server binaries or a user to
 // run them as are missing (run scripts/bench-deps), and bench::failure when initdb or
