@@ -174,7 +174,9 @@ void usage(std::ostream& os) {
         "[SCENARIO...]\n"
         "\n"
         "Runs the named scenarios (all default ones when none is named) and prints one\n"
-        "JSON object per line on stdout; progress goes to stderr.\n"
+        "JSON object per line on stdout; progress goes to stderr. Naming the baseline of a\n"
+        "comparison also runs the scenario that reports it: baseline-postgres runs journal,\n"
+        "postgres-scan runs scan, postgres-e2e and skeleton run e2e.\n"
         "\n"
         "  --quick       smaller run: "
      << quick_events << " events, " << quick_repeat
@@ -367,6 +369,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Naming the baseline of a comparison (e.g. postgres-scan) also runs the scenario
+  // compared with it (scan), so that the ratio is reported.
+  for (const auto& c : comparisons())
+    if (wanted.count(c.baseline) && wanted.insert(c.scenario).second)
+      progress("also running " + c.scenario + ": it reports ratio_vs_" + c.baseline);
   std::vector<const scenario*> to_run;
   for (auto& s : all)
     if (wanted.empty() ? s.in_default : wanted.count(s.name) > 0) to_run.push_back(&s);
