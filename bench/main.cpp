@@ -30,6 +30,11 @@ std::vector<scenario>& registry() {
   return all;
 }
 
+std::vector<comparison>& comparisons() {
+  static std::vector<comparison> all;
+  return all;
+}
+
 namespace {
 
 std::string json_string(std::string_view s) {
@@ -169,7 +174,9 @@ void usage(std::ostream& os) {
         "[SCENARIO...]\n"
         "\n"
         "Runs the named scenarios (all default ones when none is named) and prints one\n"
-        "JSON object per line on stdout; progress goes to stderr.\n"
+        "JSON object per line on stdout; progress goes to stderr. Naming the baseline of a\n"
+        "comparison also runs the scenario that reports it: baseline-postgres runs journal,\n"
+        "postgres-scan runs scan, postgres-e2e and skeleton run e2e.\n"
         "\n"
         "  --quick       smaller run: "
      << quick_events << " events, " << quick_repeat
@@ -186,7 +193,8 @@ void usage(std::ostream& os) {
         "  --keep        keep the last round's data directories (for mdb_stat, strata journal)\n"
         "  --list        list the scenarios and exit\n"
         "\n"
-        "Exit: 0 all ran, 1 a scenario failed, 2 usage error.\n";
+        "Exit: 0 all ran (or skipped: a missing optional dependency), 1 a scenario failed,\n"
+        "2 usage error.\n";
 }
 
 bool parse_u64(const char* s, std::uint64_t& out) {
@@ -226,9 +234,23 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+/// "[0.912,1.030]": per-round ratios.
+std::string ratio_list(const std::vector<double>& ratios) {
+  std::string list = "[";
+  for (double x : ratios) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.3f", list.size() > 1 ? "," : "", x);
+    list += buf;
+  }
+  return list + "]";
+}
+
+/// Per-round ratios of one scenario against other scenarios (comparisons()).
+using extra_ratios = std::map<std::string, std::vector<double>>;
+
 /// The JSON line of a scenario that ran runs.size() times: its median run.
-std::string summary(const scenario& s, std::vector<result> runs,
-                    const std::vector<double>& ratios) {
+std::string summary(const scenario& s, std::vector<result> runs, const std::vector<double>& ratios,
+                    const extra_ratios& extra) {
   std::sort(runs.begin(), runs.end(), [](const result& a, const result& b) {
     return a.events_per_s() < b.events_per_s();
   });
@@ -239,15 +261,11 @@ std::string summary(const scenario& s, std::vector<result> runs,
       .add("events_per_s_max", std::round(runs.back().events_per_s()));
   if (!ratios.empty()) {
     r.add("ratio_vs", s.ratio_vs).add("ratio", std::round(median(ratios) * 1000) / 1000);
-    if (ratios.size() > 1) {
-      std::string list = "[";
-      for (double x : ratios) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%s%.3f", list.size() > 1 ? "," : "", x);
-        list += buf;
-      }
-      r.add_raw("ratios", list + "]");
-    }
+    if (ratios.size() > 1) r.add_raw("ratios", ratio_list(ratios));
+  }
+  for (const auto& [baseline, v] : extra) {
+    r.add("ratio_vs_" + baseline, std::round(median(v) * 1000) / 1000);
+    if (v.size() > 1) r.add_raw("ratios_vs_" + baseline, ratio_list(v));
   }
   return r.to_json(s.name);
 }
@@ -351,6 +369,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Naming the baseline of a comparison (e.g. postgres-scan) also runs the scenario
+  // compared with it (scan), so that the ratio is reported.
+  for (const auto& c : comparisons())
+    if (wanted.count(c.baseline) && wanted.insert(c.scenario).second)
+      progress("also running " + c.scenario + ": it reports ratio_vs_" + c.baseline);
   std::vector<const scenario*> to_run;
   for (auto& s : all)
     if (wanted.empty() ? s.in_default : wanted.count(s.name) > 0) to_run.push_back(&s);
@@ -382,7 +405,8 @@ int main(int argc, char** argv) {
   // (by events_per_s) and the median of the per-round ratios.
   std::map<std::string, std::vector<result>> runs;
   std::map<std::string, std::vector<double>> ratios;
-  std::set<std::string> failed;
+  std::map<std::string, extra_ratios> extras; // scenario → comparisons()
+  std::set<std::string> failed;               // and skipped: not run again in later rounds
   for (std::uint64_t round = 1; round <= repeat; ++round) {
     ctx.begin_round();
     for (auto* s : to_run) {
@@ -403,14 +427,25 @@ int main(int argc, char** argv) {
         if (!s->ratio_vs.empty())
           if (auto* base = ctx.result_of(s->ratio_vs); base && base->events_per_s() > 0)
             ratios[s->name].push_back(r.events_per_s() / base->events_per_s());
+        for (const auto& c : comparisons())
+          if (c.scenario == s->name)
+            if (auto* base = ctx.result_of(c.baseline); base && base->events_per_s() > 0)
+              extras[s->name][c.baseline].push_back(r.events_per_s() / base->events_per_s());
         runs[s->name].push_back(r);
+      } catch (const skipped& e) {
+        progress("skipped " + s->name + ": " + e.what());
+        std::cout << "{\"scenario\":" << json_string(s->name)
+                  << ",\"skipped\":" << json_string(e.what()) << "}" << std::endl;
+        failed.insert(s->name);
+        continue;
       } catch (const std::exception& e) {
         std::cerr << "strata-bench: scenario " << s->name << " failed: " << e.what() << "\n";
         failed.insert(s->name);
         rc = 1;
         continue;
       }
-      if (round == repeat) std::cout << summary(*s, runs[s->name], ratios[s->name]) << std::endl;
+      if (round == repeat)
+        std::cout << summary(*s, runs[s->name], ratios[s->name], extras[s->name]) << std::endl;
     }
   }
   if (keep) {

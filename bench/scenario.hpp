@@ -133,6 +133,33 @@ struct failure : std::runtime_error {
 };
 [[noreturn]] inline void fail(const std::string& what) { throw failure(what); }
 
+/// A scenario that cannot run on this machine (an optional dependency, such as the
+/// PostgreSQL server, is not installed): strata-bench prints `why` as a progress line
+/// and a `{"scenario":…,"skipped":why}` line, and this is not a failure (exit 0).
+struct skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[noreturn]] inline void skip(const std::string& why) { throw skipped(why); }
+
+/// A further ratio printed in `scenario`'s line besides its own `ratio_vs`: its
+/// events/s over `baseline`'s in the same round, as the field "ratio_vs_<baseline>"
+/// (median over rounds with --repeat). Reported only when both ran in the round;
+/// `baseline` must have the lower `order`. Register one from any scenario file:
+///
+///   const strata::bench::comparison_registrar cmp{{"e2e", "postgres-e2e"}};
+struct comparison {
+  std::string scenario;
+  std::string baseline;
+};
+
+/// All registered comparisons.
+std::vector<comparison>& comparisons();
+
+/// Registers a comparison at static-initialisation time.
+struct comparison_registrar {
+  explicit comparison_registrar(comparison c) { comparisons().push_back(std::move(c)); }
+};
+
 /// Wall-clock timing (steady clock).
 class stopwatch {
  public:
