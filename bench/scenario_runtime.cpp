@@ -36,6 +36,11 @@ strata::config runtime_config(const std::filesystem::path& dir, const options& o
   c.snapshot_every = 0;
   if (const char* l = std::getenv("STRATA_BENCH_LINGER_US")) // experiments
     c.writer_linger_us = std::strtoull(l, nullptr, 10);
+  if (const char* l = std::getenv("STRATA_BENCH_LINGER_EVENTS"))
+    c.writer_linger_events = std::strtoull(l, nullptr, 10);
+  if (const char* p = std::getenv("STRATA_BENCH_POLICY")) c.scheduler_policy = p;
+  if (const char* t = std::getenv("STRATA_BENCH_THREADS"))
+    c.scheduler_threads = std::strtoull(t, nullptr, 10);
   return c;
 }
 
