@@ -3,9 +3,12 @@
 #include "strata/persistence/kafka_bridge.hpp"
 #include "strata/runtime/detail/messages.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 
 namespace strata::detail {
@@ -31,9 +34,10 @@ struct group_commit::batch {
   steady::time_point start;
 };
 
-group_commit::group_commit(append_fn append, options opts, caf::actor gate,
+group_commit::group_commit(append_fn append, options opts, caf::actor router, caf::actor gate,
                            persistence::kafka_bridge* bridge)
-  : append_(std::move(append)), opts_(opts), gate_(std::move(gate)), bridge_(bridge) {
+  : append_(std::move(append)), opts_(opts), router_(std::move(router)), gate_(std::move(gate)),
+    bridge_(bridge) {
   if (opts_.batch_events_max == 0) opts_.batch_events_max = 1;
   thread_ = std::thread([this] {
     run();
@@ -138,7 +142,10 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
     }
     if (r.snapshot) b->snapshots.push_back(std::move(*r.snapshot));
   }
-  b->requests = std::move(requests);
+  // Moved element by element: `requests` keeps its capacity and becomes the next
+  // round's queue (take() swaps), so the queue does not regrow from empty each round.
+  b->requests.reserve(requests.size());
+  std::move(requests.begin(), requests.end(), std::back_inserter(b->requests));
   if (b->writes.empty() && b->snapshots.empty()) {
     route(*b, {}, {});
     return;
@@ -181,6 +188,7 @@ void group_commit::count(const batch& b, bool ok) {
 /// as one message for the whole batch.
 void group_commit::route(batch& b, const persistence::status& whole,
                          const std::vector<persistence::write_result>& results) {
+  gate_batch direct;
   gate_batch held;
   for (std::size_t i = 0; i < b.requests.size(); ++i) {
     auto& r = b.requests[i];
@@ -203,10 +211,24 @@ void group_commit::route(batch& b, const persistence::status& whole,
     }
     if (k >= 0 && r.replicated && gate_)
       held.push_back({out.last_position, std::move(r.reply_to), r.write_no, std::move(out)});
+    else if (router_)
+      direct.push_back({0, std::move(r.reply_to), r.write_no, std::move(out)});
     else
       send_outcome(r.reply_to, r.write_no, std::move(out));
   }
+  if (!direct.empty()) caf::anon_send(router_, route_atom::value, std::move(direct));
   if (!held.empty()) caf::anon_send(gate_, hold_atom::value, std::move(held));
+}
+
+caf::actor spawn_reply_router(caf::actor_system& sys) {
+  return sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {
+      [self](route_atom, gate_batch& b) {
+        for (auto& w : b)
+          self->send(w.reply_to, written_atom::value, w.write_no, std::move(w.out));
+      },
+    };
+  });
 }
 
 std::vector<std::uint64_t> group_commit::commit_histogram() const {

@@ -224,8 +224,9 @@ persistence::status start_writing(detail::system_core& core, const testing::faul
   o.batch_events_max = c.writer_batch_events_max;
   o.linger_us = c.writer_linger_us;
   o.linger_events = c.writer_linger_events;
-  core.writer =
-    std::make_unique<detail::group_commit>(std::move(append), o, core.gate, core.bridge.get());
+  core.router = detail::spawn_reply_router(*core.actors);
+  core.writer = std::make_unique<detail::group_commit>(std::move(append), o, core.router, core.gate,
+                                                       core.bridge.get());
   return {};
 }
 
@@ -318,8 +319,11 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
   for (auto& r : regions)
     r->await_all_finished();
   if (core_->writer) core_->writer->stop();
-  if (core_->gate) caf::anon_send_exit(core_->gate, caf::exit_reason::user_shutdown);
-  core_->gate = nullptr;
+  for (auto* a : {&core_->gate, &core_->router})
+    if (*a) {
+      caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+      *a = nullptr;
+    }
   if (core_->bridge) {
     // Events persisted while the entities stopped: one more bounded drain.
     auto left = core_->bridge->stop(drain_left_ms());

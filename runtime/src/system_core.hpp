@@ -43,7 +43,8 @@ class system_core {
   std::function<void(const std::string&)> before_recover;
   std::unique_ptr<caf::actor_system_config> actor_cfg;
   std::unique_ptr<caf::actor_system> actors;
-  caf::actor gate; // the replication gate (replication_gate.hpp), when any type replicates
+  caf::actor router; // the reply router (group_commit.hpp)
+  caf::actor gate;   // the replication gate (replication_gate.hpp), when any type replicates
   std::atomic<bool> stopping{false};
   bool shut_down = false;
 

@@ -4,13 +4,15 @@
 // queued since the last hand-over into ONE batch (one journal transaction), hands the
 // batch to the journal's pipeline (journal::append_async: planned and encoded on this
 // stage's thread, committed and fsynced on the journal's commit thread), and, when the
-// journal reports the commit, routes each outcome: straight to the entity, or — for a
-// write the region stamped `replicated` — to the replication gate (replication_gate.hpp),
-// which holds it until Kafka acknowledged its events. After each commit it wakes the
-// Kafka bridge. Data flows one way: entity → group commit → journal → gate/bridge.
+// journal reports the commit, routes the outcomes in one message per commit: to the
+// reply router (an actor that sends each entity its outcome from a worker thread, so
+// a commit wakes the scheduler once, not once per entity), or — for writes the region
+// stamped `replicated` — to the replication gate (replication_gate.hpp), which holds
+// them until Kafka acknowledged their events. After each commit it wakes the Kafka
+// bridge. Data flows one way: entity → group commit → journal → router/gate → entity.
 //
-// Threads: submit() from any thread; one thread of its own gathers; outcomes are sent
-// from the journal's commit thread (one message per write, to its entity).
+// Threads: submit() from any thread; one thread of its own gathers; the commit
+// callback runs on the journal's commit thread.
 #pragma once
 
 #include "strata/persistence/event.hpp"
@@ -18,6 +20,7 @@
 #include "strata/persistence/status.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/fwd.hpp>
 
 #include <array>
 #include <atomic>
@@ -78,9 +81,12 @@ class group_commit {
     std::size_t linger_events = 0;
   };
 
-  /// Starts the gathering thread. `gate`: the replication gate (null: no replicated
-  /// writes); `bridge`: woken after each commit (may be null). Both outlive this.
-  group_commit(append_fn append, options opts, caf::actor gate, persistence::kafka_bridge* bridge);
+  /// Starts the gathering thread. `router`: the reply router (null: outcomes go to the
+  /// entities straight from the commit thread); `gate`: the replication gate (null: no
+  /// replicated writes); `bridge`: woken after each commit (may be null). All outlive
+  /// this.
+  group_commit(append_fn append, options opts, caf::actor router, caf::actor gate,
+               persistence::kafka_bridge* bridge);
   /// stop()s.
   ~group_commit();
 
@@ -114,6 +120,7 @@ class group_commit {
 
   append_fn append_;
   options opts_;
+  caf::actor router_;
   caf::actor gate_;
   persistence::kafka_bridge* bridge_;
 
@@ -135,5 +142,10 @@ class group_commit {
   std::array<std::atomic<std::uint64_t>, commit_buckets> commit_hist_{};
   std::thread thread_;
 };
+
+/// Spawns the reply router: it gets one (route_atom, gate_batch) message per commit and
+/// sends each entity its outcome from a worker thread, so a commit wakes the scheduler
+/// once instead of once per entity.
+caf::actor spawn_reply_router(caf::actor_system& sys);
 
 } // namespace strata::detail

@@ -35,6 +35,8 @@ using gate_batch = std::vector<gate_waiter>;
 
 /// (hold_atom, gate_batch): the replicated writes of one commit, in commit order.
 using hold_atom = caf::atom_constant<caf::atom("strata_hld")>;
+/// (route_atom, gate_batch): the outcomes of one commit, for the reply router.
+using route_atom = caf::atom_constant<caf::atom("strata_rte")>;
 /// (acked_atom, position): Kafka acknowledged every event up to `position`.
 using acked_atom = caf::atom_constant<caf::atom("strata_ack")>;
 /// (close_atom, why): shutdown; answer every held write not_replicated, saying `why`.
