@@ -151,6 +151,11 @@ TEST_CASE("system: replies come in command order and only after the events are d
   }
   auto st = sys->stats();
   CHECK(st.committed_events == events);
+  // The commit-time histogram counts every commit once.
+  std::uint64_t in_histogram = 0;
+  for (auto n : st.commit_us_histogram)
+    in_histogram += n;
+  CHECK(in_histogram == st.commits);
   MESSAGE("hot entity: " << n << " commands, " << events << " events in " << st.commits
                          << " commits");
 }
