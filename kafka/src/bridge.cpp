@@ -1,6 +1,7 @@
 #include "strata/kafka/bridge.hpp"
 
 #include "strata/persistence/envelope_peek.hpp"
+#include "strata/persistence/persistence_id.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
 
@@ -29,9 +30,7 @@ std::string stream_type(std::string_view persistence_id, const std::vector<type_
         (!best || r.prefix.size() > best->prefix.size()))
       best = &r;
   if (best) return best->type;
-  auto cut = persistence_id.find(separator);
-  return std::string{cut == std::string_view::npos ? persistence_id
-                                                   : persistence_id.substr(0, cut)};
+  return std::string{type_of_persistence_id(persistence_id, separator)};
 }
 
 namespace {

@@ -115,15 +115,19 @@ status validate_type_name(std::string_view type) {
   return {};
 }
 
-status validate_id(std::string_view type, std::string_view id) {
-  if (auto st = validate_type_name(type); !st.ok()) return st;
+status validate_entity_id(std::string_view type, std::string_view id) {
   if (id.empty())
     return {errc::invalid_argument, "empty entity id of type '" + std::string(type) + "'" + rules};
+  // The common case (printable ASCII, short) allocates nothing.
+  bool plain = true;
+  for (char c : id)
+    plain = plain && static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
+  auto pid_bytes = type.size() + 1 + id.size();
+  if (plain && pid_bytes <= persistence_id_max_bytes) return {};
   auto quoted = "entity id \"" + escape_text(id.substr(0, 64)) + (id.size() > 64 ? "\"…" : "\"") +
                 " of type '" + std::string(type) + "'";
   if (auto why = first_unprintable(id); !why.empty())
     return {errc::invalid_argument, "invalid " + quoted + ": " + why + rules};
-  auto pid_bytes = type.size() + 1 + id.size();
   if (pid_bytes > persistence_id_max_bytes)
     return {errc::invalid_argument, "invalid " + quoted + ": the persistence id is " +
                                       std::to_string(pid_bytes) + " bytes, more than " +
@@ -131,18 +135,9 @@ status validate_id(std::string_view type, std::string_view id) {
   return {};
 }
 
-std::string make_persistence_id(std::string_view type, std::string_view id) {
-  std::string out;
-  out.reserve(type.size() + 1 + id.size());
-  out.append(type);
-  out += ':';
-  out.append(id);
-  return out;
-}
-
-std::string_view type_of_persistence_id(std::string_view pid) noexcept {
-  auto colon = pid.find(':');
-  return colon == std::string_view::npos ? pid : pid.substr(0, colon);
+status validate_id(std::string_view type, std::string_view id) {
+  if (auto st = validate_type_name(type); !st.ok()) return st;
+  return validate_entity_id(type, id);
 }
 
 std::string escape_text(std::string_view text, bool escape_space) {

@@ -1,6 +1,7 @@
 #include "strata/runtime/detail/region.hpp"
 
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/persistence_id.hpp"
 #include "strata/runtime/detail/messages.hpp"
 #include "strata/runtime/ids.hpp"
 #include "system_core.hpp"
@@ -8,15 +9,18 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 
 namespace strata::detail {
 
 std::uint64_t steady_now_ms() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::steady_clock::now().time_since_epoch())
-                                      .count());
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
 void intrusive_ptr_release(envelope_base* p) noexcept {
@@ -86,7 +90,19 @@ std::size_t recovery_gate::waiting() const {
 // -- region ---------------------------------------------------------------------
 
 region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every)
-  : core_(core), type_(std::move(type)), spawn_(spawn), snapshot_every_(snapshot_every) {
+  : core_(core), spawn_(spawn) {
+  ctx_.home = this;
+  ctx_.writer = core.writer.get();
+  ctx_.permits = core.permits.get();
+  ctx_.journal = core.journal.get();
+  ctx_.replicated = core.gate && core.cfg.replicated_for(type);
+  ctx_.type = std::move(type);
+  ctx_.snapshot_every = snapshot_every;
+  ctx_.stash_max = core.cfg.stash_max;
+  ctx_.max_inflight_writes = std::max<std::size_t>(core.cfg.max_inflight_writes, 1);
+  ctx_.batch_events_max = std::max<std::size_t>(core.cfg.entity_batch_events_max, 1);
+  ctx_.before_recover = core.before_recover;
+  type_status_ = validate_type_name(ctx_.type);
   auto n = core.cfg.directory_shards == 0 ? 1 : core.cfg.directory_shards;
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
@@ -105,10 +121,6 @@ region::shard& region::shard_of(const std::string& id) noexcept {
   return *shards_[h % shards_.size()];
 }
 
-persistence::journal& region::journal() noexcept { return *core_.journal; }
-journal_writer& region::writer() noexcept { return *core_.writer; }
-recovery_gate& region::gate() noexcept { return *core_.gate; }
-const config& region::cfg() const noexcept { return core_.cfg; }
 caf::actor_system& region::actor_system() noexcept { return *core_.actors; }
 bool region::stopping() const noexcept { return core_.stopping.load(std::memory_order_acquire); }
 
@@ -116,7 +128,11 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
   e->home = this;
   if (&e->entity_id != &id_in) e->entity_id = id_in;
   const std::string& id = e->entity_id;
-  if (auto st = validate_id(type_, id); !st.ok()) {
+  if (!type_status_.ok()) {
+    e->fail(to_error(type_status_));
+    return;
+  }
+  if (auto st = validate_entity_id(type(), id); !st.ok()) {
     e->fail(to_error(st));
     return;
   }
@@ -246,7 +262,7 @@ void region::await_all_finished() {
     return live_.load(std::memory_order_acquire) == 0;
   });
   if (!ok)
-    std::cerr << "strata: " << live_.load() << " entities of type '" << type_
+    std::cerr << "strata: " << live_.load() << " entities of type '" << type()
               << "' did not stop within 60 s (a journal write never completed?)\n";
 }
 
@@ -254,10 +270,9 @@ caf::expected<std::vector<std::string>> region::ids() const {
   auto all = core_.journal->list_streams();
   if (!all) return to_error(all.error());
   std::vector<std::string> out;
-  auto prefix = type_ + ':';
   for (auto& pid : *all)
-    if (pid.size() > prefix.size() && pid.compare(0, prefix.size(), prefix) == 0)
-      out.push_back(pid.substr(prefix.size()));
+    if (persistence::is_persistence_id_of(pid, type()))
+      out.emplace_back(persistence::id_of_persistence_id(pid));
   return out;
 }
 

@@ -1,17 +1,22 @@
 #include "strata/runtime/system.hpp"
 
+#include "replication_gate.hpp"
 #include "strata/persistence/assert.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
-#include "strata/runtime/detail/journal_writer.hpp"
+#include "strata/persistence/persistence_id.hpp"
+#include "strata/runtime/detail/group_commit.hpp"
+#include "strata/runtime/detail/messages.hpp"
 #include "strata/runtime/detail/region.hpp"
 #include "strata/runtime/ids.hpp"
+#include "strata/runtime/testing.hpp"
 #include "system_core.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
+#include <caf/send.hpp>
 
 #include <algorithm>
 #include <iostream>
@@ -54,13 +59,19 @@ class strata_actor_config : public caf::actor_system_config {
   }
 };
 
+bool any_replicated(const config& c) {
+  bool any = c.replicated;
+  for (auto& kv : c.replicated_by_type)
+    any = any || kv.second;
+  return any;
+}
+
 } // namespace
 
 namespace {
 
-/// Starts the mock cluster (kafka = "mock") and the bridge, and hooks the writer to it:
-/// it wakes the bridge after every commit and, for `replicated` types, holds replies
-/// until Kafka acknowledged their events.
+/// Starts the mock cluster (kafka = "mock"), the replication gate (when a type is
+/// `replicated`) and the bridge, whose acknowledgements reach the gate as messages.
 persistence::status start_kafka(detail::system_core& core) {
   auto& c = core.cfg;
   kafka::bridge_options bo;
@@ -81,7 +92,7 @@ persistence::status start_kafka(detail::system_core& core) {
     if (!streams) return streams.error();
     std::set<std::string> types;
     for (auto& pid : *streams)
-      types.emplace(type_of_persistence_id(pid));
+      types.emplace(persistence::type_of_persistence_id(pid));
     for (auto& t : types)
       if (auto st = core.kafka_mock->create_topic(bo.topic_prefix + t,
                                                   static_cast<int>(c.kafka_partitions));
@@ -92,10 +103,12 @@ persistence::status start_kafka(detail::system_core& core) {
     core.kafka_bootstrap = c.kafka;
   }
   bo.bootstrap_servers = core.kafka_bootstrap;
-  auto* writer = core.writer.get();
-  bo.on_acknowledged = [writer](std::uint64_t pos) {
-    writer->kafka_acknowledged(pos);
-  };
+  if (any_replicated(c)) {
+    core.gate = detail::spawn_replication_gate(*core.actors, c.replication_timeout_ms);
+    bo.on_acknowledged = [gate = core.gate](std::uint64_t pos) {
+      caf::anon_send(gate, detail::acked_atom::value, pos);
+    };
+  }
   bo.on_error = [](const persistence::status& st) {
     std::cerr << "strata: kafka: " << st.to_string() << "\n";
   };
@@ -104,21 +117,6 @@ persistence::status start_kafka(detail::system_core& core) {
     return {bridge.error().code(), "cannot start the Kafka bridge to '" + core.kafka_bootstrap +
                                      "': " + bridge.error().message()};
   core.bridge = std::move(*bridge);
-  auto* b = core.bridge.get();
-  const auto* cfg = &core.cfg;
-  detail::journal_writer::kafka_hooks hooks;
-  hooks.notify = [b] {
-    b->notify();
-  };
-  hooks.acknowledged = [b] {
-    return b->acknowledged_position();
-  };
-  if (c.replicated || !c.replicated_by_type.empty())
-    hooks.replicated = [cfg](std::string_view pid) {
-      return cfg->replicated_for(type_of_persistence_id(pid));
-    };
-  hooks.replication_timeout_ms = c.replication_timeout_ms;
-  writer->set_kafka(std::move(hooks));
   return {};
 }
 
@@ -127,8 +125,10 @@ persistence::status start_kafka(detail::system_core& core) {
 void stop_kafka(detail::system_core& core, std::uint32_t drain_ms) {
   if (!core.bridge) return;
   auto left = core.bridge->drain(drain_ms);
-  core.writer->fail_kafka_waiters(
-    "the system is shutting down; the bridge publishes it at the next start");
+  if (core.gate)
+    caf::anon_send(core.gate, detail::close_atom::value,
+                   std::string("the system is shutting down; the bridge publishes it at the "
+                               "next start"));
   if (left > 0)
     std::cerr << "strata: " << left << " events not yet published to Kafka ("
               << core.kafka_bootstrap << "); they will be published at the next start\n";
@@ -155,20 +155,17 @@ persistence::journal_options journal_options_of(const config& c) {
 
 /// Settings that contradict each other. Errors: invalid_argument.
 persistence::status check_config(const config& c) {
-  bool any_replicated = c.replicated;
-  for (auto& kv : c.replicated_by_type)
-    any_replicated = any_replicated || kv.second;
-  if (c.read_only && (!c.kafka.empty() || any_replicated))
+  if (c.read_only && (!c.kafka.empty() || any_replicated(c)))
     return {persistence::errc::invalid_argument,
             "read-only: Kafka must be off (no kafka, no replication = replicated): a "
             "read-only system publishes nothing"};
-  if (c.kafka.empty() && any_replicated)
+  if (c.kafka.empty() && any_replicated(c))
     return {persistence::errc::invalid_argument,
             "replication = replicated needs Kafka: set kafka (a bootstrap list, or mock)"};
   return {};
 }
 
-/// Opens the journal (read-only or for writing) and, for writing, starts the writer.
+/// Opens the journal (read-only or for writing).
 persistence::status open_journal(detail::system_core& core) {
   auto& c = core.cfg;
   auto jo = journal_options_of(c);
@@ -177,49 +174,115 @@ persistence::status open_journal(detail::system_core& core) {
     return {j.error().code(), "cannot open the journal in '" + c.data_dir + "'" +
                                 (c.read_only ? " read-only" : "") + ": " + j.error().message()};
   core.journal = std::move(*j);
-  core.gate = std::make_unique<detail::recovery_gate>(c.max_recovering);
-  if (c.read_only) return {};
-  auto* jp = core.journal.get();
-  core.writer = std::make_unique<detail::journal_writer>(
-    [jp](const std::vector<persistence::stream_write>& w,
-         const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
-      jp->append_async(w, s, std::move(done));
-    },
-    c.append_fault, c.writer_batch_events_max, c.writer_linger_us, c.writer_linger_events);
-  if (!c.kafka.empty()) return start_kafka(core);
+  core.permits = std::make_unique<detail::recovery_gate>(c.max_recovering);
   return {};
+}
+
+/// The testing seam: `inner` with the fault called before it (a failure fails the batch
+/// unwritten) and after a successful commit (a failure is reported although the events
+/// are stored). Only systems opened through testing::open_with_faults have it.
+detail::group_commit::append_fn
+wrap_with_faults(detail::group_commit::append_fn inner,
+                 std::function<persistence::status(testing::append_phase,
+                                                   const std::vector<persistence::stream_write>&)>
+                   fault) {
+  return [inner = std::move(inner), fault = std::move(fault)](
+           const std::vector<persistence::stream_write>& w,
+           const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
+    if (auto st = fault(testing::append_phase::before, w); !st.ok()) {
+      done(std::move(st));
+      return;
+    }
+    // `w` lives until `done` returned (the group commit's batch owns it).
+    inner(w, s,
+          [fault, wp = &w, done = std::move(done)](
+            persistence::result<std::vector<persistence::write_result>> res) {
+            if (res)
+              if (auto st = fault(testing::append_phase::after, *wp); !st.ok()) {
+                done(std::move(st));
+                return;
+              }
+            done(std::move(res));
+          });
+  };
+}
+
+/// For writing: Kafka (bridge and replication gate) and the group commit.
+persistence::status start_writing(detail::system_core& core, const testing::faults* faults) {
+  auto& c = core.cfg;
+  if (c.read_only) return {};
+  if (!c.kafka.empty())
+    if (auto st = start_kafka(core); !st.ok()) return st;
+  auto* jp = core.journal.get();
+  detail::group_commit::append_fn append = [jp](const std::vector<persistence::stream_write>& w,
+                                                const std::vector<persistence::snapshot_record>& s,
+                                                persistence::append_callback done) {
+    jp->append_async(w, s, std::move(done));
+  };
+  if (faults != nullptr && faults->append)
+    append = wrap_with_faults(std::move(append), faults->append);
+  detail::group_commit::options o;
+  o.batch_events_max = c.writer_batch_events_max;
+  o.linger_us = c.writer_linger_us;
+  o.linger_events = c.writer_linger_events;
+  core.router = detail::spawn_reply_router(*core.actors);
+  core.writer = std::make_unique<detail::group_commit>(std::move(append), o, core.router, core.gate,
+                                                       core.bridge.get());
+  return {};
+}
+
+void start_sweeper(detail::system_core& core) {
+  auto& c = core.cfg;
+  if (c.passivate_after_ms == 0) return;
+  auto* cp = &core;
+  auto period_ms = std::clamp<std::uint64_t>(c.passivate_after_ms / 4, 5, 1000);
+  core.sweeper = std::thread([cp, period_ms] {
+    std::unique_lock<std::mutex> lk{cp->sweep_mtx};
+    while (!cp->sweep_stop) {
+      cp->sweep_cv.wait_for(lk, std::chrono::milliseconds(period_ms));
+      if (cp->sweep_stop) break;
+      lk.unlock();
+      auto now = detail::steady_now_ms();
+      for (auto& r : cp->all_regions())
+        r->passivate_idle(now, cp->cfg.passivate_after_ms);
+      lk.lock();
+    }
+  });
 }
 
 } // namespace
 
-result<std::unique_ptr<system>> system::open(config cfg) {
+result<std::unique_ptr<system>> system::open(config cfg) { return open(std::move(cfg), nullptr); }
+
+result<std::unique_ptr<system>> system::open(config cfg, const testing::faults* faults) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
   auto& c = core->cfg;
   if (c.max_inflight_writes == 0) c.max_inflight_writes = 1;
   if (c.entity_batch_events_max == 0) c.entity_batch_events_max = 1;
   if (auto st = check_config(c); !st.ok()) return to_error(st);
+  if (faults != nullptr) core->before_recover = faults->before_recover;
   if (auto st = open_journal(*core); !st.ok()) return to_error(st);
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
   core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
-  if (c.passivate_after_ms > 0) {
-    auto* cp = core.get();
-    auto period_ms = std::clamp<std::uint64_t>(c.passivate_after_ms / 4, 5, 1000);
-    core->sweeper = std::thread([cp, period_ms] {
-      std::unique_lock<std::mutex> lk{cp->sweep_mtx};
-      while (!cp->sweep_stop) {
-        cp->sweep_cv.wait_for(lk, std::chrono::milliseconds(period_ms));
-        if (cp->sweep_stop) break;
-        lk.unlock();
-        auto now = detail::steady_now_ms();
-        for (auto& r : cp->all_regions())
-          r->passivate_idle(now, cp->cfg.passivate_after_ms);
-        lk.lock();
-      }
-    });
+  if (auto st = start_writing(*core, faults); !st.ok()) {
+    if (core->bridge) core->bridge->stop(0);
+    core->bridge.reset();
+    if (core->gate) caf::anon_send_exit(core->gate, caf::exit_reason::user_shutdown);
+    core->gate = nullptr;
+    return to_error(st);
   }
+  start_sweeper(*core);
   return std::unique_ptr<system>(new system(std::move(core)));
 }
+
+namespace testing {
+
+result<std::unique_ptr<system>> open_with_faults(config cfg, faults f) {
+  return system::open(std::move(cfg), &f);
+}
+
+} // namespace testing
 
 system::system(std::unique_ptr<detail::system_core> core) : core_(std::move(core)) {}
 
@@ -257,6 +320,11 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
   for (auto& r : regions)
     r->await_all_finished();
   if (core_->writer) core_->writer->stop();
+  for (auto* a : {&core_->gate, &core_->router})
+    if (*a) {
+      caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+      *a = nullptr;
+    }
   if (core_->bridge) {
     // Events persisted while the entities stopped: one more bounded drain.
     auto left = core_->bridge->stop(drain_left_ms());
@@ -286,13 +354,14 @@ system_stats system::stats() const {
     s.recoveries += r->recoveries();
     s.passivations += r->passivations();
   }
-  s.recovering = core_->gate->in_use();
-  s.waiting_for_recovery = core_->gate->waiting();
+  s.recovering = core_->permits->in_use();
+  s.waiting_for_recovery = core_->permits->waiting();
   if (const auto* w = core_->writer.get()) {
     s.commits = w->commits();
     s.committed_events = w->committed_events();
     s.failed_commits = w->failed_commits();
     s.append_ns = w->append_ns();
+    s.commit_us_histogram = w->commit_histogram();
   }
   return s;
 }

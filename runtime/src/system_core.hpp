@@ -7,14 +7,16 @@
 #include "strata/kafka/mock.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/runtime/config.hpp"
-#include "strata/runtime/detail/journal_writer.hpp"
+#include "strata/runtime/detail/group_commit.hpp"
 #include "strata/runtime/detail/region.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,15 +32,19 @@ class system_core {
   std::mutex regions_mtx;
   std::map<std::string, std::pair<const std::type_info*, std::shared_ptr<region>>> regions;
   std::unique_ptr<persistence::journal> journal;
-  std::unique_ptr<recovery_gate> gate;
-  std::unique_ptr<journal_writer> writer;
+  std::unique_ptr<recovery_gate> permits;
+  std::unique_ptr<group_commit> writer;
   // Kafka (config::kafka): the in-process mock cluster when kafka = "mock", and the
   // bridge. Stopped in shutdown() before the journal closes.
   std::unique_ptr<kafka::mock_cluster> kafka_mock;
   std::unique_ptr<kafka::bridge> bridge;
   std::string kafka_bootstrap;
+  // Testing seam (strata/runtime/testing.hpp); empty in production.
+  std::function<void(const std::string&)> before_recover;
   std::unique_ptr<caf::actor_system_config> actor_cfg;
   std::unique_ptr<caf::actor_system> actors;
+  caf::actor router; // the reply router (group_commit.hpp)
+  caf::actor gate;   // the replication gate (replication_gate.hpp), when any type replicates
   std::atomic<bool> stopping{false};
   bool shut_down = false;
 

@@ -119,3 +119,29 @@ TEST_CASE("ids: property: escaped text has no control bytes and unescapes to the
   });
   CHECK(ok_prop);
 }
+
+TEST_CASE("ids: property: validate_entity_id (the region's allocation-free check) agrees "
+          "with validate_id for a valid type") {
+  auto same = rc::check("validate_entity_id", [](const std::string& id) {
+    auto a = validate_id("account", id);
+    auto b = strata::validate_entity_id("account", id);
+    RC_ASSERT(a.code() == b.code());
+    RC_ASSERT(a.message() == b.message());
+  });
+  CHECK(same);
+  CHECK(strata::validate_entity_id("account", std::string(300, 'a')).code() ==
+        errc::invalid_argument);
+  CHECK(strata::validate_entity_id("account", "a\xC3\xA9").ok());
+}
+
+TEST_CASE("ids: the persistence id is built and split by one helper") {
+  namespace sp = strata::persistence;
+  auto pid = sp::make_persistence_id("account", "a:b");
+  CHECK(pid == "account:a:b");
+  CHECK(sp::type_of_persistence_id(pid) == "account");
+  CHECK(sp::id_of_persistence_id(pid) == "a:b");
+  CHECK(sp::is_persistence_id_of(pid, "account"));
+  CHECK_FALSE(sp::is_persistence_id_of(pid, "acc"));
+  CHECK_FALSE(sp::is_persistence_id_of("account:", "account"));
+  CHECK(sp::type_of_persistence_id("account/x", '/') == "account");
+}

@@ -4,6 +4,8 @@
 #include "counter.hpp"
 #include "test_util.hpp"
 
+#include "strata/runtime/testing.hpp"
+
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/mock.hpp"
 
@@ -19,6 +21,13 @@ namespace sp = strata::persistence;
 namespace sk = strata::kafka;
 
 namespace {
+
+/// open_system with fault injection (strata/runtime/testing.hpp).
+std::unique_ptr<strata::system> open_system(const strata::config& c, strata::testing::faults f) {
+  auto s = strata::testing::open_with_faults(c, std::move(f));
+  if (!s) FAIL("cannot open the system: " << strata::describe(s.error()));
+  return std::move(*s);
+}
 
 std::unique_ptr<sk::mock_cluster> start_mock() {
   auto mock = sk::mock_cluster::start(3);
@@ -242,14 +251,16 @@ TEST_CASE("replication: a failed write does not overtake the same entity's earli
   cfg.replication_timeout_ms = 1'000;
   // The entity's second write (head 1 → 2) fails before it is stored, once.
   auto failed = std::make_shared<std::atomic<bool>>(false);
-  cfg.append_fault = [failed](strata::append_phase p, const std::vector<sp::stream_write>& ws) {
+  strata::testing::faults faults;
+  faults.append = [failed](strata::testing::append_phase p,
+                           const std::vector<sp::stream_write>& ws) {
     for (const auto& w : ws)
-      if (p == strata::append_phase::before && w.persistence_id == "counter:f" &&
+      if (p == strata::testing::append_phase::before && w.persistence_id == "counter:f" &&
           w.expected_seq == 1 && !failed->exchange(true))
         return sp::status{sp::errc::io_error, "injected: disk gone"};
     return sp::status{};
   };
-  auto sys = open_system(cfg);
+  auto sys = open_system(cfg, std::move(faults));
   auto c = sys->entities<counter>();
   mock->set_all_brokers_down();
   auto first = c.ask_future("f", add{1}); // stored, waits for Kafka

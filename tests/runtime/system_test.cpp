@@ -4,6 +4,7 @@
 #include "test_util.hpp"
 
 #include "strata/test/files.hpp"
+#include "strata/runtime/testing.hpp"
 
 #include <atomic>
 #include <filesystem>
@@ -15,6 +16,13 @@ using namespace test_util;
 using strata::runtime_errc;
 
 namespace {
+
+/// open_system with fault injection (strata/runtime/testing.hpp).
+std::unique_ptr<strata::system> open_system(const strata::config& c, strata::testing::faults f) {
+  auto s = strata::testing::open_with_faults(c, std::move(f));
+  if (!s) FAIL("cannot open the system: " << strata::describe(s.error()));
+  return std::move(*s);
+}
 
 std::optional<runtime_errc> code_of(const caf::error& e) { return strata::runtime_error_of(e); }
 
@@ -141,6 +149,11 @@ TEST_CASE("system: replies come in command order and only after the events are d
   }
   auto st = sys->stats();
   CHECK(st.committed_events == events);
+  // The commit-time histogram counts every commit once.
+  std::uint64_t in_histogram = 0;
+  for (auto n : st.commit_us_histogram)
+    in_histogram += n;
+  CHECK(in_histogram == st.commits);
   MESSAGE("hot entity: " << n << " commands, " << events << " events in " << st.commits
                          << " commits");
 }
@@ -160,7 +173,8 @@ TEST_CASE("system: commands sent during recovery are stashed, handled after it i
   bool release = false;
   cfg.max_recovering = 1;
   cfg.stash_max = 5;
-  cfg.before_recover = [&](const std::string& pid) {
+  strata::testing::faults faults;
+  faults.before_recover = [&](const std::string& pid) {
     if (pid != "counter:blocker") return;
     std::unique_lock<std::mutex> g{m};
     entered = true;
@@ -169,7 +183,7 @@ TEST_CASE("system: commands sent during recovery are stashed, handled after it i
       return release;
     }); // holds the only recovery permit
   };
-  auto sys = open_system(cfg);
+  auto sys = open_system(cfg, std::move(faults));
   auto c = sys->entities<counter>();
   collector<std::int64_t> blocker;
   c.ask_async("blocker", get{}, [&](caf::expected<std::int64_t> r) {
@@ -283,20 +297,21 @@ TEST_CASE("system: a failed journal write fails the commands on top of it; the e
   auto cfg = test_config(dir.path());
   std::atomic<int> fail_before{0};
   std::atomic<int> fail_after{0};
-  cfg.append_fault = [&](strata::append_phase p,
-                         const std::vector<strata::persistence::stream_write>&) {
+  strata::testing::faults faults;
+  faults.append = [&](strata::testing::append_phase p,
+                      const std::vector<strata::persistence::stream_write>&) {
     using strata::persistence::errc;
-    if (p == strata::append_phase::before && fail_before > 0) {
+    if (p == strata::testing::append_phase::before && fail_before > 0) {
       --fail_before;
       return strata::persistence::status{errc::io_error, "injected: disk gone"};
     }
-    if (p == strata::append_phase::after && fail_after > 0) {
+    if (p == strata::testing::append_phase::after && fail_after > 0) {
       --fail_after;
       return strata::persistence::status{errc::io_error, "injected: sync result lost"};
     }
     return strata::persistence::status{};
   };
-  auto sys = open_system(cfg);
+  auto sys = open_system(cfg, std::move(faults));
   auto c = sys->entities<counter>();
   REQUIRE(c.ask("f", add{10}));
 
@@ -459,7 +474,8 @@ TEST_CASE("system: at most max-recovering entities recover at once") {
   std::atomic<int> now{0};
   std::atomic<int> peak{0};
   cfg.max_recovering = 2;
-  cfg.before_recover = [&](const std::string&) {
+  strata::testing::faults faults;
+  faults.before_recover = [&](const std::string&) {
     int n = ++now;
     int p = peak.load();
     while (n > p && !peak.compare_exchange_weak(p, n)) {
@@ -468,7 +484,7 @@ TEST_CASE("system: at most max-recovering entities recover at once") {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     --now;
   };
-  auto sys = open_system(cfg);
+  auto sys = open_system(cfg, std::move(faults));
   auto c = sys->entities<counter>();
   collector<std::int64_t> got;
   const std::size_t n = 300;

@@ -39,13 +39,6 @@
 
 namespace strata {
 
-/// Where a fault-injection hook is called (see config::append_fault).
-enum class append_phase : std::uint8_t {
-  before, ///< before journal::append: a non-ok status fails the whole batch, unwritten
-  after,  ///< after a successful append: a non-ok status is reported to every writer of
-          ///< the batch although the events ARE stored ("outcome unknown")
-};
-
 struct config {
   /// LMDB data directory (created if missing). Key `data-dir` (alias `data`).
   std::string data_dir = "strata-data";
@@ -149,15 +142,6 @@ struct config {
 
   /// Whether replies of aggregate type `type` wait for Kafka.
   bool replicated_for(std::string_view type) const;
-
-  /// Test-only fault injection: called by the journal writer thread around each
-  /// append. Returning a non-ok status makes that append fail (see append_phase).
-  std::function<persistence::status(append_phase, const std::vector<persistence::stream_write>&)>
-    append_fault;
-
-  /// Test-only: called on the entity's actor thread right before it reads its stream
-  /// to recover (a test may block here to hold a recovery permit).
-  std::function<void(const std::string& persistence_id)> before_recover;
 
   /// The snapshot interval for aggregate type `type`.
   std::uint64_t snapshot_every_for(std::string_view type) const;

@@ -85,10 +85,13 @@ class entities {
   /// The journal stream of entity `id`: "<type>:<id>".
   std::string persistence_id(const std::string& id) const { return region_->persistence_id(id); }
 
-  /// Sends `cmd` to entity `id`; `done` is called exactly once, on a runtime thread,
-  /// with the reply (after the events are durable) or an error. It must be short and
-  /// must not block (e.g. fulfil a promise, or caf::anon_send to your actor).
-  void ask_async(const std::string& id, command cmd, callback done) const {
+  /// Sends `cmd` to entity `id`; `done` (any callable taking caf::expected<reply>, e.g.
+  /// a lambda or a `callback`) is called exactly once, on a runtime thread, with the
+  /// reply (after the events are durable) or an error. It must be short and must not
+  /// block (e.g. fulfil a promise, or caf::anon_send to your actor). The command, its
+  /// reply slot and `done` share one allocation.
+  template <class F = callback>
+  void ask_async(const std::string& id, command cmd, F done) const {
     region_->dispatch(id, detail::make_envelope<A>(std::move(cmd), std::move(done)));
   }
 
@@ -116,7 +119,7 @@ class entities {
 
   /// Fire and forget: the outcome is dropped.
   void tell(const std::string& id, command cmd) const {
-    region_->dispatch(id, detail::make_envelope<A>(std::move(cmd), nullptr));
+    region_->dispatch(id, detail::make_envelope<A>(std::move(cmd), detail::no_callback{}));
   }
 
   // -- read side: straight from the journal, any thread ---------------------------

@@ -21,6 +21,7 @@
 // Threads: pure functions; any thread.
 #pragma once
 
+#include "strata/persistence/persistence_id.hpp"
 #include "strata/persistence/status.hpp"
 
 #include <cstddef>
@@ -42,16 +43,19 @@ persistence::status validate_type_name(std::string_view type);
 /// "<type>:<id>" beyond persistence_id_max_bytes; or those of validate_type_name.
 persistence::status validate_id(std::string_view type, std::string_view id);
 
+/// validate_id for a type name already checked (validate_type_name): the id and the
+/// length of the persistence id only. Allocates nothing when the id is valid.
+persistence::status validate_entity_id(std::string_view type, std::string_view id);
+
 /// Empty when `text` is printable UTF-8 (the rules above); otherwise what is wrong with
 /// its first bad byte, e.g. "byte 3 is a control character (U+000A)". For checking
 /// other user-typed text (names, labels) by the same rule.
 std::string first_unprintable(std::string_view text);
 
-/// "<type>:<id>" — the journal stream and Kafka key of an entity (no validation).
-std::string make_persistence_id(std::string_view type, std::string_view id);
-
-/// The type part of a persistence id (before the first ':'; all of it without one).
-std::string_view type_of_persistence_id(std::string_view pid) noexcept;
+/// "<type>:<id>" — the journal stream and Kafka key of an entity (no validation), and
+/// its type part: the helpers of strata/persistence/persistence_id.hpp.
+using persistence::make_persistence_id;
+using persistence::type_of_persistence_id;
 
 /// `text` made safe to print inside one line of output: `\` → `\\`, newline → `\n`,
 /// tab → `\t`, carriage return → `\r`, every other byte of a control character, of a

@@ -31,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 namespace strata::persistence {
 class journal;
@@ -44,6 +45,14 @@ namespace strata {
 
 template <class A>
 class entities;
+
+class system;
+
+namespace testing {
+struct faults;
+/// Declared in strata/runtime/testing.hpp (fault injection for tests).
+result<std::unique_ptr<system>> open_with_faults(config cfg, faults f);
+} // namespace testing
 
 namespace detail {
 class region;
@@ -61,7 +70,10 @@ struct system_stats {
   std::uint64_t commits = 0;            ///< journal transactions by the writer
   std::uint64_t committed_events = 0;   ///< events in those transactions
   std::uint64_t failed_commits = 0;     ///< whole-transaction failures
-  std::uint64_t append_ns = 0;          ///< writer time inside journal::append
+  std::uint64_t append_ns = 0;          ///< summed time from hand-over to commit callback
+  /// Commit times: element i counts commits that took [50·i, 50·(i+1)) µs from the hand-over
+  /// of the batch to the journal to its commit callback; the last one, everything longer.
+  std::vector<std::uint64_t> commit_us_histogram;
 };
 
 class system {
@@ -121,6 +133,8 @@ class system {
   caf::actor_system& actor_system() noexcept;
 
  private:
+  friend result<std::unique_ptr<system>> testing::open_with_faults(config cfg, testing::faults f);
+  static result<std::unique_ptr<system>> open(config cfg, const testing::faults* faults);
   explicit system(std::unique_ptr<detail::system_core> core);
   std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
                                              detail::spawn_fn spawn, std::uint64_t snapshot_every);

@@ -1,10 +1,11 @@
 // File: strata/runtime/detail/envelope.hpp (internal)
 //
-// A command on its way to an entity, with its completion. The envelope is
-// reference-counted; when the last reference is dropped before it was completed (the
-// message was dropped because the entity stopped, or the entity died), it goes back to
-// its region, which delivers it again (to a new incarnation) or fails it. So every
-// `ask_async` callback runs exactly once.
+// A command on its way to an entity, with its completion: one allocation holds the
+// command, the reply slot and the caller's callback (no std::function per command).
+// The envelope is reference-counted; when the last reference is dropped before it was
+// completed (the message was dropped because the entity stopped, or the entity died),
+// it goes back to its region, which delivers it again (to a new incarnation) or fails
+// it. So every `ask_async` callback runs exactly once.
 #pragma once
 
 #include "strata/runtime/errors.hpp"
@@ -14,8 +15,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace strata::detail {
@@ -28,6 +30,9 @@ class envelope_base {
 
   /// Completes with an error. Call at most once (precondition: !completed()).
   virtual void fail(caf::error err) = 0;
+  /// Completes with the reply the entity set (command_envelope::reply). Precondition:
+  /// !completed() and a reply was set.
+  virtual void complete() = 0;
 
   bool completed() const noexcept { return completed_; }
 
@@ -51,34 +56,47 @@ class envelope_base {
 
 using envelope_ptr = caf::intrusive_ptr<envelope_base>;
 
+/// A command of aggregate A and the slot its reply waits in until it may be sent.
 template <class A>
-class command_envelope final : public envelope_base {
+class command_envelope : public envelope_base {
  public:
-  using reply = typename A::reply;
-  using callback = std::function<void(caf::expected<reply>)>;
-
-  command_envelope(typename A::command c, callback cb) : cmd(std::move(c)), done_(std::move(cb)) {}
-
-  /// Completes with `r`. Precondition: !completed().
-  void deliver(caf::expected<reply> r) {
-    completed_ = true;
-    if (done_) {
-      auto f = std::move(done_);
-      f(std::move(r));
-    }
-  }
-
-  void fail(caf::error err) override { deliver(caf::expected<reply>{std::move(err)}); }
+  explicit command_envelope(typename A::command c) : cmd(std::move(c)) {}
 
   typename A::command cmd;
-
- private:
-  callback done_;
+  std::optional<typename A::reply> reply;
 };
 
-template <class A>
-envelope_ptr make_envelope(typename A::command cmd, typename command_envelope<A>::callback done) {
-  return envelope_ptr{new command_envelope<A>(std::move(cmd), std::move(done))};
+/// The callback of `tell`: none.
+struct no_callback {
+  template <class T>
+  void operator()(T&&) const noexcept {}
+};
+
+template <class A, class F>
+class callback_envelope final : public command_envelope<A> {
+ public:
+  using result_type = caf::expected<typename A::reply>;
+
+  callback_envelope(typename A::command c, F done)
+    : command_envelope<A>(std::move(c)), done_(std::move(done)) {}
+
+  void fail(caf::error err) override { finish(result_type{std::move(err)}); }
+  void complete() override { finish(result_type{std::move(*this->reply)}); }
+
+ private:
+  void finish(result_type r) {
+    this->completed_ = true;
+    if constexpr (std::is_constructible_v<bool, const F&>)
+      if (!static_cast<bool>(done_)) return; // an empty std::function
+    done_(std::move(r));
+  }
+  F done_;
+};
+
+/// The envelope of `cmd`; `done(caf::expected<reply>)` runs once on completion.
+template <class A, class F>
+envelope_ptr make_envelope(typename A::command cmd, F done) {
+  return envelope_ptr{new callback_envelope<A, F>(std::move(cmd), std::move(done))};
 }
 
 } // namespace strata::detail

@@ -7,6 +7,7 @@
 // incarnation has stopped (after its in-flight writes), then they go to a new one.
 #pragma once
 
+#include "strata/persistence/status.hpp"
 #include "strata/runtime/config.hpp"
 #include "strata/runtime/detail/envelope.hpp"
 #include "strata/runtime/ids.hpp"
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,7 +36,7 @@ namespace strata::detail {
 
 class region;
 class system_core;
-class journal_writer;
+class group_commit;
 using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
 
 /// Limits how many entities recover at once (node-wide).
@@ -59,15 +61,32 @@ class recovery_gate {
   std::deque<caf::actor> queue_;
 };
 
+/// What an entity of a region works with, given explicitly (set once by the region).
+struct entity_context {
+  region* home = nullptr;                  ///< passivated, entity_finished, count_recovery
+  group_commit* writer = nullptr;          ///< where writes go
+  recovery_gate* permits = nullptr;        ///< node-wide recovery permits
+  persistence::journal* journal = nullptr; ///< recovery reads
+  std::string type;                        ///< the aggregate type name
+  bool replicated = false;                 ///< replies wait for Kafka (config replication)
+  std::uint64_t snapshot_every = 0;        ///< 0 = no snapshots
+  std::size_t stash_max = 0;               ///< config stash_max
+  std::size_t max_inflight_writes = 1;     ///< config max_inflight_writes
+  std::size_t batch_events_max = 1;        ///< config entity_batch_events_max
+  /// Testing seam (strata/runtime/testing.hpp): called before a recovery reads.
+  std::function<void(const std::string& persistence_id)> before_recover;
+};
+
 class region {
  public:
   region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every);
   ~region();
 
-  const std::string& type() const noexcept { return type_; }
-  std::string persistence_id(const std::string& id) const { return make_persistence_id(type_, id); }
-  std::uint64_t snapshot_every() const noexcept { return snapshot_every_; }
-  spawn_fn spawner() const noexcept { return spawn_; }
+  const std::string& type() const noexcept { return ctx_.type; }
+  std::string persistence_id(const std::string& id) const {
+    return make_persistence_id(type(), id);
+  }
+  const entity_context& context() const noexcept { return ctx_; }
 
   /// Routes `e` to entity `id` (spawning it if needed). Any thread. Fails the envelope
   /// with shutting_down / invalid_argument (bad id) / read_only instead when it cannot
@@ -100,12 +119,8 @@ class region {
 
   caf::expected<std::vector<std::string>> ids() const;
 
-  persistence::journal& journal() noexcept;
-  journal_writer& writer() noexcept;
-  recovery_gate& gate() noexcept;
-  const config& cfg() const noexcept;
+  persistence::journal& journal() noexcept { return *ctx_.journal; }
   caf::actor_system& actor_system() noexcept;
-  bool stopping() const noexcept;
 
  private:
   struct entry {
@@ -121,10 +136,12 @@ class region {
   shard& shard_of(const std::string& id) noexcept;
   void send_passivate(const caf::actor& a);
 
+  bool stopping() const noexcept;
+
   system_core& core_;
-  std::string type_;
+  entity_context ctx_;
+  persistence::status type_status_; // validate_type_name, once
   spawn_fn spawn_;
-  std::uint64_t snapshot_every_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::uint64_t> recoveries_{0};
@@ -133,7 +150,8 @@ class region {
   std::condition_variable live_cv_;
 };
 
-/// Milliseconds of the steady clock (for idle tracking).
+/// Milliseconds of a coarse monotonic clock (idle tracking: a few ms of resolution, and
+/// far cheaper than steady_clock per command).
 std::uint64_t steady_now_ms() noexcept;
 
 } // namespace strata::detail
