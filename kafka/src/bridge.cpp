@@ -353,7 +353,7 @@ struct bridge::impl {
       std::uint64_t visited = 0;
       status problem;
       auto st = j->read_global_raw(read_next, n, [&](std::uint64_t pos, std::string_view bytes) {
-        envelope_fields f;
+        event_view f;
         if (auto s = peek_envelope(bytes, f, scratch); !s.ok()) {
           problem =
             status{s.code(), "kafka bridge: position " + std::to_string(pos) + ": " + s.message()};
@@ -367,8 +367,8 @@ struct bridge::impl {
         }
         rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
         char num[24];
-        rd_kafka_header_add(hdrs, "strata.type", -1, f.event_type.data(),
-                            static_cast<ssize_t>(f.event_type.size()));
+        rd_kafka_header_add(hdrs, "strata.type", -1, f.type.data(),
+                            static_cast<ssize_t>(f.type.size()));
         rd_kafka_header_add(hdrs, "strata.aggregate", -1, type.data(),
                             static_cast<ssize_t>(type.size()));
         int len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(f.seq));

@@ -22,7 +22,7 @@ namespace {
 void check_envelope(std::string_view bytes) {
   auto r = decode_envelope(bytes, "fuzz input");
   std::vector<std::uint64_t> scratch;
-  envelope_fields peeked;
+  event_view peeked;
   auto peek = peek_envelope(bytes, peeked, scratch);
   (void)detail::peek_persistence_id(bytes);
   if (!r.has_value()) {
@@ -32,7 +32,7 @@ void check_envelope(std::string_view bytes) {
   // Whatever the journal's decoder accepts, the Kafka bridge reads the same way.
   FUZZ_CHECK(peek.ok());
   FUZZ_CHECK(peeked.persistence_id == r->persistence_id && peeked.seq == r->seq &&
-             peeked.position == r->position && peeked.event_type == r->type);
+             peeked.position == r->position && peeked.type == r->type);
   auto again = decode_envelope(encode_envelope(*r), "re-encoded");
   FUZZ_CHECK(again.has_value());
   FUZZ_CHECK(*again == *r);
