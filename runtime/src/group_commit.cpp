@@ -1,6 +1,6 @@
 #include "strata/runtime/detail/group_commit.hpp"
 
-#include "strata/persistence/kafka_bridge.hpp"
+#include "strata/kafka/bridge.hpp"
 #include "strata/runtime/detail/messages.hpp"
 
 #include <caf/actor_system.hpp>
@@ -35,7 +35,7 @@ struct group_commit::batch {
 };
 
 group_commit::group_commit(append_fn append, options opts, caf::actor router, caf::actor gate,
-                           persistence::kafka_bridge* bridge)
+                           kafka::bridge* bridge)
   : append_(std::move(append)), opts_(opts), router_(std::move(router)), gate_(std::move(gate)),
     bridge_(bridge) {
   if (opts_.batch_events_max == 0) opts_.batch_events_max = 1;

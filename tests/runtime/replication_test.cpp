@@ -233,7 +233,7 @@ TEST_CASE("replication: kafka-compression config key reaches the bridge") {
 
   temp_dir dir;
   auto mock = start_mock();
-  auto cfg = test_config(dir.path);
+  auto cfg = test_config(dir.path());
   cfg.kafka = mock->bootstrap_servers();
   REQUIRE(cfg.set("kafka-compression", "lz4").ok());
   auto sys = open_system(cfg);

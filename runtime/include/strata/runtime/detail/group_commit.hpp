@@ -34,8 +34,8 @@
 #include <thread>
 #include <vector>
 
-namespace strata::persistence {
-class kafka_bridge;
+namespace strata::kafka {
+class bridge;
 }
 
 namespace strata::detail {
@@ -86,7 +86,7 @@ class group_commit {
   /// replicated writes); `bridge`: woken after each commit (may be null). All outlive
   /// this.
   group_commit(append_fn append, options opts, caf::actor router, caf::actor gate,
-               persistence::kafka_bridge* bridge);
+               kafka::bridge* bridge);
   /// stop()s.
   ~group_commit();
 
@@ -122,7 +122,7 @@ class group_commit {
   options opts_;
   caf::actor router_;
   caf::actor gate_;
-  persistence::kafka_bridge* bridge_;
+  kafka::bridge* bridge_;
 
   std::mutex mtx_;
   std::condition_variable cv_;
