@@ -23,6 +23,20 @@ namespace fs = std::filesystem;
 
 namespace strata::bench {
 
+double process_cpu_seconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+double percentile_ms(std::vector<std::uint32_t>& us, double q) {
+  if (us.empty()) return 0;
+  auto k = static_cast<std::size_t>(q * static_cast<double>(us.size() - 1));
+  std::nth_element(us.begin(), us.begin() + static_cast<std::ptrdiff_t>(k), us.end());
+  return us[k] / 1000.0;
+}
+
 // ---- registry, result, context -------------------------------------------------
 
 std::vector<scenario>& registry() {
@@ -207,15 +221,6 @@ bool parse_u64(const char* s, std::uint64_t& out) {
   return true;
 }
 
-/// CPU seconds (user + system) of this process so far.
-double cpu_seconds() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) {
-    return double(t.tv_sec) + double(t.tv_usec) / 1e6;
-  };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
 
 /// Bytes this process caused to be written to storage so far (/proc/self/io), or -1.
 std::int64_t storage_write_bytes() {
@@ -416,11 +421,11 @@ int main(int argc, char** argv) {
                            : "") +
                " ...");
       try {
-        double cpu0 = cpu_seconds();
+        double cpu0 = process_cpu_seconds();
         std::int64_t io0 = storage_write_bytes();
         result r = s->run(ctx);
         // Whole scenario incl. untimed set-up: where the time went (CPU vs waiting).
-        r.add("cpu_s", std::round((cpu_seconds() - cpu0) * 1000) / 1000);
+        r.add("cpu_s", std::round((process_cpu_seconds() - cpu0) * 1000) / 1000);
         if (std::int64_t io1 = storage_write_bytes(); io0 >= 0 && io1 >= 0)
           r.add("disk_write_bytes", static_cast<std::int64_t>(io1 - io0));
         ctx.record(s->name, r);

@@ -36,6 +36,12 @@
 
 namespace strata::bench {
 
+/// CPU seconds (user + system) of this process so far (getrusage).
+double process_cpu_seconds();
+/// The q-quantile (0..1) of latencies in microseconds, in milliseconds (0 when empty);
+/// reorders `us`.
+double percentile_ms(std::vector<std::uint32_t>& us, double q);
+
 /// Command-line options shared by all scenarios.
 struct options {
   bool quick = false;                 ///< smaller run (--quick)

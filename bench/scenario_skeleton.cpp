@@ -204,19 +204,7 @@ caf::behavior skeleton_entity(caf::stateful_actor<entity_state>* self, pipeline*
   };
 }
 
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
-double percentile_ms(std::vector<std::uint32_t>& v, double q) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k] / 1000.0;
-}
 
 /// Knobs for experiments: STRATA_BENCH_SKELETON_{FSYNC_US,THREADS,POLICY}.
 struct skeleton_knobs {
@@ -259,12 +247,12 @@ result run_skeleton(context& ctx) {
   std::thread writer([&] {
     p.write_loop();
   });
-  double cpu0 = cpu_seconds();
+  double cpu0 = process_cpu_seconds();
   stopwatch sw;
   p.start_clients(std::min<std::uint64_t>(clients, total));
   p.wait_done();
   double secs = sw.seconds();
-  double cpu_s = cpu_seconds() - cpu0;
+  double cpu_s = process_cpu_seconds() - cpu0;
   p.stop_writer();
   writer.join();
   for (auto& e : p.entities)
