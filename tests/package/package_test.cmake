@@ -36,7 +36,7 @@ endfunction()
 function(check_host_targets build)
   run("list targets" ${CMAKE_COMMAND} --build "${build}" --target help)
   set(targets "${run_output}")
-  foreach(t counter_app order_app strata_runtime strata_persistence capnpc-strata)
+  foreach(t counter_app order_app strata_runtime strata_persistence strata_cluster capnpc-strata)
     if(NOT targets MATCHES "\\.\\.\\. ${t}\n")
       message(FATAL_ERROR "target ${t} missing from the host:\n${targets}")
     endif()
@@ -62,6 +62,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
   expect_exists(
     "${prefix}/include/strata/runtime/all.hpp"
     "${prefix}/include/strata/persistence/journal.hpp"
+    "${prefix}/include/strata/cluster/allocation.hpp"
     "${prefix}/include/strata/schema/envelope.capnp"
     "${prefix}/include/strata/schema/envelope.capnp.h"
     "${prefix}/include/strata/schema/strata.capnp"
@@ -70,6 +71,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
     "${prefix}/lib/cmake/strata/StrataSchema.cmake"
     "${prefix}/lib/libstrata_runtime.a"
     "${prefix}/lib/libstrata_persistence.a"
+    "${prefix}/lib/libstrata_cluster.a"
     "${prefix}/lib/cmake/strata/strataConfig.cmake"
     "${prefix}/lib/cmake/strata/strataConfigVersion.cmake"
     "${prefix}/lib/cmake/strata/strataTargets.cmake"
