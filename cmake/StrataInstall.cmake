@@ -1,10 +1,11 @@
 # Install rules and the CMake/pkg-config packages (docs/embedding.md).
 # Layout under the prefix:
-#   include/strata/{persistence,kafka,runtime}/...  public headers
+#   include/strata/{persistence,kafka,cluster,runtime}/...  public headers
 #   include/strata/schema/envelope.capnp       the envelope schema (+ envelope.capnp.h);
 #                                              include/ is the capnp import root
-#   lib/libstrata_{persistence,kafka,runtime}.a  the libraries (persistence <- kafka <-
-#                                              runtime; only kafka links librdkafka)
+#   lib/libstrata_{persistence,kafka,cluster,runtime}.a  the libraries (persistence <-
+#                                              kafka <- runtime, persistence <- cluster;
+#                                              only kafka links librdkafka)
 #   lib/cmake/strata/                          strataConfig.cmake, strataConfigVersion.cmake,
 #                                              strataTargets*.cmake, Find{CAF,LMDB,RdKafka}.cmake
 #   lib/pkgconfig/strata.pc
@@ -21,15 +22,16 @@ mark_as_advanced(STRATA_INSTALL_CMAKEDIR)
 
 set_target_properties(strata_persistence PROPERTIES EXPORT_NAME persistence)
 set_target_properties(strata_kafka PROPERTIES EXPORT_NAME kafka)
+set_target_properties(strata_cluster PROPERTIES EXPORT_NAME cluster)
 set_target_properties(strata_runtime PROPERTIES EXPORT_NAME runtime)
-install(TARGETS strata_persistence strata_kafka strata_runtime capnpc-strata
+install(TARGETS strata_persistence strata_kafka strata_cluster strata_runtime capnpc-strata
   EXPORT strataTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/persistence/include/ ${PROJECT_SOURCE_DIR}/kafka/include/
-  ${PROJECT_SOURCE_DIR}/runtime/include/
+  ${PROJECT_SOURCE_DIR}/cluster/include/ ${PROJECT_SOURCE_DIR}/runtime/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/persistence/schema/envelope.capnp
   ${STRATA_CAPNP_IMPORT_DIR}/strata/schema/envelope.capnp.h

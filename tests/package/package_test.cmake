@@ -36,7 +36,7 @@ endfunction()
 function(check_host_targets build)
   run("list targets" ${CMAKE_COMMAND} --build "${build}" --target help)
   set(targets "${run_output}")
-  foreach(t counter_app order_app strata_runtime strata_kafka strata_persistence capnpc-strata)
+  foreach(t counter_app order_app strata_runtime strata_kafka strata_persistence strata_cluster capnpc-strata)
     if(NOT targets MATCHES "\\.\\.\\. ${t}\n")
       message(FATAL_ERROR "target ${t} missing from the host:\n${targets}")
     endif()
@@ -89,6 +89,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
     "${prefix}/include/strata/kafka/bridge.hpp"
     "${prefix}/include/strata/kafka/consumer.hpp"
     "${prefix}/include/strata/kafka/mock.hpp"
+    "${prefix}/include/strata/cluster/allocation.hpp"
     "${prefix}/include/strata/schema/envelope.capnp"
     "${prefix}/include/strata/schema/envelope.capnp.h"
     "${prefix}/include/strata/schema/strata.capnp"
@@ -98,6 +99,7 @@ if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkgconfig")
     "${prefix}/lib/libstrata_runtime.a"
     "${prefix}/lib/libstrata_kafka.a"
     "${prefix}/lib/libstrata_persistence.a"
+    "${prefix}/lib/libstrata_cluster.a"
     "${prefix}/lib/cmake/strata/strataConfig.cmake"
     "${prefix}/lib/cmake/strata/strataConfigVersion.cmake"
     "${prefix}/lib/cmake/strata/strataTargets.cmake"
