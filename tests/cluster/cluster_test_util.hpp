@@ -3,29 +3,22 @@
 #pragma once
 
 #include "strata/cluster/member_view.hpp"
+#include "strata/test/seed.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
-/// Declares `std::mt19937_64 name` seeded from $STRATA_SEED or fresh, and logs the seed
-/// with every failure of the enclosing scope ("repeat with STRATA_SEED=…").
+/// Declares `std::mt19937_64 name` seeded from $STRATA_SEED or fresh (tests/support), and
+/// logs the seed with every failure of the enclosing scope ("repeat with STRATA_SEED=…").
 #define STRATA_CLUSTER_RNG(name)                                                                   \
-  const std::uint64_t name##_seed = ::strata::cluster::test::test_seed();                          \
-  INFO("seed " << name##_seed << " (repeat with STRATA_SEED=" << name##_seed << ")");              \
+  STRATA_TEST_SEED(name##_seed);                                                                   \
   std::mt19937_64 name(name##_seed)
 
 namespace strata::cluster::test {
-
-/// $STRATA_SEED when set, otherwise fresh.
-inline std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STRATA_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
-  return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
-}
 
 inline std::uint64_t pick(std::mt19937_64& rng, std::uint64_t n) {
   return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
