@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace strata::persistence::detail {
 
@@ -247,6 +248,7 @@ constexpr std::uint64_t pgno_invalid = ~std::uint64_t{0};
 struct meta_page {
   std::uint16_t flags;
   std::uint32_t magic, version, psize;
+  std::uint16_t main_depth;
   std::uint64_t free_root, main_root, last_pg, txnid;
 };
 
@@ -265,6 +267,7 @@ meta_page decode_meta(const unsigned char* page) {
   r.version = load<std::uint32_t>(m + 4);
   r.psize = load<std::uint32_t>(m + 24);      // mm_dbs[FREE_DBI].md_pad
   r.free_root = load<std::uint64_t>(m + 64);  // mm_dbs[FREE_DBI].md_root
+  r.main_depth = load<std::uint16_t>(m + 78); // mm_dbs[MAIN_DBI].md_depth
   r.main_root = load<std::uint64_t>(m + 112); // mm_dbs[MAIN_DBI].md_root
   r.last_pg = load<std::uint64_t>(m + 120);   // mm_last_pg
   r.txnid = load<std::uint64_t>(m + 128);     // mm_txnid
@@ -290,6 +293,90 @@ std::string meta_problem(const meta_page& m, int i) {
   return {};
 }
 
+// Page and node layout: u64 pgno, u16 pad, u16 flags, u16 lower, u16 upper, u16 ptrs[];
+// a node is u16 lo, u16 hi, u16 flags, u16 ksize, key, data (a branch node's child page
+// number is lo | hi << 16 | flags << 32).
+constexpr std::uint16_t p_branch = 0x01, p_leaf = 0x02,
+                        p_kinds = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40;
+constexpr std::uint16_t f_bigdata = 0x01, f_subdata = 0x02, f_dupdata = 0x04;
+constexpr std::size_t node_header = 8, table_record = 48; // sizeof(MDB_db)
+
+/// Walks the main table (LMDB's table of tables) of meta page `m` with pread.
+class main_tree_check {
+ public:
+  main_tree_check(int fd, const meta_page& m, std::string& io_err)
+    : fd_(fd), m_(m), io_err_(io_err) {}
+
+  /// What is wrong with page `pgno` at `level` (1 = the root) and below, or "".
+  std::string page(std::uint64_t pgno, unsigned level) {
+    if (++visited_ > 64 || !io_err_.empty()) return {}; // enough for a table directory
+    std::vector<unsigned char> pg(m_.psize);
+    ssize_t n = ::pread(fd_, pg.data(), pg.size(), static_cast<off_t>(pgno * m_.psize));
+    if (n < 0) io_err_ = errno_text(errno);
+    if (n != static_cast<ssize_t>(pg.size())) return {}; // the file size check says why
+    const auto name =
+      "page " + std::to_string(pgno) + " of the table directory (LMDB's main table)";
+    const bool branch = level < m_.main_depth;
+    const unsigned lower = u16(pg, 12), upper = u16(pg, 14);
+    if (load<std::uint64_t>(pg.data()) != pgno) return name + " holds another page number";
+    if ((u16(pg, 10) & p_kinds) != (branch ? p_branch : p_leaf))
+      return name + " has page flags " + std::to_string(u16(pg, 10)) + " where a " +
+             (branch ? "branch" : "leaf") + " page belongs";
+    if (lower < page_header + 2 || lower > upper || upper > m_.psize || (lower & 1) != 0)
+      return name + " has impossible bounds (lower " + std::to_string(lower) + ", upper " +
+             std::to_string(upper) + ")";
+    for (unsigned i = 0; i < (lower - page_header) / 2; ++i) {
+      const unsigned at = u16(pg, page_header + 2 * i);
+      const auto what = name + ": node " + std::to_string(i) + " at offset " + std::to_string(at);
+      if (at < upper || at + node_header > m_.psize || (at & 1) != 0)
+        return what + " lies outside the page's node area [" + std::to_string(upper) + ", " +
+               std::to_string(m_.psize) + ")";
+      auto p = branch ? child(pg, at, level, what) : leaf_node(pg, at, what);
+      if (!p.empty()) return p;
+    }
+    return {};
+  }
+
+ private:
+  static unsigned u16(const std::vector<unsigned char>& pg, std::size_t at) {
+    return load<std::uint16_t>(pg.data() + at);
+  }
+
+  /// The branch node at `at`: its child page and what is below it.
+  std::string child(const std::vector<unsigned char>& pg, unsigned at, unsigned level,
+                    const std::string& what) {
+    const std::uint64_t c =
+      u16(pg, at) | std::uint64_t{u16(pg, at + 2)} << 16 | std::uint64_t{u16(pg, at + 4)} << 32;
+    if (c < 2 || c > m_.last_pg)
+      return what + " points at page " + std::to_string(c) + ", outside the file's pages";
+    if (at + node_header + u16(pg, at + 6) > m_.psize)
+      return what + " has a key that ends past the page";
+    return page(c, level + 1);
+  }
+
+  /// The leaf node at `at` (a table record).
+  std::string leaf_node(const std::vector<unsigned char>& pg, unsigned at,
+                        const std::string& what) const {
+    const std::uint64_t size = u16(pg, at) | std::uint64_t{u16(pg, at + 2)} << 16;
+    const unsigned flags = u16(pg, at + 4), key = u16(pg, at + 6);
+    // The main table is not a DUPSORT table: LMDB would follow a duplicate-data flag
+    // into a sub-cursor it never made (a null pointer).
+    const bool bad_sub = (flags & f_subdata) && ((flags & f_bigdata) || size != table_record);
+    if ((flags & f_dupdata) || bad_sub)
+      return what + " has impossible node flags " + std::to_string(flags);
+    const std::uint64_t data = (flags & f_bigdata) ? 8 : size;
+    if (at + node_header + key + data > m_.psize)
+      return what + " has a key (" + std::to_string(key) + " bytes) or value (" +
+             std::to_string(size) + " bytes) that ends past the page";
+    return {};
+  }
+
+  int fd_;
+  const meta_page& m_;
+  std::string& io_err_;
+  int visited_ = 0;
+};
+
 /// One pass of the check: the problem, or an empty string.
 std::string meta_pass(int fd, std::string& io_err) {
   unsigned char buf[page_header + 136];
@@ -312,7 +399,14 @@ std::string meta_pass(int fd, std::string& io_err) {
   if (!(a == 0 && b == 0) && (a > b ? a - b : b - a) != 1)
     return "its meta pages hold transaction ids " + std::to_string(a) + " and " +
            std::to_string(b) + ", which are not consecutive";
-  return {};
+  // LMDB opens the newer snapshot and walks its table directory at once: a damaged node
+  // there (an offset into free space, a stray flag) makes LMDB itself fault.
+  const auto& cur = a > b ? m[0] : m[1];
+  if (cur.main_root == pgno_invalid) return {};
+  if (cur.main_depth < 1 || cur.main_depth > 16)
+    return "the table directory (LMDB's main table) has an impossible depth " +
+           std::to_string(cur.main_depth);
+  return main_tree_check(fd, cur, io_err).page(cur.main_root, 1);
 }
 
 } // namespace

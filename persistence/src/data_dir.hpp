@@ -66,7 +66,10 @@ bool is_fresh_dir(const std::string& dir);
 
 /// Reads both LMDB meta pages of `data_mdb` with pread and checks magic, version, page
 /// size and that their transaction ids are consecutive (page i holds an id of parity i),
-/// so a damaged meta page cannot make LMDB serve an older state or map garbage.
+/// so a damaged meta page cannot make LMDB serve an older state or map garbage; then
+/// walks the newer meta page's table directory (LMDB's main table) the same way and checks
+/// every page header and node (offsets, sizes, flags, child pages), because LMDB reads it
+/// at open and a damaged node there makes LMDB itself fault (e.g. a null sub-cursor).
 /// Errors: corrupt (the message names the file and what is wrong), io_error.
 status check_meta_pages(const std::string& data_mdb);
 

@@ -229,16 +229,17 @@ void on_fault(int sig, siginfo_t* info, void*) {
     put_text("; restore the data directory from a backup\n");
     ::_exit(code);
   }
-  // Outside every map, but while a data directory is open: LMDB may have computed a
-  // pointer from a damaged page (a node offset or page number), so the likely cause is
-  // the file, not the program. Still end with the guard's code rather than a signal,
-  // and say how to tell the two apart.
+  // Outside every map, but while a data directory is open (its map located or not yet:
+  // 1, e.g. while the first read finds it): LMDB may have computed a pointer from a
+  // damaged page (a node offset, a page number, a flag that makes it use a sub-cursor
+  // it never made), so the likely cause is the file, not the program. Still end with
+  // the guard's code rather than a signal, and say how to tell the two apart.
   if (code >= 0)
     for (auto& s : guard_slots) {
-      if (s.begin.load() <= 1) continue;
+      if (s.begin.load() == 0) continue;
       put_text("corrupt: a read faulted (");
       put_text(sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
-      put_text(") outside the map while '");
+      put_text(s.begin.load() == 1 ? ") while '" : ") outside the map while '");
       put_text(s.path);
       put_text("' was open: its pages are probably damaged; run `strata journal verify` on"
                " it and restore from a backup (if verify finds nothing, this is a bug in"
@@ -412,6 +413,9 @@ status environment::impl::open_lmdb() {
     return st;
   }
   mdb_env_get_fd(env, &bounds.fd);
+  // From here on LMDB reads pages through the map: the fault guard covers this
+  // environment before its map is located (locate_map reads a page to find it).
+  slot = claim_slot(opts.path);
   int dead = 0;
   mdb_reader_check(env, &dead); // clear slots of crashed processes
   MDB_envinfo info;

@@ -1,6 +1,7 @@
 // Damaged and full data directories (persistence/src/environment.cpp, data_dir.cpp,
 // lmdb_util.hpp): a truncated data.mdb, an LMDB node whose value size was flipped to
-// about 1 GiB, damaged meta pages, and a disk that fills up under the journal. Each
+// about 1 GiB, damaged meta pages, a table-directory node offset flipped into free space,
+// and a disk that fills up under the journal. Each
 // damaged open or read runs in a child process, so a signal (SIGBUS, SIGSEGV) fails the
 // test instead of killing it: the child must end with errc::corrupt.
 #include "strata/persistence/environment.hpp"
@@ -288,6 +289,63 @@ TEST_CASE("damage: damaged meta pages are corrupt at open, not an older state") 
     CHECK(code == code_of(errc::corrupt));
     CHECK(msg.find(expect) != std::string::npos);
     CHECK(msg.find(data) != std::string::npos);
+  }
+}
+
+// bank_torture_test_long, seed 9874586778063167147, mutation 607: bit 3 of byte 17 of
+// the main table's root page (the high byte of its first node offset) flipped, so the
+// offset points 2048 bytes lower, into the page's free gap, at a stale node whose flags
+// say F_DUPDATA. LMDB's first cursor read at open followed that flag into a sub-cursor
+// the main table does not have: SIGSEGV inside mdb_cursor_get, before the map was known.
+TEST_CASE("damage: a table-directory node offset flipped into free space is corrupt at open") {
+  temp_dir dir;
+  make_journal(dir.sub("j"));
+  const auto data = dir.sub("j/data.mdb");
+  auto bytes = read_file(data);
+  auto u16_at = [&](std::size_t at) {
+    std::uint16_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 2);
+    return std::size_t{v};
+  };
+  auto u64_at = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 8);
+    return v;
+  };
+  const std::size_t psize = u16_at(16 + 24) | u16_at(16 + 26) << 16;
+  // The newer meta page's main table root (MDB_meta: mm_dbs[1].md_root at 112, mm_txnid
+  // at 128, after the 16-byte page header).
+  const std::size_t meta = u64_at(16 + 128) > u64_at(psize + 16 + 128) ? 0 : psize;
+  const std::size_t root = u64_at(meta + 16 + 112) * psize;
+  REQUIRE(root >= 2 * psize);
+  REQUIRE(root + psize <= bytes.size());
+  REQUIRE((u16_at(root + 10) & 0x02) != 0); // a leaf: the table records
+  const std::size_t lower = u16_at(root + 12), upper = u16_at(root + 14);
+  bytes[root + 17] = static_cast<char>(bytes[root + 17] ^ 0x08); // the torture run's flip
+  const std::size_t moved = u16_at(root + 16);
+  INFO("node 0 moved to offset " << moved << ", free gap [" << lower << ", " << upper << ")");
+  REQUIRE(moved >= lower);
+  REQUIRE(moved + 16 <= upper);
+  // What the gap held there in the torture run: mn_lo 0x6163, mn_hi 0x6c, flags 0x57
+  // (F_BIGDATA | F_SUBDATA | F_DUPDATA | ...), ksize 0, data 0x80000.
+  const unsigned char stale[16] = {0x63, 0x61, 0x6c, 0x00, 0x57, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00};
+  std::memcpy(bytes.data() + root + moved, stale, sizeof stale);
+  write_file(data, bytes);
+  const auto page = std::to_string(root / psize);
+  for (bool ro : {false, true}) {
+    auto [code, msg] = child_status(dir, [&]() -> status {
+      auto o = journal_opts(dir.sub("j"));
+      o.env.read_only = ro;
+      auto e = environment::open(o.env);
+      return e ? status{} : e.error();
+    });
+    INFO("read_only " << ro << ": exit " << code << ", " << msg);
+    CHECK(code == code_of(errc::corrupt));
+    CHECK(msg.find("'" + data + "' is damaged: page " + page + " of the table directory") !=
+          std::string::npos);
+    CHECK(msg.find("node 0 at offset " + std::to_string(moved)) != std::string::npos);
+    CHECK(msg.find("restore the data directory from a backup") != std::string::npos);
   }
 }
 
