@@ -41,6 +41,8 @@ strata::config runtime_config(const std::filesystem::path& dir, const options& o
   if (const char* p = std::getenv("STRATA_BENCH_POLICY")) c.scheduler_policy = p;
   if (const char* t = std::getenv("STRATA_BENCH_THREADS"))
     c.scheduler_threads = std::strtoull(t, nullptr, 10);
+  if (const char* w = std::getenv("STRATA_BENCH_MAX_INFLIGHT"))
+    c.max_inflight_writes = std::strtoull(w, nullptr, 10);
   return c;
 }
 

@@ -11,6 +11,28 @@
 
 namespace strata::detail {
 
+namespace {
+
+thread_local caf::event_based_actor* tl_current_entity = nullptr;
+
+/// Marks `self` as the entity running on this thread for one handler (nests).
+class current_scope {
+ public:
+  explicit current_scope(caf::event_based_actor* self) noexcept : prev_(tl_current_entity) {
+    tl_current_entity = self;
+  }
+  ~current_scope() { tl_current_entity = prev_; }
+  current_scope(const current_scope&) = delete;
+  current_scope& operator=(const current_scope&) = delete;
+
+ private:
+  caf::event_based_actor* prev_;
+};
+
+} // namespace
+
+caf::event_based_actor* current_entity() noexcept { return tl_current_entity; }
+
 entity_core::~entity_core() {
   // Normal stops go through finish(); this is the abnormal path (an exception killed
   // the actor, or the system is torn down).
@@ -36,9 +58,11 @@ caf::behavior entity_core::start(caf::event_based_actor* self, const entity_cont
   request_permit();
   return {
     [this](cmd_atom, envelope_ptr& e) {
+      current_scope in{self_};
       on_command(std::move(e));
     },
     [this](written_atom, std::uint64_t no, write_outcome& out) {
+      current_scope in{self_};
       on_written(no, std::move(out));
     },
     [this](recover_atom) {

@@ -1,5 +1,6 @@
 #include "strata/runtime/detail/region.hpp"
 
+#include "entity_table.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/persistence_id.hpp"
 #include "strata/runtime/detail/messages.hpp"
@@ -7,6 +8,7 @@
 #include "system_core.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <algorithm>
@@ -89,6 +91,22 @@ std::size_t recovery_gate::waiting() const {
 
 // -- region ---------------------------------------------------------------------
 
+namespace {
+
+struct entry {
+  caf::actor actor;
+  std::uint64_t last_touch_ms = 0;
+  bool passivating = false;
+  std::unique_ptr<std::vector<envelope_ptr>> buffered; // commands held while passivating
+};
+
+} // namespace
+
+struct region::shard {
+  std::mutex mtx;
+  entity_table<entry> entries;
+};
+
 region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every)
   : core_(core), spawn_(spawn) {
   ctx_.home = this;
@@ -111,14 +129,9 @@ region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_
 
 region::~region() = default;
 
-region::shard& region::shard_of(const std::string& id) noexcept {
-  // FNV-1a: cheap and independent of std::hash's quality.
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : id) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return *shards_[h % shards_.size()];
+region::shard& region::shard_of(std::uint64_t h) noexcept {
+  // The high half picks the shard; the table uses the low bits for its slots.
+  return *shards_[(h >> 32) % shards_.size()];
 }
 
 caf::actor_system& region::actor_system() noexcept { return *core_.actors; }
@@ -143,7 +156,8 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
                                  "' cannot handle commands: open it without read-only"));
     return;
   }
-  auto& sh = shard_of(id);
+  auto h = entity_table<entry>::hash(id);
+  auto& sh = shard_of(h);
   caf::actor target;
   {
     std::unique_lock<std::mutex> g{sh.mtx};
@@ -156,21 +170,24 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
                                                                 "' did not handle the command"));
       return;
     }
-    auto it = sh.entries.find(id);
-    if (it == sh.entries.end()) {
+    auto* en = sh.entries.find(h, id);
+    if (en == nullptr) {
       auto a = spawn_(*this, id);
       live_.fetch_add(1, std::memory_order_acq_rel);
-      it = sh.entries.emplace(id, entry{}).first;
-      it->second.actor = std::move(a);
-    } else if (it->second.passivating) {
-      if (!it->second.buffered) it->second.buffered = std::make_unique<std::vector<envelope_ptr>>();
-      it->second.buffered->push_back(std::move(e));
+      en = &sh.entries.insert(h, id);
+      en->actor = std::move(a);
+    } else if (en->passivating) {
+      if (!en->buffered) en->buffered = std::make_unique<std::vector<envelope_ptr>>();
+      en->buffered->push_back(std::move(e));
       return;
     }
-    it->second.last_touch_ms = steady_now_ms();
-    target = it->second.actor;
+    en->last_touch_ms = steady_now_ms();
+    target = en->actor;
   }
-  caf::anon_send(target, cmd_atom::value, std::move(e));
+  if (auto* self = current_entity())
+    self->send(target, cmd_atom::value, std::move(e));
+  else
+    caf::anon_send(target, cmd_atom::value, std::move(e));
 }
 
 void region::redeliver(envelope_base* raw) noexcept {
@@ -203,12 +220,13 @@ void region::redeliver(envelope_base* raw) noexcept {
 void region::passivated(const std::string& id, const caf::actor_addr& me) {
   std::vector<envelope_ptr> buffered;
   {
-    auto& sh = shard_of(id);
+    auto h = entity_table<entry>::hash(id);
+    auto& sh = shard_of(h);
     std::lock_guard<std::mutex> g{sh.mtx};
-    auto it = sh.entries.find(id);
-    if (it == sh.entries.end() || it->second.actor.address() != me) return;
-    if (it->second.buffered) buffered = std::move(*it->second.buffered);
-    sh.entries.erase(it);
+    auto* en = sh.entries.find(h, id);
+    if (en == nullptr || en->actor.address() != me) return;
+    if (en->buffered) buffered = std::move(*en->buffered);
+    sh.entries.erase(h, id);
   }
   for (auto& e : buffered)
     dispatch(id, std::move(e));
@@ -227,13 +245,12 @@ std::size_t region::passivate_idle(std::uint64_t now_ms, std::uint64_t idle_ms) 
   std::vector<caf::actor> to_stop;
   for (auto& sh : shards_) {
     std::lock_guard<std::mutex> g{sh->mtx};
-    for (auto& kv : sh->entries) {
-      auto& en = kv.second;
+    sh->entries.for_each([&](const std::string&, entry& en) {
       if (!en.passivating && now_ms >= en.last_touch_ms + idle_ms) {
         en.passivating = true;
         to_stop.push_back(en.actor);
       }
-    }
+    });
   }
   for (auto& a : to_stop)
     send_passivate(a);
@@ -245,12 +262,12 @@ void region::stop_all() {
   std::vector<caf::actor> to_stop;
   for (auto& sh : shards_) {
     std::lock_guard<std::mutex> g{sh->mtx};
-    for (auto& kv : sh->entries) {
-      if (!kv.second.passivating) {
-        kv.second.passivating = true;
-        to_stop.push_back(kv.second.actor);
+    sh->entries.for_each([&](const std::string&, entry& en) {
+      if (!en.passivating) {
+        en.passivating = true;
+        to_stop.push_back(en.actor);
       }
-    }
+    });
   }
   for (auto& a : to_stop)
     send_passivate(a);

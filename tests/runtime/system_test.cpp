@@ -1,13 +1,15 @@
-// tests runtime/src/system.cpp, region.cpp, journal_writer.cpp and
-// runtime/include/strata/runtime/detail/persistent_actor.hpp through the public API.
+// tests runtime/src/system.cpp, region.cpp, group_commit.cpp and entity.cpp (with
+// runtime/include/strata/runtime/detail/entity.hpp) through the public API.
 #include "counter.hpp"
 #include "test_util.hpp"
 
 #include "strata/test/files.hpp"
+#include "strata/runtime/detail/region.hpp"
 #include "strata/runtime/testing.hpp"
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -580,4 +582,39 @@ TEST_CASE("system: read-only answers reads, refuses commands and changes no byte
   REQUIRE_FALSE(n);
   CHECK(code_of(n.error()) == runtime_errc::not_found);
   CHECK_FALSE(std::filesystem::exists(dir.path() + "/nothing-here"));
+}
+
+TEST_CASE("system: commands sent from inside reply callbacks are routed from the entity "
+          "and answered (chains over shared entities)") {
+  temp_dir dir;
+  auto sys = open_system(test_config(dir.path));
+  auto c = sys->entities<counter>();
+  const int chains = 50, steps = 20, ids = 7;
+  CHECK(strata::detail::current_entity() == nullptr); // not inside an entity here
+  std::atomic<int> outside{0};
+  collector<std::int64_t> got;
+  std::function<void(int, int)> step = [&](int chain, int k) {
+    if (k == steps) return;
+    auto id = "chain" + std::to_string((chain + k) % ids);
+    c.ask_async(id, add{1}, [&, chain, k](caf::expected<std::int64_t> r) {
+      // The callback runs in the entity that answered: the next command is sent
+      // with that entity's send (region::dispatch), not anonymously.
+      if (strata::detail::current_entity() == nullptr) ++outside;
+      got.add(static_cast<std::size_t>(chain), std::move(r));
+      step(chain, k + 1);
+    });
+  };
+  for (int i = 0; i < chains; ++i)
+    step(i, 0);
+  REQUIRE(got.wait_for(static_cast<std::size_t>(chains * steps)));
+  CHECK(outside == 0);
+  {
+    std::lock_guard<std::mutex> g{got.mtx};
+    for (auto& it : got.items)
+      CHECK_MESSAGE(it.result, strata::describe(it.result.error()));
+  }
+  std::int64_t total = 0;
+  for (int i = 0; i < ids; ++i)
+    total += value_in_journal(c, "chain" + std::to_string(i));
+  CHECK(total == chains * steps);
 }

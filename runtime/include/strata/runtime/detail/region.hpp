@@ -25,7 +25,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace strata::persistence {
@@ -123,17 +122,8 @@ class region {
   caf::actor_system& actor_system() noexcept;
 
  private:
-  struct entry {
-    caf::actor actor;
-    std::uint64_t last_touch_ms = 0;
-    bool passivating = false;
-    std::unique_ptr<std::vector<envelope_ptr>> buffered; // commands held while passivating
-  };
-  struct shard {
-    std::mutex mtx;
-    std::unordered_map<std::string, entry> entries;
-  };
-  shard& shard_of(const std::string& id) noexcept;
+  struct shard; // runtime/src/region.cpp: a mutex and a flat id → entry table
+  shard& shard_of(std::uint64_t h) noexcept;
   void send_passivate(const caf::actor& a);
 
   bool stopping() const noexcept;
@@ -149,6 +139,12 @@ class region {
   std::mutex live_mtx_;
   std::condition_variable live_cv_;
 };
+
+/// The entity actor whose message handler runs on this thread, or null. A caller
+/// continuing inside an entity (e.g. an ask_async callback sending the next command)
+/// then routes with that actor's send, which schedules on the current worker, instead
+/// of an anonymous send through the scheduler's shared entry point.
+caf::event_based_actor* current_entity() noexcept;
 
 /// Milliseconds of a coarse monotonic clock (idle tracking: a few ms of resolution, and
 /// far cheaper than steady_clock per command).
