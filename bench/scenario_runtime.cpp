@@ -63,12 +63,6 @@ std::string id_of(std::uint64_t k) { return "acct-" + std::to_string(k); }
 
 /// Closed-loop load: `clients` concurrent command chains over `ids` entities until
 /// `total` commands were sent; per-command latency in microseconds.
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 struct load_result {
   double cpu_s = 0; ///< process CPU time during the load
@@ -86,7 +80,7 @@ class load {
 
   load_result run() {
     stopwatch sw;
-    auto cpu0 = cpu_seconds();
+    auto cpu0 = process_cpu_seconds();
     for (std::size_t c = 0; c < clients_; ++c) {
       lat_[c].reserve(total_ / clients_ + 16);
       next(c, 0x9e3779b97f4a7c15ull * (c + 1));
@@ -99,7 +93,7 @@ class load {
     }
     load_result r;
     r.seconds = sw.seconds();
-    r.cpu_s = cpu_seconds() - cpu0;
+    r.cpu_s = process_cpu_seconds() - cpu0;
     r.done = done_.load();
     r.errors = errors_.load();
     for (auto& v : lat_)
@@ -146,12 +140,6 @@ class load {
   std::size_t finished_ = 0;
 };
 
-double percentile(std::vector<std::uint32_t>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k] / 1000.0; // ms
-}
 
 /// Open-loop load at `rate` commands/s for `seconds`: latency at a given load.
 load_result paced(strata::entities<account>& h, const std::vector<std::string>& ids, double rate,
@@ -240,7 +228,7 @@ result report(const load_result& lr, const strata::system_stats& before, strata:
   r.events = lr.done;
   r.seconds = lr.seconds;
   auto st = sys.stats();
-  r.add("p50_ms", percentile(lat, 0.50)).add("p99_ms", percentile(lat, 0.99));
+  r.add("p50_ms", percentile_ms(lat, 0.50)).add("p99_ms", percentile_ms(lat, 0.99));
   r.add("errors", lr.errors);
   r.add("load_cpu_us_per_cmd", lr.done ? lr.cpu_s * 1e6 / static_cast<double>(lr.done) : 0.0);
   r.add("commits", st.commits - before.commits);
@@ -286,8 +274,8 @@ result run_e2e(context& ctx) {
   // The command latency beside the commit-time distribution (hand-over to the journal →
   // commit callback, fsync included) and the mean interval between commits.
   r.add("half_load_per_s", half)
-    .add("half_load_p50_ms", percentile(lat, 0.5))
-    .add("half_load_p99_ms", percentile(lat, 0.99))
+    .add("half_load_p50_ms", percentile_ms(lat, 0.5))
+    .add("half_load_p99_ms", percentile_ms(lat, 0.99))
     .add("half_load_commit_p50_ms", commit_percentile(h0, h1, 0.50))
     .add("half_load_commit_p99_ms", commit_percentile(h0, h1, 0.99))
     .add("half_load_commit_interval_ms",
@@ -471,7 +459,7 @@ result run_activate(context& ctx) {
 }
 
 const registrar reg_e2e{{"e2e",
-                         "runtime end to end: 10k account aggregates, 4096 closed-loop "
+                         "runtime end to end: 10k account aggregates, 16384 closed-loop "
                          "clients (async API), durable group commit; p50/p99 latency, and "
                          "latency at half the measured rate",
                          200, "", true, run_e2e}};

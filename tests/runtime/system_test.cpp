@@ -587,7 +587,7 @@ TEST_CASE("system: read-only answers reads, refuses commands and changes no byte
 TEST_CASE("system: commands sent from inside reply callbacks are routed from the entity "
           "and answered (chains over shared entities)") {
   temp_dir dir;
-  auto sys = open_system(test_config(dir.path));
+  auto sys = open_system(test_config(dir.path()));
   auto c = sys->entities<counter>();
   const int chains = 50, steps = 20, ids = 7;
   CHECK(strata::detail::current_entity() == nullptr); // not inside an entity here
