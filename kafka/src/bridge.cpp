@@ -550,7 +550,7 @@ struct bridge::impl {
   }
 
   // Stores the acknowledged position every offset_commit_interval_ms. Its own thread:
-  // the write transaction waits for LMDB's writer lock, which the journal writer holds
+  // the write transaction waits for LMDB's writer lock, which the journal's commit thread holds
   // most of the time under load, and the producing thread must never wait for it.
   void run_committer() {
     while (!stopping.load()) {

@@ -63,7 +63,7 @@ void group_commit::submit(write_request r) {
   }
   send_outcome(r.reply_to, r.write_no,
                write_outcome{{persistence::errc::closed,
-                              "the journal writer has stopped (system shutting down)"}});
+                              "the group commit has stopped (system shutting down)"}});
 }
 
 void group_commit::stop() {

@@ -48,7 +48,7 @@ struct config {
   /// Open the data directory for reading only (key `read-only`: true|false; on the
   /// command line `--read-only` alone means true): the journal is opened with
   /// journal::open_read_only (writes nothing, takes no writer lock, works while another
-  /// process writes), no journal writer and no Kafka bridge start, and every command
+  /// process writes), no group commit and no Kafka bridge start, and every command
   /// fails with runtime_errc::read_only; the read side of entities<A> (history,
   /// current, state_at_seq, state_at_time, ids) and system::journal() reads work. Kafka
   /// must be off (`kafka` empty, no `replicated`).
@@ -90,11 +90,11 @@ struct config {
   /// Events one entity puts into one write, at most. Key `entity-batch-events-max`.
   std::size_t entity_batch_events_max = 1024;
   /// CAF worker threads; 0 = one less than the hardware threads (at least 1), which
-  /// leaves a core to the journal writer (on this 2-core box: 1 worker — measured
+  /// leaves a core to the group commit and the journal's commit thread (on this 2-core box: 1 worker — measured
   /// faster than 2 for both many entities and one hot entity). Key `scheduler-threads`.
   std::size_t scheduler_threads = 0;
   /// CAF scheduler policy: "stealing" (CAF's default) or "sharing" (one shared queue;
-  /// no idle workers spinning to steal, which leaves more CPU to the journal writer on
+  /// no idle workers spinning to steal, which leaves more CPU to the group commit on
   /// small machines). Key `scheduler-policy`.
   std::string scheduler_policy = "sharing";
   /// Messages an actor handles before yielding its worker (fairness). Key

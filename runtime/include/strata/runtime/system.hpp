@@ -1,7 +1,7 @@
 // File: strata/runtime/system.hpp
 //
 // strata::system — the embedding entry point: one object owns the CAF actor system,
-// the node's LMDB journal, the journal writer thread (group commit), the entity
+// the node's LMDB journal, the group commit thread, the entity
 // directories and the passivation sweeper.
 //
 //   #include <strata/runtime/all.hpp>
@@ -78,7 +78,7 @@ struct system_stats {
 
 class system {
  public:
-  /// Opens the journal in cfg.data_dir, starts CAF and the journal writer (and the
+  /// Opens the journal in cfg.data_dir, starts CAF and the group commit (and the
   /// Kafka bridge when cfg.kafka is set). Opening for writing takes the data
   /// directory's writer lock for the system's life, waiting up to cfg.lock_wait_ms for
   /// another process to release it. With cfg.read_only: journal::open_read_only, no
