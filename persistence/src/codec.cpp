@@ -95,15 +95,23 @@ status with_reader_words(const std::uint64_t* p, std::size_t n, std::string_view
   }
 }
 
-/// The same over an aligned copy of `bytes`.
-template <class Fn>
-status with_reader(std::string_view bytes, std::string_view where, Fn&& fn) {
+/// Copies `bytes` into this thread's word buffer `buf` (aligned). Errors: corrupt (not
+/// a whole number of words).
+status copy_to_words(std::string_view bytes, std::string_view where,
+                     std::vector<std::uint64_t>& buf) {
   if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0)
     return corrupt_record(where, "size " + std::to_string(bytes.size()) +
                                    " is not a whole number of words");
-  thread_local std::vector<std::uint64_t> buf;
   buf.resize(bytes.size() / 8);
   std::memcpy(buf.data(), bytes.data(), bytes.size());
+  return {};
+}
+
+/// The same over an aligned copy of `bytes`.
+template <class Fn>
+status with_reader(std::string_view bytes, std::string_view where, Fn&& fn) {
+  thread_local std::vector<std::uint64_t> buf;
+  if (auto st = copy_to_words(bytes, where, buf); !st.ok()) return st;
   return with_reader_words(buf.data(), buf.size(), where, std::forward<Fn>(fn));
 }
 
@@ -532,12 +540,8 @@ result<event_record> decode_envelope_words(const std::uint64_t* words, std::size
 }
 
 result<event_record> decode_envelope(std::string_view bytes, std::string_view where) {
-  if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0)
-    return corrupt_record(where, "size " + std::to_string(bytes.size()) +
-                                   " is not a whole number of words");
   thread_local std::vector<std::uint64_t> buf;
-  buf.resize(bytes.size() / 8);
-  std::memcpy(buf.data(), bytes.data(), bytes.size());
+  if (auto st = copy_to_words(bytes, where, buf); !st.ok()) return st;
   if (single_segment(buf.data(), buf.size()))
     return decode_envelope_words(buf.data(), buf.size(), where);
   thread_local event_view v; // another writer's framing (several segments): the reader's job

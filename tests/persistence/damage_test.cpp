@@ -46,6 +46,25 @@ std::pair<int, std::string> child_status(const temp_dir& dir, const std::functio
   return {code, msg};
 }
 
+/// Opens the environment of DIR/j in a child, as a writer and read-only: both must fail
+/// `corrupt` with a message containing the path `data` and each of `expect`.
+void check_open_corrupt(const temp_dir& dir, const std::string& data,
+                        const std::vector<std::string>& expect) {
+  for (bool ro : {false, true}) {
+    auto [code, msg] = child_status(dir, [&]() -> status {
+      auto o = journal_opts(dir.sub("j"));
+      o.env.read_only = ro;
+      auto e = environment::open(o.env);
+      return e ? status{} : e.error();
+    });
+    INFO("read_only " << ro << ": exit " << code << ", " << msg);
+    CHECK(code == code_of(errc::corrupt));
+    for (const auto& e : expect)
+      CHECK(msg.find(e) != std::string::npos);
+    CHECK(msg.find(data) != std::string::npos);
+  }
+}
+
 /// Offsets of every occurrence of `needle` in `hay`.
 std::vector<std::size_t> find_all(const std::string& hay, const std::string& needle) {
   std::vector<std::size_t> at;
@@ -278,18 +297,7 @@ TEST_CASE("damage: damaged meta pages are corrupt at open, not an older state") 
     expect = "meta page 1 has a wrong magic number";
   }
   write_file(data, bytes);
-  for (bool ro : {false, true}) {
-    auto [code, msg] = child_status(dir, [&]() -> status {
-      auto o = journal_opts(dir.sub("j"));
-      o.env.read_only = ro;
-      auto e = environment::open(o.env);
-      return e ? status{} : e.error();
-    });
-    INFO("read_only " << ro << ": exit " << code << ", " << msg);
-    CHECK(code == code_of(errc::corrupt));
-    CHECK(msg.find(expect) != std::string::npos);
-    CHECK(msg.find(data) != std::string::npos);
-  }
+  check_open_corrupt(dir, data, {expect});
 }
 
 // bank_torture_test_long, seed 9874586778063167147, mutation 607: bit 3 of byte 17 of
@@ -333,20 +341,10 @@ TEST_CASE("damage: a table-directory node offset flipped into free space is corr
   std::memcpy(bytes.data() + root + moved, stale, sizeof stale);
   write_file(data, bytes);
   const auto page = std::to_string(root / psize);
-  for (bool ro : {false, true}) {
-    auto [code, msg] = child_status(dir, [&]() -> status {
-      auto o = journal_opts(dir.sub("j"));
-      o.env.read_only = ro;
-      auto e = environment::open(o.env);
-      return e ? status{} : e.error();
-    });
-    INFO("read_only " << ro << ": exit " << code << ", " << msg);
-    CHECK(code == code_of(errc::corrupt));
-    CHECK(msg.find("'" + data + "' is damaged: page " + page + " of the table directory") !=
-          std::string::npos);
-    CHECK(msg.find("node 0 at offset " + std::to_string(moved)) != std::string::npos);
-    CHECK(msg.find("restore the data directory from a backup") != std::string::npos);
-  }
+  check_open_corrupt(dir, data,
+                     {"'" + data + "' is damaged: page " + page + " of the table directory",
+                      "node 0 at offset " + std::to_string(moved),
+                      "restore the data directory from a backup"});
 }
 
 TEST_CASE("damage: a full disk gives a clear error, loses nothing acknowledged, reopens") {
