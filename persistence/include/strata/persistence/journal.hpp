@@ -29,7 +29,7 @@
 // counters are derived from it and checked on every use (a damaged entry is `corrupt`
 // naming table and key, never a wrong answer); `repair` rebuilds them from the log.
 //
-// Threads: `append`, `append_async`, `flush_index`, `delete_events_before` and `close`
+// Threads: `append`, `append_async`, `import`, `flush_index`, `delete_events_before` and `close`
 // must be called from one thread at a time (the runtime's group commit owns them);
 // the journal commits on a thread of its own. Reads may be called from any thread,
 // concurrently with appends; they see committed data only. A read-only journal's reads
