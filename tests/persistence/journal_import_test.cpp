@@ -6,6 +6,7 @@
 
 #include "test_util.hpp"
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -216,4 +217,40 @@ TEST_CASE("import refuses records without seq or timestamp, and a read-only jour
   CHECK((*ro)->import(remote_events("account:a", 3, 3)).error().code() == errc::invalid_argument);
   CHECK(next_imported(**ro, 1).first == 1); // the writer's ranges, seen read-only
   CHECK((*ro)->load_stream("account:a")->size() == 2);
+}
+
+TEST_CASE("a journal from before import (bank-journal-v1) opens, reports no import, then imports") {
+  temp_dir dir;
+  std::filesystem::copy_file(STRATA_FIXTURE_DIR "/bank-journal-v1/data.mdb",
+                             dir.path() + "/data.mdb");
+  auto o = journal_opts(dir.path());
+  o.env.map_size_bytes = std::size_t{64} << 20;
+  std::uint64_t last = 0;
+  std::vector<std::string> streams;
+  {
+    auto ro = journal::open_read_only(o); // no table `imported` in this file
+    STRATA_REQUIRE_VALUE(ro);
+    CHECK(next_imported(**ro, 1).first == 0);
+    last = (*ro)->last_position();
+    REQUIRE(last > 0);
+    auto l = (*ro)->list_streams();
+    STRATA_REQUIRE_VALUE(l);
+    streams = *l;
+  }
+  {
+    auto j = open_journal(o);
+    CHECK(next_imported(*j, 1).first == 0);
+    auto rep = import_ok(*j, remote_events("account:moved", 1, 2));
+    CHECK(rep.first_position == last + 1);
+    STRATA_CHECK_OK(j->verify());
+  }
+  auto ro = journal::open_read_only(o);
+  STRATA_REQUIRE_VALUE(ro);
+  CHECK(next_imported(**ro, 1).first == last + 1);
+  CHECK(next_imported(**ro, 1).last == last + 2);
+  auto l = (*ro)->list_streams();
+  STRATA_REQUIRE_VALUE(l);
+  CHECK(l->size() == streams.size() + 1);
+  CHECK((*ro)->load_stream(streams.front())->size() > 0);
+  STRATA_CHECK_OK((*ro)->verify());
 }
