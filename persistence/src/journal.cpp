@@ -523,6 +523,12 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
   auto p = std::make_unique<impl>();
   if (auto st = p->open_env(opts, true); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
+  if (auto t = p->env->open_table("imported"); t) { // absent before the first import-aware writer
+    p->imported = *t;
+    p->has_imported = true;
+  } else if (t.error().code() != errc::not_found) {
+    return t.error();
+  }
   std::uint64_t last_key = 0, floor = 0;
   auto st = p->env->read([&](read_txn& txn) {
     bool absent = false;

@@ -254,3 +254,24 @@ TEST_CASE("a journal from before import (bank-journal-v1) opens, reports no impo
   CHECK((*ro)->load_stream(streams.front())->size() > 0);
   STRATA_CHECK_OK((*ro)->verify());
 }
+
+TEST_CASE("verify_all checks table imported") {
+  temp_dir dir;
+  auto j = open_journal(journal_opts(dir.path()));
+  import_ok(*j, remote_events("account:a", 1, 2)); // positions 1-2
+  STRATA_CHECK_OK(j->verify());
+  auto be64 = [](std::uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 7; i >= 0; --i, v >>= 8)
+      s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xFF);
+    return s;
+  };
+  auto t = open_table(j->env(), "imported");
+  STRATA_REQUIRE_OK(put(j->env(), t, be64(10), be64(9))); // beyond the log
+  auto rep = j->verify_all();
+  STRATA_REQUIRE_VALUE(rep);
+  REQUIRE(rep->problem_count == 1);
+  CHECK(rep->problems[0].table == "imported");
+  CHECK(rep->problems[0].key == "position 10");
+  CHECK(rep->problems[0].what.find("beyond the log's last position 2") != std::string::npos);
+}

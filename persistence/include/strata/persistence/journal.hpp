@@ -97,7 +97,8 @@ struct position_range {
 
 /// One problem found by journal::verify_all: which table, which key, what is wrong.
 struct journal_problem {
-  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots"
+  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots",
+                     ///< "imported"
   std::string key;   ///< the key, readable (position, 'stream', (stream, seq), meta key)
   std::string what;  ///< what is wrong, e.g. "seq 7 is followed by seq 9"
   /// "table index, key ('account:a', seq 1): …" (control characters escaped).
@@ -249,7 +250,8 @@ class journal {
   /// ascending by 1), the streams and stream_names tables against each other and the
   /// log, the index against the log (entries well-formed, each stream's entries
   /// contiguous from seq 1, every position holding that stream and seq, everything up
-  /// to meta.indexed_through indexed), the meta counters and the snapshots. At most
+  /// to meta.indexed_through indexed), the meta counters, the snapshots and the imported
+  /// ranges (within the log, ascending, not overlapping). At most
   /// `max_problems` problems are kept (problem_count counts all). Works on a
   /// read-only journal while a writer appends. Errors: io_error (the report could not
   /// be made; damage is reported in the report, not as an error).
