@@ -1,9 +1,9 @@
 #include "strata/kafka/bridge.hpp"
 
 #include "strata/persistence/envelope_peek.hpp"
-#include "strata/persistence/persistence_id.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
+#include "strata/persistence/persistence_id.hpp"
 
 #include <librdkafka/rdkafka.h>
 
@@ -334,6 +334,27 @@ struct bridge::impl {
       }
   }
 
+  // Events imported from another node (journal::import) are in Kafka already: moves
+  // read_next past the imported ranges it is in; `stop_at` gets where the next read
+  // stops: the next imported range or `limit` + 1 (a range imported after `limit` was
+  // read may be unknown here). False: the journal could not be read (reported).
+  bool skip_imported(std::uint64_t limit, std::uint64_t& stop_at) {
+    for (;;) {
+      auto r = j->next_imported(read_next);
+      if (!r) {
+        report(r.error());
+        restart_needed = true;
+        return false;
+      }
+      if (r->first != 0 && r->first <= read_next) {
+        read_next = r->last + 1;
+        continue;
+      }
+      stop_at = r->first != 0 ? std::min(r->first, limit + 1) : limit + 1;
+      return true;
+    }
+  }
+
   // Produces records from the journal while the window and librdkafka's queue have
   // room, at most a few read batches, so that delivery reports are served in between
   // even while the journal grows as fast as it is read. Returns true when it produced.
@@ -349,10 +370,21 @@ struct bridge::impl {
       std::size_t room = window - static_cast<std::size_t>(tail - head);
       if (room == 0) break;
       std::size_t n = std::min(room, opts.read_batch_events);
+      std::uint64_t stop_at = 0;
+      if (!skip_imported(limit, stop_at)) break;
+      if (read_next > limit) {
+        any = true; // skipped to the end: advance() acknowledges it
+        break;
+      }
+      bool reached_stop = false;
       bool blocked = false;
       std::uint64_t visited = 0;
       status problem;
       auto st = j->read_global_raw(read_next, n, [&](std::uint64_t pos, std::string_view bytes) {
+        if (pos >= stop_at) {
+          reached_stop = true;
+          return false;
+        }
         event_view f;
         if (auto s = peek_envelope(bytes, f, scratch); !s.ok()) {
           problem =
@@ -446,6 +478,11 @@ struct bridge::impl {
         break;
       }
       if (blocked) break;
+      if (reached_stop) {
+        read_next = stop_at; // positions before it that were not visited were deleted
+        any = true;
+        continue;
+      }
       if (visited < n) {
         // The read reached the end of the log: positions up to `limit` that it did not
         // visit were deleted from the journal (delete_events_before); skip them.

@@ -467,6 +467,7 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   if (auto st = p->open_env(opts, false); !st.ok()) return st;
   if (auto st = p->create_tables(); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
+  if (auto st = p->open_imported_table(); !st.ok()) return st;
   if (auto st = p->mark_format(); !st.ok()) return st;
   if (auto st = p->load_writer_state(); !st.ok()) return st;
   auto* raw = p.get();
@@ -522,6 +523,12 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
   auto p = std::make_unique<impl>();
   if (auto st = p->open_env(opts, true); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
+  if (auto t = p->env->open_table("imported"); t) { // absent before the first import-aware writer
+    p->imported = *t;
+    p->has_imported = true;
+  } else if (t.error().code() != errc::not_found) {
+    return t.error();
+  }
   std::uint64_t last_key = 0, floor = 0;
   auto st = p->env->read([&](read_txn& txn) {
     bool absent = false;
@@ -630,6 +637,25 @@ void journal::impl::enqueue(std::unique_ptr<prepared> p) {
   q_cv.notify_one();
 }
 
+result<journal::impl::stream_state*> journal::impl::load_state(std::string_view pid) {
+  std::uint64_t id = 0, head = 0;
+  auto st = env->read([&](read_txn& txn) {
+    auto s = lookup_stored(txn, pid, id, head);
+    return s.ok() ? check_has_events(pid, id, head) : s;
+  });
+  if (!st.ok()) return st;
+  std::unique_lock lk(mem);
+  auto* c = &insert(pid);
+  if (id == 0) {
+    c->id = planned_stream_id++;
+  } else {
+    c->id = id;
+    c->head = c->indexed_head = c->planned_head = head;
+    c->stored = true;
+  }
+  return c;
+}
+
 namespace {
 
 /// Plans one append on the planner thread: resolves its streams, checks expected seqs,
@@ -697,22 +723,7 @@ void batch_planner::prefetch(const std::vector<stream_write>& batch) {
 }
 
 result<journal::impl::stream_state*> batch_planner::load(std::string_view pid) {
-  std::uint64_t id = 0, head = 0;
-  auto st = m_.env->read([&](read_txn& txn) {
-    auto s = m_.lookup_stored(txn, pid, id, head);
-    return s.ok() ? m_.check_has_events(pid, id, head) : s;
-  });
-  if (!st.ok()) return st;
-  std::unique_lock lk(m_.mem);
-  auto* c = &m_.insert(pid);
-  if (id == 0) {
-    c->id = m_.planned_stream_id++;
-  } else {
-    c->id = id;
-    c->head = c->indexed_head = c->planned_head = head;
-    c->stored = true;
-  }
-  return c;
+  return m_.load_state(pid);
 }
 
 result<std::size_t> batch_planner::resolve(std::string_view pid, std::uint64_t h) {
@@ -950,6 +961,8 @@ status journal::impl::commit(prepared& p) {
     if (auto s = append_records(txn, p); !s.ok()) return s;
     for (auto& [s, id] : p.snapshots)
       if (auto r = detail::save_snapshot(*this, txn, s, id); !r.ok()) return r;
+    if (p.imported.first != 0)
+      return txn.put(imported, key64(p.imported.last).view(), key64(p.imported.first).view());
     return {};
   });
   if (st.ok()) publish(p);

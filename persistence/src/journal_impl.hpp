@@ -54,6 +54,7 @@ struct journal::impl {
     std::vector<std::pair<stream_state*, std::uint64_t>> heads;       // stream → head after
     std::vector<std::pair<stream_state*, std::uint64_t>> added;       // stream → position
     std::function<void(result<std::vector<write_result>>)> done;
+    position_range imported; // journal::import: the positions to record as imported
   };
   using stream_cache = detail::stream_table<stream_state>;
 
@@ -62,6 +63,12 @@ struct journal::impl {
   bool read_only = false;
   std::unique_ptr<environment> env;
   table events{}, index{}, streams{}, names{}, snaps{}, offsets_tbl{}, meta{};
+  /// Imported position ranges: key = last position (u64 BE), value = first (u64 BE).
+  /// Not created with the other tables (journals from before import lack it): the
+  /// writer creates it at open; a read-only journal opens it once it exists.
+  mutable table imported{};
+  mutable std::atomic<bool> has_imported{false};
+  mutable std::mutex imported_mu; // read-only journals: the lazy open of `imported`
   snapshot_store snapshots_api;
   offset_store offsets_api;
 
@@ -114,6 +121,11 @@ struct journal::impl {
   void drain();
   /// After a failed batch: forget what queued batches planned (planner, after drain).
   void reset_plan();
+  /// The cached state of `pid`, loaded from the store (id and head) when not cached;
+  /// a new stream gets the next planned id (planner thread). Errors: corrupt, io_error.
+  result<stream_state*> load_state(std::string_view pid);
+  /// Writer open: opens (creating) table `imported`.
+  status open_imported_table();
   /// Drops cached streams with nothing pending when the cache is large (planner).
   void trim_cache();
 

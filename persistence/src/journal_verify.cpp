@@ -64,6 +64,7 @@ class checker {
     if (auto st = scan_streams(); !st.ok()) return st;
     if (auto st = scan_index(); !st.ok()) return st;
     cross_check_streams();
+    if (auto st = scan_imported(); !st.ok()) return st;
     return scan_snapshots();
   }
 
@@ -321,6 +322,32 @@ class checker {
     for (auto& [pid, id] : stream_ids_)
       if (id != 0 && !log_.count(pid) && !index_heads_.count(id))
         add("streams", quoted(pid), "the stream has neither events in the log nor an index");
+  }
+
+  /// Table `imported` (journal::import): ranges first..last within the log, ascending,
+  /// not overlapping. Absent in journals from before import: nothing to check.
+  status scan_imported() {
+    if (!m_.has_imported) return {};
+    std::uint64_t prev_last = 0;
+    return txn_.scan(m_.imported, {}, [&](std::string_view k, std::string_view v) {
+      if (k.size() != 8 || v.size() != 8) {
+        add("imported", "of " + std::to_string(k.size()) + " bytes",
+            "key and value must be 8 bytes (last and first position)");
+        return true;
+      }
+      auto last = get_be64(k.data()), first = get_be64(v.data());
+      std::string key = "position " + std::to_string(last);
+      if (first == 0 || first > last)
+        add("imported", key,
+            "first position " + std::to_string(first) + " is not in 1.." + std::to_string(last));
+      else if (first <= prev_last)
+        add("imported", key, "overlaps the range ending at " + std::to_string(prev_last));
+      else if (last > rep_.last_position)
+        add("imported", key,
+            "is beyond the log's last position " + std::to_string(rep_.last_position));
+      prev_last = last;
+      return true;
+    });
   }
 
   status scan_snapshots() {

@@ -331,3 +331,62 @@ TEST_CASE("an unknown compression name stops the start") {
   CHECK(b.error().code() == errc::invalid_argument);
   CHECK(b.error().message().find("compression.type") != std::string::npos);
 }
+
+namespace {
+
+/// Events 1..n of `pid` as another node wrote them (what journal::import takes).
+std::vector<event_record> foreign_events(const std::string& pid, std::uint64_t from,
+                                         std::uint64_t to) {
+  std::vector<event_record> v;
+  for (auto s = from; s <= to; ++s) {
+    event_record e;
+    e.persistence_id = pid;
+    e.seq = s;
+    e.timestamp_ns = 1'700'000'000'000'000'000ll + static_cast<std::int64_t>(s);
+    e.type = "deposited";
+    e.payload = pid + "#" + std::to_string(s);
+    e.writer_node = "node-a";
+    v.push_back(std::move(e));
+  }
+  return v;
+}
+
+std::multiset<std::string> published(const bridge_rig& rig) {
+  std::multiset<std::string> got;
+  for (auto& r : rig.records())
+    got.insert(r.key + "#" + r.headers.at("strata.seq"));
+  return got;
+}
+
+} // namespace
+
+TEST_CASE("imported events are not published again; later local appends to their streams are") {
+  bridge_rig rig{1};
+  auto& j = *rig.j;
+  append_ok(j, {make_write("acct-1", 0, {"a", "b"})});            // positions 1-2
+  STRATA_REQUIRE_VALUE(j.import(foreign_events("acct-2", 1, 3))); // 3-5, before the start
+  auto& b = rig.start();
+  CHECK(b.drain(30'000) == 0);
+  CHECK(b.acknowledged_position() == j.last_position());          // past the imported tail
+  STRATA_REQUIRE_VALUE(j.import(foreign_events("acct-3", 1, 2))); // 6-7, while it runs
+  b.notify();
+  append_ok(j, {make_write("acct-2", 3, {"local"}), make_write("acct-3", 2, {"local"})}); // 8-9
+  STRATA_REQUIRE_VALUE(j.import(foreign_events("acct-4", 1, 1)));                         // 10
+  b.notify();
+  CHECK(b.drain(30'000) == 0);
+  CHECK(j.last_position() == 10);
+  CHECK(b.acknowledged_position() == 10);
+  auto want = std::multiset<std::string>{"acct-1#1", "acct-1#2", "acct-2#4", "acct-3#3"};
+  CHECK(published(rig) == want);
+  // A restart resumes from the stored offset (past the imports): nothing is sent again.
+  CHECK(rig.stop() == 0);
+  auto stored = j.offsets().get("kafka-bridge");
+  STRATA_REQUIRE_VALUE(stored);
+  CHECK(stored->value_or(0) == 10);
+  rig.start();
+  append_ok(j, {make_write("acct-4", 1, {"local"})}); // 11
+  rig.b->notify();
+  CHECK(rig.b->drain(30'000) == 0);
+  want.insert("acct-4#2");
+  CHECK(published(rig) == want);
+}

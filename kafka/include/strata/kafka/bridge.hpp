@@ -26,6 +26,8 @@
 // bridge resumes at or before the first unacknowledged event: at-least-once, and a
 // duplicate is an exact repeat of an earlier record. Per key (= per partition) order
 // is the journal's order (idempotent producer, at most 5 requests in flight).
+// Events imported from another node (persistence::journal::import) are skipped: they
+// are in Kafka already (journal::next_imported gives their positions).
 // Kafka unreachable: records wait in a bounded window (`max_in_flight_events`), the
 // journal is not slowed down, lag grows, and everything goes out in order on return.
 //

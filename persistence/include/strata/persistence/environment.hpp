@@ -63,7 +63,7 @@ struct env_options {
   std::size_t map_size_bytes = 64u << 20;                ///< initial map size; grows by doubling
   std::size_t map_size_max_bytes = std::size_t{1} << 40; ///< growth stops here → map_full
   unsigned max_readers = 512;                            ///< concurrent read transactions
-  unsigned max_tables = 64;                              ///< named databases (journal uses 7)
+  unsigned max_tables = 64;                              ///< named databases (journal uses 8)
   /// Open with MDB_RDONLY: creates nothing (no directory, lock file, identity or table),
   /// never grows the map, takes no writer lock. A read-only environment keeps working
   /// while a writer process grows the map. write() fails with invalid_argument.

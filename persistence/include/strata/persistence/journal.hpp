@@ -29,7 +29,7 @@
 // counters are derived from it and checked on every use (a damaged entry is `corrupt`
 // naming table and key, never a wrong answer); `repair` rebuilds them from the log.
 //
-// Threads: `append`, `append_async`, `flush_index`, `delete_events_before` and `close`
+// Threads: `append`, `append_async`, `import`, `flush_index`, `delete_events_before` and `close`
 // must be called from one thread at a time (the runtime's group commit owns them);
 // the journal commits on a thread of its own. Reads may be called from any thread,
 // concurrently with appends; they see committed data only. A read-only journal's reads
@@ -81,9 +81,24 @@ struct write_result {
   std::uint64_t last_position = 0;
 };
 
+/// What journal::import did.
+struct import_report {
+  std::uint64_t imported = 0;       ///< events appended (seq = head + 1)
+  std::uint64_t duplicates = 0;     ///< events already stored identically (skipped)
+  std::uint64_t first_position = 0; ///< local positions of the appended events (0: none)
+  std::uint64_t last_position = 0;
+};
+
+/// Global positions first..last (inclusive); first == 0 means none.
+struct position_range {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+
 /// One problem found by journal::verify_all: which table, which key, what is wrong.
 struct journal_problem {
-  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots"
+  std::string table; ///< "events", "streams", "stream_names", "index", "meta", "snapshots",
+                     ///< "imported"
   std::string key;   ///< the key, readable (position, 'stream', (stream, seq), meta key)
   std::string what;  ///< what is wrong, e.g. "seq 7 is followed by seq 9"
   /// "table index, key ('account:a', seq 1): …" (control characters escaped).
@@ -170,6 +185,29 @@ class journal {
   void append_async(const std::vector<stream_write>& batch,
                     const std::vector<snapshot_record>& snapshots, append_callback done);
 
+  /// Imports events written by another node (e.g. decoded from the shard's Kafka
+  /// partition on a handoff), in ONE write transaction: all of the batch or nothing.
+  /// Each event keeps its persistence id, seq, timestamp, type, schema version,
+  /// payload, tags, correlation/causation ids, writer node and shard epoch; it gets a
+  /// new local position (`position` of the input is ignored). Per stream, in batch
+  /// order: seq == head + 1 is appended; seq <= head is a duplicate, skipped when the
+  /// stored event has the same type, schema version, payload and timestamp (so
+  /// importing a batch again is a no-op). The positions of the appended events are
+  /// recorded as imported: next_imported() reports them and the Kafka bridge does not
+  /// publish them again. Writer thread only (like append); waits for queued appends.
+  /// Errors (nothing of the batch is written): conflict (a duplicate differs from the
+  /// stored event, or that event was deleted here and cannot be compared: names stream
+  /// and seq), invalid_argument (a gap: names stream, expected and found seq; seq 0;
+  /// timestamp 0; persistence id not 1..255 bytes; more than max_batch_events events;
+  /// read-only), corrupt (the stream's derived data is damaged), closed, io_error,
+  /// map_full.
+  result<import_report> import(const std::vector<event_record>& events);
+
+  /// The first range of imported positions (see import) that ends at or after
+  /// `from_position`; {0, 0} when there is none. Any thread. Errors: corrupt (a
+  /// malformed entry of table `imported`), io_error.
+  result<position_range> next_imported(std::uint64_t from_position) const;
+
   /// Visits the events of `persistence_id` with from_seq <= seq <= to_seq, in order.
   /// A stream that does not exist visits nothing. Errors: corrupt (names stream and
   /// position), io_error.
@@ -212,7 +250,8 @@ class journal {
   /// ascending by 1), the streams and stream_names tables against each other and the
   /// log, the index against the log (entries well-formed, each stream's entries
   /// contiguous from seq 1, every position holding that stream and seq, everything up
-  /// to meta.indexed_through indexed), the meta counters and the snapshots. At most
+  /// to meta.indexed_through indexed), the meta counters, the snapshots and the imported
+  /// ranges (within the log, ascending, not overlapping). At most
   /// `max_problems` problems are kept (problem_count counts all). Works on a
   /// read-only journal while a writer appends. Errors: io_error (the report could not
   /// be made; damage is reported in the report, not as an error).
