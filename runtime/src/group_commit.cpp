@@ -220,16 +220,26 @@ void group_commit::route(batch& b, const persistence::status& whole,
   if (!held.empty()) caf::anon_send(gate_, hold_atom::value, std::move(held));
 }
 
-caf::actor spawn_reply_router(caf::actor_system& sys) {
-  return sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+namespace {
+/// Fans a commit's outcomes out to their entities from a worker. A class, not a spawned
+/// function: CAF 0.17 spawns a function without arguments through a null shared_ptr of
+/// an empty tuple (undefined behaviour UBSan reports).
+class reply_router : public caf::event_based_actor {
+public:
+  using caf::event_based_actor::event_based_actor;
+
+  caf::behavior make_behavior() override {
     return {
-      [self](route_atom, gate_batch& b) {
+      [this](route_atom, gate_batch& b) {
         for (auto& w : b)
-          self->send(w.reply_to, written_atom::value, w.write_no, std::move(w.out));
+          send(w.reply_to, written_atom::value, w.write_no, std::move(w.out));
       },
     };
-  });
-}
+  }
+};
+} // namespace
+
+caf::actor spawn_reply_router(caf::actor_system& sys) { return sys.spawn<reply_router>(); }
 
 std::vector<std::uint64_t> group_commit::commit_histogram() const {
   std::vector<std::uint64_t> out(commit_buckets);
