@@ -185,19 +185,8 @@ void import_planner::encode(const std::vector<event_record>& events, journal::im
     auto& s = it->second;
     if (e.seq <= s.committed || e.seq > s.head || s.added[e.seq - s.committed - 1] != &e)
       continue; // a duplicate
-    f = event_view{};
-    f.persistence_id = e.persistence_id;
-    f.seq = e.seq;
+    f = event_view::of(e); // every field kept but the position (encode computes the checksum)
     f.position = pos;
-    f.timestamp_ns = e.timestamp_ns;
-    f.type = e.type;
-    f.schema_version = e.schema_version;
-    f.payload = e.payload;
-    f.tags.assign(e.tags.begin(), e.tags.end());
-    f.correlation_id = e.correlation_id;
-    f.causation_id = e.causation_id;
-    f.writer_node = e.writer_node;
-    f.shard_epoch = e.shard_epoch;
     unpacked.clear();
     detail::encode_envelope(f, unpacked);
     detail::pack_and_frame(unpacked, p.arena);
