@@ -1,0 +1,128 @@
+// File: strata/cluster/node.hpp
+//
+// One cluster node: the CAF side of the cluster. It listens on (host, port) with CAF's
+// middleman, publishes one well-known actor there, joins through the seeds, gossips the
+// member view, runs the leader's transitions when it is the leader, and keeps the
+// shard routes every region reads per command. Everything it decides is computed by
+// the pure code of this module (member_view, leader, allocation, handoff); the node
+// only carries messages, holds the current values and calls the host back.
+//
+//   strata::cluster::node_config nc;
+//   nc.host = "127.0.0.1"; nc.port = 4501; nc.seeds = {{"127.0.0.1", 4500}};
+//   auto n = strata::cluster::node::start(actor_system, nc, host);   // result<unique_ptr<node>>
+//   n->route(shard);           // local / remote(owner) / moving / unknown, any thread
+//   n->send(owner, channel::commands, bytes);
+//   n->leave();                // graceful: shards move away, then the node exits
+//
+// Between nodes every message is an opaque byte string on a channel: CAF carries a
+// (atom, channel, sender, bytes) tuple of builtin types only, the receiver decodes the
+// bytes itself, and a malformed message is dropped with a log line. Nothing of strata
+// is registered with CAF's type system.
+//
+// Threads: start/stop/leave from a non-actor thread; route(), view(), send() from any
+// thread; callbacks (handlers, host) run on CAF worker threads and must not block.
+#pragma once
+
+#include "strata/cluster/allocation.hpp"
+#include "strata/cluster/member.hpp"
+#include "strata/cluster/member_view.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace strata::cluster {
+
+/// Cluster settings of a node (strata::config carries them: keys cluster-host,
+/// cluster-port, cluster-seeds, cluster-shards, ...).
+struct node_config {
+  std::string host = "127.0.0.1"; ///< bind and advertised address
+  std::uint16_t port = 0;         ///< 0: the middleman picks one (node::self() tells)
+  std::vector<address> seeds;     ///< any member; empty or only self: first node
+  std::uint32_t shards = default_num_shards;
+  std::uint32_t gossip_interval_ms = 100;
+  std::uint64_t incarnation = 0; ///< 0: drawn at start (time + randomness)
+};
+
+/// How a region reaches one shard right now.
+struct shard_route {
+  enum class kind : std::uint8_t {
+    local,   ///< this node serves it: dispatch locally
+    remote,  ///< `owner` serves it: forward (batched)
+    moving,  ///< a handoff is under way: buffer (bounded) until it serves again
+    unknown, ///< no owner known yet (joining, no member up): buffer (bounded)
+  };
+  kind state = kind::unknown;
+  member_id owner;        ///< meaningful for local and remote
+  std::uint64_t epoch = 0; ///< ownership epoch of the shard at its owner
+};
+
+/// Byte channels between nodes. Each has at most one handler per node.
+enum class channel : std::uint8_t {
+  gossip = 1,   ///< member view (the node's own)
+  commands = 2, ///< batched commands for shards the receiver owns (runtime router)
+  replies = 3,  ///< batched replies to them (runtime router)
+  handoff = 4,  ///< handoff protocol (the node's own)
+  reads = 5,    ///< history / current / state-as-of for a remote owner (runtime router)
+};
+
+/// What the node asks of the application (strata::system implements it) during a
+/// planned move. Each call gets a `done` to call once (from any thread) when the step
+/// has finished; the node does not block meanwhile.
+class shard_host {
+ public:
+  virtual ~shard_host() = default;
+  /// Stop serving `shard`: refuse or buffer new commands, let in-flight writes finish,
+  /// stop its entities, and wait until the Kafka bridge has published every event of
+  /// the shard. Then done(true); done(false) when that cannot finish (e.g. Kafka gone).
+  virtual void release(shard_id shard, std::uint64_t epoch, std::function<void(bool)> done) = 0;
+  /// Take `shard` under `epoch`: restore it from Kafka into the local journal (events
+  /// after the latest snapshots), append the claim record, then done(true).
+  virtual void acquire(shard_id shard, std::uint64_t epoch, std::function<void(bool)> done) = 0;
+};
+
+class node {
+ public:
+  using handler = std::function<void(const member_id& from, std::string bytes)>;
+
+  /// Binds cfg.host:cfg.port (publishing the node actor there), then joins through the
+  /// seeds in the background (connecting never blocks an actor). `host` must outlive
+  /// the node. Errors: io_error naming the address when the port cannot be bound,
+  /// invalid_argument for a bad config (shards 0, a seed without port).
+  static caf::expected<std::unique_ptr<node>> start(caf::actor_system& sys, node_config cfg,
+                                                    shard_host& host);
+  virtual ~node() = default;
+
+  /// This node's identity (the port actually bound when cfg.port was 0).
+  virtual const member_id& self() const noexcept = 0;
+  /// The current member view (a copy).
+  virtual member_view view() const = 0;
+  /// The current owner and epoch of every shard (index = shard), as this node knows it.
+  virtual std::vector<shard_route> routes() const = 0;
+  /// The route of one shard: cheap (one atomic load), for every command.
+  virtual shard_route route(shard_id shard) const noexcept = 0;
+  /// Called (CAF thread) after routes changed; the router flushes its buffers then.
+  virtual void on_routes_changed(std::function<void()> f) = 0;
+
+  /// Sends bytes to a member on a channel. `to` may be any member of the view or any
+  /// peer that has sent to this node (a client-mode node: it gets replies the same
+  /// way). False when there is no connection to it (the caller answers not_reachable);
+  /// true does not mean delivered.
+  virtual bool send(const member_id& to, channel c, std::string bytes) = 0;
+  /// Installs the handler of a channel (before traffic on it; once).
+  virtual void on_receive(channel c, handler h) = 0;
+
+  /// Graceful leave: the leader moves every shard of this node away (release() per
+  /// shard), then the node is removed. Returns when that has finished or `timeout_ms`
+  /// passed (false). Not from an actor.
+  virtual bool leave(std::uint32_t timeout_ms) = 0;
+  /// Stops gossip and closes connections (no handoff). Idempotent.
+  virtual void stop() = 0;
+};
+
+} // namespace strata::cluster
