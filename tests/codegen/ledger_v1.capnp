@@ -1,6 +1,7 @@
 # Version 1 of a test aggregate's schema (tests/codegen): every field kind capnpc-strata
-# maps. ledger_v2.capnp is the same schema after a change (a field added, an event
-# renamed); codegen_test.cpp decodes v1 bytes with the v2 code.
+# maps, in events, commands and the reply. ledger_v2.capnp is the same schema after a
+# change (fields added, an event renamed, a command dropped); codegen_test.cpp decodes
+# v1 bytes with the v2 code.
 @0xd7e0c4b1a2f39e51;
 
 $import "/capnp/c++.capnp".namespace("ledger_v1::schema");
@@ -44,6 +45,17 @@ struct LedgerState $Strata.state {
   lastKind @1 :Kind = bankCard;
 }
 
-struct Audit $Strata.command {
+struct Audit $Strata.command("") {
   note @0 :Text;
+}
+
+struct Transfer $Strata.command("transfer") {
+  debit @0 :Debited;
+  to @1 :Text;
+  kinds @2 :List(Kind);
+}
+
+struct Receipt $Strata.reply {
+  balance @0 :Int64;
+  metas @1 :List(Meta);
 }

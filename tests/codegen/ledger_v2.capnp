@@ -1,6 +1,8 @@
 # ledger_v1.capnp after a schema change (tests/codegen): Credited is renamed to the
 # event "deposited" (the upcaster maps the old type name) and gains `currency` (old
-# events read its default); the state gains `frozen`. Same layout otherwise.
+# events read its default); the state gains `frozen`; the command "audit" gains `by`,
+# "transfer" is gone and "freeze" is new; the reply gains `frozen`. Same layout
+# otherwise.
 @0xe1a9b7c3d5f20864;
 
 $import "/capnp/c++.capnp".namespace("ledger_v2::schema");
@@ -44,5 +46,19 @@ struct Frozen $Strata.event("") {
 struct LedgerState $Strata.state $Strata.version(2) {
   balance @0 :Int64;
   lastKind @1 :Kind = bankCard;
+  frozen @2 :Bool;
+}
+
+struct Audit $Strata.command("audit") {
+  note @0 :Text;
+  by @1 :Text = "system";
+}
+
+struct Freeze $Strata.command("") {
+}
+
+struct Receipt $Strata.reply {
+  balance @0 :Int64;
+  metas @1 :List(Meta);
   frozen @2 :Bool;
 }

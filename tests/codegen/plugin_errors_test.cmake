@@ -41,3 +41,16 @@ check_case(reserved "${ns}struct E $Strata.event(\"e\") { schemaVersion @0 :UInt
   "E\\.schemaVersion: the C\\+\\+ name schema_version is taken")
 check_case(member-name "${ns}struct Closed $Strata.event(\"closed\") { closed @0 :Bool; }"
   "Closed\\.closed: a C\\+\\+ member cannot have its struct's name")
+check_case(command-no-aggregate "$Strata.namespace(\"t\");\nstruct C $Strata.command(\"c\") {}"
+  "commands or a reply are declared but the file annotation \\$Strata\\.aggregate")
+check_case(two-replies "${ns}struct E $Strata.event(\"e\") {}\nstruct R $Strata.reply {}\nstruct S $Strata.reply {}"
+  "more than one struct has \\$Strata\\.reply")
+check_case(same-command "${ns}struct E $Strata.event(\"e\") {}\nstruct DoIt $Strata.command(\"\") {}\nstruct D $Strata.command(\"do_it\") {}"
+  "two commands have the name \"do_it\"")
+string(REPEAT "n" 256 long_name)
+check_case(long-command "${ns}struct E $Strata.event(\"e\") {}\nstruct C $Strata.command(\"${long_name}\") {}"
+  "C: the command name is longer than 255 bytes")
+check_case(command-version "${ns}struct E $Strata.event(\"e\") {}\nstruct C $Strata.command(\"c\") $Strata.version(2) {}"
+  "C: \\$Strata\\.version applies to events and the state only")
+check_case(two-roles "${ns}struct E $Strata.event(\"e\") {}\nstruct C $Strata.command(\"c\") $Strata.reply {}"
+  "C: at most one of \\$Strata\\.event, \\$Strata\\.state, \\$Strata\\.command and \\$Strata\\.reply")

@@ -22,6 +22,12 @@ std::vector<const struct_model*> with_role(const file_model& m, struct_role r) {
   return out;
 }
 
+// The state and the reply travel between nodes as values (wire.hpp); commands have
+// their own framing (encode_command).
+bool has_wire_hooks(const struct_model& s) {
+  return s.role == struct_role::state || s.role == struct_role::reply;
+}
+
 // Qualified, so that a struct may be called `event` or `state` too.
 std::string variant_of(const file_model& m, const std::vector<const struct_model*>& ss) {
   std::string out = "std::variant<";
@@ -59,7 +65,12 @@ void emit_doc(std::ostream& os, const file_model& m, const struct_model& s) {
          << ", schema version " << s.version << ").\n";
       break;
     case struct_role::command:
-      os << "/// Command of " << m.aggregate << " (" << file << " " << s.capnp_name << ").\n";
+      os << "/// Command \"" << s.command_name << "\" of " << m.aggregate << " (" << file << " "
+         << s.capnp_name << ").\n";
+      break;
+    case struct_role::reply:
+      os << "/// The reply of " << m.aggregate << "'s commands (" << file << " " << s.capnp_name
+         << ").\n";
       break;
     case struct_role::value: os << "/// " << file << " " << s.capnp_name << ".\n"; break;
   }
@@ -103,13 +114,21 @@ void emit_struct(std::ostream& os, const file_model& m, const struct_model& s) {
   emit_equality(os, s);
   os << "};\n"
      << "/// Readable form for test failures: " << s.cpp_name << "{field: value, ...}.\n"
-     << "std::ostream& operator<<(std::ostream& os, const " << s.cpp_name << "& x);\n\n";
+     << "std::ostream& operator<<(std::ostream& os, const " << s.cpp_name << "& x);\n";
+  if (has_wire_hooks(s))
+    os << "/// Wire form (strata/runtime/wire.hpp): the Cap'n Proto message of " << s.capnp_name
+       << ";\n/// decode gives nullopt for bytes that are not exactly one, never throws.\n"
+       << "std::string wire_encode(const " << s.cpp_name << "& x);\n"
+       << "std::optional<" << s.cpp_name << "> wire_decode(strata::wire::as<" << s.cpp_name
+       << ">, std::string_view bytes) noexcept;\n";
+  os << "\n";
 }
 
 void emit_schema_struct(std::ostream& os, const file_model& m) {
   auto events = with_role(m, struct_role::event);
   auto states = with_role(m, struct_role::state);
   auto commands = with_role(m, struct_role::command);
+  auto replies = with_role(m, struct_role::reply);
   auto name = schema_struct(m);
   os << "/// The part of aggregate \"" << m.aggregate << "\" declared in " << base_name(m.path)
      << ": derive the aggregate\n"
@@ -119,6 +138,7 @@ void emit_schema_struct(std::ostream& os, const file_model& m) {
      << "  using event = " << variant_of(m, events) << ";\n";
   if (!states.empty()) os << "  using state = ::" << m.ns << "::" << states[0]->cpp_name << ";\n";
   if (!commands.empty()) os << "  using command = " << variant_of(m, commands) << ";\n";
+  if (!replies.empty()) os << "  using reply = ::" << m.ns << "::" << replies[0]->cpp_name << ";\n";
   os << "\n"
      << "  /// {event type, schema version, payload (unpacked Cap'n Proto message)}.\n"
      << "  static strata::event_bytes encode(const event& e);\n"
@@ -131,6 +151,18 @@ void emit_schema_struct(std::ostream& os, const file_model& m) {
        << "  /// nullopt for a version above the declared one; throws like decode.\n"
        << "  static std::optional<state> decode_state(std::uint32_t version,\n"
        << "                                           std::string_view payload);\n";
+  if (!commands.empty())
+    os << "  /// [name length][name][Cap'n Proto message] (strata/runtime/wire.hpp).\n"
+       << "  static std::string encode_command(const command& c);\n"
+       << "  /// nullopt for an unknown name or malformed bytes; never throws.\n"
+       << "  static std::optional<command> decode_command(std::string_view bytes);\n";
+  if (!replies.empty())
+    os << "  /// The reply's Cap'n Proto message (strata/runtime/wire.hpp).\n"
+       << "  static std::string encode_reply(const reply& r) { return ::" << m.ns
+       << "::wire_encode(r); }\n"
+       << "  /// nullopt for malformed bytes; never throws.\n"
+       << "  static std::optional<reply> decode_reply(std::string_view bytes) {\n"
+       << "    return ::" << m.ns << "::wire_decode(strata::wire::as<reply>{}, bytes);\n  }\n";
   if (m.upcaster)
     os << "  /// Defined by the application ($Strata.upcaster): called by decode with every\n"
        << "  /// stored event before it is decoded; returns it renamed, re-versioned or\n"
@@ -141,7 +173,11 @@ void emit_schema_struct(std::ostream& os, const file_model& m) {
      << "\", ...).\n"
      << "const char* event_type_name(const " << name << "::event& e) noexcept;\n"
      << "/// Readable form of any event, for test failures.\n"
-     << "std::ostream& operator<<(std::ostream& os, const " << name << "::event& e);\n\n";
+     << "std::ostream& operator<<(std::ostream& os, const " << name << "::event& e);\n";
+  if (!commands.empty())
+    os << "/// Readable form of any command, for test failures.\n"
+       << "std::ostream& operator<<(std::ostream& os, const " << name << "::command& c);\n";
+  os << "\n";
 }
 
 // -- source ------------------------------------------------------------------------
@@ -268,6 +304,44 @@ void emit_event_codec(std::ostream& os, const file_model& m) {
      << "  std::visit([&](const auto& x) { os << x; }, e);\n  return os;\n}\n\n";
 }
 
+void emit_wire_hooks(std::ostream& os, const struct_model& s) {
+  os << "std::string wire_encode(const " << s.cpp_name << "& x) {\n"
+     << "  ::capnp::MallocMessageBuilder mb{strata::wire::first_segment_words};\n  write_root(mb, "
+        "x);\n"
+     << "  return strata::capnp_to_bytes(mb);\n}\n\n"
+     << "std::optional<" << s.cpp_name << "> wire_decode(strata::wire::as<" << s.cpp_name
+     << ">, std::string_view bytes) noexcept {\n"
+     << "  return strata::read_untrusted<" << s.capnp_cpp << ">(\n"
+     << "    bytes, [](" << s.capnp_cpp << "::Reader r) { return read_value(r); });\n}\n\n";
+}
+
+void emit_command_codec(std::ostream& os, const file_model& m) {
+  auto commands = with_role(m, struct_role::command);
+  if (commands.empty()) return;
+  auto name = schema_struct(m);
+  os << "std::string " << name << "::encode_command(const command& c) {\n"
+     << "  static constexpr const char* names[] = {";
+  for (std::size_t i = 0; i < commands.size(); ++i)
+    os << (i ? ", " : "") << c_string_literal(commands[i]->command_name);
+  os << "};\n"
+     << "  ::capnp::MallocMessageBuilder mb{strata::wire::first_segment_words};\n"
+     << "  std::visit([&](const auto& x) { write_root(mb, x); }, c);\n"
+     << "  std::string out = strata::wire::command_prefix(names[c.index()]);\n"
+     << "  strata::capnp_append(out, mb);\n  return out;\n}\n\n"
+     << "std::optional<" << name << "::command> " << name
+     << "::decode_command(std::string_view bytes) {\n"
+     << "  auto f = strata::wire::unframe_command(bytes);\n"
+     << "  if (!f) return std::nullopt;\n";
+  for (const auto* s : commands)
+    os << "  if (f->name == " << c_string_literal(s->command_name) << ")\n"
+       << "    return strata::read_untrusted<" << s->capnp_cpp << ">(\n"
+       << "      f->message, [](" << s->capnp_cpp
+       << "::Reader r) { return command{read_value(r)}; });\n";
+  os << "  return std::nullopt;\n}\n\n"
+     << "std::ostream& operator<<(std::ostream& os, const " << name << "::command& c) {\n"
+     << "  std::visit([&](const auto& x) { os << x; }, c);\n  return os;\n}\n\n";
+}
+
 void emit_state_codec(std::ostream& os, const file_model& m) {
   auto states = with_role(m, struct_role::state);
   if (states.empty()) return;
@@ -294,6 +368,7 @@ std::string emit_header(const file_model& m) {
      << " (docs/runtime.md).\n"
      << "#pragma once\n\n"
      << "#include \"strata/runtime/aggregate.hpp\"\n\n"
+     << "#include \"strata/runtime/wire.hpp\"\n\n"
      << "#include <cstdint>\n#include <optional>\n#include <ostream>\n#include <string>\n"
      << "#include <string_view>\n#include <variant>\n#include <vector>\n\n"
      << "namespace " << m.ns << " {\n\n";
@@ -320,9 +395,12 @@ std::string emit_source(const file_model& m) {
     emit_struct_codec(os, s);
   os << "} // namespace\n\n";
   emit_printing(os, m);
+  for (const auto& s : m.structs)
+    if (has_wire_hooks(s)) emit_wire_hooks(os, s);
   if (!m.aggregate.empty()) {
     emit_event_codec(os, m);
     emit_state_codec(os, m);
+    emit_command_codec(os, m);
   }
   os << "} // namespace " << m.ns << "\n";
   return os.str();

@@ -17,6 +17,7 @@ constexpr std::uint64_t id_upcaster = 0xaab555b33d870a6full;
 constexpr std::uint64_t id_event = 0x877cc411a8ebc980ull;
 constexpr std::uint64_t id_state = 0xbef704e3cbde6b39ull;
 constexpr std::uint64_t id_command = 0x865f11baf513bce8ull;
+constexpr std::uint64_t id_reply = 0xe22c629f0ffef2f6ull;
 constexpr std::uint64_t id_version = 0x9be20ffa998d9031ull;
 constexpr std::uint64_t id_cxx_namespace = 0xb9c6f99ebf805f2cull;
 
@@ -50,21 +51,6 @@ bool is_cpp_keyword(const std::string& s) {
 std::string cpp_identifier(const std::string& capnp_name) {
   auto s = snake_case(capnp_name);
   return is_cpp_keyword(s) ? s + "_" : s;
-}
-
-std::string c_string_literal(const std::string& s) {
-  std::ostringstream os;
-  os << '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\')
-      os << '\\' << c;
-    else if (c < 0x20 || c >= 0x7f)
-      os << "\\" << std::oct << ((c >> 6) & 7) << ((c >> 3) & 7) << (c & 7) << std::dec;
-    else
-      os << c;
-  }
-  os << '"';
-  return os.str();
 }
 
 struct file_context {
@@ -235,13 +221,19 @@ void read_role(struct_model& m, capnp::schema::Node::Reader proto) {
     m.role = struct_role::state;
     ++roles;
   }
-  if (find(as, id_command)) {
+  if (find(as, id_command, &v)) {
     m.role = struct_role::command;
+    m.command_name = text(v.getText());
+    if (m.command_name.empty()) m.command_name = snake_case(m.capnp_name);
+    ++roles;
+  }
+  if (find(as, id_reply)) {
+    m.role = struct_role::reply;
     ++roles;
   }
   if (roles > 1)
-    throw schema_error(m.capnp_name + ": at most one of $Strata.event, $Strata.state and "
-                                      "$Strata.command per struct");
+    throw schema_error(m.capnp_name + ": at most one of $Strata.event, $Strata.state, "
+                                      "$Strata.command and $Strata.reply per struct");
   if (find(as, id_version, &v)) {
     if (m.role != struct_role::event && m.role != struct_role::state)
       throw schema_error(m.capnp_name + ": $Strata.version applies to events and the state "
@@ -333,17 +325,41 @@ void read_file_annotations(file_model& m, file_context& fc, capnp::schema::Node:
   m.upcaster = find(as, id_upcaster);
 }
 
+/// A command's wire name is framed with a one-byte length (wire.hpp) and read back by
+/// nodes of other versions: non-empty, at most 255 bytes, unique.
+void check_command_names(const file_model& m) {
+  std::set<std::string> names;
+  for (const auto& s : m.structs) {
+    if (s.role != struct_role::command) continue;
+    if (s.command_name.size() > 255)
+      throw schema_error(s.capnp_name + ": the command name is longer than 255 bytes");
+    if (!names.insert(s.command_name).second)
+      throw schema_error("two commands have the name \"" + s.command_name +
+                         "\" (set distinct names with $Strata.command(\"...\"))");
+  }
+}
+
 void check_roles(const file_model& m) {
   int states = 0;
+  int replies = 0;
   bool events = false;
+  bool commands = false;
   for (const auto& s : m.structs) {
     states += s.role == struct_role::state;
+    replies += s.role == struct_role::reply;
     events = events || s.role == struct_role::event;
+    commands = commands || s.role == struct_role::command;
   }
   if (states > 1) throw schema_error(m.path + ": more than one struct has $Strata.state");
-  if ((events || states > 0) && m.aggregate.empty())
-    throw schema_error(m.path + ": events or a state are declared but the file annotation "
-                                "$Strata.aggregate(\"<type name>\") is missing");
+  if (replies > 1) throw schema_error(m.path + ": more than one struct has $Strata.reply");
+  if ((events || states > 0 || commands || replies > 0) && m.aggregate.empty())
+    throw schema_error(m.path + ": events, a state, commands or a reply are declared but the "
+                                "file annotation $Strata.aggregate(\"<type name>\") is missing");
+  try {
+    check_command_names(m);
+  } catch (const schema_error& e) {
+    throw schema_error(m.path + ": " + e.what());
+  }
   if (!m.aggregate.empty() && !events)
     throw schema_error(m.path + ": $Strata.aggregate is set but no struct has $Strata.event");
   std::set<std::string> types;
@@ -372,6 +388,21 @@ std::string snake_case(const std::string& name) {
     }
   }
   return out;
+}
+
+std::string c_string_literal(const std::string& s) {
+  std::ostringstream os;
+  os << '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\')
+      os << '\\' << c;
+    else if (c < 0x20 || c >= 0x7f)
+      os << "\\" << std::oct << ((c >> 6) & 7) << ((c >> 3) & 7) << (c & 7) << std::dec;
+    else
+      os << c;
+  }
+  os << '"';
+  return os.str();
 }
 
 file_model read_file(const capnp::SchemaLoader& loader,

@@ -46,7 +46,7 @@ struct field_model {
   std::string initializer; ///< C++ default member initializer ("" for none)
 };
 
-enum class struct_role { value, event, state, command };
+enum class struct_role { value, event, state, command, reply };
 
 struct struct_model {
   std::string capnp_name; ///< e.g. "AccountState"
@@ -55,6 +55,7 @@ struct struct_model {
   std::uint64_t id = 0;
   struct_role role = struct_role::value;
   std::string event_type;    ///< events: the stored type name
+  std::string command_name;  ///< commands: the wire name (wire.hpp, at most 255 bytes)
   std::uint32_t version = 1; ///< events and state: the schema version written
   std::vector<field_model> fields;
   std::vector<std::string> depends_on; ///< cpp names of the file's structs it contains
@@ -90,5 +91,8 @@ file_model read_file(const capnp::SchemaLoader& loader,
 
 /// "AccountState" -> "account_state", "timestampNs" -> "timestamp_ns".
 std::string snake_case(const std::string& name);
+
+/// A C++ string literal of any bytes: quotes, backslashes and non-printables escaped.
+std::string c_string_literal(const std::string& s);
 
 } // namespace capnpc_strata

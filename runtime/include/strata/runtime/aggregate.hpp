@@ -24,13 +24,22 @@
 //     // Optional; enables snapshots (config snapshot_every):
 //     static strata::state_bytes encode_state(const state& s);
 //     static std::optional<state> decode_state(std::uint32_t version, std::string_view payload);
+//     // Optional; required to route its commands across nodes (wire.hpp; generated from
+//     // $Strata.command / $Strata.reply structs, or strata::wire::reply_codec<reply>):
+//     static std::string encode_command(const command& c);
+//     static std::optional<command> decode_command(std::string_view bytes);  // never throws
+//     static std::string encode_reply(const reply& r);
+//     static std::optional<reply> decode_reply(std::string_view bytes);      // never throws
 //   };
 //   const char* to_string(account::rejection r) noexcept;   // "not_open", ... (found by ADL)
 //   static_assert(strata::is_aggregate_v<account>);
 //   strata::check_aggregate<account>();   // or: readable static_assert messages
+//   static_assert(strata::is_routable_v<account>);   // strata::check_routable<account>()
 //
 // `decode`/`decode_state` may throw (Cap'n Proto throws kj::Exception on malformed
 // input): the runtime catches everything at that edge and reports `corrupt`.
+// `decode_command`/`decode_reply` read bytes from other nodes and must not throw: they
+// return nullopt for an unknown command name or malformed bytes.
 // A payload string_view is NOT guaranteed to be word-aligned: copy before handing it
 // to Cap'n Proto (strata::capnp_reader does that).
 #pragma once
@@ -147,6 +156,26 @@ struct has_state_codec<
                                                std::declval<std::string_view>())),
                       std::optional<typename A::state>>>> : std::true_type {};
 
+// Exact signatures (a function pointer of that type), so that a reply or command type
+// that merely converts does not count; inherited static members (a generated schema,
+// wire::reply_codec) do.
+template <class, class = void>
+struct has_command_codec : std::false_type {};
+template <class A>
+struct has_command_codec<
+  A, std::void_t<decltype(static_cast<std::string (*)(const typename A::command&)>(
+                   &A::encode_command)),
+                 decltype(static_cast<std::optional<typename A::command> (*)(std::string_view)>(
+                   &A::decode_command))>> : std::true_type {};
+
+template <class, class = void>
+struct has_reply_codec : std::false_type {};
+template <class A>
+struct has_reply_codec<
+  A, std::void_t<decltype(static_cast<std::string (*)(const typename A::reply&)>(&A::encode_reply)),
+                 decltype(static_cast<std::optional<typename A::reply> (*)(std::string_view)>(
+                   &A::decode_reply))>> : std::true_type {};
+
 template <class A, class = void>
 struct has_rejection_names : std::false_type {};
 template <class A>
@@ -189,6 +218,37 @@ constexpr bool is_aggregate_v = [] {
 /// Whether snapshots are possible for `A` (it maps its state to bytes).
 template <class A>
 constexpr bool has_snapshots_v = detail::has_state_codec<A>::value;
+
+/// Whether `A`'s commands can be routed to another node: it has `command` and `reply`
+/// and the four static members encode_command, decode_command, encode_reply and
+/// decode_reply with exactly the signatures in the file comment (wire.hpp).
+template <class A>
+constexpr bool is_routable_v = [] {
+  if constexpr (detail::has_command<A>::value && detail::has_reply<A>::value)
+    return detail::has_command_codec<A>::value && detail::has_reply_codec<A>::value;
+  else
+    return false;
+}();
+
+/// Checks is_routable_v with one readable message per missing piece (for code that
+/// routes commands across nodes). Does nothing at run time.
+template <class A>
+constexpr bool check_routable() {
+  static_assert(detail::has_command<A>::value && detail::has_reply<A>::value,
+                "routable aggregate: missing `using command = ...;` or `using reply = ...;`");
+  if constexpr (detail::has_command<A>::value && detail::has_reply<A>::value) {
+    static_assert(detail::has_command_codec<A>::value,
+                  "routable aggregate: missing `static std::string encode_command(const "
+                  "command&);` or `static std::optional<command> "
+                  "decode_command(std::string_view);` (declare the commands with "
+                  "$Strata.command in the schema, docs/runtime.md)");
+    static_assert(detail::has_reply_codec<A>::value,
+                  "routable aggregate: missing `static std::string encode_reply(const "
+                  "reply&);` or `static std::optional<reply> decode_reply(std::string_view);` "
+                  "($Strata.reply in the schema, or derive strata::wire::reply_codec<reply>)");
+  }
+  return true;
+}
 
 /// Checks the concept with one readable message per missing piece. Call it anywhere
 /// (it is constexpr and does nothing at run time); the runtime calls it too.

@@ -42,46 +42,22 @@
 
 namespace bank {
 
-// -- commands: intent, may be rejected ---------------------------------------------
+// -- declared in bank.capnp; capnpc-strata generates them in bank/schema/bank.strata.hpp
+// (with ==, operator<<):
+// - commands (intent, may be rejected): open_account{owner}, deposit{cents},
+//   withdraw{cents}, close_account{}, get_balance{} and the variant account::command;
+// - the reply balance_reply{balance, seq}: cents after the command, and the seq of the
+//   account's last event after it;
+// - events opened, deposited, withdrawn, closed, the state account_state, the event
+//   variant; the codecs of all of them (bank::account_schema). -------------------------
 
-/// Opens the account for `owner` (may be empty).
-struct open_account {
-  std::string owner;
-};
-/// Adds `cents` (> 0) to the balance.
-struct deposit {
-  std::int64_t cents = 0;
-};
-/// Takes `cents` (> 0, <= balance) from the balance.
-struct withdraw {
-  std::int64_t cents = 0;
-};
-/// Closes the account; only at balance 0. A closed account accepts no more commands.
-struct close_account {};
-/// Replies the balance; stores nothing.
-struct get_balance {};
-
-// -- events and state: declared in bank.capnp; capnpc-strata generates bank::opened,
-// deposited, withdrawn, closed, account_state (with ==, operator<<), the event variant
-// and the codec in bank/schema/bank.strata.hpp (bank::account_schema) -------------
-
-/// What a successful command (and get_balance) replies.
-struct balance_reply {
-  std::int64_t balance = 0; ///< cents, after the command
-  std::uint64_t seq = 0;    ///< seq of the account's last event after the command
-
-  friend bool operator==(const balance_reply& a, const balance_reply& b) {
-    return a.balance == b.balance && a.seq == b.seq;
-  }
-};
-
-/// The aggregate: type_name ("account"), event, state, encode/decode and
-/// encode_state/decode_state come from bank.capnp through account_schema (generated;
+/// The aggregate: type_name ("account"), event, state, command, reply, encode/decode,
+/// encode_state/decode_state, encode_command/decode_command and
+/// encode_reply/decode_reply come from bank.capnp through account_schema (generated;
 /// decode returns nullopt for an unknown type or a newer schema version and throws
-/// kj::Exception on malformed bytes). Written here: commands, rejections, the reply,
-/// handle and apply.
+/// kj::Exception on malformed bytes; decode_command/decode_reply return nullopt for
+/// anything malformed and never throw). Written here: rejections, handle and apply.
 struct account : account_schema {
-  using command = std::variant<open_account, deposit, withdraw, close_account, get_balance>;
   /// Domain rejections (travel as caf::error in category "rejected"; see
   /// strata::rejection_of<account>). Numbers are stable.
   enum class rejection : std::uint8_t {
@@ -92,7 +68,6 @@ struct account : account_schema {
     not_zero_balance,   ///< close_account while the balance is not 0
     closed,             ///< any command but get_balance on a closed account
   };
-  using reply = balance_reply;
   using effect = strata::effect<event, rejection, state, reply>;
 
   /// Folds one event in. Pure, total over every event type.
@@ -105,6 +80,10 @@ struct account : account_schema {
 const char* to_string(account::rejection r) noexcept;
 
 // Generated with the types: event_type_name(const account::event&) ("opened",
-// "deposited", "withdrawn", "closed") and operator<< for every event and the state.
+// "deposited", "withdrawn", "closed") and operator<< for every event, command, the
+// state and the reply.
+
+// A node may forward an account's commands to the owner of its shard (wire.hpp).
+static_assert(strata::is_routable_v<account>);
 
 } // namespace bank
