@@ -47,6 +47,11 @@ struct node_config {
   std::uint32_t shards = default_num_shards;
   std::uint32_t gossip_interval_ms = 100;
   std::uint64_t incarnation = 0; ///< 0: drawn at start (time + randomness)
+  /// Client mode (`strata-bank --cluster`): publishes nothing and never joins the view;
+  /// connects to the seeds (and the members it learns of), receives their view and
+  /// routes by gossip and can send() to any member (replies come back the same way).
+  /// self() is then (host, port 0, incarnation).
+  bool client = false;
 };
 
 /// How a region reaches one shard right now.
@@ -58,7 +63,7 @@ struct shard_route {
     unknown, ///< no owner known yet (joining, no member up): buffer (bounded)
   };
   kind state = kind::unknown;
-  member_id owner;        ///< meaningful for local and remote
+  member_id owner;         ///< meaningful for local and remote
   std::uint64_t epoch = 0; ///< ownership epoch of the shard at its owner
 };
 
@@ -121,8 +126,12 @@ class node {
   /// shard), then the node is removed. Returns when that has finished or `timeout_ms`
   /// passed (false). Not from an actor.
   virtual bool leave(std::uint32_t timeout_ms) = 0;
-  /// Stops gossip and closes connections (no handoff). Idempotent.
+  /// Stops gossip and closes connections (no handoff). Idempotent. Not from an actor.
   virtual void stop() = 0;
+
+  /// Messages dropped so far: malformed or unexpected (each logged, the first ten and
+  /// then one in a thousand, to stderr). Any thread.
+  virtual std::uint64_t dropped_messages() const noexcept = 0;
 };
 
 } // namespace strata::cluster
