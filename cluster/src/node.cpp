@@ -119,7 +119,8 @@ class node_impl final : public node {
   std::uint64_t dropped_messages() const noexcept override { return shared_->dropped.load(); }
 
  private:
-  /// Whether this node's leave has finished: it is exiting (or later) and holds no shard.
+  /// Whether this node's leave has finished: it is exiting (or later), holds no shard,
+  /// and every owned shard serves (its former shards live elsewhere).
   bool left(const node_snapshot& s) const;
 
   caf::actor_system& sys_;
@@ -138,8 +139,10 @@ bool node_impl::left(const node_snapshot& s) const {
   if (!rec ||
       static_cast<std::uint8_t>(rec->status) < static_cast<std::uint8_t>(member_status::exiting))
     return false;
-  for (auto& st : s.table)
-    if (st.holder == self_ && st.phase != handoff_phase::unowned) return false;
+  for (auto& st : s.table) {
+    if (st.phase == handoff_phase::unowned) continue;
+    if (st.holder == self_ || st.phase != handoff_phase::serving) return false;
+  }
   return true;
 }
 

@@ -118,7 +118,7 @@ void node_actor::on_wire(std::uint8_t ch, const std::string& from, std::string& 
   remember(&node_shared::by_sender, from, caf::actor_cast<caf::actor>(current_sender()));
   auto c = static_cast<channel>(ch);
   if (c == channel::gossip) return on_gossip(*sender, bytes);
-  if (c == channel::handoff) return on_report(*sender, bytes);
+  if (c == channel::handoff) return drop("channel handoff is reserved (no message uses it yet)");
   node::handler h;
   {
     std::lock_guard<std::mutex> lk(shared_->mu);
@@ -141,13 +141,6 @@ void node_actor::on_gossip(const member_id& from, const std::string& bytes) {
   if (g->kind == wire::gossip_kind::push)
     send_gossip(caf::actor_cast<caf::actor>(current_sender()), wire::gossip_kind::reply);
   if (changed) after_change();
-}
-
-void node_actor::on_report(const member_id& from, const std::string& bytes) {
-  auto rep = wire::decode_report(bytes, cfg_.shards);
-  if (!rep) return drop("malformed handoff report from " + to_string(from));
-  if (!is_leader()) return; // the holder repeats it to the leader it sees
-  apply_report(from, *rep);
 }
 
 void node_actor::on_tick() {
@@ -199,86 +192,71 @@ void node_actor::leader_round() {
   auto next = leader_actions(view_, holders(table_));
   bool changed = next != view_;
   view_ = std::move(next);
-  changed = apply_allocation() || changed;
+  changed = assign_unowned() || changed;
   if (!changed) return;
   broadcast();
   drive_local();
   publish();
 }
 
-bool node_actor::apply_allocation() {
+bool node_actor::assign_unowned() {
   auto targets = allocate(view_, cfg_.shards);
   bool changed = false;
   for (shard_id s = 0; s < cfg_.shards; ++s) {
-    auto st = step(table_[s], retarget{targets[s]}).state;
-    if (st.phase == handoff_phase::flushed && st.target && st.target != st.holder)
-      st = step(st, hand_over{*st.holder, st.epoch}).state;
-    if (!(st == table_[s])) {
-      // A change of the target alone is this node's bookkeeping, not news to gossip.
-      changed = changed || st.phase != table_[s].phase || st.epoch != table_[s].epoch;
-      table_[s] = st;
-    }
+    if (table_[s].phase != handoff_phase::unowned || !targets[s]) continue;
+    table_[s] = step(table_[s], retarget{targets[s]}).state;
+    changed = true;
   }
   return changed;
 }
 
-void node_actor::apply_report(const member_id& from, const wire::report& rep) {
-  auto& st = table_[rep.shard];
-  auto before = st;
-  switch (rep.kind) {
-    case wire::report_kind::flushed: st = step(st, flushed{from, rep.epoch}).state; break;
-    case wire::report_kind::restore_begun:
-      st = step(st, restore_begun{from, rep.epoch}).state;
-      break;
-    case wire::report_kind::restored:
-      // restore_begun may have gone to a previous leader: the restored implies it.
-      if (st.phase == handoff_phase::handed_over)
-        st = step(st, restore_begun{from, rep.epoch}).state;
-      st = step(st, restored{from, rep.epoch}).state;
-      break;
+bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
+  auto st = step(table_[s], retarget{target}).state;
+  auto& p = progress_[s];
+  auto e = st.epoch;
+  auto me = caf::actor_cast<caf::actor>(this);
+  if (st.phase == handoff_phase::stopping) {
+    if (p.release_started != e) {
+      p.release_started = e;
+      host_->release(s, e, [me, s, e](bool ok) {
+        caf::anon_send(me, host_done_atom::value, std::uint8_t{1}, s, e, ok);
+      });
+    }
+    if (p.release_done == e) st = step(st, flushed{self_, e}).state;
   }
-  if (st == before) return;
-  apply_allocation();
-  broadcast();
-  after_change();
+  if (st.phase == handoff_phase::flushed && st.target && st.target != st.holder)
+    st = step(st, hand_over{self_, e}).state;
+  if (st.phase == handoff_phase::handed_over && st.holder == self_) {
+    e = st.epoch;
+    if (p.acquire_started != e) {
+      p.acquire_started = e;
+      host_->acquire(s, e, [me, s, e](bool ok) {
+        caf::anon_send(me, host_done_atom::value, std::uint8_t{2}, s, e, ok);
+      });
+    }
+    st = step(st, restore_begun{self_, e}).state;
+  }
+  if (st.phase == handoff_phase::restoring && p.acquire_done == st.epoch)
+    st = step(st, restored{self_, st.epoch}).state;
+  bool news = st.phase != table_[s].phase || st.epoch != table_[s].epoch || st.holder != table_[s].holder;
+  table_[s] = st;
+  return news;
 }
 
 void node_actor::drive_local() {
-  if (client_) return;
+  if (client_ || self_text_.empty()) return;
+  auto targets = allocate(view_, cfg_.shards);
+  bool changed = false;
   for (shard_id s = 0; s < cfg_.shards; ++s) {
-    const auto st = table_[s]; // a copy: report() may move the shard on meanwhile
-    if (!st.holder || *st.holder != self_) continue;
-    auto& p = progress_[s];
-    auto me = caf::actor_cast<caf::actor>(this);
-    if (st.phase == handoff_phase::stopping) {
-      if (p.release_started != st.epoch) {
-        p.release_started = st.epoch;
-        host_->release(s, st.epoch, [me, s, e = st.epoch](bool ok) {
-          caf::anon_send(me, host_done_atom::value, std::uint8_t{1}, s, e, ok);
-        });
-      }
-      if (p.release_done == st.epoch) report(wire::report_kind::flushed, s, st.epoch);
-    } else if (st.phase == handoff_phase::handed_over || st.phase == handoff_phase::restoring) {
-      if (p.acquire_started != st.epoch) {
-        p.acquire_started = st.epoch;
-        report(wire::report_kind::restore_begun, s, st.epoch);
-        host_->acquire(s, st.epoch, [me, s, e = st.epoch](bool ok) {
-          caf::anon_send(me, host_done_atom::value, std::uint8_t{2}, s, e, ok);
-        });
-      }
-      if (p.acquire_done == st.epoch) report(wire::report_kind::restored, s, st.epoch);
-    }
+    // A shard may pass several phases at once (a called-off move hands it back to this
+    // node, which acquires it again): advance to a fixed point, at most a few steps.
+    for (int i = 0; i < 8 && table_[s].holder == self_ && advance(s, targets[s]); ++i)
+      changed = true;
   }
-}
-
-void node_actor::report(wire::report_kind kind, shard_id shard, std::uint64_t epoch) {
-  wire::report rep{kind, shard, epoch};
-  if (is_leader()) return apply_report(self_, rep);
-  auto leader = leader_of(view_);
-  if (!leader) return;
-  if (auto h = handle_of(*leader))
-    send(h, wire_atom::value, static_cast<std::uint8_t>(channel::handoff), self_text_,
-         wire::encode_report(rep));
+  if (!changed) return;
+  broadcast();
+  leader_round(); // holders changed: an exiting member may be removable
+  publish();
 }
 
 void node_actor::after_change() {

@@ -1,9 +1,15 @@
 // File: cluster/src/node_actor.hpp (private to strata::cluster)
 //
 // The actor a node publishes: it carries the pure decisions of this module. It merges
-// gossip (member view + shard table), runs leader_actions and the shard allocation when
-// it is the leader, calls the shard_host for its own shards, reports the handoff steps
-// to the leader, and publishes the snapshot route() reads.
+// gossip (member view + shard table), runs leader_actions when it is the leader, moves
+// the shards it holds through the handoff state machine (calling the shard_host), and
+// publishes the snapshot route() reads.
+//
+// Who writes the shard table: every transition of a shard at epoch e is made by the
+// member holding it at e (retarget to its own allocation, stopping, flushed, hand_over
+// to the target; then the new holder: restore_begun, restored), so each (shard, epoch)
+// has one writer and tables merge without conflict (wire::merge_tables). The leader
+// only gives never-owned shards their first owner (at bootstrap).
 //
 // Messages between nodes: (wire_atom, uint8 channel, string sender member id, string
 // bytes), builtin types only. Anything else that reaches the actor is counted as
@@ -58,7 +64,6 @@ class node_actor : public caf::event_based_actor {
   void on_init(const std::string& self_text, std::uint16_t port);
   void on_wire(std::uint8_t ch, const std::string& from, std::string& bytes);
   void on_gossip(const member_id& from, const std::string& bytes);
-  void on_report(const member_id& from, const std::string& bytes);
   void on_tick();
   void on_host_done(std::uint8_t kind, shard_id shard, std::uint64_t epoch, bool ok);
   void on_down(const caf::down_msg& dm);
@@ -67,14 +72,13 @@ class node_actor : public caf::event_based_actor {
 
   bool may_lead() const;
   bool is_leader() const;
-  /// leader_actions, the allocation and the hand_over of flushed shards; then
-  /// broadcast when anything changed.
+  /// leader_actions and first owners for never-owned shards; broadcast on a change.
   void leader_round();
-  bool apply_allocation();
-  void apply_report(const member_id& from, const wire::report& rep);
-  /// Calls the shard_host for this node's shards and reports to the leader.
+  bool assign_unowned();
+  /// Moves the shards this node holds on (calling the shard_host); broadcast on a change.
   void drive_local();
-  void report(wire::report_kind kind, shard_id shard, std::uint64_t epoch);
+  /// One pass over shard `s` held by this node; whether its phase, epoch or holder moved.
+  bool advance(shard_id s, const std::optional<member_id>& target);
   void after_change();
   void publish();
 

@@ -160,27 +160,6 @@ std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards
   return g;
 }
 
-std::string encode_report(const report& rep) {
-  writer w;
-  w.u8(format_version);
-  w.u8(static_cast<std::uint8_t>(rep.kind));
-  w.u32(rep.shard);
-  w.u64(rep.epoch);
-  return w.take();
-}
-
-std::optional<report> decode_report(std::string_view bytes, std::uint32_t shards) {
-  reader r(bytes);
-  if (r.u8() != format_version) return std::nullopt;
-  report rep;
-  auto kind = r.u8();
-  rep.shard = r.u32();
-  rep.epoch = r.u64();
-  if (!r.at_end() || kind < 1 || kind > 3 || rep.shard >= shards) return std::nullopt;
-  rep.kind = static_cast<report_kind>(kind);
-  return rep;
-}
-
 std::optional<member_id> parse_member_id(std::string_view text) {
   auto hash = text.rfind('#');
   if (hash == std::string_view::npos) return std::nullopt;

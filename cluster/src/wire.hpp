@@ -10,7 +10,7 @@
 // Gossip layout (little endian): u8 format (1), u8 kind, u32 members, per member
 // {u16 host length, host, u16 port, u64 incarnation, u8 status, u64 version}, u32
 // shards, per shard {u8 phase, u8 has holder, [holder as above without status and
-// version], u64 epoch}. Handoff: u8 format (1), u8 report, u32 shard, u64 epoch.
+// version], u64 epoch}.
 #pragma once
 
 #include "strata/cluster/handoff.hpp"
@@ -42,30 +42,14 @@ std::string encode_gossip(const gossip& g);
 /// kind, status or phase, too many members) or the table does not have `shards` entries.
 std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards);
 
-/// A holder's report to the leader (the handoff events only a holder may send).
-enum class report_kind : std::uint8_t {
-  flushed = 1,       ///< the release of (shard, epoch) finished
-  restore_begun = 2, ///< the acquire of (shard, epoch) started
-  restored = 3,      ///< the acquire of (shard, epoch) finished
-};
-
-struct report {
-  report_kind kind = report_kind::flushed;
-  shard_id shard = 0;
-  std::uint64_t epoch = 0;
-};
-
-std::string encode_report(const report& r);
-/// nullopt when malformed or `shard` >= `shards`.
-std::optional<report> decode_report(std::string_view bytes, std::uint32_t shards);
-
 /// Parses to_string(member_id): "host:port#incarnation", "[v6]:port#incarnation".
 std::optional<member_id> parse_member_id(std::string_view text);
 
 /// The merge of two shard tables of one size: per shard the state later in the
 /// handoff's order (epoch, then phase handed_over < restoring < serving < stopping <
-/// flushed); on a tie `a`'s. Only the leader moves a shard forward, so the states of
-/// one shard form a chain and gossip of tables converges like that of views.
+/// flushed); on a tie `a`'s. Each (shard, epoch) has one writer, its holder
+/// (node_actor.hpp), so the states of one shard form a chain and gossip of tables
+/// converges like that of views.
 std::vector<shard_state> merge_tables(const std::vector<shard_state>& a,
                                       const std::vector<shard_state>& b);
 

@@ -154,6 +154,22 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
     nodes[1]->stop();
   }
 
+  SUBCASE("the leader leaves: the next leader finishes the moves") {
+    auto leader = leader_of(nodes[0]->view());
+    REQUIRE(leader);
+    std::size_t li = 0;
+    while (nodes[li]->self() != *leader)
+      ++li;
+    REQUIRE(nodes[li]->leave(20000));
+    CHECK(own.held_by(static_cast<int>(li)) == 0);
+    std::vector<node*> rest;
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (i != li) rest.push_back(nodes[i].get());
+    REQUIRE(eventually([&] { return converged(rest); }));
+    CHECK(leader_of(rest.front()->view()) != leader);
+    CHECK(own.problems_copy().empty());
+  }
+
   for (auto& n : nodes)
     n->stop();
 }
@@ -191,7 +207,7 @@ TEST_CASE("send and on_receive carry bytes; malformed messages are dropped; a cl
     REQUIRE(h);
     auto from = to_string(a->self());
     caf::anon_send(*h, wire_atom::value, std::uint8_t{1}, from, std::string("garbage"));
-    caf::anon_send(*h, wire_atom::value, std::uint8_t{4}, from, std::string("\1\7", 2));
+    caf::anon_send(*h, wire_atom::value, std::uint8_t{4}, from, std::string("\1\7", 2)); // reserved
     caf::anon_send(*h, wire_atom::value, std::uint8_t{99}, from, std::string("x"));
     caf::anon_send(*h, wire_atom::value, std::uint8_t{2}, std::string("not an id"), std::string());
     caf::anon_send(*h, 42);

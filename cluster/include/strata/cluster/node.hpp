@@ -122,9 +122,13 @@ class node {
   /// Installs the handler of a channel (before traffic on it; once).
   virtual void on_receive(channel c, handler h) = 0;
 
-  /// Graceful leave: the leader moves every shard of this node away (release() per
-  /// shard), then the node is removed. Returns when that has finished or `timeout_ms`
-  /// passed (false). Not from an actor.
+  /// Graceful leave: this node becomes leaving, hands every shard it holds to its new
+  /// owner (release() per shard, then the new owner's acquire()), and the leader makes it
+  /// exiting, then removed. Returns true once it is exiting, holds no shard and every
+  /// shard serves at its owner (so its former shards live elsewhere); false when
+  /// `timeout_ms` passed first (also when no other member is up to take the shards).
+  /// The node keeps gossiping until stop(). A client-mode node returns true at once.
+  /// Not from an actor.
   virtual bool leave(std::uint32_t timeout_ms) = 0;
   /// Stops gossip and closes connections (no handoff). Idempotent. Not from an actor.
   virtual void stop() = 0;
