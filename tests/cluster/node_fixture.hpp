@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace strata::cluster::test {
@@ -65,9 +66,16 @@ struct ownership {
   }
 };
 
+/// Records every call in `o` and answers done(true): at once on the calling thread, or
+/// (async) from a thread of its own, as a real host that waits for Kafka would.
 class fake_host : public shard_host {
  public:
-  fake_host(int index, ownership& o) : index_(index), o_(o) {}
+  fake_host(int index, ownership& o, bool async = false)
+      : index_(index), o_(o), async_(async) {}
+  ~fake_host() override {
+    for (auto& t : threads_)
+      t.join();
+  }
 
   void release(shard_id s, std::uint64_t e, std::function<void(bool)> done) override {
     {
@@ -80,7 +88,7 @@ class fake_host : public shard_host {
       if (i != o_.owner.end() && i->second == index_) o_.owner.erase(i);
       o_.calls.push_back({index_, false, s, e});
     }
-    done(true);
+    finish(std::move(done));
   }
 
   void acquire(shard_id s, std::uint64_t e, std::function<void(bool)> done) override {
@@ -97,12 +105,21 @@ class fake_host : public shard_host {
       o_.owner[s] = index_;
       o_.calls.push_back({index_, true, s, e});
     }
-    done(true);
+    finish(std::move(done));
   }
 
  private:
+  void finish(std::function<void(bool)> done) {
+    if (!async_) return done(true);
+    std::lock_guard<std::mutex> lk(mu_);
+    threads_.emplace_back([d = std::move(done)] { d(true); });
+  }
+
   int index_;
   ownership& o_;
+  bool async_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
 };
 
 /// Whether `nodes` agree: one view in which each of them is up and nothing else is

@@ -68,7 +68,7 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
   std::vector<std::unique_ptr<node>> nodes;
   for (int i = 0; i < 5; ++i) {
     machines.push_back(std::make_unique<machine>());
-    hosts.push_back(std::make_unique<fake_host>(i, own));
+    hosts.push_back(std::make_unique<fake_host>(i, own, i % 2 == 1)); // some answer later
   }
 
   auto t0 = clock_type::now();
