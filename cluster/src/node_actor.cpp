@@ -238,7 +238,8 @@ bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
   }
   if (st.phase == handoff_phase::restoring && p.acquire_done == st.epoch)
     st = step(st, restored{self_, st.epoch}).state;
-  bool news = st.phase != table_[s].phase || st.epoch != table_[s].epoch || st.holder != table_[s].holder;
+  bool news =
+    st.phase != table_[s].phase || st.epoch != table_[s].epoch || st.holder != table_[s].holder;
   table_[s] = st;
   return news;
 }

@@ -70,8 +70,7 @@ struct ownership {
 /// (async) from a thread of its own, as a real host that waits for Kafka would.
 class fake_host : public shard_host {
  public:
-  fake_host(int index, ownership& o, bool async = false)
-      : index_(index), o_(o), async_(async) {}
+  fake_host(int index, ownership& o, bool async = false) : index_(index), o_(o), async_(async) {}
   ~fake_host() override {
     for (auto& t : threads_)
       t.join();
@@ -112,7 +111,9 @@ class fake_host : public shard_host {
   void finish(std::function<void(bool)> done) {
     if (!async_) return done(true);
     std::lock_guard<std::mutex> lk(mu_);
-    threads_.emplace_back([d = std::move(done)] { d(true); });
+    threads_.emplace_back([d = std::move(done)] {
+      d(true);
+    });
   }
 
   int index_;

@@ -165,7 +165,9 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
     std::vector<node*> rest;
     for (std::size_t i = 0; i < nodes.size(); ++i)
       if (i != li) rest.push_back(nodes[i].get());
-    REQUIRE(eventually([&] { return converged(rest); }));
+    REQUIRE(eventually([&] {
+      return converged(rest);
+    }));
     CHECK(leader_of(rest.front()->view()) != leader);
     CHECK(own.problems_copy().empty());
   }
