@@ -31,6 +31,14 @@ std::vector<member_id> member_view::with_status(member_status s) const {
   return out;
 }
 
+bool member_view::absorb(const member_id& m, const member_record& r) {
+  auto [it, added] = members_.emplace(m, r);
+  if (added) return true;
+  if (!precedes(it->second, r)) return false;
+  it->second = r;
+  return true;
+}
+
 std::uint64_t member_view::version() const noexcept {
   std::uint64_t sum = 0;
   // Each record counts as (status, version) packed in that order, so a record that

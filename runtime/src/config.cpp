@@ -53,6 +53,82 @@ status parse_bool(std::string_view key, std::string_view v, bool& out) {
                                     "' expects true or false, got '" + std::string(v) + "'"};
 }
 
+/// "host:port" or "[v6]:port" (port 1..65535) into `out`.
+status parse_seed(std::string_view item, config::cluster_seed& out) {
+  auto bad = [&] {
+    return status{errc::invalid_argument, "config key 'cluster-seeds' expects host:port,… "
+                                          "(IPv6 as [::1]:4500), got '" +
+                                            std::string(item) + "'"};
+  };
+  auto colon = item.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  auto host = item.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return bad();
+  }
+  std::uint32_t port = 0;
+  auto p = item.substr(colon + 1);
+  auto res = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (p.empty() || res.ec != std::errc{} || res.ptr != p.data() + p.size() || port == 0 ||
+      port > 65535)
+    return bad();
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(port);
+  return {};
+}
+
+status parse_seeds(std::string_view v, std::vector<config::cluster_seed>& out) {
+  std::vector<config::cluster_seed> seeds;
+  while (!v.empty()) {
+    auto comma = v.find(',');
+    auto item = trim(v.substr(0, comma));
+    v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    if (item.empty()) continue;
+    config::cluster_seed s;
+    if (auto st = parse_seed(item, s); !st.ok()) return st;
+    seeds.push_back(std::move(s));
+  }
+  out = std::move(seeds);
+  return {};
+}
+
+/// The cluster-* keys; `handled` false for any other key.
+status set_cluster(config& c, const std::string& key, std::string_view v, bool& handled) {
+  handled = true;
+  if (key == "cluster-host") {
+    if (v.empty()) return {errc::invalid_argument, "config key 'cluster-host' must not be empty"};
+    c.cluster_host = std::string(v);
+    return {};
+  }
+  if (key == "cluster-port") {
+    std::uint64_t port = 0;
+    auto st = parse_uint(key, v, port);
+    if (st.ok() && port > 65535)
+      return {errc::invalid_argument,
+              "config key 'cluster-port' expects 0..65535, got '" + std::string(v) + "'"};
+    if (st.ok()) c.cluster_port = static_cast<std::uint16_t>(port);
+    return st;
+  }
+  if (key == "cluster-seeds") return parse_seeds(v, c.cluster_seeds);
+  if (key == "cluster-shards" || key == "cluster-gossip-ms") {
+    bool shards = key == "cluster-shards";
+    auto& field = shards ? c.cluster_shards : c.cluster_gossip_ms;
+    std::uint64_t max = shards ? 65536 : 60000;
+    std::uint64_t x = 0;
+    auto st = parse_uint(key, v, x);
+    if (st.ok() && (x == 0 || x > max))
+      return {errc::invalid_argument, "config key '" + key + "' expects 1.." + std::to_string(max) +
+                                        ", got '" + std::string(v) + "'"};
+    if (st.ok()) field = static_cast<std::uint32_t>(x);
+    return st;
+  }
+  handled = false;
+  return {};
+}
+
 /// Keys that are a switch on the command line: `--key` alone means true.
 bool is_flag(std::string_view key) { return normalise(key) == "read-only"; }
 
@@ -71,6 +147,8 @@ bool config::replicated_for(std::string_view type) const {
 persistence::status config::set(std::string_view key_in, std::string_view value_in) {
   auto key = normalise(trim(key_in));
   auto v = trim(value_in);
+  bool handled = false;
+  if (auto st = set_cluster(*this, key, v, handled); handled) return st;
   if (key == "kafka") {
     kafka = std::string(v);
     return {};

@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/message.hpp>
 #include <caf/send.hpp>
 
@@ -43,6 +44,9 @@ class strata_actor_config : public caf::actor_system_config {
     set("scheduler.max-threads", threads);
     set("scheduler.policy", caf::atom_from_string(cfg.scheduler_policy));
     if (cfg.max_throughput > 0) set("scheduler.max-throughput", cfg.max_throughput);
+    // A cluster node (strata::cluster::node) talks through CAF's middleman, which must be
+    // loaded before the actor_system exists; a single node does without it.
+    if (cfg.cluster_enabled()) load<caf::io::middleman>();
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
     add_error_category(rejected_category,
                        [](uint8_t code, caf::atom_value, const caf::message& ctx) {

@@ -99,3 +99,38 @@ TEST_CASE("config: read-only is a switch, lock-wait-ms a number") {
   CHECK(d.read_only);
   CHECK_FALSE(d.set("lock-wait-ms", "-1").ok());
 }
+
+TEST_CASE("config: cluster keys; without them the cluster is off") {
+  strata::config plain;
+  CHECK_FALSE(plain.cluster_enabled());
+  CHECK(plain.cluster_shards == 64);
+  const char* argv[] = {"prog",
+                        "--cluster-host=10.0.0.5",
+                        "--cluster-port",
+                        "4501",
+                        "--cluster-seeds=10.0.0.1:4500, [::1]:4502,node-c:4503",
+                        "--cluster-shards=32",
+                        "--cluster-gossip-ms=250"};
+  auto c = strata::config::from_args(7, argv, nullptr);
+  REQUIRE(c);
+  CHECK(c->cluster_enabled());
+  CHECK(c->cluster_host == "10.0.0.5");
+  CHECK(c->cluster_port == 4501);
+  REQUIRE(c->cluster_seeds.size() == 3);
+  CHECK(c->cluster_seeds[0].host == "10.0.0.1");
+  CHECK(c->cluster_seeds[0].port == 4500);
+  CHECK(c->cluster_seeds[1].host == "::1");
+  CHECK(c->cluster_seeds[2].host == "node-c");
+  CHECK(c->cluster_seeds[2].port == 4503);
+  CHECK(c->cluster_shards == 32);
+  CHECK(c->cluster_gossip_ms == 250);
+  strata::config s;
+  CHECK(s.set("cluster-seeds", "a:1").ok());
+  CHECK(s.cluster_enabled());
+  for (auto bad : {"a", "a:", ":1", "a:0", "a:70000", "::1:5", "[::1:5", "a:1,b"})
+    CHECK_MESSAGE(!s.set("cluster-seeds", bad).ok(), bad);
+  CHECK_FALSE(s.set("cluster-port", "65536").ok());
+  CHECK_FALSE(s.set("cluster-shards", "0").ok());
+  CHECK_FALSE(s.set("cluster-gossip-ms", "0").ok());
+  CHECK_FALSE(s.set("cluster-host", "").ok());
+}

@@ -74,6 +74,11 @@ class member_view {
   /// nothing when `m` is unknown or `s` is not later than its status (is_forward).
   bool set_status(const member_id& m, member_status s);
 
+  /// Merges one record into the view (the merge with a one-member view): adds `m` with
+  /// `r`, or replaces its record when `r` is later (precedes). Returns whether anything
+  /// changed. For decoding a view received from a peer. Like merge, no max_members.
+  bool absorb(const member_id& m, const member_record& r);
+
   /// The members in status `s`, ordered by member_id.
   std::vector<member_id> with_status(member_status s) const;
 

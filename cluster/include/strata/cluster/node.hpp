@@ -47,6 +47,11 @@ struct node_config {
   std::uint32_t shards = default_num_shards;
   std::uint32_t gossip_interval_ms = 100;
   std::uint64_t incarnation = 0; ///< 0: drawn at start (time + randomness)
+  /// Client mode (`strata-bank --cluster`): publishes nothing and never joins the view;
+  /// connects to the seeds (and the members it learns of), receives their view and
+  /// routes by gossip and can send() to any member (replies come back the same way).
+  /// self() is then (host, port 0, incarnation).
+  bool client = false;
 };
 
 /// How a region reaches one shard right now.
@@ -58,7 +63,7 @@ struct shard_route {
     unknown, ///< no owner known yet (joining, no member up): buffer (bounded)
   };
   kind state = kind::unknown;
-  member_id owner;        ///< meaningful for local and remote
+  member_id owner;         ///< meaningful for local and remote
   std::uint64_t epoch = 0; ///< ownership epoch of the shard at its owner
 };
 
@@ -117,12 +122,20 @@ class node {
   /// Installs the handler of a channel (before traffic on it; once).
   virtual void on_receive(channel c, handler h) = 0;
 
-  /// Graceful leave: the leader moves every shard of this node away (release() per
-  /// shard), then the node is removed. Returns when that has finished or `timeout_ms`
-  /// passed (false). Not from an actor.
+  /// Graceful leave: this node becomes leaving, hands every shard it holds to its new
+  /// owner (release() per shard, then the new owner's acquire()), and the leader makes it
+  /// exiting, then removed. Returns true once it is exiting, holds no shard and every
+  /// shard serves at its owner (so its former shards live elsewhere); false when
+  /// `timeout_ms` passed first (also when no other member is up to take the shards).
+  /// The node keeps gossiping until stop(). A client-mode node returns true at once.
+  /// Not from an actor.
   virtual bool leave(std::uint32_t timeout_ms) = 0;
-  /// Stops gossip and closes connections (no handoff). Idempotent.
+  /// Stops gossip and closes connections (no handoff). Idempotent. Not from an actor.
   virtual void stop() = 0;
+
+  /// Messages dropped so far: malformed or unexpected (each logged, the first ten and
+  /// then one in a thousand, to stderr). Any thread.
+  virtual std::uint64_t dropped_messages() const noexcept = 0;
 };
 
 } // namespace strata::cluster

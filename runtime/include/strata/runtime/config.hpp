@@ -14,6 +14,8 @@
 //   // --stash-max=N --writer-batch-events-max=N --max-inflight-writes=N
 //   // --scheduler-threads=N --directory-shards=N --replication-timeout-ms=N
 //   // --read-only --lock-wait-ms=N
+//   // --cluster-host=H --cluster-port=P --cluster-seeds=H:P,... --cluster-shards=N
+//   // --cluster-gossip-ms=N
 //   // --config-file=PATH
 //   // Arguments it does not know are returned in `rest` (in order), so a CLI can
 //   // parse its own sub-commands after it.
@@ -90,8 +92,9 @@ struct config {
   /// Events one entity puts into one write, at most. Key `entity-batch-events-max`.
   std::size_t entity_batch_events_max = 1024;
   /// CAF worker threads; 0 = one less than the hardware threads (at least 1), which
-  /// leaves a core to the group commit and the journal's commit thread (on this 2-core box: 1 worker — measured
-  /// faster than 2 for both many entities and one hot entity). Key `scheduler-threads`.
+  /// leaves a core to the group commit and the journal's commit thread (on this 2-core box: 1
+  /// worker — measured faster than 2 for both many entities and one hot entity). Key
+  /// `scheduler-threads`.
   std::size_t scheduler_threads = 0;
   /// CAF scheduler policy: "stealing" (CAF's default) or "sharing" (one shared queue;
   /// no idle workers spinning to steal, which leaves more CPU to the group commit on
@@ -139,6 +142,27 @@ struct config {
   /// The default (10 s) outlasts a broker failover of a few seconds and stays well below
   /// a blocking ask's 30 s. Key `replication-timeout-ms`.
   std::uint32_t replication_timeout_ms = 10'000;
+
+  /// Cluster (docs/cluster.md): the node listens on `cluster_host`:`cluster_port` and
+  /// joins through `cluster_seeds` (any member; none, or itself first: the first node of
+  /// a cluster). Without `cluster-port` and `cluster-seeds` the system is a single node,
+  /// exactly as without a cluster (cluster_enabled() false). Keys `cluster-host`
+  /// (default 127.0.0.1), `cluster-port` (0 = any free port; a first node needs one its
+  /// peers can name), `cluster-seeds` (`host:port,…`, IPv6 as `[::1]:4500`),
+  /// `cluster-shards` (default 64; the same on every node, and equal to
+  /// `kafka-partitions` when Kafka is on: shard i is partition i), `cluster-gossip-ms`
+  /// (the gossip round, default 100).
+  struct cluster_seed {
+    std::string host;
+    std::uint16_t port = 0;
+  };
+  std::string cluster_host = "127.0.0.1";
+  std::uint16_t cluster_port = 0;
+  std::vector<cluster_seed> cluster_seeds;
+  std::uint32_t cluster_shards = 64;
+  std::uint32_t cluster_gossip_ms = 100;
+  /// Whether the cluster is on: a `cluster-port` or `cluster-seeds` was given.
+  bool cluster_enabled() const noexcept { return cluster_port != 0 || !cluster_seeds.empty(); }
 
   /// Whether replies of aggregate type `type` wait for Kafka.
   bool replicated_for(std::string_view type) const;

@@ -1,0 +1,349 @@
+#include "node_actor.hpp"
+
+#include "strata/cluster/allocation.hpp"
+#include "strata/cluster/leader.hpp"
+
+#include <caf/all.hpp>
+
+#include <iostream>
+
+namespace strata::cluster::detail {
+
+namespace {
+
+bool is_live(member_status s) noexcept {
+  return s == member_status::joining || s == member_status::up || s == member_status::leaving ||
+         s == member_status::exiting;
+}
+
+bool same_route(const shard_route& a, const shard_route& b) noexcept {
+  return a.state == b.state && a.owner == b.owner && a.epoch == b.epoch;
+}
+
+shard_route route_of(const shard_state& s, const member_id& self) {
+  shard_route r;
+  r.epoch = s.epoch;
+  if (s.holder) r.owner = *s.holder;
+  if (s.phase == handoff_phase::unowned)
+    r.state = shard_route::kind::unknown;
+  else if (s.phase != handoff_phase::serving)
+    r.state = shard_route::kind::moving;
+  else
+    r.state = *s.holder == self ? shard_route::kind::local : shard_route::kind::remote;
+  return r;
+}
+
+} // namespace
+
+node_actor::node_actor(caf::actor_config& ac, std::shared_ptr<node_shared> shared, node_config cfg,
+                       shard_host* host, bool client)
+  : caf::event_based_actor(ac), shared_(std::move(shared)), cfg_(std::move(cfg)), host_(host),
+    client_(client), table_(cfg_.shards), progress_(cfg_.shards), rng_(cfg_.incarnation) {}
+
+caf::behavior node_actor::make_behavior() {
+  // Until the port is bound and the identity known, everything else waits its turn.
+  set_default_handler(caf::skip);
+  return {
+    [this](init_atom, const std::string& self_text, std::uint16_t port) {
+      on_init(self_text, port);
+      become(running());
+    },
+  };
+}
+
+caf::behavior node_actor::running() {
+  set_default_handler(
+    [this](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+      drop("unexpected message " + to_string(x.content()));
+      return caf::make_error(caf::sec::unexpected_message);
+    });
+  set_down_handler([this](caf::down_msg& dm) {
+    on_down(dm);
+  });
+  send(this, tick_atom::value);
+  return {
+    [this](wire_atom, std::uint8_t ch, const std::string& from, std::string& bytes) {
+      on_wire(ch, from, bytes);
+    },
+    [this](tick_atom) {
+      on_tick();
+      delayed_send(this, std::chrono::milliseconds(cfg_.gossip_interval_ms), tick_atom::value);
+    },
+    [this](peer_atom, const std::string& addr, const caf::actor& h) {
+      remember(&node_shared::by_addr, addr, h);
+      send_gossip(h, wire::gossip_kind::push); // join / catch up without waiting a round
+    },
+    [this](leave_req_atom) {
+      if (client_ || !view_.set_status(self_, member_status::leaving)) return;
+      broadcast();
+      after_change();
+    },
+    [this](host_done_atom, std::uint8_t kind, shard_id shard, std::uint64_t epoch, bool ok) {
+      on_host_done(kind, shard, epoch, ok);
+    },
+  };
+}
+
+void node_actor::on_init(const std::string& self_text, std::uint16_t port) {
+  self_text_ = self_text;
+  self_ = member_id{cluster::address{cfg_.host, port}, cfg_.incarnation};
+  if (!client_) view_.add_joining(self_);
+  publish();
+}
+
+void node_actor::drop(const std::string& why) {
+  auto n = ++shared_->dropped;
+  // Bounded logging: the first ten, then one in a thousand.
+  if (n <= 10 || n % 1000 == 0)
+    std::cerr << "strata: cluster: node " << self_text_ << " dropped a message (" << n
+              << " so far): " << why << "\n";
+}
+
+void node_actor::remember(std::map<std::string, caf::actor> node_shared::*map,
+                          const std::string& key, const caf::actor& h) {
+  if (!h) return;
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    auto& slot = ((*shared_).*map)[key];
+    if (slot == h) return;
+    slot = h;
+  }
+  monitor(h);
+}
+
+void node_actor::on_wire(std::uint8_t ch, const std::string& from, std::string& bytes) {
+  auto sender = wire::parse_member_id(from);
+  if (!sender) return drop("sender '" + from.substr(0, 80) + "' is not a member id");
+  if (ch == 0 || ch > channel_max) return drop("unknown channel " + std::to_string(ch));
+  remember(&node_shared::by_sender, from, caf::actor_cast<caf::actor>(current_sender()));
+  auto c = static_cast<channel>(ch);
+  if (c == channel::gossip) return on_gossip(*sender, bytes);
+  if (c == channel::handoff) return drop("channel handoff is reserved (no message uses it yet)");
+  node::handler h;
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    h = shared_->handlers[ch];
+  }
+  if (!h) return drop("no handler on channel " + std::to_string(ch));
+  h(*sender, std::move(bytes));
+}
+
+void node_actor::on_gossip(const member_id& from, const std::string& bytes) {
+  auto g = wire::decode_gossip(bytes, cfg_.shards);
+  if (!g) return drop("malformed gossip from " + to_string(from));
+  for (auto& kv : g->view.members())
+    if (kv.first != self_) contacted_ = true;
+  auto merged = merge(view_, g->view);
+  auto table = wire::merge_tables(table_, g->table);
+  bool changed = merged != view_ || !(table == table_);
+  view_ = std::move(merged);
+  table_ = std::move(table);
+  if (g->kind == wire::gossip_kind::push)
+    send_gossip(caf::actor_cast<caf::actor>(current_sender()), wire::gossip_kind::reply);
+  if (changed) after_change();
+}
+
+void node_actor::on_tick() {
+  request_connects();
+  auto targets = gossip_targets();
+  if (!targets.empty())
+    send_gossip(targets[std::uniform_int_distribution<std::size_t>(0, targets.size() - 1)(rng_)],
+                wire::gossip_kind::push);
+  leader_round();
+  drive_local();
+  publish();
+}
+
+void node_actor::on_host_done(std::uint8_t kind, shard_id shard, std::uint64_t epoch, bool ok) {
+  if (shard >= progress_.size()) return;
+  auto& p = progress_[shard];
+  if (kind == 1) {
+    if (ok)
+      p.release_done = epoch;
+    else if (p.release_started == epoch)
+      p.release_started = 0; // try again next round
+  } else {
+    if (ok)
+      p.acquire_done = epoch;
+    else if (p.acquire_started == epoch)
+      p.acquire_started = 0;
+  }
+  drive_local();
+}
+
+void node_actor::on_down(const caf::down_msg& dm) {
+  std::lock_guard<std::mutex> lk(shared_->mu);
+  for (auto* m : {&shared_->by_addr, &shared_->by_sender})
+    for (auto i = m->begin(); i != m->end();)
+      i = i->second.address() == dm.source ? m->erase(i) : std::next(i);
+  // request_connects() on the next tick reconnects to members still in the view.
+}
+
+bool node_actor::may_lead() const {
+  if (client_) return false;
+  bool bootstrap = cfg_.seeds.empty() || cfg_.seeds.front() == self_.address;
+  return bootstrap || contacted_;
+}
+
+bool node_actor::is_leader() const { return may_lead() && leader_of(view_) == self_; }
+
+void node_actor::leader_round() {
+  if (!is_leader()) return;
+  auto next = leader_actions(view_, holders(table_));
+  bool changed = next != view_;
+  view_ = std::move(next);
+  changed = assign_unowned() || changed;
+  if (!changed) return;
+  broadcast();
+  drive_local();
+  publish();
+}
+
+bool node_actor::assign_unowned() {
+  auto targets = allocate(view_, cfg_.shards);
+  bool changed = false;
+  for (shard_id s = 0; s < cfg_.shards; ++s) {
+    if (table_[s].phase != handoff_phase::unowned || !targets[s]) continue;
+    table_[s] = step(table_[s], retarget{targets[s]}).state;
+    changed = true;
+  }
+  return changed;
+}
+
+bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
+  auto st = step(table_[s], retarget{target}).state;
+  auto& p = progress_[s];
+  auto e = st.epoch;
+  auto me = caf::actor_cast<caf::actor>(this);
+  if (st.phase == handoff_phase::stopping) {
+    if (p.release_started != e) {
+      p.release_started = e;
+      host_->release(s, e, [me, s, e](bool ok) {
+        caf::anon_send(me, host_done_atom::value, std::uint8_t{1}, s, e, ok);
+      });
+    }
+    if (p.release_done == e) st = step(st, flushed{self_, e}).state;
+  }
+  if (st.phase == handoff_phase::flushed && st.target && st.target != st.holder)
+    st = step(st, hand_over{self_, e}).state;
+  if (st.phase == handoff_phase::handed_over && st.holder == self_) {
+    e = st.epoch;
+    if (p.acquire_started != e) {
+      p.acquire_started = e;
+      host_->acquire(s, e, [me, s, e](bool ok) {
+        caf::anon_send(me, host_done_atom::value, std::uint8_t{2}, s, e, ok);
+      });
+    }
+    st = step(st, restore_begun{self_, e}).state;
+  }
+  if (st.phase == handoff_phase::restoring && p.acquire_done == st.epoch)
+    st = step(st, restored{self_, st.epoch}).state;
+  bool news =
+    st.phase != table_[s].phase || st.epoch != table_[s].epoch || st.holder != table_[s].holder;
+  table_[s] = st;
+  return news;
+}
+
+void node_actor::drive_local() {
+  if (client_ || self_text_.empty()) return;
+  auto targets = allocate(view_, cfg_.shards);
+  bool changed = false;
+  for (shard_id s = 0; s < cfg_.shards; ++s) {
+    // A shard may pass several phases at once (a called-off move hands it back to this
+    // node, which acquires it again): advance to a fixed point, at most a few steps.
+    for (int i = 0; i < 8 && table_[s].holder == self_ && advance(s, targets[s]); ++i)
+      changed = true;
+  }
+  if (!changed) return;
+  broadcast();
+  leader_round(); // holders changed: an exiting member may be removable
+  publish();
+}
+
+void node_actor::after_change() {
+  leader_round();
+  drive_local();
+  publish();
+}
+
+void node_actor::publish() {
+  auto snap = std::make_shared<node_snapshot>();
+  snap->view = view_;
+  snap->table = table_;
+  snap->routes.reserve(table_.size());
+  for (auto& st : table_)
+    snap->routes.push_back(route_of(st, self_));
+  auto old = shared_->load();
+  bool routes_changed =
+    !old || old->routes.size() != snap->routes.size() ||
+    !std::equal(old->routes.begin(), old->routes.end(), snap->routes.begin(), same_route);
+  bool anything = routes_changed || old->view != snap->view || !(old->table == snap->table);
+  if (!anything) return;
+  std::function<void()> f;
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    shared_->store(std::move(snap));
+    if (routes_changed) f = shared_->routes_changed;
+  }
+  shared_->changed.notify_all();
+  if (f) f();
+}
+
+void node_actor::request_connects() {
+  std::vector<cluster::address> wanted;
+  for (auto& kv : view_.members())
+    if (kv.first != self_ && is_live(kv.second.status)) wanted.push_back(kv.first.address);
+  for (auto& s : cfg_.seeds)
+    if (s != self_.address) wanted.push_back(s);
+  bool any = false;
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    for (auto& a : wanted) {
+      auto key = to_string(a);
+      if (shared_->by_addr.count(key) || !shared_->connecting.insert(key).second) continue;
+      shared_->connect_queue.push_back(a);
+      any = true;
+    }
+  }
+  if (any) shared_->connect_cv.notify_all();
+}
+
+std::vector<caf::actor> node_actor::gossip_targets() {
+  std::vector<caf::actor> out;
+  std::set<std::string> keys;
+  for (auto& kv : view_.members())
+    if (kv.first != self_ && is_live(kv.second.status)) keys.insert(to_string(kv.first.address));
+  if (!contacted_ || client_)
+    for (auto& s : cfg_.seeds)
+      if (s != self_.address) keys.insert(to_string(s));
+  std::lock_guard<std::mutex> lk(shared_->mu);
+  for (auto& k : keys)
+    if (auto i = shared_->by_addr.find(k); i != shared_->by_addr.end()) out.push_back(i->second);
+  return out;
+}
+
+caf::actor node_actor::handle_of(const member_id& m) {
+  std::lock_guard<std::mutex> lk(shared_->mu);
+  if (auto i = shared_->by_sender.find(to_string(m)); i != shared_->by_sender.end())
+    return i->second;
+  if (auto i = shared_->by_addr.find(to_string(m.address)); i != shared_->by_addr.end())
+    return i->second;
+  return {};
+}
+
+void node_actor::send_gossip(const caf::actor& to, wire::gossip_kind kind) {
+  if (!to || self_text_.empty()) return;
+  send(to, wire_atom::value, static_cast<std::uint8_t>(channel::gossip), self_text_,
+       wire::encode_gossip({kind, view_, table_}));
+}
+
+void node_actor::broadcast() {
+  auto bytes = wire::encode_gossip({wire::gossip_kind::reply, view_, table_});
+  for (auto& kv : view_.members()) {
+    if (kv.first == self_ || !is_live(kv.second.status)) continue;
+    if (auto h = handle_of(kv.first))
+      send(h, wire_atom::value, static_cast<std::uint8_t>(channel::gossip), self_text_, bytes);
+  }
+}
+
+} // namespace strata::cluster::detail

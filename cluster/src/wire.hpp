@@ -1,0 +1,56 @@
+// File: cluster/src/wire.hpp (private to strata::cluster)
+//
+// The bytes of the node's own channels (gossip, handoff) and the text form of a member
+// id on the wire. Plain C++: no CAF. Every decoder is defensive: bad bytes give nullopt,
+// never a crash or an exception.
+//
+//   auto bytes = encode_gossip({gossip_kind::push, view, table});
+//   if (auto g = decode_gossip(bytes, 64)) merge(...);     // nullopt: malformed, drop it
+//
+// Gossip layout (little endian): u8 format (1), u8 kind, u32 members, per member
+// {u16 host length, host, u16 port, u64 incarnation, u8 status, u64 version}, u32
+// shards, per shard {u8 phase, u8 has holder, [holder as above without status and
+// version], u64 epoch}.
+#pragma once
+
+#include "strata/cluster/handoff.hpp"
+#include "strata/cluster/member_view.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::cluster::wire {
+
+/// What a gossip message asks of its receiver.
+enum class gossip_kind : std::uint8_t {
+  push = 1,  ///< merge, then answer with your view (push-pull)
+  reply = 2, ///< merge only
+};
+
+/// One gossip message: the sender's member view and shard table.
+struct gossip {
+  gossip_kind kind = gossip_kind::push;
+  member_view view;
+  std::vector<shard_state> table;
+};
+
+std::string encode_gossip(const gossip& g);
+/// nullopt when the bytes are malformed (truncated, trailing bytes, unknown format,
+/// kind, status or phase, too many members) or the table does not have `shards` entries.
+std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards);
+
+/// Parses to_string(member_id): "host:port#incarnation", "[v6]:port#incarnation".
+std::optional<member_id> parse_member_id(std::string_view text);
+
+/// The merge of two shard tables of one size: per shard the state later in the
+/// handoff's order (epoch, then phase handed_over < restoring < serving < stopping <
+/// flushed); on a tie `a`'s. Each (shard, epoch) has one writer, its holder
+/// (node_actor.hpp), so the states of one shard form a chain and gossip of tables
+/// converges like that of views.
+std::vector<shard_state> merge_tables(const std::vector<shard_state>& a,
+                                      const std::vector<shard_state>& b);
+
+} // namespace strata::cluster::wire
