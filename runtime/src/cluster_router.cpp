@@ -290,8 +290,8 @@ void cluster_router::impl::enqueue(item x, const member_id& owner) {
       finish(x, make_runtime_error(runtime_errc::invalid_argument,
                                    "aggregate type '" + x.reg->type() +
                                      "' has no wire codec (encode_command, decode_command, "
-                                     "encode_reply, decode_reply): '" + x.what() +
-                                     "' lives on member " + to_string(owner) +
+                                     "encode_reply, decode_reply): '" +
+                                     x.what() + "' lives on member " + to_string(owner) +
                                      " and cannot be reached from here"));
       return;
     }
@@ -308,9 +308,9 @@ void cluster_router::impl::enqueue(item x, const member_id& owner) {
     std::unique_lock<std::mutex> g{mtx};
     if (outbound_closed) {
       g.unlock();
-      finish(x, make_runtime_error(runtime_errc::shutting_down,
-                                   "the system is shutting down; '" + x.what() +
-                                     "' was not forwarded"));
+      finish(x,
+             make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
+                                                               x.what() + "' was not forwarded"));
       return;
     }
     auto req = next_request++;
@@ -349,9 +349,9 @@ void cluster_router::impl::hold(item x, const char* why) {
     std::unique_lock<std::mutex> g{mtx};
     if (outbound_closed) {
       g.unlock();
-      finish(x, make_runtime_error(runtime_errc::shutting_down,
-                                   "the system is shutting down; '" + x.what() +
-                                     "' was not delivered"));
+      finish(x,
+             make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
+                                                               x.what() + "' was not delivered"));
       return;
     }
     if (held_count[x.shard] < opt.buffer_max) {
@@ -389,8 +389,8 @@ void cluster_router::impl::take_batch(const member_id& to, dest& d, bool reads,
     d.outstanding[no] = live;
     ++d.inflight;
   }
-  out.push_back(outgoing{to, reads ? channel::reads : channel::commands, std::move(b.bytes),
-                         std::move(b.ids)});
+  out.push_back(
+    outgoing{to, reads ? channel::reads : channel::commands, std::move(b.bytes), std::move(b.ids)});
   b.bytes.clear();
   b.ids.clear();
   ++st.batches_sent;
@@ -458,6 +458,7 @@ void cluster_router::impl::release_held(std::optional<std::uint32_t> shard) {
         auto p = pending.find(id);
         if (p == pending.end()) continue; // timed out meanwhile
         p->second.held = false;
+        p->second.hops = 0; // routes changed: earlier hops say nothing about the new ones
         again.push_back(std::move(p->second));
         pending.erase(p);
       }
@@ -530,10 +531,10 @@ void cluster_router::impl::on_commands(const member_id& from, const std::string&
       c->add(x.request,
              make_runtime_error(
                !reg ? runtime_errc::invalid_argument : runtime_errc::corrupt,
-               !reg     ? "aggregate type '" + std::string(x.type) + "' is not registered on member " +
-                          to_string(node.self()) + " (call system::entities<A>() on every node)"
-               : !codec ? "aggregate type '" + std::string(x.type) + "' has no wire codec on member " +
-                            to_string(node.self())
+               !reg ? "aggregate type '" + std::string(x.type) + "' is not registered on member " +
+                        to_string(node.self()) + " (call system::entities<A>() on every node)"
+               : !codec ? "aggregate type '" + std::string(x.type) +
+                            "' has no wire codec on member " + to_string(node.self())
                         : "a command for '" + std::string(x.type) + ":" + std::string(x.id) +
                             "' does not decode on member " + to_string(node.self()) +
                             " (do both nodes run the same schema?)"));
@@ -588,8 +589,8 @@ void cluster_router::impl::on_replies(const member_id& from, const std::string& 
     for (std::uint32_t i = 0; i < *n; ++i) {
       auto req = r.u64();
       auto status = r.u8();
-      bytes_result res = status == 0 ? bytes_result{std::string(r.str())}
-                                     : bytes_result{wire::get_error(r)};
+      bytes_result res =
+        status == 0 ? bytes_result{std::string(r.str())} : bytes_result{wire::get_error(r)};
       if (!r.ok()) break;
       auto p = pending.find(req);
       if (p == pending.end()) {
@@ -619,14 +620,12 @@ bytes_result cluster_router::impl::local_read(const read_request& req) {
       from = (*s)->seq + 1;
     }
   }
-  auto st = j.read_stream_view(req.persistence_id, from, req.to_seq,
-                               [&](const persistence::event_view& e) {
-                                 out.events.push_back(raw_event{e.seq, e.timestamp_ns,
-                                                                std::string(e.type),
-                                                                e.schema_version,
-                                                                std::string(e.payload)});
-                                 return true;
-                               });
+  auto st =
+    j.read_stream_view(req.persistence_id, from, req.to_seq, [&](const persistence::event_view& e) {
+      out.events.push_back(raw_event{e.seq, e.timestamp_ns, std::string(e.type), e.schema_version,
+                                     std::string(e.payload)});
+      return true;
+    });
   if (!st.ok()) return to_error(st);
   return wire::encode_raw_read(out);
 }
@@ -672,8 +671,9 @@ void cluster_router::impl::run_timer() {
     std::vector<outgoing> sends;
     std::vector<std::shared_ptr<reply_collector>> due;
     expire(now, timed_out, sends);
-    auto keep = std::partition(lingering.begin(), lingering.end(),
-                               [&](const auto& l) { return l.first > now; });
+    auto keep = std::partition(lingering.begin(), lingering.end(), [&](const auto& l) {
+      return l.first > now;
+    });
     for (auto i = keep; i != lingering.end(); ++i)
       if (auto c = i->second.lock()) due.push_back(std::move(c));
     lingering.erase(keep, lingering.end());
@@ -724,7 +724,9 @@ cluster_router::cluster_router(system_core& core, cluster::node& node, router_op
     i->release_held(std::nullopt);
     i->leave();
   });
-  impl_->timer = std::thread([i = impl_.get()] { i->run_timer(); });
+  impl_->timer = std::thread([i = impl_.get()] {
+    i->run_timer();
+  });
 }
 
 cluster_router::~cluster_router() { close(); }
@@ -774,7 +776,9 @@ std::optional<caf::expected<raw_read>> cluster_router::read(const read_request& 
   x.shard = shard;
   x.deadline = i.new_deadline();
   x.rd = req;
-  x.done = [p](bytes_result r) { p->set_value(std::move(r)); };
+  x.done = [p](bytes_result r) {
+    p->set_value(std::move(r));
+  };
   i.place(std::move(x));
   auto r = f.get(); // the timer answers it by its deadline at the latest
   if (!r) return caf::expected<raw_read>{std::move(r.error())};
@@ -833,7 +837,9 @@ void cluster_router::close() {
   { std::unique_lock<std::shared_mutex> g{i.life}; } // sends in progress have finished
   {
     std::unique_lock<std::mutex> g{i.active_mtx};
-    i.active_cv.wait(g, [&] { return i.active == 0; });
+    i.active_cv.wait(g, [&] {
+      return i.active == 0;
+    });
   }
   {
     std::lock_guard<std::mutex> g{i.mtx};

@@ -38,13 +38,13 @@ struct router_options {
 
 /// Counters (tests and operators).
 struct router_stats {
-  std::uint64_t forwarded = 0;     ///< commands and reads sent to another node
-  std::uint64_t batches_sent = 0;  ///< batch messages sent (commands and reads)
-  std::uint64_t replies_sent = 0;  ///< reply batch messages sent
-  std::uint64_t received = 0;      ///< commands and reads received from other nodes
-  std::uint64_t held = 0;          ///< items held for a moving/ownerless/stopped shard
-  std::uint64_t timed_out = 0;     ///< items answered `timeout`
-  std::uint64_t late_replies = 0;  ///< replies dropped (their item had timed out)
+  std::uint64_t forwarded = 0;    ///< commands and reads sent to another node
+  std::uint64_t batches_sent = 0; ///< batch messages sent (commands and reads)
+  std::uint64_t replies_sent = 0; ///< reply batch messages sent
+  std::uint64_t received = 0;     ///< commands and reads received from other nodes
+  std::uint64_t held = 0;         ///< items held for a moving/ownerless/stopped shard
+  std::uint64_t timed_out = 0;    ///< items answered `timeout`
+  std::uint64_t late_replies = 0; ///< replies dropped (their item had timed out)
 };
 
 class cluster_router {

@@ -246,8 +246,7 @@ void region::passivated(const std::string& id, const caf::actor_addr& me) {
     stop_counted = en->stop_counted;
     sh.entries.erase(h, id);
   }
-  if (stop_counted)
-    finish_stop(persistence::shard_of(persistence_id(id), cluster_shards_.load()));
+  if (stop_counted) finish_stop(persistence::shard_of(persistence_id(id), cluster_shards_.load()));
   for (auto& e : buffered)
     dispatch(id, std::move(e));
 }
@@ -320,8 +319,10 @@ void region::stop_shard(std::uint32_t cluster_shard, std::uint32_t shards,
     std::lock_guard<std::mutex> g{stops_mtx_};
     for (auto& [s, r] : stops_)
       if (s == cluster_shard) rec = r;
-    if (!rec) stops_.emplace_back(cluster_shard, rec = std::make_shared<shard_stop>());
-    else rec->left.fetch_add(1);
+    if (!rec)
+      stops_.emplace_back(cluster_shard, rec = std::make_shared<shard_stop>());
+    else
+      rec->left.fetch_add(1);
     rec->done.push_back(std::move(done));
   }
   std::vector<caf::actor> to_stop;

@@ -398,6 +398,16 @@ system_stats system::stats() const {
     s.append_ns = w->append_ns();
     s.commit_us_histogram = w->commit_histogram();
   }
+  if (const auto* c = core_->cluster.get()) {
+    auto r = c->stats();
+    s.cluster_forwarded = r.forwarded;
+    s.cluster_batches_sent = r.batches_sent;
+    s.cluster_replies_sent = r.replies_sent;
+    s.cluster_received = r.received;
+    s.cluster_held = r.held;
+    s.cluster_timed_out = r.timed_out;
+    s.cluster_late_replies = r.late_replies;
+  }
   return s;
 }
 
@@ -407,11 +417,9 @@ kafka::bridge* system::kafka_bridge() noexcept { return core_->bridge.get(); }
 const std::string& system::kafka_bootstrap() const noexcept { return core_->kafka_bootstrap; }
 caf::actor_system& system::actor_system() noexcept { return *core_->actors; }
 
-std::shared_ptr<detail::region> system::region_for(const std::string& type,
-                                                   const std::type_info& agg,
-                                                   detail::spawn_fn spawn,
-                                                   std::uint64_t snapshot_every,
-                                                   const detail::wire_codec* codec) {
+std::shared_ptr<detail::region>
+system::region_for(const std::string& type, const std::type_info& agg, detail::spawn_fn spawn,
+                   std::uint64_t snapshot_every, const detail::wire_codec* codec) {
   std::lock_guard<std::mutex> g{core_->regions_mtx};
   auto it = core_->regions.find(type);
   if (it != core_->regions.end()) {

@@ -90,8 +90,9 @@ struct config {
   /// Events one entity puts into one write, at most. Key `entity-batch-events-max`.
   std::size_t entity_batch_events_max = 1024;
   /// CAF worker threads; 0 = one less than the hardware threads (at least 1), which
-  /// leaves a core to the group commit and the journal's commit thread (on this 2-core box: 1 worker — measured
-  /// faster than 2 for both many entities and one hot entity). Key `scheduler-threads`.
+  /// leaves a core to the group commit and the journal's commit thread (on this 2-core box: 1
+  /// worker — measured faster than 2 for both many entities and one hot entity). Key
+  /// `scheduler-threads`.
   std::size_t scheduler_threads = 0;
   /// CAF scheduler policy: "stealing" (CAF's default) or "sharing" (one shared queue;
   /// no idle workers spinning to steal, which leaves more CPU to the group commit on

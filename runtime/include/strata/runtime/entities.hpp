@@ -48,8 +48,8 @@
 #include <functional>
 #include <future>
 #include <limits>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 

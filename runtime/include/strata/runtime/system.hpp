@@ -85,6 +85,14 @@ struct system_stats {
   /// Commit times: element i counts commits that took [50·i, 50·(i+1)) µs from the hand-over
   /// of the batch to the journal to its commit callback; the last one, everything longer.
   std::vector<std::uint64_t> commit_us_histogram;
+  // Cluster routing (docs/cluster.md, "Routing"); all 0 without a cluster node.
+  std::uint64_t cluster_forwarded = 0;    ///< commands and reads sent to their shard's owner
+  std::uint64_t cluster_batches_sent = 0; ///< batch messages carrying them
+  std::uint64_t cluster_replies_sent = 0; ///< reply batch messages to other members
+  std::uint64_t cluster_received = 0;     ///< commands and reads received from other members
+  std::uint64_t cluster_held = 0;         ///< held for a moving, ownerless or stopped shard
+  std::uint64_t cluster_timed_out = 0;    ///< answered timeout (cluster-forward-timeout-ms)
+  std::uint64_t cluster_late_replies = 0; ///< replies dropped: their command had timed out
 };
 
 class system {

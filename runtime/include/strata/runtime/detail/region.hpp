@@ -138,7 +138,7 @@ class region {
   caf::actor_system& actor_system() noexcept;
 
  private:
-  struct shard; // runtime/src/region.cpp: a mutex and a flat id → entry table
+  struct shard;      // runtime/src/region.cpp: a mutex and a flat id → entry table
   struct shard_stop; // runtime/src/region.cpp: entities of a cluster shard left to stop
   shard& shard_of(std::uint64_t h) noexcept;
   void send_passivate(const caf::actor& a);

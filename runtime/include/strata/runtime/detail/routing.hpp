@@ -115,7 +115,8 @@ envelope_ptr decode_remote_command(std::string_view bytes, remote_reply_sink sin
   } catch (...) {
   }
   if (!c) return nullptr;
-  return make_envelope<A>(std::move(*c), [sink = std::move(sink)](caf::expected<typename A::reply> r) {
+  return make_envelope<A>(std::move(*c), [sink =
+                                            std::move(sink)](caf::expected<typename A::reply> r) {
     if (!r) {
       sink(std::move(r.error()));
       return;
@@ -123,8 +124,8 @@ envelope_ptr decode_remote_command(std::string_view bytes, remote_reply_sink sin
     try {
       sink(A::encode_reply(*r));
     } catch (...) {
-      sink(make_runtime_error(runtime_errc::internal, "encoding the reply of a '" +
-                                                        std::string(A::type_name) + "' threw"));
+      sink(make_runtime_error(runtime_errc::internal,
+                              "encoding the reply of a '" + std::string(A::type_name) + "' threw"));
     }
   });
 }
@@ -240,10 +241,9 @@ fold_raw(const std::string& pid, const raw_read& r, bool& snapshot_ok,
   for (const auto& e : r.events) {
     if (e.timestamp_ns > max_timestamp_ns) break;
     if (e.seq != out.seq + 1)
-      return make_runtime_error(runtime_errc::corrupt, "stream '" + pid +
-                                                         "' has a gap at its owner: expected seq " +
-                                                         std::to_string(out.seq + 1) + ", found " +
-                                                         std::to_string(e.seq));
+      return make_runtime_error(runtime_errc::corrupt,
+                                "stream '" + pid + "' has a gap at its owner: expected seq " +
+                                  std::to_string(out.seq + 1) + ", found " + std::to_string(e.seq));
     auto ev = decode_raw_event<A>(pid, e);
     if (!ev) return std::move(ev.error());
     out.state = A::apply(std::move(out.state), *ev);
