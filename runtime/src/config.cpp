@@ -256,6 +256,18 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
   if (key == "max-throughput") return parse_uint(key, v, max_throughput);
   if (key == "directory-shards") return parse_uint(key, v, directory_shards);
   if (key == "index-flush-events") return parse_uint(key, v, index_flush_events);
+  for (auto [name, field] :
+       {std::pair{"cluster-forward-timeout-ms", &cluster_forward_timeout_ms},
+        std::pair{"cluster-batch-max", &cluster_batch_max},
+        std::pair{"cluster-max-inflight-batches", &cluster_max_inflight_batches},
+        std::pair{"cluster-buffer-max", &cluster_buffer_max}})
+    if (key == name) {
+      auto st = parse_uint(key, v, *field);
+      if (st.ok() && *field == 0)
+        return {errc::invalid_argument, "config key '" + key + "' must be >= 1"};
+      return st;
+    }
+  if (key == "cluster-batch-linger-us") return parse_uint(key, v, cluster_batch_linger_us);
   return {errc::invalid_argument, "unknown config key '" + std::string(key_in) + "'"};
 }
 

@@ -1,8 +1,10 @@
 #include "strata/runtime/detail/region.hpp"
 
+#include "cluster_router.hpp"
 #include "entity_table.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/persistence_id.hpp"
+#include "strata/persistence/shard.hpp"
 #include "strata/runtime/detail/messages.hpp"
 #include "strata/runtime/ids.hpp"
 #include "system_core.hpp"
@@ -97,6 +99,7 @@ struct entry {
   caf::actor actor;
   std::uint64_t last_touch_ms = 0;
   bool passivating = false;
+  bool stop_counted = false; // counted by a region::stop_shard in progress
   std::unique_ptr<std::vector<envelope_ptr>> buffered; // commands held while passivating
 };
 
@@ -107,8 +110,9 @@ struct region::shard {
   entity_table<entry> entries;
 };
 
-region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every)
-  : core_(core), spawn_(spawn) {
+region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every,
+               const wire_codec* codec)
+  : core_(core), spawn_(spawn), codec_(codec) {
   ctx_.home = this;
   ctx_.writer = core.writer.get();
   ctx_.permits = core.permits.get();
@@ -156,6 +160,12 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
                                  "' cannot handle commands: open it without read-only"));
     return;
   }
+  // Cluster: commands for another member's shard leave here (cluster_router.hpp).
+  auto cluster_shard = cluster_router::no_shard;
+  if (auto* cr = cluster()) {
+    cluster_shard = cr->route_command(*this, id, e);
+    if (!e) return;
+  }
   auto h = entity_table<entry>::hash(id);
   auto& sh = shard_of(h);
   caf::actor target;
@@ -168,6 +178,12 @@ void region::dispatch(const std::string& id_in, envelope_ptr e) {
       e->fail(make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
                                                                 persistence_id(id) +
                                                                 "' did not handle the command"));
+      return;
+    }
+    // Under the lock: stop_shard marks the shard's entries under the same lock.
+    if (cluster_shard != cluster_router::no_shard && cluster()->shard_stopped(cluster_shard)) {
+      g.unlock();
+      cluster()->hold(*this, std::move(e), cluster_shard);
       return;
     }
     auto* en = sh.entries.find(h, id);
@@ -219,6 +235,7 @@ void region::redeliver(envelope_base* raw) noexcept {
 
 void region::passivated(const std::string& id, const caf::actor_addr& me) {
   std::vector<envelope_ptr> buffered;
+  bool stop_counted = false;
   {
     auto h = entity_table<entry>::hash(id);
     auto& sh = shard_of(h);
@@ -226,8 +243,10 @@ void region::passivated(const std::string& id, const caf::actor_addr& me) {
     auto* en = sh.entries.find(h, id);
     if (en == nullptr || en->actor.address() != me) return;
     if (en->buffered) buffered = std::move(*en->buffered);
+    stop_counted = en->stop_counted;
     sh.entries.erase(h, id);
   }
+  if (stop_counted) finish_stop(persistence::shard_of(persistence_id(id), cluster_shards_.load()));
   for (auto& e : buffered)
     dispatch(id, std::move(e));
 }
@@ -281,6 +300,65 @@ void region::await_all_finished() {
   if (!ok)
     std::cerr << "strata: " << live_.load() << " entities of type '" << type()
               << "' did not stop within 60 s (a journal write never completed?)\n";
+}
+
+// -- cluster ---------------------------------------------------------------------
+
+cluster_router* region::cluster() const noexcept { return core_.cluster.get(); }
+
+struct region::shard_stop {
+  std::atomic<std::size_t> left{1}; // 1: stop_shard's own guard until it has scanned
+  std::vector<std::function<void()>> done;
+};
+
+void region::stop_shard(std::uint32_t cluster_shard, std::uint32_t shards,
+                        std::function<void()> done) {
+  cluster_shards_.store(shards);
+  std::shared_ptr<shard_stop> rec;
+  {
+    std::lock_guard<std::mutex> g{stops_mtx_};
+    for (auto& [s, r] : stops_)
+      if (s == cluster_shard) rec = r;
+    if (!rec)
+      stops_.emplace_back(cluster_shard, rec = std::make_shared<shard_stop>());
+    else
+      rec->left.fetch_add(1);
+    rec->done.push_back(std::move(done));
+  }
+  std::vector<caf::actor> to_stop;
+  for (auto& sh : shards_) {
+    std::lock_guard<std::mutex> g{sh->mtx};
+    sh->entries.for_each([&](const std::string& id, entry& en) {
+      if (en.stop_counted || persistence::shard_of(persistence_id(id), shards) != cluster_shard)
+        return;
+      en.stop_counted = true;
+      rec->left.fetch_add(1);
+      if (!en.passivating) {
+        en.passivating = true;
+        to_stop.push_back(en.actor);
+      }
+    });
+  }
+  for (auto& a : to_stop)
+    send_passivate(a);
+  finish_stop(cluster_shard);
+}
+
+void region::finish_stop(std::uint32_t cluster_shard) {
+  std::vector<std::function<void()>> done;
+  {
+    std::lock_guard<std::mutex> g{stops_mtx_};
+    for (auto i = stops_.begin(); i != stops_.end(); ++i) {
+      if (i->first != cluster_shard) continue;
+      if (i->second->left.fetch_sub(1) == 1) {
+        done = std::move(i->second->done);
+        stops_.erase(i);
+      }
+      break;
+    }
+  }
+  for (auto& f : done)
+    if (f) f();
 }
 
 caf::expected<std::vector<std::string>> region::ids() const {

@@ -277,8 +277,28 @@ result<std::unique_ptr<system>> system::open(config cfg, const testing::faults* 
     return to_error(st);
   }
   start_sweeper(*core);
-  return std::unique_ptr<system>(new system(std::move(core)));
+  auto sys = std::unique_ptr<system>(new system(std::move(core)));
+  if (faults != nullptr && faults->node != nullptr) detail::attach_cluster(*sys, *faults->node);
+  return sys;
 }
+
+namespace detail {
+
+void attach_cluster(system& sys, cluster::node& node) {
+  auto& core = *sys.core_;
+  STRATA_ASSERT(core.cluster == nullptr, "attach_cluster called twice on one system");
+  const auto& c = core.cfg;
+  router_options o;
+  o.forward_timeout_ms = c.cluster_forward_timeout_ms;
+  o.batch_max = c.cluster_batch_max;
+  o.batch_linger_us = c.cluster_batch_linger_us;
+  o.max_inflight_batches = c.cluster_max_inflight_batches;
+  o.buffer_max = c.cluster_buffer_max;
+  core.node = &node;
+  core.cluster = std::make_unique<cluster_router>(core, node, o);
+}
+
+} // namespace detail
 
 namespace testing {
 
@@ -309,6 +329,8 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
   };
   core_->shut_down = true;
   core_->stopping.store(true, std::memory_order_release);
+  // Commands and reads waiting for another member are answered shutting_down.
+  if (core_->cluster) core_->cluster->close_outbound();
   {
     std::lock_guard<std::mutex> g{core_->sweep_mtx};
     core_->sweep_stop = true;
@@ -323,6 +345,8 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
     r->stop_all();
   for (auto& r : regions)
     r->await_all_finished();
+  // The replies to other members' commands have gone out; the node's handlers stop here.
+  if (core_->cluster) core_->cluster->close();
   if (core_->writer) core_->writer->stop();
   for (auto* a : {&core_->gate, &core_->router})
     if (*a) {
@@ -351,6 +375,17 @@ std::size_t system::passivate_idle(std::uint64_t idle_ms) {
   return n;
 }
 
+void system::stop_shard(std::uint32_t shard, std::function<void()> done) {
+  if (core_->cluster)
+    core_->cluster->stop_shard(shard, std::move(done));
+  else if (done)
+    done();
+}
+
+void system::resume_shard(std::uint32_t shard) {
+  if (core_->cluster) core_->cluster->resume_shard(shard);
+}
+
 system_stats system::stats() const {
   system_stats s;
   for (auto& r : core_->all_regions()) {
@@ -367,6 +402,16 @@ system_stats system::stats() const {
     s.append_ns = w->append_ns();
     s.commit_us_histogram = w->commit_histogram();
   }
+  if (const auto* c = core_->cluster.get()) {
+    auto r = c->stats();
+    s.cluster_forwarded = r.forwarded;
+    s.cluster_batches_sent = r.batches_sent;
+    s.cluster_replies_sent = r.replies_sent;
+    s.cluster_received = r.received;
+    s.cluster_held = r.held;
+    s.cluster_timed_out = r.timed_out;
+    s.cluster_late_replies = r.late_replies;
+  }
   return s;
 }
 
@@ -376,10 +421,9 @@ kafka::bridge* system::kafka_bridge() noexcept { return core_->bridge.get(); }
 const std::string& system::kafka_bootstrap() const noexcept { return core_->kafka_bootstrap; }
 caf::actor_system& system::actor_system() noexcept { return *core_->actors; }
 
-std::shared_ptr<detail::region> system::region_for(const std::string& type,
-                                                   const std::type_info& agg,
-                                                   detail::spawn_fn spawn,
-                                                   std::uint64_t snapshot_every) {
+std::shared_ptr<detail::region>
+system::region_for(const std::string& type, const std::type_info& agg, detail::spawn_fn spawn,
+                   std::uint64_t snapshot_every, const detail::wire_codec* codec) {
   std::lock_guard<std::mutex> g{core_->regions_mtx};
   auto it = core_->regions.find(type);
   if (it != core_->regions.end()) {
@@ -396,7 +440,7 @@ std::shared_ptr<detail::region> system::region_for(const std::string& type,
       std::cerr << "strata: creating topic " << topic << " on the mock cluster: " << st.to_string()
                 << "\n";
   }
-  auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every);
+  auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every, codec);
   core_->regions.emplace(type, std::make_pair(&agg, r));
   return r;
 }

@@ -3,6 +3,7 @@
 // released during CAF's teardown still reach their region).
 #pragma once
 
+#include "cluster_router.hpp"
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/mock.hpp"
 #include "strata/persistence/journal.hpp"
@@ -31,6 +32,11 @@ class system_core {
   config cfg;
   std::mutex regions_mtx;
   std::map<std::string, std::pair<const std::type_info*, std::shared_ptr<region>>> regions;
+  // Cluster (docs/cluster.md, "Routing"): the node this system routes through (owned by
+  // whoever started it: the cluster node, or a test's fake), and the router over it.
+  // Both null for a single node. attach_cluster() sets them.
+  cluster::node* node = nullptr;
+  std::unique_ptr<cluster_router> cluster;
   std::unique_ptr<persistence::journal> journal;
   std::unique_ptr<recovery_gate> permits;
   std::unique_ptr<group_commit> writer;

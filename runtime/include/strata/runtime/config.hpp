@@ -164,6 +164,24 @@ struct config {
   /// Whether the cluster is on: a `cluster-port` or `cluster-seeds` was given.
   bool cluster_enabled() const noexcept { return cluster_port != 0 || !cluster_seeds.empty(); }
 
+  /// Cluster routing (docs/cluster.md, "Routing"; used only when the system has a
+  /// cluster node). A command or read forwarded to the owner of its shard, or held while
+  /// the shard moves, is answered `timeout` after `cluster_forward_timeout_ms` (>= 1);
+  /// a later reply is dropped. Key `cluster-forward-timeout-ms`.
+  std::uint32_t cluster_forward_timeout_ms = 5'000;
+  /// Commands (or reads) in one batch to a member, at most (>= 1). Key
+  /// `cluster-batch-max`.
+  std::uint32_t cluster_batch_max = 256;
+  /// A batch leaves at once while fewer than `cluster_max_inflight_batches` (>= 1)
+  /// batches to that member are unanswered; else it waits for an answer, for
+  /// `cluster_batch_max` items, or `cluster_batch_linger_us` at most. Keys
+  /// `cluster-batch-linger-us`, `cluster-max-inflight-batches`.
+  std::uint32_t cluster_batch_linger_us = 500;
+  std::uint32_t cluster_max_inflight_batches = 4;
+  /// Commands held per shard while it moves or has no owner (>= 1); more fail with
+  /// `shard_moving`. Key `cluster-buffer-max`.
+  std::uint32_t cluster_buffer_max = 1'024;
+
   /// Whether replies of aggregate type `type` wait for Kafka.
   bool replicated_for(std::string_view type) const;
 

@@ -36,6 +36,7 @@
 #include "strata/runtime/detail/persistent_actor.hpp"
 #include "strata/runtime/detail/recovery.hpp"
 #include "strata/runtime/detail/region.hpp"
+#include "strata/runtime/detail/routing.hpp"
 #include "strata/runtime/errors.hpp"
 #include "strata/runtime/ids.hpp"
 #include "strata/runtime/system.hpp"
@@ -46,7 +47,9 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,6 +126,9 @@ class entities {
   }
 
   // -- read side: straight from the journal, any thread ---------------------------
+  // In a cluster, a read of an entity whose shard another member owns asks that owner
+  // (batched like commands) and blocks until its answer: not from an actor. Extra
+  // errors then: not_reachable, timeout (cluster-forward-timeout-ms), shard_moving.
 
   /// The events of `id` with from_seq <= seq <= to_seq, decoded. Errors: corrupt
   /// (undecodable event: names stream and seq), io_error, invalid_argument (bad id).
@@ -130,13 +136,21 @@ class entities {
   history(const std::string& id, std::uint64_t from_seq = 1,
           std::uint64_t to_seq = ~std::uint64_t{0}) const {
     if (auto err = check_id(id)) return err;
-    return detail::read_history<A>(region_->journal(), persistence_id(id), from_seq, to_seq);
+    auto pid = persistence_id(id);
+    detail::read_request req{detail::read_request::op::events, pid, from_seq, to_seq, false};
+    if (auto remote = detail::read_at_owner(*region_, req)) {
+      if (!*remote) return std::move(remote->error());
+      return detail::history_of_raw<A>(pid, **remote);
+    }
+    return detail::read_history<A>(region_->journal(), pid, from_seq, to_seq);
   }
 
   /// The state as recovery builds it: latest snapshot, then the events after it.
   /// Errors: as history.
   caf::expected<state_at<A>> current(const std::string& id) const {
     if (auto err = check_id(id)) return err;
+    if (auto remote = fold_at_owner(id, has_snapshots_v<A>, ~std::uint64_t{0}))
+      return std::move(*remote);
     auto r = detail::recover<A>(region_->journal(), persistence_id(id), true, ~std::uint64_t{0});
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
@@ -146,6 +160,7 @@ class entities {
   caf::expected<state_at<A>> state_at_seq(const std::string& id,
                                           std::uint64_t seq = ~std::uint64_t{0}) const {
     if (auto err = check_id(id)) return err;
+    if (auto remote = fold_at_owner(id, false, seq)) return std::move(*remote);
     auto r = detail::recover<A>(region_->journal(), persistence_id(id), false, seq);
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
@@ -155,6 +170,8 @@ class entities {
   /// Errors: as history.
   caf::expected<state_at<A>> state_at_time(const std::string& id, std::int64_t timestamp_ns) const {
     if (auto err = check_id(id)) return err;
+    if (auto remote = fold_at_owner(id, false, ~std::uint64_t{0}, timestamp_ns))
+      return std::move(*remote);
     auto r = detail::recover_until_time<A>(region_->journal(), persistence_id(id), timestamp_ns);
     if (!r) return std::move(r.error());
     return state_at<A>{std::move(r->state), r->seq};
@@ -171,6 +188,23 @@ class entities {
   explicit entities(std::shared_ptr<detail::region> r) : region_(std::move(r)) {}
   /// invalid_argument when `id` breaks the rules of ids.hpp; else no error.
   caf::error check_id(const std::string& id) const { return to_error(validate_id(type(), id)); }
+  /// In a cluster, when another member owns the shard of `id`: its events up to
+  /// `max_seq` (after its latest snapshot when `use_snapshot`) folded here; nullopt when
+  /// the shard is local. A snapshot that does not decode here: asked again without.
+  std::optional<caf::expected<state_at<A>>>
+  fold_at_owner(const std::string& id, bool use_snapshot, std::uint64_t max_seq,
+                std::int64_t max_ts = std::numeric_limits<std::int64_t>::max()) const {
+    auto pid = persistence_id(id);
+    detail::read_request req{detail::read_request::op::recover, pid, 1, max_seq, use_snapshot};
+    auto remote = detail::read_at_owner(*region_, req);
+    if (!remote) return std::nullopt;
+    if (!*remote) return caf::expected<state_at<A>>{std::move(remote->error())};
+    bool snapshot_ok = true;
+    auto r = detail::fold_raw<A>(pid, **remote, snapshot_ok, max_ts);
+    if (!snapshot_ok) return fold_at_owner(id, false, max_seq, max_ts);
+    if (!r) return caf::expected<state_at<A>>{std::move(r.error())};
+    return caf::expected<state_at<A>>{state_at<A>{std::move(r->state), r->seq}};
+  }
   std::shared_ptr<detail::region> region_;
 };
 
@@ -178,7 +212,8 @@ template <class A>
 strata::entities<A> system::entities(std::string type) {
   static_assert(check_aggregate<A>());
   auto every = has_snapshots_v<A> ? cfg().snapshot_every_for(type) : 0;
-  return strata::entities<A>{region_for(type, typeid(A), &detail::spawn_entity<A>, every)};
+  return strata::entities<A>{
+    region_for(type, typeid(A), &detail::spawn_entity<A>, every, detail::wire_codec_of<A>())};
 }
 
 } // namespace strata

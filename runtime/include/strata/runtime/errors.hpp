@@ -53,7 +53,9 @@ constexpr caf::atom_value runtime_category = caf::atom("strata");
 /// `persistence::errc_end` (32) up. Each entry's comment says when it is returned.
 #define STRATA_RUNTIME_ERRC(X)                                                                     \
   X(stash_full, 32)     /* the entity's bounded stash is full: retry later */                      \
-  X(timeout, 33)        /* a blocking ask did not complete in time (may still complete) */         \
+  X(timeout, 33)        /* a blocking ask, or a command/read forwarded to another node     */      \
+                        /* (cluster-forward-timeout-ms), did not complete in time (it may  */      \
+                        /* still complete)                                                   */    \
   X(shutting_down, 34)  /* the system is stopping; the command was not handled */                  \
   X(no_reply, 35)       /* the command was handled (events durable) but replies nothing */         \
   X(write_failed, 36)   /* an earlier write of this entity failed; this command was      */        \
@@ -63,7 +65,11 @@ constexpr caf::atom_value runtime_category = caf::atom("strata");
                         /* message names the seq and the stream) but Kafka did not       */        \
                         /* acknowledge them within `replication-timeout-ms`; the bridge  */        \
                         /* keeps publishing them (lag, not loss). Do not retry.          */        \
-  X(read_only, 39)      /* the system was opened read-only (config::read_only): no commands */
+  X(read_only, 39)      /* the system was opened read-only (config::read_only): no commands */     \
+  X(not_reachable, 40)  /* cluster: no connection to the member owning the shard; nothing */       \
+                        /* was sent. Retry later                                           */      \
+  X(shard_moving, 41)   /* cluster: the shard is moving or has no owner and its bounded    */      \
+                        /* buffer (cluster-buffer-max) is full. Retry later                */
 
 /// Infrastructure error codes: every persistence code (STRATA_PERSISTENCE_ERRC in
 /// strata/persistence/status.hpp, same names and numbers, so `to_error` keeps the code

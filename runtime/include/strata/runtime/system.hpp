@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <typeinfo>
@@ -40,6 +41,10 @@ class journal;
 namespace strata::kafka {
 class bridge;
 } // namespace strata::kafka
+
+namespace strata::cluster {
+class node;
+} // namespace strata::cluster
 
 namespace strata {
 
@@ -57,6 +62,12 @@ result<std::unique_ptr<system>> open_with_faults(config cfg, faults f);
 namespace detail {
 class region;
 class system_core;
+struct wire_codec;
+/// Routes this system's commands and reads through `node` (docs/cluster.md, "Routing"):
+/// installs the cluster router over it. Call once, right after system::open, before
+/// the first command; `node` must outlive the system's shutdown(). What the cluster node
+/// (or a test's fake, strata/runtime/testing.hpp) calls.
+void attach_cluster(system& sys, cluster::node& node);
 using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
 } // namespace detail
 
@@ -74,6 +85,14 @@ struct system_stats {
   /// Commit times: element i counts commits that took [50·i, 50·(i+1)) µs from the hand-over
   /// of the batch to the journal to its commit callback; the last one, everything longer.
   std::vector<std::uint64_t> commit_us_histogram;
+  // Cluster routing (docs/cluster.md, "Routing"); all 0 without a cluster node.
+  std::uint64_t cluster_forwarded = 0;    ///< commands and reads sent to their shard's owner
+  std::uint64_t cluster_batches_sent = 0; ///< batch messages carrying them
+  std::uint64_t cluster_replies_sent = 0; ///< reply batch messages to other members
+  std::uint64_t cluster_received = 0;     ///< commands and reads received from other members
+  std::uint64_t cluster_held = 0;         ///< held for a moving, ownerless or stopped shard
+  std::uint64_t cluster_timed_out = 0;    ///< answered timeout (cluster-forward-timeout-ms)
+  std::uint64_t cluster_late_replies = 0; ///< replies dropped: their command had timed out
 };
 
 class system {
@@ -119,6 +138,15 @@ class system {
   /// stop asynchronously). Any thread.
   std::size_t passivate_idle(std::uint64_t idle_ms = 0);
 
+  /// Cluster handoff of `shard` (a no-op calling `done` at once without cluster): new
+  /// commands for it wait (held, bounded: cluster-buffer-max), every entity of the shard
+  /// finishes its in-flight writes and stops, then `done` runs once (any thread, must not
+  /// block). Any thread but an actor's.
+  void stop_shard(std::uint32_t shard, std::function<void()> done);
+  /// Serves `shard` again after stop_shard (the handoff was called off, or the shard came
+  /// back): held commands are routed to its owner now. Any thread.
+  void resume_shard(std::uint32_t shard);
+
   system_stats stats() const;
   const config& cfg() const noexcept;
   /// The node's journal (reads from any thread; never append: the writer owns that).
@@ -134,10 +162,12 @@ class system {
 
  private:
   friend result<std::unique_ptr<system>> testing::open_with_faults(config cfg, testing::faults f);
+  friend void detail::attach_cluster(system& sys, cluster::node& node);
   static result<std::unique_ptr<system>> open(config cfg, const testing::faults* faults);
   explicit system(std::unique_ptr<detail::system_core> core);
   std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
-                                             detail::spawn_fn spawn, std::uint64_t snapshot_every);
+                                             detail::spawn_fn spawn, std::uint64_t snapshot_every,
+                                             const detail::wire_codec* codec);
   std::unique_ptr<detail::system_core> core_;
 };
 

@@ -46,6 +46,10 @@ struct faults {
     append;
   /// Called right before an entity reads its stream to recover.
   std::function<void(const std::string& persistence_id)> before_recover;
+  /// The cluster node the system routes through (detail::attach_cluster): in tests a
+  /// fake one delivering bytes between systems of one process. It must outlive the
+  /// system's shutdown. nullptr: a single node.
+  cluster::node* node = nullptr;
 };
 
 /// system::open with `f` installed. Errors: those of system::open.

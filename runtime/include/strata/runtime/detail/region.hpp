@@ -36,6 +36,8 @@ namespace strata::detail {
 class region;
 class system_core;
 class group_commit;
+class cluster_router;
+struct wire_codec;
 using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
 
 /// Limits how many entities recover at once (node-wide).
@@ -78,7 +80,9 @@ struct entity_context {
 
 class region {
  public:
-  region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every);
+  /// `codec`: the type's wire codec (routing.hpp), nullptr when it has none.
+  region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every,
+         const wire_codec* codec = nullptr);
   ~region();
 
   const std::string& type() const noexcept { return ctx_.type; }
@@ -89,8 +93,20 @@ class region {
 
   /// Routes `e` to entity `id` (spawning it if needed). Any thread. Fails the envelope
   /// with shutting_down / invalid_argument (bad id) / read_only instead when it cannot
-  /// be routed.
+  /// be routed. In a cluster, a command for a shard another member owns goes to the
+  /// cluster router (forwarded, or held while the shard moves: docs/cluster.md,
+  /// "Routing"), as does one for a shard stopped for a handoff.
   void dispatch(const std::string& id, envelope_ptr e);
+
+  /// The type's wire codec, or nullptr (it cannot be routed to another node).
+  const wire_codec* codec() const noexcept { return codec_; }
+  /// The system's cluster router, or nullptr when the system has no cluster node.
+  cluster_router* cluster() const noexcept;
+  /// Handoff of cluster shard `shard` (of `shards`): every entity of the shard is asked
+  /// to stop after its in-flight writes; `done` runs (any thread, once) when all have
+  /// stopped. The caller (cluster_router::stop_shard) has already made new commands for
+  /// the shard wait. Any thread.
+  void stop_shard(std::uint32_t shard, std::uint32_t shards, std::function<void()> done);
 
   /// An envelope whose last reference was dropped before completion.
   void redeliver(envelope_base* e) noexcept;
@@ -122,7 +138,8 @@ class region {
   caf::actor_system& actor_system() noexcept;
 
  private:
-  struct shard; // runtime/src/region.cpp: a mutex and a flat id → entry table
+  struct shard;      // runtime/src/region.cpp: a mutex and a flat id → entry table
+  struct shard_stop; // runtime/src/region.cpp: entities of a cluster shard left to stop
   shard& shard_of(std::uint64_t h) noexcept;
   void send_passivate(const caf::actor& a);
 
@@ -138,6 +155,12 @@ class region {
   std::atomic<std::uint64_t> passivations_{0};
   std::mutex live_mtx_;
   std::condition_variable live_cv_;
+  const wire_codec* codec_ = nullptr;
+  // stop_shard: cluster shard → its stop in progress (lock order: shard mtx, then this)
+  std::mutex stops_mtx_;
+  std::vector<std::pair<std::uint32_t, std::shared_ptr<shard_stop>>> stops_;
+  std::atomic<std::uint32_t> cluster_shards_{0};
+  void finish_stop(std::uint32_t cluster_shard);
 };
 
 /// The entity actor whose message handler runs on this thread, or null. A caller
