@@ -1,5 +1,7 @@
 #include "strata/kafka/bridge.hpp"
 
+#include "strata/kafka/record_format.hpp"
+
 #include "strata/persistence/envelope_peek.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 #include <pthread.h>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -59,8 +62,19 @@ using producer_ptr = std::unique_ptr<rd_kafka_t, producer_deleter>;
 struct slot {
   std::uint64_t position = 0;
   std::int64_t timestamp_ns = 0;
+  std::uint32_t shard = 0;
   bool acked = false;
 };
+
+// A when_published call waiting on the bridge thread.
+struct publish_wait {
+  std::uint32_t shard = 0;
+  std::uint64_t target = 0; // the journal's last position at the call
+  clock_type::time_point deadline;
+  std::function<void(bool)> done;
+};
+
+constexpr std::size_t max_publish_waits = 4'096;
 
 struct topic_entry {
   std::string name;
@@ -69,6 +83,44 @@ struct topic_entry {
 };
 
 constexpr const char* content_type = "application/x-capnp; schema=strata.Envelope";
+
+// The delivery reports of one append_claim call.
+struct claim_delivery {
+  std::atomic<std::size_t> acked{0};
+  std::mutex mu;
+  std::string errors; // guarded by mu
+};
+
+void claim_dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* d = static_cast<claim_delivery*>(opaque);
+  if (!m->err) {
+    d->acked.fetch_add(1);
+    return;
+  }
+  std::lock_guard<std::mutex> g{d->mu};
+  d->errors += std::string{"; "} + rd_kafka_topic_name(m->rkt) + ": " + rd_kafka_err2str(m->err);
+}
+
+// Produces the claim record to partition `shard` of `topic`. Errors: unavailable.
+status produce_claim(rd_kafka_t* rk, const std::string& topic, std::uint32_t shard,
+                     std::uint64_t epoch, const std::string& member, const std::string& value) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+  auto e = std::to_string(epoch);
+  rd_kafka_header_add(hdrs, claim_header.data(), static_cast<ssize_t>(claim_header.size()),
+                      member.data(), static_cast<ssize_t>(member.size()));
+  rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                      e.data(), static_cast<ssize_t>(e.size()));
+  auto err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                               RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
+                               RD_KAFKA_V_KEY(claim_key.data(), claim_key.size()),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                               RD_KAFKA_V_TIMESTAMP(now_ns() / 1'000'000), RD_KAFKA_V_END);
+  if (!err) return {};
+  rd_kafka_headers_destroy(hdrs);
+  return {errc::unavailable, "kafka bridge: claim of shard " + std::to_string(shard) +
+                               " on topic '" + topic + "': " + rd_kafka_err2str(err)};
+}
 
 } // namespace
 
@@ -101,6 +153,21 @@ struct bridge::impl {
   std::atomic<std::uint64_t> acked{0};
   std::mutex ack_mu;
   std::condition_variable ack_cv;
+
+  // Per shard (index < num_partitions): the epoch stamped on its records, and its
+  // records in the window not yet acknowledged (bridge thread writes, waiters read).
+  std::unique_ptr<std::atomic<std::uint64_t>[]> epochs;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> shard_unacked;
+  // Every position <= read_done was produced or skipped (read_next - 1). Moves back on
+  // a producer restart, which resets it and shard_unacked under ack_mu.
+  std::atomic<std::uint64_t> read_done{0};
+
+  mutable std::mutex topics_mu;
+  std::set<std::string> known_topics; // guarded by topics_mu
+
+  std::mutex waits_mu;
+  std::vector<publish_wait> waits; // guarded by waits_mu
+  std::atomic<bool> has_waits{false};
 
   std::mutex commit_mu;
   std::uint64_t stored = 0; // guarded by commit_mu
@@ -191,7 +258,43 @@ struct bridge::impl {
       return;
     }
     delivered.fetch_add(1, std::memory_order_relaxed);
-    if (seq >= head && seq < tail) ring[seq % ring.size()].acked = true;
+    if (seq < head || seq >= tail) return;
+    auto& s = ring[seq % ring.size()];
+    if (s.acked) return;
+    s.acked = true;
+    if (shard_unacked[s.shard].fetch_sub(1) == 1) ack_cv.notify_all(); // wait_published
+  }
+
+  // Every event of `shard` at positions <= target is acknowledged: all of them, or the
+  // bridge has read past target and none of the shard's records is unacknowledged.
+  bool shard_published(std::uint32_t shard, std::uint64_t target) const {
+    if (acked.load() >= target) return true;
+    return read_done.load() >= target && shard_unacked[shard].load() == 0;
+  }
+
+  // Answers the when_published waits that are published or timed out (all, with
+  // their state, when `final`). Bridge thread.
+  void check_waits(bool final) {
+    std::vector<std::pair<std::function<void(bool)>, bool>> ready;
+    {
+      std::lock_guard<std::mutex> g{waits_mu};
+      auto now = clock_type::now();
+      auto keep = std::remove_if(waits.begin(), waits.end(), [&](publish_wait& w) {
+        bool ok = shard_published(w.shard, w.target);
+        if (!ok && !final && now < w.deadline) return false;
+        ready.emplace_back(std::move(w.done), ok);
+        return true;
+      });
+      waits.erase(keep, waits.end());
+      has_waits.store(!waits.empty());
+    }
+    for (auto& [done, ok] : ready)
+      done(ok);
+  }
+
+  void add_known_topic(const std::string& type) {
+    std::lock_guard<std::mutex> g{topics_mu};
+    known_topics.insert(opts.topic_prefix + type);
   }
 
   void on_kafka_error(rd_kafka_t* handle, int err, const char* reason) {
@@ -209,16 +312,12 @@ struct bridge::impl {
             std::string{"kafka bridge: "} + rd_kafka_err2name(e) + ": " + (reason ? reason : "")});
   }
 
-  result<producer_ptr> make_producer() {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    auto set = [&](const std::string& k, const std::string& v) -> status {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-        return {errc::invalid_argument,
-                "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
-      return {};
-    };
-    std::vector<std::pair<std::string, std::string>> props = {
+  using properties = std::vector<std::pair<std::string, std::string>>;
+
+  // The producer's librdkafka properties, producer_config last. Errors:
+  // invalid_argument (producer_config overrides a property the guarantees depend on).
+  result<properties> producer_properties() const {
+    properties props = {
       {"bootstrap.servers", opts.bootstrap_servers},
       {"client.id", "strata-kafka-bridge"},
       {"enable.idempotence", "true"},
@@ -247,19 +346,37 @@ struct bridge::impl {
     };
     for (const auto& [k, v] : opts.producer_config) {
       if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms" ||
-          k == "enable.gapless.guarantee") {
-        rd_kafka_conf_destroy(conf);
+          k == "enable.gapless.guarantee")
         return status{errc::invalid_argument, "kafka bridge: producer property '" + k +
                                                 "' is fixed by the bridge (its delivery "
                                                 "guarantee depends on it)"};
-      }
       props.emplace_back(k, v);
     }
+    return props;
+  }
+
+  // A configuration of `props`; null with `error` set when librdkafka refuses one.
+  static rd_kafka_conf_t* make_conf(const properties& props, status& error) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
     for (const auto& [k, v] : props)
-      if (auto st = set(k, v); !st.ok()) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
-        return st;
+        error = {errc::invalid_argument,
+                 "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
+        return nullptr;
       }
+    return conf;
+  }
+
+  result<producer_ptr> make_producer() {
+    auto props = producer_properties();
+    if (!props) return props.error();
+    status bad;
+    rd_kafka_conf_t* conf = make_conf(*props, bad);
+    if (!conf) return bad;
+    char errstr[512];
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_dr_msg_cb(conf, &impl::dr_cb);
     rd_kafka_conf_set_error_cb(conf, &impl::error_cb);
@@ -397,7 +514,8 @@ struct bridge::impl {
           pending_check = type;
           return false;
         }
-        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
+        const auto shard = shard_of(f.persistence_id, opts.num_partitions);
+        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(7);
         char num[24];
         rd_kafka_header_add(hdrs, "strata.type", -1, f.type.data(),
                             static_cast<ssize_t>(f.type.size()));
@@ -410,11 +528,13 @@ struct bridge::impl {
         len = std::snprintf(num, sizeof(num), "%u", static_cast<unsigned>(f.schema_version));
         rd_kafka_header_add(hdrs, "strata.schema_version", -1, num, len);
         rd_kafka_header_add(hdrs, "content-type", -1, content_type, -1);
+        len = std::snprintf(num, sizeof(num), "%llu",
+                            static_cast<unsigned long long>(epochs[shard].load()));
+        rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                            num, len);
         std::uint64_t seq = tail;
         auto err = rd_kafka_producev(
-          rk.get(), RD_KAFKA_V_RKT(t.rkt),
-          RD_KAFKA_V_PARTITION(
-            static_cast<std::int32_t>(shard_of(f.persistence_id, opts.num_partitions))),
+          rk.get(), RD_KAFKA_V_RKT(t.rkt), RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
           RD_KAFKA_V_KEY(f.persistence_id.data(), f.persistence_id.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -437,7 +557,9 @@ struct bridge::impl {
         auto& s = ring[seq % window];
         s.position = pos;
         s.timestamp_ns = f.timestamp_ns;
+        s.shard = shard;
         s.acked = false;
+        shard_unacked[shard].fetch_add(1);
         if (tail == head) oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
         ++tail;
         read_next = pos + 1;
@@ -467,6 +589,7 @@ struct bridge::impl {
         auto cs = check_topic(type, static_cast<int>(std::min(opts.metadata_timeout_ms, 1000u)));
         if (cs.ok()) {
           topic(type).checked = true;
+          add_known_topic(type);
           any = true; // come back at once
           continue;
         }
@@ -538,6 +661,14 @@ struct bridge::impl {
     head = tail;
     in_flight.store(0, std::memory_order_relaxed);
     read_next = acked.load() + 1;
+    {
+      // read_done first: a waiter holding ack_mu never sees the counts reset while
+      // read_done still says the discarded records were produced.
+      std::lock_guard<std::mutex> g{ack_mu};
+      read_done.store(read_next - 1);
+      for (std::uint32_t i = 0; i < opts.num_partitions; ++i)
+        shard_unacked[i].store(0);
+    }
     restart_needed = false;
     producer_restarts.fetch_add(1, std::memory_order_relaxed);
     backoff_ms = backoff_ms == 0 ? opts.restart_backoff_ms : std::min(backoff_ms * 2, 10'000u);
@@ -561,6 +692,7 @@ struct bridge::impl {
 
   void run() {
     while (!stopping.load()) {
+      if (has_waits.load()) check_waits(false);
       if (failed()) {
         sleep_unless_woken(100, true);
         continue;
@@ -570,6 +702,7 @@ struct bridge::impl {
         continue;
       }
       bool produced_any = fill();
+      read_done.store(read_next - 1);
       if (produced_any) backoff_ms = 0;
       rd_kafka_poll(rk.get(), 0);
       advance();
@@ -582,6 +715,7 @@ struct bridge::impl {
       }
     }
     advance();
+    check_waits(true);
     rk.reset();
     drop_topic_handles();
   }
@@ -623,6 +757,16 @@ result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
   p->acked.store(from);
   p->read_next = from + 1;
   p->ring.resize(p->opts.max_in_flight_events);
+  p->epochs.reset(new std::atomic<std::uint64_t>[p->opts.num_partitions]);
+  p->shard_unacked.reset(new std::atomic<std::uint32_t>[p->opts.num_partitions]);
+  for (std::uint32_t i = 0; i < p->opts.num_partitions; ++i) {
+    p->epochs[i].store(0);
+    p->shard_unacked[i].store(0);
+  }
+  p->read_done.store(from);
+  if (p->opts.member.empty()) p->opts.member = j.options().writer_node;
+  for (const auto& rule : p->opts.types)
+    p->add_known_topic(rule.type);
   auto prod = p->make_producer();
   if (!prod) return prod.error();
   p->rk = std::move(*prod);
@@ -701,6 +845,7 @@ std::uint64_t bridge::stop(std::uint32_t drain_timeout_ms) {
     if (impl_->thread.joinable()) impl_->thread.join();
     if (impl_->committer.joinable()) impl_->committer.join();
     if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
+    impl_->check_waits(true); // when_published calls that raced with the thread's end
   }
   auto target = impl_->j->last_position();
   auto a = acknowledged_position();
@@ -759,5 +904,112 @@ std::uint32_t bridge::partition_for(std::string_view persistence_id) const noexc
 }
 
 const bridge_options& bridge::options() const noexcept { return impl_->opts; }
+
+status bridge::set_epoch(std::uint32_t shard, std::uint64_t epoch) {
+  if (shard >= impl_->opts.num_partitions)
+    return {errc::invalid_argument, "kafka bridge: set_epoch: shard " + std::to_string(shard) +
+                                      " is out of range (num_partitions " +
+                                      std::to_string(impl_->opts.num_partitions) + ")"};
+  impl_->epochs[shard].store(epoch);
+  return {};
+}
+
+std::uint64_t bridge::epoch(std::uint32_t shard) const noexcept {
+  return shard < impl_->opts.num_partitions ? impl_->epochs[shard].load() : 0;
+}
+
+status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms) {
+  auto& m = *impl_;
+  const auto what = "kafka bridge: claim of shard " + std::to_string(shard) + " under epoch " +
+                    std::to_string(epoch);
+  if (shard >= m.opts.num_partitions)
+    return {errc::invalid_argument, what + ": shard out of range (num_partitions " +
+                                      std::to_string(m.opts.num_partitions) + ")"};
+  auto topics = known_topics();
+  if (topics.empty())
+    return {errc::invalid_argument, what + ": the bridge knows no topic yet (list the "
+                                           "aggregate types in bridge_options::types)"};
+  auto props = m.producer_properties();
+  if (!props) return props.error();
+  props->emplace_back("client.id", "strata-kafka-claim");
+  props->emplace_back("linger.ms", "0");
+  props->emplace_back("statistics.interval.ms", "0");
+  status bad;
+  rd_kafka_conf_t* conf = impl::make_conf(*props, bad);
+  if (!conf) return bad;
+  claim_delivery d;
+  rd_kafka_conf_set_opaque(conf, &d);
+  rd_kafka_conf_set_dr_msg_cb(conf, &claim_dr_cb);
+  char errstr[512];
+  producer_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))};
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return {errc::invalid_argument, what + ": cannot create a producer: " + errstr};
+  }
+  const auto value = encode_claim_value({shard, epoch, m.opts.member});
+  for (const auto& t : topics)
+    if (auto st = produce_claim(rk.get(), t, shard, epoch, m.opts.member, value); !st.ok())
+      return st;
+  rd_kafka_flush(rk.get(), static_cast<int>(timeout_ms)); // serves the delivery reports
+  if (d.acked.load() == topics.size()) return set_epoch(shard, epoch);
+  std::string names;
+  for (const auto& t : topics)
+    names += (names.empty() ? "" : ", ") + t;
+  std::lock_guard<std::mutex> g{d.mu};
+  return {errc::unavailable, what + ": " + std::to_string(d.acked.load()) + " of " +
+                               std::to_string(topics.size()) + " claim records (topics " + names +
+                               ") acknowledged within " + std::to_string(timeout_ms) + " ms" +
+                               d.errors + "; is Kafka reachable at " + m.opts.bootstrap_servers +
+                               "? Retry with the same epoch"};
+}
+
+std::vector<std::string> bridge::known_topics() const {
+  std::lock_guard<std::mutex> g{impl_->topics_mu};
+  return {impl_->known_topics.begin(), impl_->known_topics.end()};
+}
+
+bool bridge::wait_published(std::uint32_t shard, std::uint32_t timeout_ms) {
+  auto& m = *impl_;
+  if (shard >= m.opts.num_partitions) return false;
+  const auto target = m.j->last_position();
+  notify();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock<std::mutex> lk{m.ack_mu};
+  while (!m.shard_published(shard, target)) {
+    if (m.failed() || m.stopped.load()) return false; // nothing moves before a restart
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    // Short waits: a failure does not signal ack_cv.
+    m.ack_cv.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(20)));
+  }
+  return true;
+}
+
+void bridge::when_published(std::uint32_t shard, std::uint32_t timeout_ms,
+                            std::function<void(bool)> done) {
+  auto& m = *impl_;
+  if (shard >= m.opts.num_partitions || m.stopped.load()) {
+    done(false);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> g{m.waits_mu};
+    if (m.waits.size() < max_publish_waits) {
+      m.waits.push_back({shard, m.j->last_position(),
+                         clock_type::now() + std::chrono::milliseconds(timeout_ms),
+                         std::move(done)});
+      m.has_waits.store(true);
+      done = nullptr;
+    }
+  }
+  if (done) {
+    m.report(
+      {errc::unavailable, "kafka bridge: when_published: " + std::to_string(max_publish_waits) +
+                            " waits are pending; refusing another"});
+    done(false);
+    return;
+  }
+  notify();
+}
 
 } // namespace strata::kafka

@@ -1,0 +1,235 @@
+#include "strata/kafka/restore.hpp"
+
+#include "record_util.hpp"
+
+#include "strata/persistence/codec.hpp"
+#include "strata/persistence/journal.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+
+namespace strata::kafka {
+
+using namespace strata::persistence;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct consumer_deleter {
+  void operator()(rd_kafka_t* rk) const noexcept {
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+  }
+};
+using consumer_ptr = std::unique_ptr<rd_kafka_t, consumer_deleter>;
+
+/// The steps of restore_shard: a consumer, the partitions' watermarks, the assignment,
+/// the read loop that imports batch by batch.
+class restorer {
+ public:
+  restorer(journal& j, const restore_options& o)
+    : j_(j), o_(o), what_("kafka restore of shard " + std::to_string(o.shard)),
+      deadline_(clock_type::now() + std::chrono::milliseconds(o.timeout_ms)) {}
+
+  status check_options() const;
+  status open_consumer();
+  status find_partitions();
+  status assign();
+  status read();
+  restore_report& report() noexcept { return report_; }
+
+ private:
+  int left_ms() const {
+    auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock_type::now());
+    return static_cast<int>(std::max<long long>(left.count(), 1));
+  }
+  bool done() const {
+    for (std::size_t i = 0; i < next_.size(); ++i)
+      if (next_[i] < report_.partitions[i].end_offset) return false;
+    return true;
+  }
+  status take(const rd_kafka_message_t* m, std::size_t partition);
+  status flush();
+  status timed_out() const;
+
+  journal& j_;
+  const restore_options& o_;
+  std::string what_;
+  clock_type::time_point deadline_;
+  consumer_ptr rk_;
+  restore_report report_;
+  std::unordered_map<std::string, std::size_t> index_; // topic → partitions index
+  std::vector<std::int64_t> next_;                     // next offset to read, per partition
+  std::vector<event_record> batch_;
+  std::string batch_from_; // where the batch's first record came from
+  bool retention_cut_ = false;
+};
+
+status restorer::check_options() const {
+  if (o_.bootstrap_servers.empty() || o_.topics.empty())
+    return {errc::invalid_argument, what_ + ": bootstrap_servers and topics are required"};
+  if (o_.batch_events == 0 || o_.batch_events > j_.options().max_batch_events)
+    return {errc::invalid_argument, what_ + ": batch_events must be 1.." +
+                                      std::to_string(j_.options().max_batch_events) +
+                                      " (the journal's max_batch_events)"};
+  return {};
+}
+
+status restorer::open_consumer() {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::vector<std::pair<std::string, std::string>> props = {
+    {"bootstrap.servers", o_.bootstrap_servers},
+    {"client.id", "strata-restore"},
+    // librdkafka 2.0 wants a group id even for assign(); nothing is joined or committed.
+    {"group.id", "strata-restore"},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "false"},
+    {"auto.offset.reset", "earliest"},
+    {"reconnect.backoff.max.ms", "1000"},
+    {"fetch.wait.max.ms", "10"},
+    {"log_level", std::to_string(o_.log_level)},
+  };
+  for (const auto& kv : o_.consumer_config)
+    props.push_back(kv);
+  for (const auto& [k, v] : props)
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return {errc::invalid_argument, what_ + ": consumer property " + k + "=" + v + ": " + errstr};
+    }
+  rd_kafka_t* h = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!h) {
+    rd_kafka_conf_destroy(conf);
+    return {errc::invalid_argument, what_ + ": cannot create a consumer: " + errstr};
+  }
+  rk_.reset(h);
+  rd_kafka_poll_set_consumer(h);
+  return {};
+}
+
+status restorer::find_partitions() {
+  const auto p = static_cast<std::int32_t>(o_.shard);
+  for (const auto& topic : o_.topics) {
+    std::int64_t lo = 0, hi = 0;
+    auto err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, left_ms());
+    const auto where = "topic '" + topic + "' partition " + std::to_string(p);
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+      return {errc::not_found, what_ + ": " + where + " does not exist on " + o_.bootstrap_servers +
+                                 " (" + rd_kafka_err2str(err) + ")"};
+    if (err)
+      return {errc::unavailable, what_ + ": no offsets for " + where + " from " +
+                                   o_.bootstrap_servers + ": " + rd_kafka_err2str(err)};
+    index_[topic] = report_.partitions.size();
+    report_.partitions.push_back({topic, lo, hi});
+    next_.push_back(lo);
+    retention_cut_ = retention_cut_ || lo > 0;
+  }
+  return {};
+}
+
+status restorer::assign() {
+  rd_kafka_topic_partition_list_t* l =
+    rd_kafka_topic_partition_list_new(static_cast<int>(report_.partitions.size()));
+  for (const auto& part : report_.partitions)
+    if (part.end_offset > part.first_offset)
+      rd_kafka_topic_partition_list_add(l, part.topic.c_str(), static_cast<std::int32_t>(o_.shard))
+        ->offset = part.first_offset;
+  auto err = rd_kafka_assign(rk_.get(), l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (err) return {errc::invalid_argument, what_ + ": assign failed: " + rd_kafka_err2str(err)};
+  return {};
+}
+
+status restorer::timed_out() const {
+  std::string where;
+  for (std::size_t i = 0; i < next_.size(); ++i) {
+    const auto& part = report_.partitions[i];
+    if (next_[i] < part.end_offset)
+      where += " topic '" + part.topic + "' at offset " + std::to_string(next_[i]) + " of " +
+               std::to_string(part.end_offset) + ";";
+  }
+  return {errc::unavailable, what_ + ": not read to the end within " +
+                               std::to_string(o_.timeout_ms) + " ms:" + where +
+                               " is Kafka reachable at " + o_.bootstrap_servers +
+                               "? What was imported stays; run the restore again"};
+}
+
+status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
+  ++report_.records;
+  next_[partition] = m->offset + 1;
+  if (detail::is_claim(m)) {
+    ++report_.claims;
+    return {};
+  }
+  std::string_view bytes{static_cast<const char*>(m->payload), m->len};
+  report_.bytes += bytes.size();
+  auto e = decode_envelope(bytes);
+  if (!e)
+    return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
+                             "' partition " + std::to_string(o_.shard) + " offset " +
+                             std::to_string(m->offset) + ": " + e.error().message()};
+  if (batch_.empty())
+    batch_from_ =
+      "topic '" + report_.partitions[partition].topic + "' offset " + std::to_string(m->offset);
+  batch_.push_back(std::move(*e));
+  return batch_.size() >= o_.batch_events ? flush() : status{};
+}
+
+status restorer::flush() {
+  if (batch_.empty()) return {};
+  auto r = j_.import(batch_);
+  batch_.clear();
+  if (!r) {
+    std::string hint;
+    if (r.error().code() == errc::invalid_argument && retention_cut_)
+      hint = " (a partition of this shard no longer starts at offset 0: retention removed "
+             "events the journal lacks; raise the event topics' retention.ms or restore "
+             "from a snapshot)";
+    return {r.error().code(), what_ + ": importing the batch from " + batch_from_ + ": " +
+                                r.error().message() + hint};
+  }
+  report_.imported += r->imported;
+  report_.duplicates += r->duplicates;
+  return {};
+}
+
+status restorer::read() {
+  while (!done()) {
+    if (clock_type::now() >= deadline_) return timed_out();
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
+    if (!m) continue;
+    status st;
+    if (!m->err && m->rkt) {
+      auto it = index_.find(rd_kafka_topic_name(m->rkt));
+      // Records appended after the start are not part of this restore.
+      if (it != index_.end() && m->offset < report_.partitions[it->second].end_offset)
+        st = take(m, it->second);
+    }
+    // Errors on a message (a broker away) are transient: librdkafka retries the fetch.
+    rd_kafka_message_destroy(m);
+    if (!st.ok()) return st;
+  }
+  return flush();
+}
+
+} // namespace
+
+result<restore_report> restore_shard(journal& j, const restore_options& o) {
+  auto start = clock_type::now();
+  restorer r{j, o};
+  if (auto st = r.check_options(); !st.ok()) return st;
+  for (auto step :
+       {&restorer::open_consumer, &restorer::find_partitions, &restorer::assign, &restorer::read})
+    if (auto st = (r.*step)(); !st.ok()) return st;
+  r.report().seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  return std::move(r.report());
+}
+
+} // namespace strata::kafka
