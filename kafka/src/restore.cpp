@@ -37,22 +37,21 @@ class restorer {
 
   status check_options() const;
   status open_consumer();
-  status find_partitions();
+  status check_topics();
+  status list_partitions();
   status assign();
   status read();
   restore_report& report() noexcept { return report_; }
 
  private:
-  int left_ms() const {
-    auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock_type::now());
-    return static_cast<int>(std::max<long long>(left.count(), 1));
-  }
   bool done() const {
     for (std::size_t i = 0; i < next_.size(); ++i)
-      if (next_[i] < report_.partitions[i].end_offset) return false;
+      if (report_.partitions[i].end_offset < 0 || next_[i] < report_.partitions[i].end_offset)
+        return false;
     return true;
   }
+  status on_message(const rd_kafka_message_t* m);
+  void learn_end(const rd_kafka_message_t* m, std::size_t partition);
   status take(const rd_kafka_message_t* m, std::size_t partition);
   status flush();
   status timed_out() const;
@@ -90,7 +89,7 @@ status restorer::open_consumer() {
     {"group.id", "strata-restore"},
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
-    {"enable.partition.eof", "false"},
+    {"enable.partition.eof", "true"}, // an empty partition's end is its EOF event
     {"auto.offset.reset", "earliest"},
     {"reconnect.backoff.max.ms", "1000"},
     {"fetch.wait.max.ms", "10"},
@@ -113,23 +112,39 @@ status restorer::open_consumer() {
   return {};
 }
 
-status restorer::find_partitions() {
-  const auto p = static_cast<std::int32_t>(o_.shard);
+status restorer::check_topics() {
+  const rd_kafka_metadata_t* md = nullptr;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock_type::now());
+  auto err = rd_kafka_metadata(rk_.get(), 1, nullptr, &md,
+                               static_cast<int>(std::max<long long>(left.count(), 1)));
+  if (err)
+    return {errc::unavailable, what_ + ": no metadata from " + o_.bootstrap_servers + " (" +
+                                 rd_kafka_err2str(err) + "); is Kafka reachable?"};
+  status st;
   for (const auto& topic : o_.topics) {
-    std::int64_t lo = 0, hi = 0;
-    auto err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, left_ms());
-    const auto where = "topic '" + topic + "' partition " + std::to_string(p);
-    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-        err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
-      return {errc::not_found, what_ + ": " + where + " does not exist on " + o_.bootstrap_servers +
-                                 " (" + rd_kafka_err2str(err) + ")"};
-    if (err)
-      return {errc::unavailable, what_ + ": no offsets for " + where + " from " +
-                                   o_.bootstrap_servers + ": " + rd_kafka_err2str(err)};
+    int partitions = -1;
+    for (int i = 0; i < md->topic_cnt; ++i)
+      if (topic == md->topics[i].topic && !md->topics[i].err)
+        partitions = md->topics[i].partition_cnt;
+    if (partitions <= static_cast<int>(o_.shard)) {
+      st = {errc::not_found,
+            what_ + ": topic '" + topic + "' partition " + std::to_string(o_.shard) +
+              (partitions < 0
+                 ? ": the topic does not exist on "
+                 : ": the topic has only " + std::to_string(partitions) + " partitions on ") +
+              o_.bootstrap_servers};
+      break;
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  return st;
+}
+
+status restorer::list_partitions() {
+  for (const auto& topic : o_.topics) {
     index_[topic] = report_.partitions.size();
-    report_.partitions.push_back({topic, lo, hi});
-    next_.push_back(lo);
-    retention_cut_ = retention_cut_ || lo > 0;
+    report_.partitions.push_back({topic, -1, -1});
+    next_.push_back(0);
   }
   return {};
 }
@@ -138,9 +153,10 @@ status restorer::assign() {
   rd_kafka_topic_partition_list_t* l =
     rd_kafka_topic_partition_list_new(static_cast<int>(report_.partitions.size()));
   for (const auto& part : report_.partitions)
-    if (part.end_offset > part.first_offset)
-      rd_kafka_topic_partition_list_add(l, part.topic.c_str(), static_cast<std::int32_t>(o_.shard))
-        ->offset = part.first_offset;
+    rd_kafka_topic_partition_list_add(l, part.topic.c_str(), static_cast<std::int32_t>(o_.shard))
+      // Offset 0, not OFFSET_BEGINNING: that costs an offset lookup first (~0.5 s on the
+      // mock). Where retention removed the start, auto.offset.reset=earliest moves on.
+      ->offset = 0;
   auto err = rd_kafka_assign(rk_.get(), l);
   rd_kafka_topic_partition_list_destroy(l);
   if (err) return {errc::invalid_argument, what_ + ": assign failed: " + rd_kafka_err2str(err)};
@@ -151,7 +167,9 @@ status restorer::timed_out() const {
   std::string where;
   for (std::size_t i = 0; i < next_.size(); ++i) {
     const auto& part = report_.partitions[i];
-    if (next_[i] < part.end_offset)
+    if (part.end_offset < 0)
+      where += " topic '" + part.topic + "': no fetch answered;";
+    else if (next_[i] < part.end_offset)
       where += " topic '" + part.topic + "' at offset " + std::to_string(next_[i]) + " of " +
                std::to_string(part.end_offset) + ";";
   }
@@ -184,7 +202,9 @@ status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
 
 status restorer::flush() {
   if (batch_.empty()) return {};
+  auto t0 = clock_type::now();
   auto r = j_.import(batch_);
+  report_.import_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
   batch_.clear();
   if (!r) {
     std::string hint;
@@ -200,19 +220,55 @@ status restorer::flush() {
   return {};
 }
 
+// The partition's end offset, as of the first fetch that answered: the high watermark
+// librdkafka cached from that fetch response (no extra round trip), or the offset of
+// the end-of-partition event. Also its first offset (> 0: retention removed records).
+void restorer::learn_end(const rd_kafka_message_t* m, std::size_t partition) {
+  auto& part = report_.partitions[partition];
+  if (part.end_offset >= 0) return;
+  std::int64_t lo = 0, hi = -1;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    hi = m->offset;
+  } else if (rd_kafka_get_watermark_offsets(rk_.get(), part.topic.c_str(), m->partition, &lo,
+                                            &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+             hi <= m->offset) {
+    hi = m->offset + 1; // not cached (cannot happen after a fetch): read at least this one
+  }
+  part.end_offset = hi;
+  part.first_offset = m->offset;
+  retention_cut_ = retention_cut_ || m->offset > 0;
+}
+
+status restorer::on_message(const rd_kafka_message_t* m) {
+  const auto where = [&] {
+    return (m->rkt ? "topic '" + std::string{rd_kafka_topic_name(m->rkt)} + "' " : std::string{}) +
+           "partition " + std::to_string(o_.shard);
+  };
+  if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+      m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+      m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    return {errc::not_found, what_ + ": " + where() + " does not exist on " + o_.bootstrap_servers +
+                               " (" + rd_kafka_err2str(m->err) + ")"};
+  if (!m->rkt) return {}; // a client-level event (a broker away): librdkafka retries
+  auto it = index_.find(rd_kafka_topic_name(m->rkt));
+  if (it == index_.end() || m->partition != static_cast<std::int32_t>(o_.shard)) return {};
+  if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) return {}; // transient
+  learn_end(m, it->second);
+  if (m->err) { // end of partition: nothing before m->offset is left
+    next_[it->second] = std::max(next_[it->second], m->offset);
+    return {};
+  }
+  // Records appended after the start are not part of this restore.
+  if (m->offset >= report_.partitions[it->second].end_offset) return {};
+  return take(m, it->second);
+}
+
 status restorer::read() {
   while (!done()) {
     if (clock_type::now() >= deadline_) return timed_out();
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
     if (!m) continue;
-    status st;
-    if (!m->err && m->rkt) {
-      auto it = index_.find(rd_kafka_topic_name(m->rkt));
-      // Records appended after the start are not part of this restore.
-      if (it != index_.end() && m->offset < report_.partitions[it->second].end_offset)
-        st = take(m, it->second);
-    }
-    // Errors on a message (a broker away) are transient: librdkafka retries the fetch.
+    auto st = on_message(m);
     rd_kafka_message_destroy(m);
     if (!st.ok()) return st;
   }
@@ -225,8 +281,8 @@ result<restore_report> restore_shard(journal& j, const restore_options& o) {
   auto start = clock_type::now();
   restorer r{j, o};
   if (auto st = r.check_options(); !st.ok()) return st;
-  for (auto step :
-       {&restorer::open_consumer, &restorer::find_partitions, &restorer::assign, &restorer::read})
+  for (auto step : {&restorer::open_consumer, &restorer::check_topics, &restorer::list_partitions,
+                    &restorer::assign, &restorer::read})
     if (auto st = (r.*step)(); !st.ok()) return st;
   r.report().seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   return std::move(r.report());

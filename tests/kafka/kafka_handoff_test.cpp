@@ -272,6 +272,11 @@ TEST_CASE("restore_shard errors name what is wrong") {
   CHECK(missing.error().code() == errc::not_found);
   CHECK(missing.error().message().find("partition 64") != std::string::npos);
 
+  auto empty = restore_shard(*target, restore_opts(rig, 3)); // no record yet: done at once
+  STRATA_REQUIRE_VALUE(empty);
+  CHECK(empty->records == 0);
+  CHECK(empty->partitions.at(0).end_offset == 0);
+
   rig.mock->set_all_brokers_down();
   o = restore_opts(rig, 3);
   o.timeout_ms = 500;
