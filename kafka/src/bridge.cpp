@@ -2,10 +2,12 @@
 
 #include "strata/kafka/record_format.hpp"
 
+#include "strata/persistence/codec.hpp"
 #include "strata/persistence/envelope_peek.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
 #include "strata/persistence/persistence_id.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include <librdkafka/rdkafka.h>
 
@@ -83,6 +85,11 @@ struct topic_entry {
 };
 
 constexpr const char* content_type = "application/x-capnp; schema=strata.Envelope";
+constexpr const char* snapshot_content_type = "application/x-capnp; schema=strata.Snapshot";
+// The delivery-report opaque of a snapshot record (event records carry their window
+// sequence number, which never gets near it).
+void* const snapshot_opaque = reinterpret_cast<void*>(~std::uintptr_t{0});
+constexpr std::size_t snapshots_per_round = 1'000;
 
 // The delivery reports of one append_claim call.
 struct claim_delivery {
@@ -165,6 +172,15 @@ struct bridge::impl {
   mutable std::mutex topics_mu;
   std::set<std::string> known_topics; // guarded by topics_mu
 
+  std::mutex snap_mu;
+  // Stream → the journal position that must be acknowledged before its latest snapshot
+  // is published (guarded by snap_mu).
+  std::unordered_map<std::string, std::uint64_t> pending_snaps;
+  std::atomic<bool> has_snaps{false};
+  std::atomic<std::uint64_t> snaps_published{0};
+  std::atomic<std::uint64_t> snaps_pending{0};
+  std::set<std::string> bad_snapshot_topics; // bridge thread: reported once each
+
   std::mutex waits_mu;
   std::vector<publish_wait> waits; // guarded by waits_mu
   std::atomic<bool> has_waits{false};
@@ -244,6 +260,15 @@ struct bridge::impl {
   }
 
   void on_delivery(const rd_kafka_message_t* m) {
+    if (m->_private == snapshot_opaque) {
+      if (!m->err) {
+        snaps_published.fetch_add(1);
+      } else { // purged by a restart, or failed: publish it again
+        std::string pid{static_cast<const char*>(m->key), m->key_len};
+        queue_snapshot(pid, 0);
+      }
+      return;
+    }
     auto seq = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
@@ -290,6 +315,107 @@ struct bridge::impl {
     }
     for (auto& [done, ok] : ready)
       done(ok);
+  }
+
+  void queue_snapshot(const std::string& pid, std::uint64_t after_position) {
+    {
+      std::lock_guard<std::mutex> g{snap_mu};
+      auto it = pending_snaps.find(pid);
+      if (it != pending_snaps.end()) {
+        it->second = std::max(it->second, after_position);
+        return;
+      }
+      if (pending_snaps.size() < opts.max_pending_snapshots) {
+        pending_snaps.emplace(pid, after_position);
+        snaps_pending.store(pending_snaps.size());
+        has_snaps.store(true);
+        return;
+      }
+    }
+    report({errc::unavailable, "kafka bridge: " + std::to_string(opts.max_pending_snapshots) +
+                                 " snapshots wait to be published; the snapshot of '" + pid +
+                                 "' is dropped (its next snapshot is published)"});
+  }
+
+  // Streams whose snapshots may go out now: every event up to their position is acked.
+  std::vector<std::string> ready_snapshots() {
+    std::vector<std::string> ready;
+    const auto a = acked.load();
+    std::lock_guard<std::mutex> g{snap_mu};
+    for (auto it = pending_snaps.begin();
+         it != pending_snaps.end() && ready.size() < snapshots_per_round;) {
+      if (it->second > a) {
+        ++it;
+        continue;
+      }
+      ready.push_back(it->first);
+      it = pending_snaps.erase(it);
+    }
+    snaps_pending.store(pending_snaps.size());
+    has_snaps.store(!pending_snaps.empty());
+    return ready;
+  }
+
+  // Publishes the ready snapshots (bridge thread); what cannot go out now is queued again.
+  void publish_snapshots() {
+    auto ready = ready_snapshots();
+    for (std::size_t i = 0; i < ready.size(); ++i)
+      if (!produce_snapshot(ready[i])) {
+        for (; i < ready.size(); ++i)
+          queue_snapshot(ready[i], 0);
+        return;
+      }
+  }
+
+  // The snapshot topic of `type` is usable (checked once). False: try later.
+  bool snapshot_topic_ready(const std::string& snap_type, bool& usable) {
+    auto& t = topic(snap_type);
+    usable = t.checked;
+    if (t.checked) return true;
+    auto cs = check_topic(snap_type, static_cast<int>(std::min(opts.metadata_timeout_ms, 1000u)));
+    if (cs.code() == errc::unavailable) return false;
+    if (!cs.ok()) {
+      if (bad_snapshot_topics.insert(snap_type).second)
+        report({cs.code(), cs.message() + " (snapshots of this type are not published)"});
+      return true;
+    }
+    t.checked = usable = true;
+    return true;
+  }
+
+  // Produces the latest snapshot of `pid`. False: not now (Kafka away, queue full).
+  bool produce_snapshot(const std::string& pid) {
+    const auto snap_type = type_of(pid) + opts.snapshot_topic_suffix;
+    bool usable = false;
+    if (!snapshot_topic_ready(snap_type, usable)) return false;
+    if (!usable) return true; // reported once; dropped
+    auto snap = j->snapshots().load_latest(pid);
+    if (!snap) {
+      report(snap.error());
+      return true;
+    }
+    if (!*snap) return true;
+    const auto shard = shard_of(pid, opts.num_partitions);
+    const auto value = encode_snapshot(**snap);
+    const auto seq = std::to_string((*snap)->seq), epoch = std::to_string(epochs[shard].load());
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(3);
+    rd_kafka_header_add(hdrs, "strata.seq", -1, seq.data(), static_cast<ssize_t>(seq.size()));
+    rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                        epoch.data(), static_cast<ssize_t>(epoch.size()));
+    rd_kafka_header_add(hdrs, "content-type", -1, snapshot_content_type, -1);
+    auto err = rd_kafka_producev(rk.get(), RD_KAFKA_V_RKT(topic(snap_type).rkt),
+                                 RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
+                                 RD_KAFKA_V_KEY(pid.data(), pid.size()),
+                                 RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                 RD_KAFKA_V_TIMESTAMP((*snap)->timestamp_ns / 1'000'000),
+                                 RD_KAFKA_V_OPAQUE(snapshot_opaque), RD_KAFKA_V_END);
+    if (!err) return true;
+    rd_kafka_headers_destroy(hdrs);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      report({errc::unavailable,
+              "kafka bridge: snapshot of '" + pid + "': " + rd_kafka_err2str(err) + "; retried"});
+    return false;
   }
 
   void add_known_topic(const std::string& type) {
@@ -706,6 +832,7 @@ struct bridge::impl {
       if (produced_any) backoff_ms = 0;
       rd_kafka_poll(rk.get(), 0);
       advance();
+      if (has_snaps.load() && !restart_needed) publish_snapshots();
       if (produced_any) continue;
       if (tail > head) {
         rd_kafka_poll(rk.get(), static_cast<int>(opts.idle_poll_ms)); // woken by reports
@@ -881,6 +1008,8 @@ bridge_stats bridge::stats() const {
   s.producer_restarts = impl_->producer_restarts.load(std::memory_order_relaxed);
   s.delivery_errors = impl_->delivery_errors.load(std::memory_order_relaxed);
   s.wire_reports = impl_->wire_reports.load(std::memory_order_acquire);
+  s.snapshots_published = impl_->snaps_published.load();
+  s.snapshots_pending = impl_->snaps_pending.load();
   s.wire_bytes = impl_->wire_bytes_before.load(std::memory_order_relaxed) +
                  impl_->wire_bytes_current.load(std::memory_order_relaxed);
   {
@@ -904,6 +1033,11 @@ std::uint32_t bridge::partition_for(std::string_view persistence_id) const noexc
 }
 
 const bridge_options& bridge::options() const noexcept { return impl_->opts; }
+
+void bridge::snapshot_saved(std::string_view persistence_id) {
+  impl_->queue_snapshot(std::string{persistence_id}, impl_->j->last_position());
+  notify();
+}
 
 status bridge::set_epoch(std::uint32_t shard, std::uint64_t epoch) {
   if (shard >= impl_->opts.num_partitions)

@@ -4,10 +4,12 @@
 
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <unordered_map>
 
@@ -53,6 +55,8 @@ class restorer {
   status on_message(const rd_kafka_message_t* m);
   void learn_end(const rd_kafka_message_t* m, std::size_t partition);
   status take(const rd_kafka_message_t* m, std::size_t partition);
+  status take_snapshot(const rd_kafka_message_t* m, std::size_t partition);
+  status save_snapshots();
   status flush();
   status timed_out() const;
 
@@ -63,6 +67,7 @@ class restorer {
   consumer_ptr rk_;
   restore_report report_;
   std::unordered_map<std::string, std::size_t> index_; // topic → partitions index
+  std::map<std::string, snapshot_record> latest_;      // persistence id → latest snapshot
   std::vector<std::int64_t> next_;                     // next offset to read, per partition
   std::vector<event_record> batch_;
   std::string batch_from_; // where the batch's first record came from
@@ -121,7 +126,8 @@ status restorer::check_topics() {
     return {errc::unavailable, what_ + ": no metadata from " + o_.bootstrap_servers + " (" +
                                  rd_kafka_err2str(err) + "); is Kafka reachable?"};
   status st;
-  for (const auto& topic : o_.topics) {
+  for (const auto& part : report_.partitions) {
+    const auto& topic = part.topic;
     int partitions = -1;
     for (int i = 0; i < md->topic_cnt; ++i)
       if (topic == md->topics[i].topic && !md->topics[i].err)
@@ -143,7 +149,12 @@ status restorer::check_topics() {
 status restorer::list_partitions() {
   for (const auto& topic : o_.topics) {
     index_[topic] = report_.partitions.size();
-    report_.partitions.push_back({topic, -1, -1});
+    report_.partitions.push_back({topic, false, -1, -1});
+    next_.push_back(0);
+    if (!o_.snapshots) continue;
+    auto snaps = topic + o_.snapshot_topic_suffix;
+    index_[snaps] = report_.partitions.size();
+    report_.partitions.push_back({snaps, true, -1, -1});
     next_.push_back(0);
   }
   return {};
@@ -179,9 +190,44 @@ status restorer::timed_out() const {
                                "? What was imported stays; run the restore again"};
 }
 
+status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partition) {
+  ++report_.snapshots_read;
+  std::string_view bytes{static_cast<const char*>(m->payload), m->len};
+  report_.bytes += bytes.size();
+  auto s = decode_snapshot(bytes);
+  if (!s)
+    return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
+                             "' partition " + std::to_string(o_.shard) + " offset " +
+                             std::to_string(m->offset) + ": " + s.error().message()};
+  auto& keep = latest_[s->persistence_id];
+  if (s->seq >= keep.seq) keep = std::move(*s);
+  return {};
+}
+
+// After the events: each latest snapshot whose stream reaches its seq and that the store
+// does not have yet (nor a later one) is saved.
+status restorer::save_snapshots() {
+  for (const auto& [pid, s] : latest_) {
+    auto head = j_.highest_seq(pid);
+    if (!head) return head.error();
+    auto have = j_.snapshots().load_latest(pid);
+    if (!have) return have.error();
+    if (*head < s.seq || (*have && (*have)->seq >= s.seq)) {
+      ++report_.snapshots_skipped;
+      continue;
+    }
+    if (auto st = j_.snapshots().save(s); !st.ok())
+      return {st.code(), what_ + ": saving the snapshot of '" + pid + "' at seq " +
+                           std::to_string(s.seq) + ": " + st.message()};
+    ++report_.snapshots_saved;
+  }
+  return {};
+}
+
 status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
   ++report_.records;
   next_[partition] = m->offset + 1;
+  if (report_.partitions[partition].snapshots) return take_snapshot(m, partition);
   if (detail::is_claim(m)) {
     ++report_.claims;
     return {};
@@ -272,7 +318,8 @@ status restorer::read() {
     rd_kafka_message_destroy(m);
     if (!st.ok()) return st;
   }
-  return flush();
+  if (auto st = flush(); !st.ok()) return st;
+  return save_snapshots();
 }
 
 } // namespace
@@ -281,7 +328,7 @@ result<restore_report> restore_shard(journal& j, const restore_options& o) {
   auto start = clock_type::now();
   restorer r{j, o};
   if (auto st = r.check_options(); !st.ok()) return st;
-  for (auto step : {&restorer::open_consumer, &restorer::check_topics, &restorer::list_partitions,
+  for (auto step : {&restorer::open_consumer, &restorer::list_partitions, &restorer::check_topics,
                     &restorer::assign, &restorer::read})
     if (auto st = (r.*step)(); !st.ok()) return st;
   r.report().seconds = std::chrono::duration<double>(clock_type::now() - start).count();

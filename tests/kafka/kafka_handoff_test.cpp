@@ -9,6 +9,7 @@
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/record_format.hpp"
 #include "strata/kafka/restore.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include <future>
 #include <set>
@@ -283,4 +284,121 @@ TEST_CASE("restore_shard errors name what is wrong") {
   auto down = restore_shard(*target, o);
   REQUIRE_FALSE(down);
   CHECK(down.error().code() == errc::unavailable);
+}
+
+namespace {
+
+/// Saves a snapshot of `pid` at its head in `j` (payload "state of <pid> at <seq>").
+snapshot_record save_snapshot_at_head(journal& j, const std::string& pid) {
+  auto head = j.highest_seq(pid);
+  STRATA_REQUIRE_VALUE(head);
+  snapshot_record s{pid,
+                    *head,
+                    1'700'000'000'000'000'000,
+                    "account.state",
+                    1,
+                    "state of " + pid + " at " + std::to_string(*head),
+                    0};
+  STRATA_REQUIRE_OK(j.snapshots().save(s));
+  auto back = j.snapshots().load_latest(pid);
+  STRATA_REQUIRE_VALUE(back);
+  REQUIRE(back->has_value());
+  return **back; // with its checksum
+}
+
+constexpr const char* snapshot_topic = "strata.account.snapshots";
+
+} // namespace
+
+TEST_CASE("a snapshot is published to <topic>.snapshots only after the events it covers") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  STRATA_REQUIRE_OK(rig.mock->create_topic(snapshot_topic, bridge_rig::partitions));
+  auto& b = rig.start();
+  rig.append(300, 20);
+  REQUIRE(b.drain(30'000) == 0);
+
+  rig.mock->set_all_brokers_down();
+  auto head = rig.j->highest_seq("acct-2");
+  STRATA_REQUIRE_VALUE(head);
+  append_ok(*rig.j, {make_write("acct-2", *head, {"5"})});
+  auto snap = save_snapshot_at_head(*rig.j, "acct-2");
+  b.snapshot_saved("acct-2");
+  const auto shard = shard_of("acct-2", bridge_rig::partitions);
+  CHECK_FALSE(b.wait_published(shard, 300)); // its event is not in Kafka ...
+  CHECK(b.stats().snapshots_pending == 1);   // ... so neither is the snapshot
+  CHECK(b.stats().snapshots_published == 0);
+
+  rig.mock->set_all_brokers_up();
+  REQUIRE(strata::test::eventually(
+    [&] {
+      return b.stats().snapshots_published == 1;
+    },
+    30'000));
+  CHECK(b.wait_published(shard, 1'000));
+  auto records = read_topic(rig.mock->bootstrap_servers(), snapshot_topic, bridge_rig::partitions);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].key == "acct-2");
+  CHECK(records[0].partition == static_cast<std::int32_t>(shard));
+  CHECK(records[0].headers.at("strata.seq") == std::to_string(snap.seq));
+  CHECK(records[0].headers.at("strata-epoch") == "0");
+  auto decoded = decode_snapshot(records[0].value);
+  STRATA_REQUIRE_VALUE(decoded);
+  CHECK(decoded->seq == snap.seq);
+  CHECK(decoded->payload == snap.payload);
+}
+
+TEST_CASE("restore with snapshots saves each stream's latest snapshot from Kafka") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{3, seed};
+  STRATA_REQUIRE_OK(rig.mock->create_topic(snapshot_topic, bridge_rig::partitions));
+  auto& b = rig.start();
+  rig.append(1'000, 50);
+  const std::uint32_t s = shard_of("acct-4", bridge_rig::partitions);
+  std::map<std::string, snapshot_record> latest;
+  for (int round = 0; round < 2; ++round) { // two versions: only the later one counts
+    for (std::uint32_t i = 0; i < 50; ++i) {
+      auto pid = "acct-" + std::to_string(i);
+      if (shard_of(pid, bridge_rig::partitions) != s) continue;
+      latest[pid] = save_snapshot_at_head(*rig.j, pid);
+      b.snapshot_saved(pid);
+    }
+    REQUIRE(b.drain(30'000) == 0);
+    REQUIRE(strata::test::eventually(
+      [&] {
+        return b.stats().snapshots_pending == 0;
+      },
+      30'000));
+    rig.append(200, 50);
+  }
+  REQUIRE(b.drain(30'000) == 0);
+  REQUIRE(strata::test::eventually(
+    [&] {
+      return b.stats().snapshots_published >= latest.size();
+    },
+    30'000));
+
+  auto target = open_journal(journal_opts(rig.dir.sub("target")));
+  auto o = restore_opts(rig, s);
+  o.snapshots = true;
+  auto r = restore_shard(*target, o);
+  STRATA_REQUIRE_VALUE(r);
+  check_restored(*rig.j, *target, s);
+  CHECK(r->snapshots_read >= latest.size());
+  CHECK(r->snapshots_saved == latest.size());
+  for (const auto& [pid, snap] : latest) {
+    INFO(pid);
+    auto got = target->snapshots().load_latest(pid);
+    STRATA_REQUIRE_VALUE(got);
+    REQUIRE(got->has_value());
+    CHECK((*got)->seq == snap.seq);
+    CHECK((*got)->payload == snap.payload);
+  }
+  auto again = restore_shard(*target, o);
+  STRATA_REQUIRE_VALUE(again);
+  CHECK(again->snapshots_saved == 0);
+  CHECK(again->snapshots_skipped == latest.size());
+
+  o.snapshot_topic_suffix = ".missing";
+  CHECK(restore_shard(*target, o).error().code() == errc::not_found);
 }

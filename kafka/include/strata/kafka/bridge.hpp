@@ -139,6 +139,14 @@ struct bridge_options {
   /// refreshed from librdkafka's statistics; 0 = never (wire_bytes stays 0).
   std::uint32_t statistics_interval_ms = 0;
 
+  /// Snapshots (snapshot_saved) go to topic prefix + type + this suffix
+  /// ("strata.account.snapshots"), key = persistence id, partition = shard. On a real
+  /// cluster that topic needs cleanup.policy=compact (docs/kafka.md).
+  std::string snapshot_topic_suffix = ".snapshots";
+  /// Streams whose snapshot waits to be published, at most (snapshot_saved beyond it
+  /// is dropped with an on_error line; the stream's next snapshot publishes it).
+  std::size_t max_pending_snapshots = 100'000;
+
   /// This node's identity as written into claim records (append_claim); empty = the
   /// journal's writer_node.
   std::string member;
@@ -167,8 +175,10 @@ struct bridge_stats {
   /// compressed batches, metadata, …): librdkafka's `tx_bytes`, as of its last
   /// statistics report (options: statistics_interval_ms; 0 when that is 0).
   std::uint64_t wire_bytes = 0;
-  std::uint64_t wire_reports = 0; ///< statistics reports received since start
-  std::string last_error;         ///< empty when none
+  std::uint64_t wire_reports = 0;        ///< statistics reports received since start
+  std::string last_error;                ///< empty when none
+  std::uint64_t snapshots_published = 0; ///< snapshot records acknowledged since start
+  std::uint64_t snapshots_pending = 0;   ///< streams whose snapshot waits to be published
 };
 
 class bridge {
@@ -210,6 +220,19 @@ class bridge {
   std::uint64_t stop(std::uint32_t drain_timeout_ms = 0);
 
   bridge_stats stats() const;
+
+  /// Tells the bridge that a snapshot of `persistence_id` was saved in the journal's
+  /// snapshot store (call it after the commit that saved it). Once every event the
+  /// journal held at this call is acknowledged — so the events the snapshot covers are
+  /// in Kafka first — the bridge publishes the stream's latest snapshot then
+  /// (snapshot_store::load_latest) to `<prefix><type><snapshot_topic_suffix>`: key =
+  /// persistence id, partition = shard, value = the snapshot envelope
+  /// (persistence::encode_snapshot), headers `strata.seq`, `strata-epoch`,
+  /// `content-type`. Calls for one stream coalesce; a failed delivery is retried. Not
+  /// durable: after a crash, the stream's next snapshot is published. A missing
+  /// snapshot topic (or one with another partition count) drops that snapshot with an
+  /// on_error line; events are not affected. Any thread; never blocks.
+  void snapshot_saved(std::string_view persistence_id);
 
   /// Sets the ownership epoch of `shard`, stamped as header `strata-epoch` on every
   /// record of that shard produced from now on (records already handed to librdkafka

@@ -45,6 +45,13 @@ struct restore_options {
   std::uint32_t timeout_ms = 120'000;
   /// librdkafka `log_level` (3 = errors to stderr).
   int log_level = 3;
+  /// Also read partition `shard` of each topic + snapshot_topic_suffix (the bridge's
+  /// snapshot topics), keep the latest snapshot per persistence id, and save it into
+  /// the journal's snapshot store once the stream's events up to it are imported
+  /// (entities then recover from it). Events before a snapshot are still imported:
+  /// journal::import cannot start a stream at a snapshot (docs/kafka.md).
+  bool snapshots = false;
+  std::string snapshot_topic_suffix = ".snapshots";
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };
@@ -52,17 +59,23 @@ struct restore_options {
 /// One partition as the restore found and read it.
 struct restore_partition {
   std::string topic;
+  bool snapshots = false;        ///< a snapshot topic (restore_options::snapshots)
   std::int64_t first_offset = 0; ///< low watermark at the start (> 0: retention dropped some)
   std::int64_t end_offset = 0;   ///< high watermark at the start: read up to here
 };
 
 /// What restore_shard did.
 struct restore_report {
-  std::uint64_t records = 0;    ///< records read (events and claims)
-  std::uint64_t claims = 0;     ///< claim records skipped
-  std::uint64_t imported = 0;   ///< events appended to the journal
-  std::uint64_t duplicates = 0; ///< events the journal already held (skipped)
-  std::uint64_t bytes = 0;      ///< record values read
+  std::uint64_t records = 0;         ///< records read (events and claims)
+  std::uint64_t claims = 0;          ///< claim records skipped
+  std::uint64_t imported = 0;        ///< events appended to the journal
+  std::uint64_t duplicates = 0;      ///< events the journal already held (skipped)
+  std::uint64_t bytes = 0;           ///< record values read
+  std::uint64_t snapshots_read = 0;  ///< snapshot records read (all versions)
+  std::uint64_t snapshots_saved = 0; ///< latest snapshots saved into the snapshot store
+  /// Latest snapshots not saved: the store already had one at or past it, or (a
+  /// Kafka gap) the stream's events do not reach its seq.
+  std::uint64_t snapshots_skipped = 0;
   std::vector<restore_partition> partitions;
   double seconds = 0;        ///< the whole restore
   double import_seconds = 0; ///< of which in journal::import
