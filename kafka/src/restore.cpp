@@ -8,9 +8,14 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace strata::kafka {
@@ -29,8 +34,9 @@ struct consumer_deleter {
 };
 using consumer_ptr = std::unique_ptr<rd_kafka_t, consumer_deleter>;
 
-/// The steps of restore_shard: a consumer, the partitions' watermarks, the assignment,
-/// the read loop that imports batch by batch.
+/// The steps of restore_shard: a consumer, the partitions, the assignment, then a
+/// reader thread that consumes and decodes while the calling (journal writer) thread
+/// imports the batches it hands over, so reading and importing overlap.
 class restorer {
  public:
   restorer(journal& j, const restore_options& o)
@@ -57,7 +63,14 @@ class restorer {
   status take(const rd_kafka_message_t* m, std::size_t partition);
   status take_snapshot(const rd_kafka_message_t* m, std::size_t partition);
   status save_snapshots();
-  status flush();
+  struct ready_batch {
+    std::vector<event_record> events;
+    std::string from; // where its first record came from
+  };
+  /// Queues the batch being built for the importing thread (waits while 2 are queued).
+  void hand_over();
+  void reader_loop();
+  status import_batch(ready_batch& b);
   status timed_out() const;
 
   journal& j_;
@@ -69,9 +82,16 @@ class restorer {
   std::unordered_map<std::string, std::size_t> index_; // topic → partitions index
   std::map<std::string, snapshot_record> latest_;      // persistence id → latest snapshot
   std::vector<std::int64_t> next_;                     // next offset to read, per partition
-  std::vector<event_record> batch_;
-  std::string batch_from_; // where the batch's first record came from
-  bool retention_cut_ = false;
+  ready_batch batch_;                                  // being built by the reader
+  std::atomic<bool> retention_cut_{false};
+
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<ready_batch> queue_; // guarded by q_mu_, at most max_queued_
+  bool reader_done_ = false;      // guarded by q_mu_
+  status reader_error_;           // written by the reader before reader_done_
+  std::atomic<bool> cancel_{false};
+  static constexpr std::size_t max_queued_ = 2;
 };
 
 status restorer::check_options() const {
@@ -239,27 +259,37 @@ status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
     return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + e.error().message()};
-  if (batch_.empty())
-    batch_from_ =
+  if (batch_.events.empty())
+    batch_.from =
       "topic '" + report_.partitions[partition].topic + "' offset " + std::to_string(m->offset);
-  batch_.push_back(std::move(*e));
-  return batch_.size() >= o_.batch_events ? flush() : status{};
+  batch_.events.push_back(std::move(*e));
+  if (batch_.events.size() >= o_.batch_events) hand_over();
+  return {};
 }
 
-status restorer::flush() {
-  if (batch_.empty()) return {};
+void restorer::hand_over() {
+  if (batch_.events.empty()) return;
+  std::unique_lock<std::mutex> lk{q_mu_};
+  q_cv_.wait(lk, [&] {
+    return queue_.size() < max_queued_ || cancel_.load();
+  });
+  queue_.push_back(std::move(batch_));
+  batch_ = {};
+  q_cv_.notify_all();
+}
+
+status restorer::import_batch(ready_batch& b) {
   auto t0 = clock_type::now();
-  auto r = j_.import(batch_);
+  auto r = j_.import(b.events);
   report_.import_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
-  batch_.clear();
   if (!r) {
     std::string hint;
     if (r.error().code() == errc::invalid_argument && retention_cut_)
       hint = " (a partition of this shard no longer starts at offset 0: retention removed "
-             "events the journal lacks; raise the event topics' retention.ms or restore "
-             "from a snapshot)";
-    return {r.error().code(), what_ + ": importing the batch from " + batch_from_ + ": " +
-                                r.error().message() + hint};
+             "events the journal lacks; event topics need retention.ms=-1 until a restore can "
+             "start from a snapshot: docs/kafka.md, 'Restoring a shard')";
+    return {r.error().code(),
+            what_ + ": importing the batch from " + b.from + ": " + r.error().message() + hint};
   }
   report_.imported += r->imported;
   report_.duplicates += r->duplicates;
@@ -282,7 +312,7 @@ void restorer::learn_end(const rd_kafka_message_t* m, std::size_t partition) {
   }
   part.end_offset = hi;
   part.first_offset = m->offset;
-  retention_cut_ = retention_cut_ || m->offset > 0;
+  if (m->offset > 0) retention_cut_.store(true);
 }
 
 status restorer::on_message(const rd_kafka_message_t* m) {
@@ -309,16 +339,53 @@ status restorer::on_message(const rd_kafka_message_t* m) {
   return take(m, it->second);
 }
 
-status restorer::read() {
-  while (!done()) {
-    if (clock_type::now() >= deadline_) return timed_out();
+void restorer::reader_loop() {
+  status st;
+  while (!done() && !cancel_.load()) {
+    if (clock_type::now() >= deadline_) {
+      st = timed_out();
+      break;
+    }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
     if (!m) continue;
-    auto st = on_message(m);
+    st = on_message(m);
     rd_kafka_message_destroy(m);
-    if (!st.ok()) return st;
+    if (!st.ok()) break;
   }
-  if (auto st = flush(); !st.ok()) return st;
+  if (st.ok()) hand_over();
+  std::lock_guard<std::mutex> g{q_mu_};
+  reader_error_ = st;
+  reader_done_ = true;
+  q_cv_.notify_all();
+}
+
+status restorer::read() {
+  std::thread reader{[this] {
+    reader_loop();
+  }};
+  status st;
+  for (;;) {
+    ready_batch b;
+    {
+      std::unique_lock<std::mutex> lk{q_mu_};
+      q_cv_.wait(lk, [&] {
+        return !queue_.empty() || reader_done_;
+      });
+      if (queue_.empty()) break;
+      b = std::move(queue_.front());
+      queue_.pop_front();
+      q_cv_.notify_all();
+    }
+    if (st = import_batch(b); !st.ok()) break;
+  }
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> g{q_mu_};
+    cancel_.store(true);
+    q_cv_.notify_all();
+  }
+  reader.join();
+  if (!st.ok()) return st;
+  if (!reader_error_.ok()) return reader_error_;
   return save_snapshots();
 }
 
