@@ -2,6 +2,8 @@
 
 #include "strata/kafka/record_format.hpp"
 
+#include "topic_config_check.hpp"
+
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/envelope_peek.hpp"
 #include "strata/persistence/journal.hpp"
@@ -150,6 +152,7 @@ struct bridge::impl {
   // --- shared ---------------------------------------------------------------------------
   std::thread thread;
   std::thread committer;
+  std::thread config_checker;           // check_topic_configs, once at start
   std::condition_variable committer_cv; // with wake_mu
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
@@ -212,6 +215,32 @@ struct bridge::impl {
       last_error = st.to_string();
     }
     if (opts.on_error) opts.on_error(st);
+  }
+
+  // An informational line for on_error (not a problem: last_error stays).
+  void note(const status& st) {
+    if (opts.on_error) opts.on_error(st);
+  }
+
+  // The configs of the declared topics and their snapshot topics (own thread).
+  void run_config_check() {
+    std::vector<detail::topic_expectation> topics;
+    for (const auto& rule : opts.types) {
+      topics.push_back({opts.topic_prefix + rule.type, false});
+      topics.push_back({opts.topic_prefix + rule.type + opts.snapshot_topic_suffix, true});
+    }
+    properties props = {{"bootstrap.servers", opts.bootstrap_servers},
+                        {"client.id", "strata-kafka-config-check"},
+                        {"log_level", std::to_string(opts.log_level)}};
+    for (const auto& kv : opts.producer_config)
+      props.push_back(kv);
+    detail::check_topic_configs(props, topics, opts.config_check_timeout_ms, stopping,
+                                [this](const status& st, bool problem) {
+                                  if (problem)
+                                    report(st);
+                                  else
+                                    note(st);
+                                });
   }
 
   void fail(status st) {
@@ -920,6 +949,11 @@ result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
     pthread_setname_np(pthread_self(), "strata-kcommit");
     raw->run_committer();
   });
+  if (raw->opts.check_topic_configs && !raw->opts.types.empty())
+    raw->config_checker = std::thread([raw] {
+      pthread_setname_np(pthread_self(), "strata-kconfig");
+      raw->run_config_check();
+    });
   return b;
 }
 
@@ -971,6 +1005,7 @@ std::uint64_t bridge::stop(std::uint32_t drain_timeout_ms) {
     impl_->committer_cv.notify_all();
     if (impl_->thread.joinable()) impl_->thread.join();
     if (impl_->committer.joinable()) impl_->committer.join();
+    if (impl_->config_checker.joinable()) impl_->config_checker.join();
     if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
     impl_->check_waits(true); // when_published calls that raced with the thread's end
   }

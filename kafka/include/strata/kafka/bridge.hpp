@@ -147,6 +147,15 @@ struct bridge_options {
   /// is dropped with an on_error line; the stream's next snapshot publishes it).
   std::size_t max_pending_snapshots = 100'000;
 
+  /// At start, describe the configs of the topics of `types` and their snapshot topics
+  /// (admin API, on a thread of its own) and report through on_error: event topics
+  /// with retention.ms other than -1 and snapshot topics without cleanup.policy=compact
+  /// (also in stats().last_error), and — as a note only — when the configs could not
+  /// be read within config_check_timeout_ms (the librdkafka mock has no admin API) or
+  /// a topic is missing. Never stops the bridge.
+  bool check_topic_configs = true;
+  std::uint32_t config_check_timeout_ms = 5'000;
+
   /// This node's identity as written into claim records (append_claim); empty = the
   /// journal's writer_node.
   std::string member;
