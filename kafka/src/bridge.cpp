@@ -1,9 +1,15 @@
 #include "strata/kafka/bridge.hpp"
 
+#include "strata/kafka/record_format.hpp"
+
+#include "topic_config_check.hpp"
+
+#include "strata/persistence/codec.hpp"
 #include "strata/persistence/envelope_peek.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
 #include "strata/persistence/persistence_id.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include <librdkafka/rdkafka.h>
 
@@ -15,6 +21,7 @@
 #include <cstring>
 #include <mutex>
 #include <pthread.h>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -59,8 +66,19 @@ using producer_ptr = std::unique_ptr<rd_kafka_t, producer_deleter>;
 struct slot {
   std::uint64_t position = 0;
   std::int64_t timestamp_ns = 0;
+  std::uint32_t shard = 0;
   bool acked = false;
 };
+
+// A when_published call waiting on the bridge thread.
+struct publish_wait {
+  std::uint32_t shard = 0;
+  std::uint64_t target = 0; // the journal's last position at the call
+  clock_type::time_point deadline;
+  std::function<void(bool)> done;
+};
+
+constexpr std::size_t max_publish_waits = 4'096;
 
 struct topic_entry {
   std::string name;
@@ -69,6 +87,49 @@ struct topic_entry {
 };
 
 constexpr const char* content_type = "application/x-capnp; schema=strata.Envelope";
+constexpr const char* snapshot_content_type = "application/x-capnp; schema=strata.Snapshot";
+// The delivery-report opaque of a snapshot record (event records carry their window
+// sequence number, which never gets near it).
+void* const snapshot_opaque = reinterpret_cast<void*>(~std::uintptr_t{0});
+constexpr std::size_t snapshots_per_round = 1'000;
+
+// The delivery reports of one append_claim call.
+struct claim_delivery {
+  std::atomic<std::size_t> acked{0};
+  std::mutex mu;
+  std::string errors; // guarded by mu
+};
+
+void claim_dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* d = static_cast<claim_delivery*>(opaque);
+  if (!m->err) {
+    d->acked.fetch_add(1);
+    return;
+  }
+  std::lock_guard<std::mutex> g{d->mu};
+  d->errors += std::string{"; "} + rd_kafka_topic_name(m->rkt) + ": " + rd_kafka_err2str(m->err);
+}
+
+// Produces the claim record to partition `shard` of `topic`. Errors: unavailable.
+status produce_claim(rd_kafka_t* rk, const std::string& topic, std::uint32_t shard,
+                     std::uint64_t epoch, const std::string& member, const std::string& value) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+  auto e = std::to_string(epoch);
+  rd_kafka_header_add(hdrs, claim_header.data(), static_cast<ssize_t>(claim_header.size()),
+                      member.data(), static_cast<ssize_t>(member.size()));
+  rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                      e.data(), static_cast<ssize_t>(e.size()));
+  auto err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                               RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
+                               RD_KAFKA_V_KEY(claim_key.data(), claim_key.size()),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                               RD_KAFKA_V_TIMESTAMP(now_ns() / 1'000'000), RD_KAFKA_V_END);
+  if (!err) return {};
+  rd_kafka_headers_destroy(hdrs);
+  return {errc::unavailable, "kafka bridge: claim of shard " + std::to_string(shard) +
+                               " on topic '" + topic + "': " + rd_kafka_err2str(err)};
+}
 
 } // namespace
 
@@ -91,6 +152,7 @@ struct bridge::impl {
   // --- shared ---------------------------------------------------------------------------
   std::thread thread;
   std::thread committer;
+  std::thread config_checker;           // check_topic_configs, once at start
   std::condition_variable committer_cv; // with wake_mu
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
@@ -101,6 +163,30 @@ struct bridge::impl {
   std::atomic<std::uint64_t> acked{0};
   std::mutex ack_mu;
   std::condition_variable ack_cv;
+
+  // Per shard (index < num_partitions): the epoch stamped on its records, and its
+  // records in the window not yet acknowledged (bridge thread writes, waiters read).
+  std::unique_ptr<std::atomic<std::uint64_t>[]> epochs;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> shard_unacked;
+  // Every position <= read_done was produced or skipped (read_next - 1). Moves back on
+  // a producer restart, which resets it and shard_unacked under ack_mu.
+  std::atomic<std::uint64_t> read_done{0};
+
+  mutable std::mutex topics_mu;
+  std::set<std::string> known_topics; // guarded by topics_mu
+
+  std::mutex snap_mu;
+  // Stream → the journal position that must be acknowledged before its latest snapshot
+  // is published (guarded by snap_mu).
+  std::unordered_map<std::string, std::uint64_t> pending_snaps;
+  std::atomic<bool> has_snaps{false};
+  std::atomic<std::uint64_t> snaps_published{0};
+  std::atomic<std::uint64_t> snaps_pending{0};
+  std::set<std::string> bad_snapshot_topics; // bridge thread: reported once each
+
+  std::mutex waits_mu;
+  std::vector<publish_wait> waits; // guarded by waits_mu
+  std::atomic<bool> has_waits{false};
 
   std::mutex commit_mu;
   std::uint64_t stored = 0; // guarded by commit_mu
@@ -129,6 +215,32 @@ struct bridge::impl {
       last_error = st.to_string();
     }
     if (opts.on_error) opts.on_error(st);
+  }
+
+  // An informational line for on_error (not a problem: last_error stays).
+  void note(const status& st) {
+    if (opts.on_error) opts.on_error(st);
+  }
+
+  // The configs of the declared topics and their snapshot topics (own thread).
+  void run_config_check() {
+    std::vector<detail::topic_expectation> topics;
+    for (const auto& rule : opts.types) {
+      topics.push_back({opts.topic_prefix + rule.type, false});
+      topics.push_back({opts.topic_prefix + rule.type + opts.snapshot_topic_suffix, true});
+    }
+    properties props = {{"bootstrap.servers", opts.bootstrap_servers},
+                        {"client.id", "strata-kafka-config-check"},
+                        {"log_level", std::to_string(opts.log_level)}};
+    for (const auto& kv : opts.producer_config)
+      props.push_back(kv);
+    detail::check_topic_configs(props, topics, opts.config_check_timeout_ms, stopping,
+                                [this](const status& st, bool problem) {
+                                  if (problem)
+                                    report(st);
+                                  else
+                                    note(st);
+                                });
   }
 
   void fail(status st) {
@@ -177,6 +289,15 @@ struct bridge::impl {
   }
 
   void on_delivery(const rd_kafka_message_t* m) {
+    if (m->_private == snapshot_opaque) {
+      if (!m->err) {
+        snaps_published.fetch_add(1);
+      } else { // purged by a restart, or failed: publish it again
+        std::string pid{static_cast<const char*>(m->key), m->key_len};
+        queue_snapshot(pid, 0);
+      }
+      return;
+    }
     auto seq = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
@@ -191,7 +312,144 @@ struct bridge::impl {
       return;
     }
     delivered.fetch_add(1, std::memory_order_relaxed);
-    if (seq >= head && seq < tail) ring[seq % ring.size()].acked = true;
+    if (seq < head || seq >= tail) return;
+    auto& s = ring[seq % ring.size()];
+    if (s.acked) return;
+    s.acked = true;
+    if (shard_unacked[s.shard].fetch_sub(1) == 1) ack_cv.notify_all(); // wait_published
+  }
+
+  // Every event of `shard` at positions <= target is acknowledged: all of them, or the
+  // bridge has read past target and none of the shard's records is unacknowledged.
+  bool shard_published(std::uint32_t shard, std::uint64_t target) const {
+    if (acked.load() >= target) return true;
+    return read_done.load() >= target && shard_unacked[shard].load() == 0;
+  }
+
+  // Answers the when_published waits that are published or timed out (all, with
+  // their state, when `final`). Bridge thread.
+  void check_waits(bool final) {
+    std::vector<std::pair<std::function<void(bool)>, bool>> ready;
+    {
+      std::lock_guard<std::mutex> g{waits_mu};
+      auto now = clock_type::now();
+      auto keep = std::remove_if(waits.begin(), waits.end(), [&](publish_wait& w) {
+        bool ok = shard_published(w.shard, w.target);
+        if (!ok && !final && now < w.deadline) return false;
+        ready.emplace_back(std::move(w.done), ok);
+        return true;
+      });
+      waits.erase(keep, waits.end());
+      has_waits.store(!waits.empty());
+    }
+    for (auto& [done, ok] : ready)
+      done(ok);
+  }
+
+  void queue_snapshot(const std::string& pid, std::uint64_t after_position) {
+    {
+      std::lock_guard<std::mutex> g{snap_mu};
+      auto it = pending_snaps.find(pid);
+      if (it != pending_snaps.end()) {
+        it->second = std::max(it->second, after_position);
+        return;
+      }
+      if (pending_snaps.size() < opts.max_pending_snapshots) {
+        pending_snaps.emplace(pid, after_position);
+        snaps_pending.store(pending_snaps.size());
+        has_snaps.store(true);
+        return;
+      }
+    }
+    report({errc::unavailable, "kafka bridge: " + std::to_string(opts.max_pending_snapshots) +
+                                 " snapshots wait to be published; the snapshot of '" + pid +
+                                 "' is dropped (its next snapshot is published)"});
+  }
+
+  // Streams whose snapshots may go out now: every event up to their position is acked.
+  std::vector<std::string> ready_snapshots() {
+    std::vector<std::string> ready;
+    const auto a = acked.load();
+    std::lock_guard<std::mutex> g{snap_mu};
+    for (auto it = pending_snaps.begin();
+         it != pending_snaps.end() && ready.size() < snapshots_per_round;) {
+      if (it->second > a) {
+        ++it;
+        continue;
+      }
+      ready.push_back(it->first);
+      it = pending_snaps.erase(it);
+    }
+    snaps_pending.store(pending_snaps.size());
+    has_snaps.store(!pending_snaps.empty());
+    return ready;
+  }
+
+  // Publishes the ready snapshots (bridge thread); what cannot go out now is queued again.
+  void publish_snapshots() {
+    auto ready = ready_snapshots();
+    for (std::size_t i = 0; i < ready.size(); ++i)
+      if (!produce_snapshot(ready[i])) {
+        for (; i < ready.size(); ++i)
+          queue_snapshot(ready[i], 0);
+        return;
+      }
+  }
+
+  // The snapshot topic of `type` is usable (checked once). False: try later.
+  bool snapshot_topic_ready(const std::string& snap_type, bool& usable) {
+    auto& t = topic(snap_type);
+    usable = t.checked;
+    if (t.checked) return true;
+    auto cs = check_topic(snap_type, static_cast<int>(std::min(opts.metadata_timeout_ms, 1000u)));
+    if (cs.code() == errc::unavailable) return false;
+    if (!cs.ok()) {
+      if (bad_snapshot_topics.insert(snap_type).second)
+        report({cs.code(), cs.message() + " (snapshots of this type are not published)"});
+      return true;
+    }
+    t.checked = usable = true;
+    return true;
+  }
+
+  // Produces the latest snapshot of `pid`. False: not now (Kafka away, queue full).
+  bool produce_snapshot(const std::string& pid) {
+    const auto snap_type = type_of(pid) + opts.snapshot_topic_suffix;
+    bool usable = false;
+    if (!snapshot_topic_ready(snap_type, usable)) return false;
+    if (!usable) return true; // reported once; dropped
+    auto snap = j->snapshots().load_latest(pid);
+    if (!snap) {
+      report(snap.error());
+      return true;
+    }
+    if (!*snap) return true;
+    const auto shard = shard_of(pid, opts.num_partitions);
+    const auto value = encode_snapshot(**snap);
+    const auto seq = std::to_string((*snap)->seq), epoch = std::to_string(epochs[shard].load());
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(3);
+    rd_kafka_header_add(hdrs, "strata.seq", -1, seq.data(), static_cast<ssize_t>(seq.size()));
+    rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                        epoch.data(), static_cast<ssize_t>(epoch.size()));
+    rd_kafka_header_add(hdrs, "content-type", -1, snapshot_content_type, -1);
+    auto err = rd_kafka_producev(rk.get(), RD_KAFKA_V_RKT(topic(snap_type).rkt),
+                                 RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
+                                 RD_KAFKA_V_KEY(pid.data(), pid.size()),
+                                 RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                 RD_KAFKA_V_TIMESTAMP((*snap)->timestamp_ns / 1'000'000),
+                                 RD_KAFKA_V_OPAQUE(snapshot_opaque), RD_KAFKA_V_END);
+    if (!err) return true;
+    rd_kafka_headers_destroy(hdrs);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      report({errc::unavailable,
+              "kafka bridge: snapshot of '" + pid + "': " + rd_kafka_err2str(err) + "; retried"});
+    return false;
+  }
+
+  void add_known_topic(const std::string& type) {
+    std::lock_guard<std::mutex> g{topics_mu};
+    known_topics.insert(opts.topic_prefix + type);
   }
 
   void on_kafka_error(rd_kafka_t* handle, int err, const char* reason) {
@@ -209,16 +467,12 @@ struct bridge::impl {
             std::string{"kafka bridge: "} + rd_kafka_err2name(e) + ": " + (reason ? reason : "")});
   }
 
-  result<producer_ptr> make_producer() {
-    char errstr[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    auto set = [&](const std::string& k, const std::string& v) -> status {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-        return {errc::invalid_argument,
-                "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
-      return {};
-    };
-    std::vector<std::pair<std::string, std::string>> props = {
+  using properties = std::vector<std::pair<std::string, std::string>>;
+
+  // The producer's librdkafka properties, producer_config last. Errors:
+  // invalid_argument (producer_config overrides a property the guarantees depend on).
+  result<properties> producer_properties() const {
+    properties props = {
       {"bootstrap.servers", opts.bootstrap_servers},
       {"client.id", "strata-kafka-bridge"},
       {"enable.idempotence", "true"},
@@ -247,19 +501,37 @@ struct bridge::impl {
     };
     for (const auto& [k, v] : opts.producer_config) {
       if (k == "enable.idempotence" || k == "acks" || k == "message.timeout.ms" ||
-          k == "enable.gapless.guarantee") {
-        rd_kafka_conf_destroy(conf);
+          k == "enable.gapless.guarantee")
         return status{errc::invalid_argument, "kafka bridge: producer property '" + k +
                                                 "' is fixed by the bridge (its delivery "
                                                 "guarantee depends on it)"};
-      }
       props.emplace_back(k, v);
     }
+    return props;
+  }
+
+  // A configuration of `props`; null with `error` set when librdkafka refuses one.
+  static rd_kafka_conf_t* make_conf(const properties& props, status& error) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
     for (const auto& [k, v] : props)
-      if (auto st = set(k, v); !st.ok()) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
-        return st;
+        error = {errc::invalid_argument,
+                 "kafka bridge: producer property " + k + "=" + v + ": " + errstr};
+        return nullptr;
       }
+    return conf;
+  }
+
+  result<producer_ptr> make_producer() {
+    auto props = producer_properties();
+    if (!props) return props.error();
+    status bad;
+    rd_kafka_conf_t* conf = make_conf(*props, bad);
+    if (!conf) return bad;
+    char errstr[512];
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_dr_msg_cb(conf, &impl::dr_cb);
     rd_kafka_conf_set_error_cb(conf, &impl::error_cb);
@@ -397,7 +669,8 @@ struct bridge::impl {
           pending_check = type;
           return false;
         }
-        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
+        const auto shard = shard_of(f.persistence_id, opts.num_partitions);
+        rd_kafka_headers_t* hdrs = rd_kafka_headers_new(7);
         char num[24];
         rd_kafka_header_add(hdrs, "strata.type", -1, f.type.data(),
                             static_cast<ssize_t>(f.type.size()));
@@ -410,11 +683,13 @@ struct bridge::impl {
         len = std::snprintf(num, sizeof(num), "%u", static_cast<unsigned>(f.schema_version));
         rd_kafka_header_add(hdrs, "strata.schema_version", -1, num, len);
         rd_kafka_header_add(hdrs, "content-type", -1, content_type, -1);
+        len = std::snprintf(num, sizeof(num), "%llu",
+                            static_cast<unsigned long long>(epochs[shard].load()));
+        rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                            num, len);
         std::uint64_t seq = tail;
         auto err = rd_kafka_producev(
-          rk.get(), RD_KAFKA_V_RKT(t.rkt),
-          RD_KAFKA_V_PARTITION(
-            static_cast<std::int32_t>(shard_of(f.persistence_id, opts.num_partitions))),
+          rk.get(), RD_KAFKA_V_RKT(t.rkt), RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
           RD_KAFKA_V_KEY(f.persistence_id.data(), f.persistence_id.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(bytes.data()), bytes.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -437,7 +712,9 @@ struct bridge::impl {
         auto& s = ring[seq % window];
         s.position = pos;
         s.timestamp_ns = f.timestamp_ns;
+        s.shard = shard;
         s.acked = false;
+        shard_unacked[shard].fetch_add(1);
         if (tail == head) oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
         ++tail;
         read_next = pos + 1;
@@ -467,6 +744,7 @@ struct bridge::impl {
         auto cs = check_topic(type, static_cast<int>(std::min(opts.metadata_timeout_ms, 1000u)));
         if (cs.ok()) {
           topic(type).checked = true;
+          add_known_topic(type);
           any = true; // come back at once
           continue;
         }
@@ -538,6 +816,14 @@ struct bridge::impl {
     head = tail;
     in_flight.store(0, std::memory_order_relaxed);
     read_next = acked.load() + 1;
+    {
+      // read_done first: a waiter holding ack_mu never sees the counts reset while
+      // read_done still says the discarded records were produced.
+      std::lock_guard<std::mutex> g{ack_mu};
+      read_done.store(read_next - 1);
+      for (std::uint32_t i = 0; i < opts.num_partitions; ++i)
+        shard_unacked[i].store(0);
+    }
     restart_needed = false;
     producer_restarts.fetch_add(1, std::memory_order_relaxed);
     backoff_ms = backoff_ms == 0 ? opts.restart_backoff_ms : std::min(backoff_ms * 2, 10'000u);
@@ -561,6 +847,7 @@ struct bridge::impl {
 
   void run() {
     while (!stopping.load()) {
+      if (has_waits.load()) check_waits(false);
       if (failed()) {
         sleep_unless_woken(100, true);
         continue;
@@ -570,9 +857,11 @@ struct bridge::impl {
         continue;
       }
       bool produced_any = fill();
+      read_done.store(read_next - 1);
       if (produced_any) backoff_ms = 0;
       rd_kafka_poll(rk.get(), 0);
       advance();
+      if (has_snaps.load() && !restart_needed) publish_snapshots();
       if (produced_any) continue;
       if (tail > head) {
         rd_kafka_poll(rk.get(), static_cast<int>(opts.idle_poll_ms)); // woken by reports
@@ -582,6 +871,7 @@ struct bridge::impl {
       }
     }
     advance();
+    check_waits(true);
     rk.reset();
     drop_topic_handles();
   }
@@ -623,6 +913,16 @@ result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
   p->acked.store(from);
   p->read_next = from + 1;
   p->ring.resize(p->opts.max_in_flight_events);
+  p->epochs.reset(new std::atomic<std::uint64_t>[p->opts.num_partitions]);
+  p->shard_unacked.reset(new std::atomic<std::uint32_t>[p->opts.num_partitions]);
+  for (std::uint32_t i = 0; i < p->opts.num_partitions; ++i) {
+    p->epochs[i].store(0);
+    p->shard_unacked[i].store(0);
+  }
+  p->read_done.store(from);
+  if (p->opts.member.empty()) p->opts.member = j.options().writer_node;
+  for (const auto& rule : p->opts.types)
+    p->add_known_topic(rule.type);
   auto prod = p->make_producer();
   if (!prod) return prod.error();
   p->rk = std::move(*prod);
@@ -649,6 +949,11 @@ result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
     pthread_setname_np(pthread_self(), "strata-kcommit");
     raw->run_committer();
   });
+  if (raw->opts.check_topic_configs && !raw->opts.types.empty())
+    raw->config_checker = std::thread([raw] {
+      pthread_setname_np(pthread_self(), "strata-kconfig");
+      raw->run_config_check();
+    });
   return b;
 }
 
@@ -700,7 +1005,9 @@ std::uint64_t bridge::stop(std::uint32_t drain_timeout_ms) {
     impl_->committer_cv.notify_all();
     if (impl_->thread.joinable()) impl_->thread.join();
     if (impl_->committer.joinable()) impl_->committer.join();
+    if (impl_->config_checker.joinable()) impl_->config_checker.join();
     if (auto st = impl_->commit_offset(); !st.ok()) impl_->report(st);
+    impl_->check_waits(true); // when_published calls that raced with the thread's end
   }
   auto target = impl_->j->last_position();
   auto a = acknowledged_position();
@@ -736,6 +1043,8 @@ bridge_stats bridge::stats() const {
   s.producer_restarts = impl_->producer_restarts.load(std::memory_order_relaxed);
   s.delivery_errors = impl_->delivery_errors.load(std::memory_order_relaxed);
   s.wire_reports = impl_->wire_reports.load(std::memory_order_acquire);
+  s.snapshots_published = impl_->snaps_published.load();
+  s.snapshots_pending = impl_->snaps_pending.load();
   s.wire_bytes = impl_->wire_bytes_before.load(std::memory_order_relaxed) +
                  impl_->wire_bytes_current.load(std::memory_order_relaxed);
   {
@@ -759,5 +1068,117 @@ std::uint32_t bridge::partition_for(std::string_view persistence_id) const noexc
 }
 
 const bridge_options& bridge::options() const noexcept { return impl_->opts; }
+
+void bridge::snapshot_saved(std::string_view persistence_id) {
+  impl_->queue_snapshot(std::string{persistence_id}, impl_->j->last_position());
+  notify();
+}
+
+status bridge::set_epoch(std::uint32_t shard, std::uint64_t epoch) {
+  if (shard >= impl_->opts.num_partitions)
+    return {errc::invalid_argument, "kafka bridge: set_epoch: shard " + std::to_string(shard) +
+                                      " is out of range (num_partitions " +
+                                      std::to_string(impl_->opts.num_partitions) + ")"};
+  impl_->epochs[shard].store(epoch);
+  return {};
+}
+
+std::uint64_t bridge::epoch(std::uint32_t shard) const noexcept {
+  return shard < impl_->opts.num_partitions ? impl_->epochs[shard].load() : 0;
+}
+
+status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms) {
+  auto& m = *impl_;
+  const auto what = "kafka bridge: claim of shard " + std::to_string(shard) + " under epoch " +
+                    std::to_string(epoch);
+  if (shard >= m.opts.num_partitions)
+    return {errc::invalid_argument, what + ": shard out of range (num_partitions " +
+                                      std::to_string(m.opts.num_partitions) + ")"};
+  auto topics = known_topics();
+  if (topics.empty())
+    return {errc::invalid_argument, what + ": the bridge knows no topic yet (list the "
+                                           "aggregate types in bridge_options::types)"};
+  auto props = m.producer_properties();
+  if (!props) return props.error();
+  props->emplace_back("client.id", "strata-kafka-claim");
+  props->emplace_back("linger.ms", "0");
+  props->emplace_back("statistics.interval.ms", "0");
+  status bad;
+  rd_kafka_conf_t* conf = impl::make_conf(*props, bad);
+  if (!conf) return bad;
+  claim_delivery d;
+  rd_kafka_conf_set_opaque(conf, &d);
+  rd_kafka_conf_set_dr_msg_cb(conf, &claim_dr_cb);
+  char errstr[512];
+  producer_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))};
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return {errc::invalid_argument, what + ": cannot create a producer: " + errstr};
+  }
+  const auto value = encode_claim_value({shard, epoch, m.opts.member});
+  for (const auto& t : topics)
+    if (auto st = produce_claim(rk.get(), t, shard, epoch, m.opts.member, value); !st.ok())
+      return st;
+  rd_kafka_flush(rk.get(), static_cast<int>(timeout_ms)); // serves the delivery reports
+  if (d.acked.load() == topics.size()) return set_epoch(shard, epoch);
+  std::string names;
+  for (const auto& t : topics)
+    names += (names.empty() ? "" : ", ") + t;
+  std::lock_guard<std::mutex> g{d.mu};
+  return {errc::unavailable, what + ": " + std::to_string(d.acked.load()) + " of " +
+                               std::to_string(topics.size()) + " claim records (topics " + names +
+                               ") acknowledged within " + std::to_string(timeout_ms) + " ms" +
+                               d.errors + "; is Kafka reachable at " + m.opts.bootstrap_servers +
+                               "? Retry with the same epoch"};
+}
+
+std::vector<std::string> bridge::known_topics() const {
+  std::lock_guard<std::mutex> g{impl_->topics_mu};
+  return {impl_->known_topics.begin(), impl_->known_topics.end()};
+}
+
+bool bridge::wait_published(std::uint32_t shard, std::uint32_t timeout_ms) {
+  auto& m = *impl_;
+  if (shard >= m.opts.num_partitions) return false;
+  const auto target = m.j->last_position();
+  notify();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock<std::mutex> lk{m.ack_mu};
+  while (!m.shard_published(shard, target)) {
+    if (m.failed() || m.stopped.load()) return false; // nothing moves before a restart
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    // Short waits: a failure does not signal ack_cv.
+    m.ack_cv.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(20)));
+  }
+  return true;
+}
+
+void bridge::when_published(std::uint32_t shard, std::uint32_t timeout_ms,
+                            std::function<void(bool)> done) {
+  auto& m = *impl_;
+  if (shard >= m.opts.num_partitions || m.stopped.load()) {
+    done(false);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> g{m.waits_mu};
+    if (m.waits.size() < max_publish_waits) {
+      m.waits.push_back({shard, m.j->last_position(),
+                         clock_type::now() + std::chrono::milliseconds(timeout_ms),
+                         std::move(done)});
+      m.has_waits.store(true);
+      done = nullptr;
+    }
+  }
+  if (done) {
+    m.report(
+      {errc::unavailable, "kafka bridge: when_published: " + std::to_string(max_publish_waits) +
+                            " waits are pending; refusing another"});
+    done(false);
+    return;
+  }
+  notify();
+}
 
 } // namespace strata::kafka

@@ -1,5 +1,7 @@
 #include "strata/kafka/consumer.hpp"
 
+#include "record_util.hpp"
+
 #include "strata/persistence/codec.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
@@ -66,6 +68,12 @@ struct projection_consumer::impl {
         continue;
       }
       std::string topic = rd_kafka_topic_name(m->rkt);
+      if (detail::is_claim(m)) { // a shard owner's claim, not an event: only the offset moves
+        advanced[{topic, m->partition}] = m->offset + 1;
+        rd_kafka_message_destroy(m);
+        ++n;
+        continue;
+      }
       std::string where = "kafka topic " + topic + " partition " + std::to_string(m->partition) +
                           " offset " + std::to_string(m->offset);
       auto e =
@@ -85,7 +93,7 @@ struct projection_consumer::impl {
       rd_kafka_message_destroy(m);
       ++n;
     }
-    if (!events.empty()) {
+    if (!advanced.empty()) { // events, or claims alone (their offsets are stored too)
       std::vector<std::pair<std::string, std::uint64_t>> offs;
       offs.reserve(advanced.size());
       for (const auto& [k, off] : advanced)

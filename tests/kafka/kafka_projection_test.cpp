@@ -279,3 +279,33 @@ TEST_CASE("kafka projection: a record that is not an envelope stops the consumer
   STRATA_REQUIRE_VALUE(off);
   CHECK_FALSE(off->has_value());
 }
+
+TEST_CASE("kafka consumer: claim records are skipped, their offsets stored, events applied") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  auto& b = rig.start();
+  rig.append(400, 40);
+  REQUIRE(b.drain(30'000) == 0);
+  for (std::uint32_t shard : {0u, 5u, 63u})
+    STRATA_REQUIRE_OK(b.append_claim(shard, 2, 10'000));
+  rig.append(100, 40); // events after the claims are applied too
+  REQUIRE(b.drain(30'000) == 0);
+
+  auto view = open_view(*rig.j, "proj-claims");
+  consumer_options o;
+  o.bootstrap_servers = rig.mock->bootstrap_servers();
+  o.topics = {bridge_rig::topic};
+  auto c = projection_consumer::open(*rig.j, view.make("proj-claims"), o);
+  STRATA_REQUIRE_VALUE(c);
+  // Without the skip the first claim stops the consumer with `corrupt`.
+  STRATA_REQUIRE_OK((*c)->catch_up(30'000));
+  CHECK(view.read(rig.j->env()) == count_journal(*rig.j));
+  CHECK((*c)->stats().applied == 500);
+  CHECK((*c)->records_read() == 503);
+  auto next = rig.j->offsets().get("proj-claims/kafka/strata.account/63");
+  STRATA_REQUIRE_VALUE(next);
+  REQUIRE(next->has_value());
+  auto hi =
+    topic_watch{rig.mock->bootstrap_servers(), bridge_rig::topic, 64}.offsets(RD_KAFKA_OFFSET_END);
+  CHECK(static_cast<std::int64_t>(**next) == hi.at(63)); // past the claim
+}

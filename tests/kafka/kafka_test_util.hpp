@@ -197,6 +197,9 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstrap, const 
   return out;
 }
 
+/// A claim record (strata/kafka/record_format.hpp) rather than an event.
+inline bool is_claim_record(const kafka_record& r) { return r.headers.count("strata-claim") == 1; }
+
 struct topic_check {
   std::uint64_t records = 0;
   std::uint64_t duplicates = 0; ///< records that repeat an earlier (pid, seq)

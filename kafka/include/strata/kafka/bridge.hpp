@@ -13,12 +13,17 @@
 //   (*b)->wait_acknowledged(res.last_position, 5000);        // `replicated` durability
 //   auto left = (*b)->drain(10'000);           // before exit: 0 = everything published
 //
+//   // Cluster handoff (docs/kafka.md, "Epochs and claim records"):
+//   (*b)->wait_published(shard, 10'000);       // old owner: the shard's events are out
+//   (*b)->append_claim(shard, epoch, 10'000);  // new owner, after restore_shard (restore.hpp)
+//
 // What a record looks like: topic `<topic_prefix><type>` (default `strata.account`),
 // partition `shard_of(persistence_id, num_partitions)` (shard.hpp), key = persistence
 // id, value = the stored Cap'n Proto envelope bytes, headers `strata.type` (event type),
 // `strata.aggregate` (aggregate type), `strata.seq`, `strata.position`,
-// `strata.schema_version` (decimal text) and `content-type`
-// (`application/x-capnp; schema=strata.Envelope`); record batches are compressed
+// `strata.schema_version` (decimal text), `content-type`
+// (`application/x-capnp; schema=strata.Envelope`) and `strata-epoch` (the shard's
+// ownership epoch from set_epoch, decimal text; 0 on a single node); record batches are compressed
 // (`compression`, zstd by default), which consumers undo transparently.
 //
 // Guarantees: the stored offset (offset_store name `consumer_name`) only moves over the
@@ -134,6 +139,27 @@ struct bridge_options {
   /// refreshed from librdkafka's statistics; 0 = never (wire_bytes stays 0).
   std::uint32_t statistics_interval_ms = 0;
 
+  /// Snapshots (snapshot_saved) go to topic prefix + type + this suffix
+  /// ("strata.account.snapshots"), key = persistence id, partition = shard. On a real
+  /// cluster that topic needs cleanup.policy=compact (docs/kafka.md).
+  std::string snapshot_topic_suffix = ".snapshots";
+  /// Streams whose snapshot waits to be published, at most (snapshot_saved beyond it
+  /// is dropped with an on_error line; the stream's next snapshot publishes it).
+  std::size_t max_pending_snapshots = 100'000;
+
+  /// At start, describe the configs of the topics of `types` and their snapshot topics
+  /// (admin API, on a thread of its own) and report through on_error: event topics
+  /// with retention.ms other than -1 and snapshot topics without cleanup.policy=compact
+  /// (also in stats().last_error), and — as a note only — when the configs could not
+  /// be read within config_check_timeout_ms (the librdkafka mock has no admin API) or
+  /// a topic is missing. Never stops the bridge.
+  bool check_topic_configs = true;
+  std::uint32_t config_check_timeout_ms = 5'000;
+
+  /// This node's identity as written into claim records (append_claim); empty = the
+  /// journal's writer_node.
+  std::string member;
+
   /// Called on the bridge thread whenever the acknowledged position advances.
   std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
   /// Called on a bridge thread for every problem worth a log line (broker down,
@@ -158,8 +184,10 @@ struct bridge_stats {
   /// compressed batches, metadata, …): librdkafka's `tx_bytes`, as of its last
   /// statistics report (options: statistics_interval_ms; 0 when that is 0).
   std::uint64_t wire_bytes = 0;
-  std::uint64_t wire_reports = 0; ///< statistics reports received since start
-  std::string last_error;         ///< empty when none
+  std::uint64_t wire_reports = 0;        ///< statistics reports received since start
+  std::string last_error;                ///< empty when none
+  std::uint64_t snapshots_published = 0; ///< snapshot records acknowledged since start
+  std::uint64_t snapshots_pending = 0;   ///< streams whose snapshot waits to be published
 };
 
 class bridge {
@@ -201,6 +229,62 @@ class bridge {
   std::uint64_t stop(std::uint32_t drain_timeout_ms = 0);
 
   bridge_stats stats() const;
+
+  /// Tells the bridge that a snapshot of `persistence_id` was saved in the journal's
+  /// snapshot store (call it after the commit that saved it). Once every event the
+  /// journal held at this call is acknowledged — so the events the snapshot covers are
+  /// in Kafka first — the bridge publishes the stream's latest snapshot then
+  /// (snapshot_store::load_latest) to `<prefix><type><snapshot_topic_suffix>`: key =
+  /// persistence id, partition = shard, value = the snapshot envelope
+  /// (persistence::encode_snapshot), headers `strata.seq`, `strata-epoch`,
+  /// `content-type`. Calls for one stream coalesce; a failed delivery is retried. Not
+  /// durable: after a crash, the stream's next snapshot is published. A missing
+  /// snapshot topic (or one with another partition count) drops that snapshot with an
+  /// on_error line; events are not affected. Any thread; never blocks.
+  void snapshot_saved(std::string_view persistence_id);
+
+  /// Sets the ownership epoch of `shard`, stamped as header `strata-epoch` on every
+  /// record of that shard produced from now on (records already handed to librdkafka
+  /// keep theirs). Every shard starts at 0 (single node: no ownership, never changed);
+  /// the cluster's epochs start at 1. Any thread. Errors: invalid_argument (shard >=
+  /// num_partitions).
+  persistence::status set_epoch(std::uint32_t shard, std::uint64_t epoch);
+  /// The epoch set for `shard` (0 when none or out of range). Any thread.
+  std::uint64_t epoch(std::uint32_t shard) const noexcept;
+
+  /// Appends a claim record (record_format.hpp: key `strata-claim`, headers
+  /// `strata-claim` = member and `strata-epoch`, value "shard=… epoch=… member=…") to
+  /// partition `shard` of every topic in known_topics(), and returns once Kafka
+  /// acknowledged all of them (acks=all), then sets the shard's epoch (set_epoch). Uses
+  /// a producer of its own (idempotent, the bridge's producer_config), so it does not
+  /// wait behind the bridge's backlog. Blocks up to `timeout_ms`; not on the bridge
+  /// thread. Errors: invalid_argument (shard out of range, no topic known yet, a bad
+  /// producer property), unavailable (not every claim acknowledged in time — Kafka
+  /// unreachable or a topic missing: the message names the topics; some claims may
+  /// have landed, so retry with the same epoch: a repeated claim says nothing new).
+  persistence::status append_claim(std::uint32_t shard, std::uint64_t epoch,
+                                   std::uint32_t timeout_ms = 10'000);
+
+  /// The topics this bridge publishes to: those of `types` and every topic it has
+  /// checked since start (types first seen at run time). Sorted. Any thread.
+  std::vector<std::string> known_topics() const;
+
+  /// Blocks until every event of `shard` that the journal held when it was called
+  /// (positions <= last_position() at the call) has been acknowledged by Kafka, or
+  /// `timeout_ms` passed. Cheap: the bridge counts its unacknowledged records per
+  /// shard, so events of other shards do not delay the answer. True when published;
+  /// false on timeout, when the bridge failed (health()) or was stopped. False is lag,
+  /// not loss: the events stay in the journal and the bridge keeps publishing them.
+  /// Any thread except the bridge thread (and its callbacks).
+  bool wait_published(std::uint32_t shard, std::uint32_t timeout_ms);
+
+  /// wait_published without blocking: `done(true/false)` is called once, on the
+  /// bridge thread (must not block or call into the bridge), when the shard's events
+  /// as of this call are acknowledged or `timeout_ms` passed; done(false) at once on
+  /// the calling thread when the bridge is stopped or 4,096 waits are pending, and
+  /// from stop() for waits still pending then.
+  void when_published(std::uint32_t shard, std::uint32_t timeout_ms,
+                      std::function<void(bool)> done);
 
   /// Ok, or the error that stopped the bridge (a topic with the wrong partition count).
   /// A failed bridge does not produce; its lag grows until it is restarted.

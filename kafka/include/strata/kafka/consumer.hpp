@@ -6,7 +6,8 @@
 // wait); the next offset of every partition is stored in the journal's offset store
 // ("<projection>/kafka/<topic>/<partition>") in the same transaction as the view, so a
 // restart resumes exactly after the last applied record. Duplicates that the
-// at-least-once bridge produced are dropped by (persistence id, seq).
+// at-least-once bridge produced are dropped by (persistence id, seq). Claim records
+// (record_format.hpp) are skipped: their offsets are stored, nothing is applied.
 //
 //   consumer_options o;
 //   o.bootstrap_servers = bootstrap;

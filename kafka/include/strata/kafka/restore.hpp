@@ -1,0 +1,99 @@
+// File: strata/kafka/restore.hpp
+//
+// Restores one shard from Kafka into a journal: what a new shard owner does on a
+// planned move (docs/cluster.md, "Handoff"; docs/kafka.md, "Restoring a shard"). Reads
+// partition `shard` of every topic from its first retained offset up to the end offset
+// it finds at the start, decodes each envelope, skips claim records
+// (record_format.hpp) and imports the events with journal::import in batches: each
+// keeps its persistence id, seq and timestamp, duplicates of what the journal holds are
+// skipped (so a second restore is a no-op), and the imported events are not published
+// again by the journal's bridge.
+//
+//   restore_options o;
+//   o.bootstrap_servers = bootstrap;
+//   o.topics = bridge->known_topics();            // {"strata.account", …}
+//   o.shard = 17;
+//   auto r = restore_shard(*journal, o);          // result<restore_report>
+//   if (r) log(r->records, r->imported, r->duplicates);
+//
+// Threads: call from the journal's writer thread (journal::import is a writer call);
+// blocks until done or timeout_ms. Uses a Kafka consumer of its own (assigned
+// partitions, no consumer group).
+#pragma once
+
+#include "strata/persistence/status.hpp"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace strata::persistence {
+class journal;
+} // namespace strata::persistence
+
+namespace strata::kafka {
+
+struct restore_options {
+  std::string bootstrap_servers;   ///< required
+  std::vector<std::string> topics; ///< required: every topic of the shard's aggregates
+  std::uint32_t shard = 0;         ///< = the partition read in each topic
+  /// Events per journal::import call (one write transaction each); at most the
+  /// journal's max_batch_events.
+  std::size_t batch_events = 10'000;
+  /// The whole restore, metadata included.
+  std::uint32_t timeout_ms = 120'000;
+  /// librdkafka `log_level` (3 = errors to stderr).
+  int log_level = 3;
+  /// Also read partition `shard` of each topic + snapshot_topic_suffix (the bridge's
+  /// snapshot topics), keep the latest snapshot per persistence id, and save it into
+  /// the journal's snapshot store once the stream's events up to it are imported
+  /// (entities then recover from it). Events before a snapshot are still imported:
+  /// journal::import cannot start a stream at a snapshot (docs/kafka.md).
+  bool snapshots = false;
+  std::string snapshot_topic_suffix = ".snapshots";
+  /// Extra librdkafka consumer properties, applied last.
+  std::vector<std::pair<std::string, std::string>> consumer_config;
+};
+
+/// One partition as the restore found and read it.
+struct restore_partition {
+  std::string topic;
+  bool snapshots = false;        ///< a snapshot topic (restore_options::snapshots)
+  std::int64_t first_offset = 0; ///< low watermark at the start (> 0: retention dropped some)
+  std::int64_t end_offset = 0;   ///< high watermark at the start: read up to here
+};
+
+/// What restore_shard did.
+struct restore_report {
+  std::uint64_t records = 0;         ///< records read (events and claims)
+  std::uint64_t claims = 0;          ///< claim records skipped
+  std::uint64_t imported = 0;        ///< events appended to the journal
+  std::uint64_t duplicates = 0;      ///< events the journal already held (skipped)
+  std::uint64_t bytes = 0;           ///< record values read
+  std::uint64_t snapshots_read = 0;  ///< snapshot records read (all versions)
+  std::uint64_t snapshots_saved = 0; ///< latest snapshots saved into the snapshot store
+  /// Latest snapshots not saved: the store already had one at or past it, or (a
+  /// Kafka gap) the stream's events do not reach its seq.
+  std::uint64_t snapshots_skipped = 0;
+  std::vector<restore_partition> partitions;
+  double seconds = 0;        ///< the whole restore
+  double import_seconds = 0; ///< of which in journal::import
+};
+
+/// Restores `o.shard` into `j` (see the file comment). Events are imported in batches,
+/// so after an error the batches before it stay imported; running the restore again
+/// continues idempotently.
+/// Errors: invalid_argument (no servers or topics, batch_events 0 or above the
+/// journal's max_batch_events, a bad consumer property; from import: a gap in a stream
+/// — the message says when the partition no longer starts at offset 0, i.e. retention
+/// removed events the journal lacks), not_found (a topic or the partition does not
+/// exist), unavailable (Kafka did not answer, or the partitions were not read to their
+/// end offsets within timeout_ms: names topic, partition and offsets), corrupt (a record
+/// is not an envelope: names topic, partition, offset), conflict (Kafka holds an event
+/// that differs from the journal's under the same persistence id and seq), those of
+/// journal::import (closed, io_error, map_full).
+persistence::result<restore_report> restore_shard(persistence::journal& j,
+                                                  const restore_options& o);
+
+} // namespace strata::kafka
