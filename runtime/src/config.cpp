@@ -130,7 +130,10 @@ status set_cluster(config& c, const std::string& key, std::string_view v, bool& 
 }
 
 /// Keys that are a switch on the command line: `--key` alone means true.
-bool is_flag(std::string_view key) { return normalise(key) == "read-only"; }
+bool is_flag(std::string_view key) {
+  auto k = normalise(key);
+  return k == "read-only" || k == "cluster-client";
+}
 
 } // namespace
 
@@ -268,6 +271,13 @@ persistence::status config::set(std::string_view key_in, std::string_view value_
       return st;
     }
   if (key == "cluster-batch-linger-us") return parse_uint(key, v, cluster_batch_linger_us);
+  if (key == "cluster-handoff-timeout-ms") {
+    auto st = parse_uint(key, v, cluster_handoff_timeout_ms);
+    if (st.ok() && cluster_handoff_timeout_ms == 0)
+      return {errc::invalid_argument, "config key 'cluster-handoff-timeout-ms' must be >= 1"};
+    return st;
+  }
+  if (key == "cluster-client") return parse_bool(key, v, cluster_client);
   return {errc::invalid_argument, "unknown config key '" + std::string(key_in) + "'"};
 }
 

@@ -157,6 +157,28 @@ persistence::journal_options journal_options_of(const config& c) {
   return jo;
 }
 
+/// The cluster settings (docs/cluster.md). Errors: invalid_argument.
+persistence::status check_cluster_config(const config& c) {
+  auto bad = [](std::string why) {
+    return persistence::status{persistence::errc::invalid_argument, std::move(why)};
+  };
+  if (c.cluster_client) {
+    if (c.cluster_seeds.empty())
+      return bad("cluster-client needs cluster-seeds: the members to connect to (host:port,…)");
+    return {};
+  }
+  if (!c.cluster_enabled()) return {};
+  if (c.read_only) return bad("a cluster node cannot be read-only (use cluster-client to query one)");
+  if (c.kafka.empty())
+    return bad("a cluster node needs Kafka (kafka = the cluster's bootstrap list): shards move "
+               "between nodes through it");
+  if (c.cluster_shards != c.kafka_partitions)
+    return bad("cluster-shards (" + std::to_string(c.cluster_shards) +
+               ") must equal kafka-partitions (" + std::to_string(c.kafka_partitions) +
+               "): shard i is partition i of every topic");
+  return {};
+}
+
 /// Settings that contradict each other. Errors: invalid_argument.
 persistence::status check_config(const config& c) {
   if (c.read_only && (!c.kafka.empty() || any_replicated(c)))
@@ -166,7 +188,7 @@ persistence::status check_config(const config& c) {
   if (c.kafka.empty() && any_replicated(c))
     return {persistence::errc::invalid_argument,
             "replication = replicated needs Kafka: set kafka (a bootstrap list, or mock)"};
-  return {};
+  return check_cluster_config(c);
 }
 
 /// Opens the journal (read-only or for writing).
@@ -258,6 +280,36 @@ void start_sweeper(detail::system_core& core) {
 
 result<std::unique_ptr<system>> system::open(config cfg) { return open(std::move(cfg), nullptr); }
 
+namespace {
+
+/// Starts this system's cluster node (config cluster-*) and routes through it.
+persistence::status start_node(system& sys, detail::system_core& core) {
+  const auto& c = core.cfg;
+  cluster::node_config nc;
+  nc.host = c.cluster_host;
+  nc.port = c.cluster_port;
+  for (const auto& s : c.cluster_seeds)
+    nc.seeds.push_back(cluster::address{s.host, s.port});
+  nc.shards = c.cluster_shards;
+  nc.gossip_interval_ms = c.cluster_gossip_ms;
+  nc.client = c.cluster_client;
+  core.host = std::make_unique<detail::cluster_host>(sys, core);
+  auto n = cluster::node::start(*core.actors, nc, *core.host);
+  if (!n) {
+    core.host->stop();
+    auto where = c.cluster_client ? std::string("cluster client")
+                                  : "cluster node on " + c.cluster_host + ":" +
+                                      std::to_string(c.cluster_port);
+    return {persistence::errc::io_error,
+            "cannot start the " + where + ": " + caf::to_string(n.error())};
+  }
+  core.own_node = std::move(*n);
+  detail::attach_cluster(sys, *core.own_node);
+  return {};
+}
+
+} // namespace
+
 result<std::unique_ptr<system>> system::open(config cfg, const testing::faults* faults) {
   auto core = std::make_unique<detail::system_core>();
   core->cfg = std::move(cfg);
@@ -265,6 +317,7 @@ result<std::unique_ptr<system>> system::open(config cfg, const testing::faults* 
   if (c.max_inflight_writes == 0) c.max_inflight_writes = 1;
   if (c.entity_batch_events_max == 0) c.entity_batch_events_max = 1;
   if (auto st = check_config(c); !st.ok()) return to_error(st);
+  if (c.cluster_client) return open_client(std::move(core));
   if (faults != nullptr) core->before_recover = faults->before_recover;
   if (auto st = open_journal(*core); !st.ok()) return to_error(st);
   core->actor_cfg = std::make_unique<strata_actor_config>(c);
@@ -278,7 +331,20 @@ result<std::unique_ptr<system>> system::open(config cfg, const testing::faults* 
   }
   start_sweeper(*core);
   auto sys = std::unique_ptr<system>(new system(std::move(core)));
-  if (faults != nullptr && faults->node != nullptr) detail::attach_cluster(*sys, *faults->node);
+  if (faults != nullptr && faults->node != nullptr)
+    detail::attach_cluster(*sys, *faults->node);
+  else if (sys->core_->cfg.cluster_enabled())
+    if (auto st = start_node(*sys, *sys->core_); !st.ok()) return to_error(st);
+  return sys;
+}
+
+/// Client mode: no data directory, no journal, no writer; every command and read goes
+/// to the owner of its shard.
+result<std::unique_ptr<system>> system::open_client(std::unique_ptr<detail::system_core> core) {
+  core->actor_cfg = std::make_unique<strata_actor_config>(core->cfg);
+  core->actors = std::make_unique<caf::actor_system>(*core->actor_cfg);
+  auto sys = std::unique_ptr<system>(new system(std::move(core)));
+  if (auto st = start_node(*sys, *sys->core_); !st.ok()) return to_error(st);
   return sys;
 }
 
@@ -347,6 +413,10 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
     r->await_all_finished();
   // The replies to other members' commands have gone out; the node's handlers stop here.
   if (core_->cluster) core_->cluster->close();
+  // No handoff from here on (system::leave() does that first): the node stops gossiping
+  // and the host answers what waits with done(false).
+  if (core_->own_node) core_->own_node->stop();
+  if (core_->host) core_->host->stop();
   if (core_->writer) core_->writer->stop();
   for (auto* a : {&core_->gate, &core_->router})
     if (*a) {
@@ -362,8 +432,9 @@ void system::shutdown(std::uint32_t kafka_drain_ms) {
     core_->bridge.reset();
   }
   core_->kafka_mock.reset();
-  auto st = core_->journal->close();
-  if (!st.ok()) std::cerr << "strata: closing the journal failed: " << st.to_string() << "\n";
+  if (core_->journal) // none in client mode
+    if (auto st = core_->journal->close(); !st.ok())
+      std::cerr << "strata: closing the journal failed: " << st.to_string() << "\n";
   core_->actors.reset(); // awaits every actor
 }
 
@@ -382,6 +453,13 @@ void system::stop_shard(std::uint32_t shard, std::function<void()> done) {
     done();
 }
 
+bool system::leave(std::uint32_t timeout_ms) {
+  if (!core_ || core_->shut_down || !core_->own_node) return true;
+  return core_->own_node->leave(timeout_ms);
+}
+
+cluster::node* system::cluster_node() noexcept { return core_ ? core_->node : nullptr; }
+
 void system::resume_shard(std::uint32_t shard) {
   if (core_->cluster) core_->cluster->resume_shard(shard);
 }
@@ -393,8 +471,10 @@ system_stats system::stats() const {
     s.recoveries += r->recoveries();
     s.passivations += r->passivations();
   }
-  s.recovering = core_->permits->in_use();
-  s.waiting_for_recovery = core_->permits->waiting();
+  if (const auto* p = core_->permits.get()) { // none in client mode
+    s.recovering = p->in_use();
+    s.waiting_for_recovery = p->waiting();
+  }
   if (const auto* w = core_->writer.get()) {
     s.commits = w->commits();
     s.committed_events = w->committed_events();

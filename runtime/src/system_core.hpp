@@ -3,6 +3,7 @@
 // released during CAF's teardown still reach their region).
 #pragma once
 
+#include "cluster_host.hpp"
 #include "cluster_router.hpp"
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/mock.hpp"
@@ -37,6 +38,10 @@ class system_core {
   // Both null for a single node. attach_cluster() sets them.
   cluster::node* node = nullptr;
   std::unique_ptr<cluster_router> cluster;
+  // The node system::open started (config cluster-*), and what it calls during a
+  // handoff; null for a single node and for a test's fake node.
+  std::unique_ptr<cluster_host> host;
+  std::unique_ptr<cluster::node> own_node;
   std::unique_ptr<persistence::journal> journal;
   std::unique_ptr<recovery_gate> permits;
   std::unique_ptr<group_commit> writer;

@@ -115,6 +115,11 @@ parse_result parse(const std::vector<std::string>& args) {
   } else if (sub == "report") {
     c.what = verb::report;
     known = {"source", "timeout-ms"};
+  } else if (sub == "node") {
+    c.what = verb::node;
+    known = {"port", "seeds", "host"};
+  } else if (sub == "members" || sub == "shards") {
+    c.what = sub == "members" ? verb::members : verb::shards;
   } else {
     return fail("unknown sub-command '" + sub + "'");
   }
@@ -159,6 +164,9 @@ parse_result parse(const std::vector<std::string>& args) {
         c.source = report_source::kafka;
       else
         return fail("report: --source must be journal or kafka, got '" + value + "'");
+    } else if (name == "seeds" || name == "host") {
+      if (value.empty()) return fail("node: --" + name + " needs a value");
+      (name == "seeds" ? c.seeds : c.host) = value;
     } else if (name == "ack-log") {
       if (value.empty()) return fail("--ack-log needs a file name");
       c.ack_log = value;
@@ -175,6 +183,10 @@ parse_result parse(const std::vector<std::string>& args) {
         c.seed = u;
       else if (name == "timeout-ms")
         c.timeout_ms = u;
+      else if (name == "port") {
+        if (u == 0 || u > 65535) return fail("node: --port must be in 1..65535");
+        c.port = static_cast<std::uint16_t>(u);
+      }
     }
   }
   if (c.as_of_seq && c.as_of_time_ns)
@@ -185,6 +197,7 @@ parse_result parse(const std::vector<std::string>& args) {
     if (c.clients == 0 || c.clients > 100'000) return fail("load: --clients must be in 1..100000");
     if (c.ops > 1'000'000'000) return fail("load: --ops must be at most 1000000000");
   }
+  if (c.what == verb::node && c.port == 0) return fail("node: --port P is required");
   if (c.what == verb::report && (c.timeout_ms == 0 || c.timeout_ms > 86'400'000))
     return fail("report: --timeout-ms must be in 1..86400000");
   return parse_result{std::move(c), {}};
@@ -210,8 +223,40 @@ bool has_data_option(int argc, const char* const* argv) {
   return false;
 }
 
+std::optional<std::string> take_cluster_option(std::vector<std::string>& argv,
+                                               std::string& error) {
+  std::optional<std::string> out;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    if (argv[i] == "--") break;
+    if (argv[i] == "--cluster") {
+      if (i + 1 >= argv.size() || argv[i + 1].empty() || argv[i + 1][0] == '-') {
+        error = "--cluster needs HOST:PORT[,HOST:PORT…]";
+        return std::nullopt;
+      }
+      out = argv[i + 1];
+      argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i),
+                 argv.begin() + static_cast<std::ptrdiff_t>(i + 2));
+      --i;
+    } else if (argv[i].rfind("--cluster=", 0) == 0) {
+      out = argv[i].substr(10);
+      if (out->empty()) {
+        error = "--cluster needs HOST:PORT[,HOST:PORT…]";
+        return std::nullopt;
+      }
+      argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i));
+      --i;
+    }
+  }
+  return out;
+}
+
+bool works_in_cluster(const command_line& c) noexcept {
+  return c.what != verb::node && c.what != verb::report;
+}
+
 const char* usage() noexcept {
   return "usage: strata-bank --data DIR [runtime options] COMMAND ...\n"
+         "       strata-bank --cluster HOST:PORT[,...] COMMAND ...   (through a cluster)\n"
          "commands:\n"
          "  open ID [--owner NAME]            open an account        -> ID balance=0\n"
          "  deposit ID AMOUNT                 AMOUNT in cents        -> ID balance=N\n"
@@ -224,6 +269,10 @@ const char* usage() noexcept {
          "  report [--source journal|kafka] [--timeout-ms N]\n"
          "                                    ID deposits=N withdrawals=M per account,\n"
          "                                    then total deposits=N withdrawals=M\n"
+         "  node --port P [--seeds HOST:PORT,...] [--host H]  run a cluster node (needs\n"
+         "                                    --kafka BOOTSTRAP; SIGTERM = graceful leave)\n"
+         "  members                           ADDRESS STATE INCARNATION (--cluster)\n"
+         "  shards                            SHARD OWNER EPOCH (--cluster)\n"
          "runtime options (strata::config): --durability sync|nosync, --snapshot-every N,\n"
          "  --passivate-after-ms N, --stash-max N, --max-inflight-writes N,\n"
          "  --scheduler-threads N, --config-file PATH,\n"

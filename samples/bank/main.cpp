@@ -6,10 +6,13 @@
 #include "bank/load.hpp"
 #include "bank/report_cli.hpp"
 
+#include <strata/cluster/node.hpp>
 #include <strata/kafka/bridge.hpp>
 #include <strata/persistence/environment.hpp>
 #include <strata/persistence/journal.hpp>
 #include <strata/runtime/all.hpp>
+
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 static_assert(std::string_view(bank::account::type_name) == bank::cli::account_type,
@@ -75,6 +79,76 @@ int print_history_line(const strata::history_entry<bank::account>& h) {
              h.event);
   std::cout << "\n";
   return 0;
+}
+
+// -- cluster ----------------------------------------------------------------------
+
+/// The cluster node of `sys` once it knows at least one member (a client learns the view
+/// from its seeds), or nullptr after `wait`.
+strata::cluster::node* known_cluster(strata::system& sys, std::chrono::milliseconds wait) {
+  auto* n = sys.cluster_node();
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (n != nullptr && n->view().members().empty() &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return n != nullptr && !n->view().members().empty() ? n : nullptr;
+}
+
+int cluster_unknown() {
+  std::cerr << "error: not_reachable: no member of the cluster answered (--cluster)\n";
+  return exit_infra;
+}
+
+/// `members`: ADDRESS STATE INCARNATION per member, sorted by address; removed members
+/// (tombstones kept so stale gossip cannot revive them) are left out.
+int print_members(strata::system& sys) {
+  auto* n = known_cluster(sys, std::chrono::seconds(10));
+  if (n == nullptr) return cluster_unknown();
+  for (const auto& [id, rec] : n->view().members())
+    if (rec.status != strata::cluster::member_status::removed)
+      std::cout << strata::cluster::to_string(id.address) << " " << strata::cluster::to_string(rec.status)
+              << " " << id.incarnation << "\n";
+  return exit_ok;
+}
+
+/// `shards`: SHARD OWNER EPOCH per shard; OWNER is `-` while the shard has none and
+/// `moving` while a handoff is under way.
+int print_shards(strata::system& sys) {
+  auto* n = known_cluster(sys, std::chrono::seconds(10));
+  if (n == nullptr) return cluster_unknown();
+  auto routes = n->routes();
+  for (std::size_t s = 0; s < routes.size(); ++s) {
+    const auto& r = routes[s];
+    using kind = strata::cluster::shard_route::kind;
+    std::string owner = r.state == kind::local || r.state == kind::remote
+                          ? strata::cluster::to_string(r.owner.address)
+                          : r.state == kind::moving ? "moving" : "-";
+    std::cout << s << " " << owner << " " << r.epoch << "\n";
+  }
+  return exit_ok;
+}
+
+/// `node`: serves until SIGTERM or SIGINT (blocked in main before any thread started),
+/// then leaves gracefully: exit 0 once its shards live elsewhere, 4 when they could not
+/// be moved within cluster-handoff-timeout-ms (the process exits anyway).
+int run_node(strata::system& sys, const sigset_t& stop_signals) {
+  (void)sys.entities<bank::account>(); // the type's directory (and Kafka topic) exists
+  auto* n = sys.cluster_node();
+  std::cerr << "strata-bank: node " << strata::cluster::to_string(n->self())
+            << " up; SIGTERM leaves the cluster" << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cerr << "strata-bank: signal " << sig << ": leaving the cluster (shards move away first)"
+            << std::endl;
+  bool left = sys.leave(sys.cfg().cluster_handoff_timeout_ms);
+  if (!left) {
+    std::cerr << "strata-bank: the node's shards could not all be moved within "
+              << sys.cfg().cluster_handoff_timeout_ms << " ms; exiting anyway" << std::endl;
+    return exit_infra;
+  }
+  std::cerr << "strata-bank: left the cluster: every shard of this node serves elsewhere"
+            << std::endl;
+  return exit_ok;
 }
 
 int run(const bank::cli::command_line& c, strata::system& sys) {
@@ -145,6 +219,9 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       std::cout << bank::summary_line(*r) << "\n";
       return r->not_replicated > 0 || r->unanswered > 0 ? exit_infra : exit_ok;
     }
+    case verb::members: return print_members(sys);
+    case verb::shards: return print_shards(sys);
+    case verb::node: return exit_usage; // main runs it (run_node)
     case verb::report: {
       auto rep =
         c.source == bank::cli::report_source::kafka
@@ -222,21 +299,66 @@ int main(int argc, char** argv) {
       return exit_ok;
     }
   }
+  std::vector<std::string> args(argv, argv + argc);
+  std::string cluster_error;
+  auto cluster = bank::cli::take_cluster_option(args, cluster_error);
+  if (!cluster_error.empty()) return usage_error(cluster_error);
+  std::vector<const char*> av;
+  for (const auto& a : args)
+    av.push_back(a.c_str());
   std::vector<std::string> rest;
-  auto cfg = strata::config::from_args(argc, argv, &rest, bank_defaults());
+  auto cfg = strata::config::from_args(static_cast<int>(av.size()), av.data(), &rest,
+                                       bank_defaults());
   if (!cfg) return usage_error(strata::describe(cfg.error()));
-  if (!bank::cli::has_data_option(argc, argv)) return usage_error("missing --data DIR");
   auto cmd = bank::cli::parse(rest);
   if (!cmd.value) return usage_error(cmd.error);
+  const auto what = cmd.value->what;
+  if (cluster) {
+    if (!bank::cli::works_in_cluster(*cmd.value))
+      return usage_error("node and report run on one node's --data DIR, not through --cluster");
+    if (auto st = cfg->set("cluster-seeds", *cluster); !st.ok())
+      return usage_error("--cluster: " + st.message());
+    cfg->cluster_client = true;
+  } else {
+    if (what == bank::cli::verb::members || what == bank::cli::verb::shards)
+      return usage_error("members and shards need --cluster HOST:PORT");
+    if (!bank::cli::has_data_option(static_cast<int>(av.size()), av.data()))
+      return usage_error("missing --data DIR");
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  if (what == bank::cli::verb::node) {
+    if (cfg->kafka.empty() || cfg->kafka == "mock")
+      return usage_error("node needs --kafka BOOTSTRAP: the cluster's shards move through Kafka "
+                         "(scripts/cluster starts one)");
+    cfg->cluster_host = cmd.value->host;
+    cfg->cluster_port = cmd.value->port;
+    auto seeds = cmd.value->seeds.empty()
+                   ? cmd.value->host + ":" + std::to_string(cmd.value->port)
+                   : cmd.value->seeds;
+    if (auto st = cfg->set("cluster-seeds", seeds); !st.ok())
+      return usage_error("node --seeds: " + st.message());
+    // Blocked before any thread starts (they inherit the mask); run_node waits for them.
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  }
   bool replicated = cfg->replicated;
   for (const auto& [type, on] : cfg->replicated_by_type)
     replicated = replicated || on;
-  if (replicated && cfg->kafka.empty())
+  if (replicated && cfg->kafka.empty() && !cluster)
     return usage_error("--replication replicated needs --kafka BOOTSTRAP or --kafka mock");
-  if (cmd.value->what == bank::cli::verb::report &&
-      cmd.value->source == bank::cli::report_source::kafka && cfg->kafka.empty())
+  if (what == bank::cli::verb::report && cmd.value->source == bank::cli::report_source::kafka &&
+      cfg->kafka.empty())
     return usage_error("report --source kafka needs --kafka BOOTSTRAP or --kafka mock");
-  if (bank::cli::is_read_only(*cmd.value)) make_read_only(*cfg);
+  if (cluster) {
+    // A client publishes nothing: the owners' nodes do.
+    cfg->kafka.clear();
+    cfg->replicated = false;
+    cfg->replicated_by_type.clear();
+  } else if (bank::cli::is_read_only(*cmd.value)) {
+    make_read_only(*cfg);
+  }
   auto sys = strata::system::open(*cfg);
   if (!sys && cfg->read_only &&
       strata::runtime_error_of(sys.error()) == strata::runtime_errc::not_found &&
@@ -245,6 +367,11 @@ int main(int argc, char** argv) {
   if (!sys) {
     std::cerr << "error: " << strata::describe(sys.error()) << "\n";
     return exit_infra;
+  }
+  if (what == bank::cli::verb::node) {
+    int rc = run_node(**sys, stop_signals);
+    (*sys)->shutdown();
+    return rc;
   }
   int rc = run(*cmd.value, **sys);
   std::cout.flush();

@@ -119,6 +119,36 @@ inline std::map<std::string, std::int64_t> parse_balances(const std::string& tex
   return out;
 }
 
+/// One line of `strata-bank load --ack-log`: "ID SEQ OP AMOUNT".
+struct ack {
+  std::string id;
+  std::uint64_t seq = 0;
+  std::string op;
+  std::int64_t amount = 0;
+};
+
+/// The complete lines of the ack log (a last line without '\n' is torn: ignored).
+inline std::vector<ack> read_acks(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  std::vector<ack> out;
+  std::size_t pos = 0;
+  while (true) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;
+    std::istringstream ls(text.substr(pos, nl - pos));
+    ack a;
+    ls >> a.id >> a.seq >> a.op >> a.amount;
+    if (!ls || a.id.empty())
+      throw std::runtime_error("bad ack line: " + text.substr(pos, nl - pos));
+    out.push_back(std::move(a));
+    pos = nl + 1;
+  }
+  return out;
+}
+
 /// The balance a history folds to (deposits minus withdrawals).
 inline std::int64_t fold_balance(const std::vector<history_line>& h, std::size_t upto) {
   std::int64_t b = 0;

@@ -24,35 +24,6 @@ namespace {
 
 constexpr int n_accounts = 8;
 
-struct ack {
-  std::string id;
-  std::uint64_t seq = 0;
-  std::string op;
-  std::int64_t amount = 0;
-};
-
-/// The complete lines of the ack log (a last line without '\n' is torn: ignored).
-std::vector<ack> read_acks(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::vector<ack> out;
-  std::size_t pos = 0;
-  while (true) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string::npos) break;
-    std::istringstream ls(text.substr(pos, nl - pos));
-    ack a;
-    ls >> a.id >> a.seq >> a.op >> a.amount;
-    if (!ls || a.id.empty())
-      throw std::runtime_error("bad ack line: " + text.substr(pos, nl - pos));
-    out.push_back(std::move(a));
-    pos = nl + 1;
-  }
-  return out;
-}
-
 /// Counts '\n' in the file (cheap enough for the few hundred KB these runs write).
 std::size_t count_lines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -181,6 +181,16 @@ struct config {
   /// Commands held per shard while it moves or has no owner (>= 1); more fail with
   /// `shard_moving`. Key `cluster-buffer-max`.
   std::uint32_t cluster_buffer_max = 1'024;
+  /// One step of a planned shard move at most: the old owner waiting for Kafka to
+  /// acknowledge the shard's events, or the new owner restoring the shard from Kafka
+  /// and appending its claim record. Key `cluster-handoff-timeout-ms` (>= 1).
+  std::uint32_t cluster_handoff_timeout_ms = 60'000;
+  /// Client mode (`strata-bank --cluster HOST:PORT`): the system connects to
+  /// `cluster_seeds`, learns the members and shard owners from them and sends every
+  /// command and read to the owner; it opens no data directory (data_dir is ignored),
+  /// hosts no entity and never joins the member view. Key `cluster-client` (a switch on
+  /// the command line).
+  bool cluster_client = false;
 
   /// Whether replies of aggregate type `type` wait for Kafka.
   bool replicated_for(std::string_view type) const;

@@ -143,6 +143,17 @@ class system {
   /// finishes its in-flight writes and stops, then `done` runs once (any thread, must not
   /// block). Any thread but an actor's.
   void stop_shard(std::uint32_t shard, std::function<void()> done);
+  /// Graceful leave of a cluster node (config cluster-*): this node's shards move to
+  /// the other members (each one's entities stop after their in-flight writes, Kafka
+  /// gets every event of the shard, the new owner restores it from there), then the
+  /// node is exiting. True once every former shard serves elsewhere; false after
+  /// `timeout_ms` (e.g. no other member is up to take them). Call shutdown() after it.
+  /// True at once without a cluster node. Not from an actor.
+  bool leave(std::uint32_t timeout_ms);
+  /// The cluster node this system routes through (members: view(); owners: routes()),
+  /// or nullptr on a single node. Valid until shutdown.
+  cluster::node* cluster_node() noexcept;
+
   /// Serves `shard` again after stop_shard (the handoff was called off, or the shard came
   /// back): held commands are routed to its owner now. Any thread.
   void resume_shard(std::uint32_t shard);
@@ -164,6 +175,7 @@ class system {
   friend result<std::unique_ptr<system>> testing::open_with_faults(config cfg, testing::faults f);
   friend void detail::attach_cluster(system& sys, cluster::node& node);
   static result<std::unique_ptr<system>> open(config cfg, const testing::faults* faults);
+  static result<std::unique_ptr<system>> open_client(std::unique_ptr<detail::system_core> core);
   explicit system(std::unique_ptr<detail::system_core> core);
   std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
                                              detail::spawn_fn spawn, std::uint64_t snapshot_every,

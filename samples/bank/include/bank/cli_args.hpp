@@ -27,7 +27,10 @@ enum class verb : std::uint8_t {
   history,
   balances,
   load,
-  report
+  report,
+  node,    ///< run a cluster node (foreground, SIGTERM = graceful leave)
+  members, ///< the cluster's members (--cluster)
+  shards   ///< the owner and epoch of every shard (--cluster)
 };
 
 /// Where `report` reads the events from.
@@ -50,6 +53,10 @@ struct command_line {
   // report
   report_source source = report_source::journal; ///< --source journal|kafka
   std::uint64_t timeout_ms = 60'000;             ///< --timeout-ms N (catch-up bound)
+  // node
+  std::uint16_t port = 0;         ///< node --port P (1..65535)
+  std::string seeds;              ///< node --seeds host:port,… (default: itself)
+  std::string host = "127.0.0.1"; ///< node --host H (what it binds and advertises)
 };
 
 struct parse_result {
@@ -75,6 +82,14 @@ inline constexpr std::uint32_t default_lock_wait_ms = 5000;
 
 /// True when argv names the data directory (--data / --data-dir, either form).
 bool has_data_option(int argc, const char* const* argv);
+
+/// Takes `--cluster HOST:PORT[,…]` (or `--cluster=…`) out of argv: its value, or
+/// nullopt when absent; `error` set when it has no value.
+std::optional<std::string> take_cluster_option(std::vector<std::string>& argv,
+                                               std::string& error);
+
+/// Whether the command works through `--cluster` (every one but node and report).
+bool works_in_cluster(const command_line& c) noexcept;
 
 /// The usage text (printed with exit code 2).
 const char* usage() noexcept;

@@ -1,0 +1,65 @@
+// Private: what a cluster node asks of this system during a planned shard move
+// (strata::cluster::shard_host, docs/cluster.md "Handoff"), done with the runtime's and
+// the Kafka bridge's own parts:
+//   release(shard): the router holds new commands, the shard's entities finish their
+//     in-flight writes and stop (system::stop_shard), then the bridge publishes every
+//     event of the shard the journal holds (bridge::when_published); done(true).
+//   acquire(shard, epoch): on a thread of its own, the shard's partitions of every
+//     strata topic are restored into the journal (kafka::restore_shard; each import
+//     batch runs under the group commit's writer lock), then a claim record (shard,
+//     epoch) is appended to partition `shard` of every topic (bridge::append_claim),
+//     which also stamps the epoch on the shard's later records; done(true).
+// A step that cannot finish (Kafka unreachable, a conflict in the partition) logs one
+// line naming the shard and calls done(false); the node then keeps the shard moving.
+//
+// Threads: release/acquire from CAF workers (they never block); acquires run one after
+// another on the host's thread; stop() from the thread that shuts the system down.
+#pragma once
+
+#include "strata/cluster/node.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace strata {
+class system;
+}
+
+namespace strata::detail {
+
+class system_core;
+
+class cluster_host final : public cluster::shard_host {
+ public:
+  cluster_host(system& sys, system_core& core);
+  ~cluster_host() override;
+  cluster_host(const cluster_host&) = delete;
+  cluster_host& operator=(const cluster_host&) = delete;
+
+  void release(cluster::shard_id shard, std::uint64_t epoch,
+               std::function<void(bool)> done) override;
+  void acquire(cluster::shard_id shard, std::uint64_t epoch,
+               std::function<void(bool)> done) override;
+
+  /// Acquires not yet started are answered done(false); the one running finishes; the
+  /// thread is joined. Idempotent.
+  void stop();
+
+ private:
+  bool restore(cluster::shard_id shard, std::uint64_t epoch);
+  void run();
+
+  system& sys_;
+  system_core& core_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<std::function<void(bool stopping)>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+} // namespace strata::detail
