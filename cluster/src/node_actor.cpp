@@ -16,6 +16,10 @@ bool is_live(member_status s) noexcept {
          s == member_status::exiting;
 }
 
+/// Handles remembered per map, at most (members plus clients that sent to this node;
+/// a handle is forgotten when its connection goes down).
+constexpr std::size_t peers_max = 10000;
+
 bool same_route(const shard_route& a, const shard_route& b) noexcept {
   return a.state == b.state && a.owner == b.owner && a.epoch == b.epoch;
 }
@@ -54,7 +58,7 @@ caf::behavior node_actor::make_behavior() {
 caf::behavior node_actor::running() {
   set_default_handler(
     [this](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
-      drop("unexpected message " + to_string(x.content()));
+      drop("unexpected message " + to_string(x.content()).substr(0, 200));
       return caf::make_error(caf::sec::unexpected_message);
     });
   set_down_handler([this](caf::down_msg& dm) {
@@ -104,9 +108,11 @@ void node_actor::remember(std::map<std::string, caf::actor> node_shared::*map,
   if (!h) return;
   {
     std::lock_guard<std::mutex> lk(shared_->mu);
-    auto& slot = ((*shared_).*map)[key];
-    if (slot == h) return;
-    slot = h;
+    auto& m = (*shared_).*map;
+    auto i = m.find(key);
+    if (i != m.end() && i->second == h) return;
+    if (i == m.end() && m.size() >= peers_max) return; // send() to it says not reachable
+    m[key] = h;
   }
   monitor(h);
 }

@@ -2,17 +2,23 @@
 //
 // One cluster node: the CAF side of the cluster. It listens on (host, port) with CAF's
 // middleman, publishes one well-known actor there, joins through the seeds, gossips the
-// member view, runs the leader's transitions when it is the leader, and keeps the
-// shard routes every region reads per command. Everything it decides is computed by
-// the pure code of this module (member_view, leader, allocation, handoff); the node
-// only carries messages, holds the current values and calls the host back.
+// member view and the shard table, runs the leader's transitions when it is the leader,
+// moves the shards it holds through the handoff state machine (calling the shard_host),
+// and keeps the shard routes every region reads per command. Everything it decides is
+// computed by the pure code of this module (member_view, leader, allocation, handoff);
+// the node only carries messages, holds the current values and calls the host back.
+// How it works and what it costs: docs/cluster.md, "The node".
+//
+// The actor_system must have loaded CAF's middleman before it was created:
+//   caf::actor_system_config cfg; cfg.load<caf::io::middleman>();
+// (strata::system does so when config::cluster_enabled()).
 //
 //   strata::cluster::node_config nc;
 //   nc.host = "127.0.0.1"; nc.port = 4501; nc.seeds = {{"127.0.0.1", 4500}};
 //   auto n = strata::cluster::node::start(actor_system, nc, host);   // result<unique_ptr<node>>
 //   n->route(shard);           // local / remote(owner) / moving / unknown, any thread
 //   n->send(owner, channel::commands, bytes);
-//   n->leave();                // graceful: shards move away, then the node exits
+//   n->leave(30000);           // graceful: shards move away (true), then n->stop()
 //
 // Between nodes every message is an opaque byte string on a channel: CAF carries a
 // (atom, channel, sender, bytes) tuple of builtin types only, the receiver decodes the
@@ -69,10 +75,10 @@ struct shard_route {
 
 /// Byte channels between nodes. Each has at most one handler per node.
 enum class channel : std::uint8_t {
-  gossip = 1,   ///< member view (the node's own)
+  gossip = 1,   ///< member view and shard table (the node's own)
   commands = 2, ///< batched commands for shards the receiver owns (runtime router)
   replies = 3,  ///< batched replies to them (runtime router)
-  handoff = 4,  ///< handoff protocol (the node's own)
+  handoff = 4,  ///< reserved for the handoff protocol (the shard table travels in gossip)
   reads = 5,    ///< history / current / state-as-of for a remote owner (runtime router)
 };
 
@@ -95,10 +101,13 @@ class node {
  public:
   using handler = std::function<void(const member_id& from, std::string bytes)>;
 
-  /// Binds cfg.host:cfg.port (publishing the node actor there), then joins through the
-  /// seeds in the background (connecting never blocks an actor). `host` must outlive
-  /// the node. Errors: io_error naming the address when the port cannot be bound,
-  /// invalid_argument for a bad config (shards 0, a seed without port).
+  /// Binds cfg.host:cfg.port (publishing the node actor there; nothing in client mode),
+  /// then joins through the seeds in the background (a connector thread of its own
+  /// connects; never an actor). `host` must outlive the node; the node must be stopped
+  /// (or destroyed) before `sys`. Errors (caf::sec): invalid_argument when `sys` has no
+  /// middleman (the message says how to load it) or for a bad config (shards 0, gossip
+  /// interval 0, empty host, a seed without host or port); cannot_open_port naming
+  /// the address when the port cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(caf::actor_system& sys, node_config cfg,
                                                     shard_host& host);
   virtual ~node() = default;
