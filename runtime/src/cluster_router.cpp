@@ -37,6 +37,22 @@ namespace {
 /// came from a local caller). Lets route_command count forwards without an API change.
 thread_local std::uint8_t t_hops = 0;
 
+/// persistence::shard_of(make_persistence_id(type, id), n) without building the string
+/// (FNV-1a runs over the bytes in order): once per command on a cluster node.
+std::uint32_t shard_of_entity(std::string_view type, std::string_view id, std::uint32_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](std::string_view b) {
+    for (char c : b) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ull;
+    }
+  };
+  mix(type);
+  mix(":");
+  mix(id);
+  return n == 0 ? 0u : static_cast<std::uint32_t>(h % n);
+}
+
 /// One command or read from the moment it leaves the local path until its answer.
 struct item {
   std::uint32_t shard = 0;
@@ -143,6 +159,8 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   std::vector<std::pair<steady::time_point, std::weak_ptr<reply_collector>>> lingering;
   bool outbound_closed = false;
   bool timer_stop = false;
+  /// Bumped before every release of held items (routes changed, shard resumed).
+  std::atomic<std::uint64_t> route_gen{0};
   router_stats st;
 
   // Handlers vs close(): handlers count themselves in `active`; sends hold `life`.
@@ -168,7 +186,8 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   void place(item x);
   void run_local(item x);
   void enqueue(item x, const member_id& owner);
-  void hold(item x, const char* why);
+  /// `gen`: route_gen when the caller read the route (nullopt: a stopped local shard).
+  void hold(item x, const char* why, std::optional<std::uint64_t> gen);
   void take_batch(const member_id& to, dest& d, bool reads, std::vector<outgoing>& out);
   void maybe_flush(const member_id& to, dest& d, std::vector<outgoing>& out);
   void settle(item& x, std::vector<outgoing>& out);
@@ -254,6 +273,7 @@ void reply_collector::flush() {
 // -- placing -------------------------------------------------------------------------
 
 void cluster_router::impl::place(item x) {
+  auto gen = route_gen.load(std::memory_order_acquire);
   auto rt = node.route(x.shard);
   bool self_owned = rt.state == shard_route::kind::local ||
                     (rt.state == shard_route::kind::remote && rt.owner == node.self());
@@ -265,11 +285,13 @@ void cluster_router::impl::place(item x) {
     enqueue(std::move(x), rt.owner);
     return;
   }
-  hold(std::move(x), self_owned ? "is stopped for a handoff"
-                     : rt.state == shard_route::kind::remote
-                       ? "was forwarded too often (the members disagree on its owner)"
-                     : rt.state == shard_route::kind::moving ? "is moving"
-                                                             : "has no known owner");
+  hold(std::move(x),
+       self_owned ? "is stopped for a handoff"
+       : rt.state == shard_route::kind::remote
+         ? "was forwarded too often (the members disagree on its owner)"
+       : rt.state == shard_route::kind::moving ? "is moving"
+                                               : "has no known owner",
+       gen);
 }
 
 void cluster_router::impl::run_local(item x) {
@@ -344,7 +366,7 @@ void cluster_router::impl::enqueue(item x, const member_id& owner) {
   do_sends(std::move(sends));
 }
 
-void cluster_router::impl::hold(item x, const char* why) {
+void cluster_router::impl::hold(item x, const char* why, std::optional<std::uint64_t> gen) {
   {
     std::unique_lock<std::mutex> g{mtx};
     if (outbound_closed) {
@@ -352,6 +374,14 @@ void cluster_router::impl::hold(item x, const char* why) {
       finish(x,
              make_runtime_error(runtime_errc::shutting_down, "the system is shutting down; '" +
                                                                x.what() + "' was not delivered"));
+      return;
+    }
+    // Routes changed (or the shard resumed) since the caller looked: a release_held may
+    // already have run and would never see this item. Route it again instead.
+    if (gen ? route_gen.load(std::memory_order_acquire) != *gen
+            : !stopped[x.shard].load(std::memory_order_acquire)) {
+      g.unlock();
+      place(std::move(x));
       return;
     }
     if (held_count[x.shard] < opt.buffer_max) {
@@ -448,6 +478,7 @@ void cluster_router::impl::do_sends(std::vector<outgoing> sends) {
 
 /// Routes held items again: those of `shard`, or of every shard.
 void cluster_router::impl::release_held(std::optional<std::uint32_t> shard) {
+  route_gen.fetch_add(1, std::memory_order_acq_rel);
   std::vector<item> again;
   {
     std::lock_guard<std::mutex> g{mtx};
@@ -735,7 +766,7 @@ std::uint32_t cluster_router::shards() const noexcept { return impl_->nshards; }
 
 std::uint32_t cluster_router::route_command(region& r, const std::string& id, envelope_ptr& e) {
   auto& i = *impl_;
-  auto shard = persistence::shard_of(r.persistence_id(id), i.nshards);
+  auto shard = shard_of_entity(r.type(), id, i.nshards);
   auto rt = i.node.route(shard);
   if (rt.state == shard_route::kind::local ||
       (rt.state == shard_route::kind::remote && rt.owner == i.node.self()))
@@ -760,7 +791,7 @@ void cluster_router::hold(region& r, envelope_ptr e, std::uint32_t shard) {
   x.deadline = impl_->new_deadline();
   x.reg = &r;
   x.env = std::move(e);
-  impl_->hold(std::move(x), "is stopped for a handoff");
+  impl_->hold(std::move(x), "is stopped for a handoff", std::nullopt);
 }
 
 std::optional<caf::expected<raw_read>> cluster_router::read(const read_request& req) {
