@@ -1157,24 +1157,25 @@ bool bridge::wait_published(std::uint32_t shard, std::uint32_t timeout_ms) {
 void bridge::when_published(std::uint32_t shard, std::uint32_t timeout_ms,
                             std::function<void(bool)> done) {
   auto& m = *impl_;
-  if (shard >= m.opts.num_partitions || m.stopped.load()) {
-    done(false);
-    return;
-  }
-  {
+  bool refused = shard >= m.opts.num_partitions;
+  bool full = false;
+  if (!refused) {
+    // Under waits_mu: stop() sets `stopped` before its last check_waits, which takes it.
     std::lock_guard<std::mutex> g{m.waits_mu};
-    if (m.waits.size() < max_publish_waits) {
+    full = m.waits.size() >= max_publish_waits;
+    refused = full || m.stopped.load();
+    if (!refused) {
       m.waits.push_back({shard, m.j->last_position(),
                          clock_type::now() + std::chrono::milliseconds(timeout_ms),
                          std::move(done)});
       m.has_waits.store(true);
-      done = nullptr;
     }
   }
-  if (done) {
+  if (full)
     m.report(
       {errc::unavailable, "kafka bridge: when_published: " + std::to_string(max_publish_waits) +
                             " waits are pending; refusing another"});
+  if (refused) {
     done(false);
     return;
   }
