@@ -8,6 +8,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -280,7 +281,7 @@ void restorer::hand_over() {
 
 status restorer::import_batch(ready_batch& b) {
   auto t0 = clock_type::now();
-  auto r = j_.import(b.events);
+  auto r = o_.import ? o_.import(b.events) : j_.import(b.events);
   report_.import_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
   if (!r) {
     std::string hint;
@@ -400,6 +401,51 @@ result<restore_report> restore_shard(journal& j, const restore_options& o) {
     if (auto st = (r.*step)(); !st.ok()) return st;
   r.report().seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   return std::move(r.report());
+}
+
+persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
+                                                                const std::string& prefix,
+                                                                const std::string& snapshot_suffix,
+                                                                std::uint32_t timeout_ms) {
+  using persistence::errc;
+  if (bootstrap_servers.empty())
+    return persistence::status{errc::invalid_argument, "list_event_topics: no bootstrap servers"};
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (auto [k, v] : {std::pair<const char*, std::string>{"bootstrap.servers", bootstrap_servers},
+                      {"client.id", "strata-restore"},
+                      {"log_level", "3"}})
+    if (rd_kafka_conf_set(conf, k, v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return persistence::status{errc::invalid_argument,
+                                 std::string("list_event_topics: ") + k + ": " + errstr};
+    }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk{
+    rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)), rd_kafka_destroy};
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return persistence::status{errc::invalid_argument,
+                               std::string("list_event_topics: cannot create a client: ") + errstr};
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  auto err = rd_kafka_metadata(rk.get(), 1, nullptr, &md, static_cast<int>(timeout_ms));
+  if (err)
+    return persistence::status{errc::unavailable, "no metadata from " + bootstrap_servers + " (" +
+                                                    rd_kafka_err2str(err) +
+                                                    "); is Kafka reachable?"};
+  std::vector<std::string> out;
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return !suffix.empty() && s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    std::string t = md->topics[i].topic;
+    if (!md->topics[i].err && t.rfind(prefix, 0) == 0 && !ends_with(t, snapshot_suffix))
+      out.push_back(std::move(t));
+  }
+  rd_kafka_metadata_destroy(md);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 } // namespace strata::kafka

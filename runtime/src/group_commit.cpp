@@ -155,6 +155,7 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
     ++inflight_;
   }
   b->start = steady::now();
+  std::lock_guard<std::mutex> writer{writer_mtx_}; // exclusive(): an import in between
   append_(b->writes, b->snapshots,
           [this, b](persistence::result<std::vector<persistence::write_result>> res) {
             count(*b, static_cast<bool>(res));

@@ -16,14 +16,17 @@
 //   auto r = restore_shard(*journal, o);          // result<restore_report>
 //   if (r) log(r->records, r->imported, r->duplicates);
 //
-// Threads: call from the journal's writer thread (journal::import is a writer call);
-// blocks until done or timeout_ms. Uses a Kafka consumer of its own (assigned
+// Threads: call from the journal's writer thread (journal::import is a writer call), or
+// from any thread with `restore_options::import` serialising the imports with the
+// writer; blocks until done or timeout_ms. Uses a Kafka consumer of its own (assigned
 // partitions, no consumer group).
 #pragma once
 
+#include "strata/persistence/journal.hpp"
 #include "strata/persistence/status.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +55,12 @@ struct restore_options {
   /// journal::import cannot start a stream at a snapshot (docs/kafka.md).
   bool snapshots = false;
   std::string snapshot_topic_suffix = ".snapshots";
+  /// Imports one batch; empty = `j.import(events)`. A runtime whose group commit owns
+  /// the journal's writer calls passes one that runs the import under the writer's lock
+  /// (so the restore may run on a thread of its own while other shards commit).
+  std::function<persistence::result<persistence::import_report>(
+    const std::vector<persistence::event_record>&)>
+    import;
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };
@@ -95,5 +104,13 @@ struct restore_report {
 /// journal::import (closed, io_error, map_full).
 persistence::result<restore_report> restore_shard(persistence::journal& j,
                                                   const restore_options& o);
+
+/// The event topics on `bootstrap_servers` whose name starts with `prefix` (not those
+/// ending in `snapshot_suffix`), sorted: what a new shard owner restores from.
+/// Errors: unavailable (no metadata within timeout_ms), invalid_argument (no servers).
+persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
+                                                                const std::string& prefix,
+                                                                const std::string& snapshot_suffix,
+                                                                std::uint32_t timeout_ms);
 
 } // namespace strata::kafka

@@ -97,6 +97,15 @@ class group_commit {
   /// joins the thread. Idempotent.
   void stop();
 
+  /// Runs `f` (a journal writer call, e.g. journal::import of a restored shard) between
+  /// two hand-overs, so it never overlaps an append_async of this stage. Returns what
+  /// `f` returns. Any thread but the commit callback's; blocks while a hand-over runs.
+  template <class F>
+  auto exclusive(F&& f) {
+    std::lock_guard<std::mutex> g{writer_mtx_};
+    return f();
+  }
+
   std::uint64_t commits() const noexcept { return commits_.load(std::memory_order_relaxed); }
   std::uint64_t committed_events() const noexcept {
     return committed_events_.load(std::memory_order_relaxed);
@@ -130,6 +139,8 @@ class group_commit {
   std::size_t queued_events_ = 0;
   bool stopping_ = false;
   bool stopped_ = false;
+
+  std::mutex writer_mtx_; // held around each append_ call and by exclusive()
 
   std::mutex inflight_mtx_;
   std::condition_variable inflight_cv_;
