@@ -26,7 +26,8 @@ void usage(std::ostream& out) {
          "                         [--bootstrap-file FILE]\n"
          "  --brokers N          mock brokers (default 3)\n"
          "  --partitions P       partitions of each topic in --topics (default 64 = shards)\n"
-         "  --topics LIST        topics to create (default strata.account,strata.order)\n"
+         "  --topics LIST        topics to create (default strata.account,strata.order and\n"
+         "                       their snapshot topics strata.account.snapshots, ...)\n"
          "  --bootstrap-file F   also write the bootstrap list to F\n"
          "Prints the bootstrap list and runs until SIGTERM/SIGINT.\n";
 }
@@ -59,7 +60,8 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
   int brokers = 3;
   int partitions = 64;
-  std::string topics = "strata.account,strata.order";
+  std::string topics =
+    "strata.account,strata.order,strata.account.snapshots,strata.order.snapshots";
   std::string bootstrap_file;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

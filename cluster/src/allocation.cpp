@@ -2,7 +2,10 @@
 
 #include "strata/persistence/assert.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 namespace strata::cluster {
@@ -40,7 +43,69 @@ bool beats(const candidate& a, const candidate& b, shard_id s) {
   return *a.id < *b.id;
 }
 
+/// The candidate that wins shard `s` among those `eligible` accepts, or nullptr.
+template <class Eligible>
+const candidate* best_for(const std::vector<candidate>& up, shard_id s, Eligible eligible) {
+  const candidate* best = nullptr;
+  for (const auto& c : up)
+    if (eligible(c) && (best == nullptr || beats(c, *best, s))) best = &c;
+  return best;
+}
+
+/// Moves shards until every member owns lo..hi of them (allocation.hpp, "Bounds"): a
+/// member above hi gives the shard that its best taker (a member below hi) weighs
+/// highest; a member below lo takes, from members above lo, the shard it weighs
+/// highest. Each step removes one unit of excess or deficit and creates none, so it
+/// ends. Deterministic: the same table on every node.
+void enforce_bounds(const std::vector<candidate>& up, shard_table& table, std::uint32_t lo,
+                    std::uint32_t hi) {
+  std::vector<std::uint32_t> count(up.size(), 0);
+  std::vector<std::size_t> owner(table.size());
+  for (shard_id s = 0; s < table.size(); ++s)
+    for (std::size_t i = 0; i < up.size(); ++i)
+      if (*up[i].id == *table[s]) {
+        owner[s] = i;
+        ++count[i];
+      }
+  auto index = [&](const candidate& c) { return static_cast<std::size_t>(&c - up.data()); };
+  for (;;) {
+    std::optional<std::pair<shard_id, std::size_t>> move; // shard, new owner
+    auto better = [&](shard_id s, std::size_t to) { // than `move`, by the taker's rank
+      return !move || up[to].ranks[s] > up[move->second].ranks[move->first];
+    };
+    for (std::size_t i = 0; i < up.size() && !move; ++i) {
+      if (count[i] <= hi) continue;
+      for (shard_id s = 0; s < table.size(); ++s) {
+        if (owner[s] != i) continue;
+        auto* c = best_for(up, s, [&](const candidate& x) { return count[index(x)] < hi; });
+        if (c != nullptr && better(s, index(*c))) move = std::make_pair(s, index(*c));
+      }
+    }
+    for (std::size_t i = 0; i < up.size() && !move; ++i) {
+      if (count[i] >= lo) continue;
+      for (shard_id s = 0; s < table.size(); ++s)
+        if (count[owner[s]] > lo && better(s, i)) move = std::make_pair(s, i);
+    }
+    if (!move) return;
+    auto [s, to] = *move;
+    --count[owner[s]];
+    ++count[to];
+    owner[s] = to;
+    table[s] = *up[to].id;
+  }
+}
+
 } // namespace
+
+std::pair<std::uint32_t, std::uint32_t> share_bounds(std::uint32_t shards, std::uint32_t members) {
+  if (members == 0) return {0, shards};
+  const double mean = static_cast<double>(shards) / members;
+  auto lo = static_cast<std::uint32_t>(std::ceil(mean * 0.7));
+  auto hi = static_cast<std::uint32_t>(std::floor(mean * 1.3));
+  lo = std::min(lo, shards / members);                       // lo * members <= shards
+  hi = std::max(hi, (shards + members - 1) / members);      // hi * members >= shards
+  return {lo, hi};
+}
 
 std::vector<std::uint32_t> member_ranks(const address& a, std::uint32_t shards) {
   std::vector<std::uint32_t> ranks(shards);
@@ -66,6 +131,8 @@ shard_table allocate(const member_view& view, std::uint32_t shards) {
       if (beats(c, *best, s)) best = &c;
     table[s] = *best->id;
   }
+  auto [lo, hi] = share_bounds(shards, static_cast<std::uint32_t>(up.size()));
+  enforce_bounds(up, table, lo, hi);
   return table;
 }
 

@@ -96,24 +96,29 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   kafka::restore_options o;
   o.bootstrap_servers = core_.kafka_bootstrap;
   o.shard = shard;
-  o.snapshots = true;
   o.timeout_ms = c.cluster_handoff_timeout_ms;
   // Every event topic Kafka has under the prefix, and those the bridge knows: a type may
   // have events in the shard although no entities<A>() call named it here yet.
   std::set<std::string> topics;
   for (auto& t : bridge->known_topics())
     topics.insert(t);
+  const auto& suffix = bridge->options().snapshot_topic_suffix;
   auto listed = kafka::list_event_topics(core_.kafka_bootstrap, bridge->options().topic_prefix,
-                                         bridge->options().snapshot_topic_suffix,
-                                         c.cluster_handoff_timeout_ms);
+                                         "", c.cluster_handoff_timeout_ms); // snapshot topics too
   if (!listed) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": cannot list the topics to restore from: " << listed.error().to_string()
               << "\n";
     return false;
   }
-  topics.insert(listed->begin(), listed->end());
+  std::set<std::string> all(listed->begin(), listed->end());
+  for (auto& t : all)
+    if (t.size() < suffix.size() || t.compare(t.size() - suffix.size(), suffix.size(), suffix) != 0)
+      topics.insert(t);
   o.topics.assign(topics.begin(), topics.end());
+  // Snapshots too when every event topic has its snapshot topic (docs/kafka.md).
+  o.snapshots = std::all_of(topics.begin(), topics.end(),
+                            [&](const std::string& t) { return all.count(t + suffix) == 1; });
   auto* writer = core_.writer.get();
   auto* journal = core_.journal.get();
   o.import = [writer, journal](const std::vector<persistence::event_record>& events) {

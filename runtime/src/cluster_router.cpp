@@ -591,7 +591,8 @@ void cluster_router::impl::on_reads(const member_id& from, const std::string& by
     rd.from_seq = r.u64();
     rd.to_seq = r.u64();
     rd.use_snapshot = r.u8() != 0;
-    x.shard = persistence::shard_of(rd.persistence_id, nshards);
+    x.shard = shard_of_read(rd, nshards);
+    if (x.shard >= nshards) return drop_malformed("read", from);
     x.rd = std::move(rd);
     x.deadline = new_deadline();
     in.emplace_back(req, std::move(x));
@@ -642,6 +643,13 @@ void cluster_router::impl::on_replies(const member_id& from, const std::string& 
 bytes_result cluster_router::impl::local_read(const read_request& req) {
   auto& j = *core.journal;
   raw_read out;
+  if (req.what == read_request::op::ids) {
+    auto ids = local_ids(core, req.persistence_id, nshards);
+    if (!ids) return std::move(ids.error());
+    for (auto& id : (*ids)[req.from_seq])
+      out.events.push_back(raw_event{0, 0, {}, 1, std::move(id)});
+    return wire::encode_raw_read(out);
+  }
   auto from = req.from_seq;
   if (req.what == read_request::op::recover && req.use_snapshot) {
     auto s = j.snapshots().load_at_or_before(req.persistence_id, req.to_seq);
@@ -796,7 +804,7 @@ void cluster_router::hold(region& r, envelope_ptr e, std::uint32_t shard) {
 
 std::optional<caf::expected<raw_read>> cluster_router::read(const read_request& req) {
   auto& i = *impl_;
-  auto shard = persistence::shard_of(req.persistence_id, i.nshards);
+  auto shard = shard_of_read(req, i.nshards);
   auto rt = i.node.route(shard);
   if (rt.state == shard_route::kind::local ||
       (rt.state == shard_route::kind::remote && rt.owner == i.node.self()))
@@ -887,6 +895,50 @@ router_stats cluster_router::stats() const {
 }
 
 // -- read_at_owner (routing.hpp) ----------------------------------------------------
+
+std::uint32_t shard_of_read(const read_request& req, std::uint32_t shards) {
+  if (req.what == read_request::op::ids)
+    return req.from_seq < shards ? static_cast<std::uint32_t>(req.from_seq) : ~std::uint32_t{0};
+  return persistence::shard_of(req.persistence_id, shards);
+}
+
+caf::expected<std::vector<std::vector<std::string>>> local_ids(system_core& core,
+                                                               const std::string& type,
+                                                               std::uint32_t shards) {
+  std::vector<std::vector<std::string>> out(shards);
+  if (!core.journal) return out; // a client holds no stream
+  auto all = core.journal->list_streams();
+  if (!all) return to_error(all.error());
+  for (auto& pid : *all)
+    if (persistence::is_persistence_id_of(pid, type))
+      out[persistence::shard_of(pid, shards)].emplace_back(persistence::id_of_persistence_id(pid));
+  return out;
+}
+
+caf::expected<std::vector<std::string>> cluster_ids(cluster_router& router, system_core& core,
+                                                    const std::string& type) {
+  const auto shards = router.shards();
+  auto local = local_ids(core, type, shards);
+  if (!local) return std::move(local.error());
+  std::vector<std::string> out;
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    read_request req;
+    req.what = read_request::op::ids;
+    req.persistence_id = type;
+    req.from_seq = s;
+    auto r = router.read(req);
+    if (!r) { // this node serves the shard
+      for (auto& id : (*local)[s])
+        out.push_back(std::move(id));
+      continue;
+    }
+    if (!*r) return std::move(r->error());
+    for (auto& e : (*r)->events)
+      out.push_back(std::move(e.payload));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::optional<caf::expected<raw_read>> read_at_owner(region& r, const read_request& req) {
   auto* router = r.cluster();

@@ -92,4 +92,16 @@ class cluster_router {
   std::shared_ptr<impl> impl_;
 };
 
+/// Every entity id of `type` in the journal of `core`, by shard (empty without a
+/// journal). Errors: those of journal::list_streams.
+caf::expected<std::vector<std::vector<std::string>>> local_ids(system_core& core,
+                                                               const std::string& type,
+                                                               std::uint32_t shards);
+
+/// Every entity id of `type` in the cluster, sorted: per shard, the ids its owner holds
+/// (this node's journal for the shards it serves). Blocks (one read per shard another
+/// member owns). Errors: those of a remote read (not_reachable, timeout, shard_moving).
+caf::expected<std::vector<std::string>> cluster_ids(cluster_router& router, system_core& core,
+                                                    const std::string& type);
+
 } // namespace strata::detail

@@ -163,7 +163,14 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
               route(*b, {}, *res);
             else
               route(*b, res.error(), {});
-            if (bridge_ != nullptr) bridge_->notify();
+            if (bridge_ != nullptr) {
+              bridge_->notify();
+              // Kafka gets each saved snapshot after the events it covers (the bridge
+              // waits for them): a new shard owner restores from it.
+              if (res)
+                for (const auto& s : b->snapshots)
+                  bridge_->snapshot_saved(s.persistence_id);
+            }
             {
               std::lock_guard<std::mutex> g{inflight_mtx_};
               --inflight_;

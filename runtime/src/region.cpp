@@ -362,6 +362,7 @@ void region::finish_stop(std::uint32_t cluster_shard) {
 }
 
 caf::expected<std::vector<std::string>> region::ids() const {
+  if (auto* router = cluster()) return cluster_ids(*router, core_, type());
   auto all = core_.journal->list_streams();
   if (!all) return to_error(all.error());
   std::vector<std::string> out;

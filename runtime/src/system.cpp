@@ -98,10 +98,10 @@ persistence::status start_kafka(detail::system_core& core) {
     for (auto& pid : *streams)
       types.emplace(persistence::type_of_persistence_id(pid));
     for (auto& t : types)
-      if (auto st = core.kafka_mock->create_topic(bo.topic_prefix + t,
-                                                  static_cast<int>(c.kafka_partitions));
-          !st.ok())
-        return st;
+      for (const auto& topic : {bo.topic_prefix + t, bo.topic_prefix + t + bo.snapshot_topic_suffix})
+        if (auto st = core.kafka_mock->create_topic(topic, static_cast<int>(c.kafka_partitions));
+            !st.ok())
+          return st;
     core.kafka_bootstrap = core.kafka_mock->bootstrap_servers();
   } else {
     core.kafka_bootstrap = c.kafka;
@@ -514,11 +514,15 @@ system::region_for(const std::string& type, const std::type_info& agg, detail::s
     return it->second.second;
   }
   if (core_->kafka_mock) {
-    auto topic = core_->bridge->options().topic_prefix + type;
-    auto st = core_->kafka_mock->create_topic(topic, static_cast<int>(core_->cfg.kafka_partitions));
-    if (!st.ok() && st.code() != persistence::errc::invalid_argument)
-      std::cerr << "strata: creating topic " << topic << " on the mock cluster: " << st.to_string()
-                << "\n";
+    const auto& bo = core_->bridge->options();
+    for (const auto& topic :
+         {bo.topic_prefix + type, bo.topic_prefix + type + bo.snapshot_topic_suffix}) {
+      auto st =
+        core_->kafka_mock->create_topic(topic, static_cast<int>(core_->cfg.kafka_partitions));
+      if (!st.ok() && st.code() != persistence::errc::invalid_argument)
+        std::cerr << "strata: creating topic " << topic << " on the mock cluster: "
+                  << st.to_string() << "\n";
+    }
   }
   auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every, codec);
   core_->regions.emplace(type, std::make_pair(&agg, r));

@@ -99,16 +99,38 @@ TEST_CASE("three members share 64 shards evenly") {
   }
   MESSAGE(within << " of " << sets << " random sets within 15..28; extremes " << lowest << ".."
                  << highest);
-  // About 99% of random address sets fall within 15..28 (see allocation.hpp); independent
-  // weights manage about 85%, which this bound rejects.
-  CHECK(within >= sets * 95 / 100);
-  CHECK(lowest >= 9);
-  CHECK(highest <= 34);
+  // share_bounds(64, 3) = 15..27 holds for every set (allocation.hpp, "Bounds").
+  CHECK(share_bounds(64, 3) == std::make_pair(15u, 27u));
+  CHECK(within == sets);
+  CHECK(lowest >= 15);
+  CHECK(highest <= 27);
+}
+
+TEST_CASE("the bounds hold for every member count and are feasible") {
+  STRATA_CLUSTER_RNG(rng);
+  for (std::uint32_t shards : {1u, 4u, 7u, 64u, 256u})
+    for (std::size_t n = 1; n <= 12; ++n) {
+      auto [lo, hi] = share_bounds(shards, static_cast<std::uint32_t>(n));
+      INFO(shards << " shards, " << n << " members: " << lo << ".." << hi);
+      REQUIRE(lo * n <= shards);
+      REQUIRE(hi * n >= shards);
+      for (int round = 0; round < 20; ++round) {
+        auto ms = distinct_members(rng, n);
+        auto t = allocate(all_up(ms), shards);
+        std::map<member_id, std::uint32_t> c;
+        for (auto& o : t)
+          ++c[*o];
+        for (auto& m : ms) {
+          CHECK(c[m] >= lo);
+          CHECK(c[m] <= hi);
+        }
+      }
+    }
 }
 
 TEST_CASE("a fourth member takes about a quarter of the shards, all from the others") {
   STRATA_CLUSTER_RNG(rng);
-  int moved_total = 0;
+  int moved_total = 0, clean = 0;
   const int sets = 200;
   for (int round = 0; round < sets; ++round) {
     auto ms = distinct_members(rng, 4);
@@ -116,23 +138,31 @@ TEST_CASE("a fourth member takes about a quarter of the shards, all from the oth
     auto before = allocate(all_up(three));
     auto after = allocate(all_up(ms));
     auto mv = moves(before, after);
+    bool only_to_new = true;
     for (const auto& m : mv) {
-      CHECK(m.to == ms[3]); // only to the new member
+      only_to_new = only_to_new && m.to == ms[3];
       CHECK(m.from == before[m.shard]);
     }
+    // Rendezvous moves shards only to the new member; the bounds (allocation.hpp) may
+    // move a few more between the others in rare sets.
+    clean += only_to_new;
     CHECK(mv.size() >= 6);
     CHECK(mv.size() <= 28);
     moved_total += static_cast<int>(mv.size());
   }
   double mean = double(moved_total) / sets;
-  MESSAGE("mean shards moved to a 4th member: " << mean << " of 64");
+  MESSAGE("mean shards moved to a 4th member: " << mean << " of 64; " << clean << " of " << sets
+                                                << " sets moved only to it");
+  CHECK(clean >= sets * 95 / 100);
   CHECK(mean > 14.0);
   CHECK(mean < 18.0);
 }
 
 TEST_CASE("a member that goes moves only its own shards, to the members that stay") {
   STRATA_CLUSTER_RNG(rng);
-  for (int round = 0; round < 200; ++round) {
+  int clean = 0;
+  const int sets = 200;
+  for (int round = 0; round < sets; ++round) {
     auto ms = distinct_members(rng, 2 + pick(rng, 8));
     auto gone = ms[pick(rng, ms.size())];
     auto before_view = all_up(ms);
@@ -141,11 +171,15 @@ TEST_CASE("a member that goes moves only its own shards, to the members that sta
     auto before = allocate(before_view);
     auto mv = moves(before, allocate(after_view));
     int owned = static_cast<int>(std::count(before.begin(), before.end(), gone));
-    CHECK(static_cast<int>(mv.size()) == owned);
+    CHECK(static_cast<int>(mv.size()) >= owned);
+    bool only_own = static_cast<int>(mv.size()) == owned;
     for (const auto& m : mv) {
-      CHECK(m.from == gone);
+      only_own = only_own && m.from == gone;
       REQUIRE(m.to.has_value());
       CHECK(*m.to != gone);
     }
+    clean += only_own; // the bounds may move a few more in rare sets
   }
+  MESSAGE(clean << " of " << sets << " sets moved only the leaver's shards");
+  CHECK(clean >= sets * 90 / 100);
 }

@@ -57,6 +57,7 @@ class fake_node final : public strata::cluster::node {
   }
   bool leave(std::uint32_t) override { return false; }
   void stop() override {}
+  std::uint64_t dropped_messages() const noexcept override { return 0; }
 
   /// Sets one shard's route as this node sees it (no notification).
   void set_route(std::uint32_t s, shard_route r) {

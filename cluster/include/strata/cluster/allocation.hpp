@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace strata::cluster {
@@ -48,8 +49,18 @@ using shard_table = std::vector<std::optional<member_id>>;
 /// the next splitmix64 output seeded with fnv1a_64(to_string(a))). Pure.
 std::vector<std::uint32_t> member_ranks(const address& a, std::uint32_t shards);
 
-/// The owner of every shard 0 .. shards-1 among the up members of `view`: O(members *
-/// shards). `shards` 0 yields an empty table.
+/// Bounds: every up member owns between lo and hi shards, (lo, hi) = share_bounds(shards,
+/// up members) = (ceil(0.7 × mean), floor(1.3 × mean)), widened to (shards / members,
+/// ceil(shards / members)) where they are tighter than that (64 shards, 3 members:
+/// 15..27; 4 members: 12..20). Rendezvous alone stays within them for about 99% of
+/// address sets; for the rest, allocate() moves shards one at a time, each to the
+/// eligible member that weighs it highest (so then a join or a leave may move a few
+/// shards between other members too).
+std::pair<std::uint32_t, std::uint32_t> share_bounds(std::uint32_t shards, std::uint32_t members);
+
+/// The owner of every shard 0 .. shards-1 among the up members of `view`, by rendezvous
+/// within the bounds above: O(members * shards) (more in the rare bounded case).
+/// `shards` 0 yields an empty table.
 shard_table allocate(const member_view& view, std::uint32_t shards = default_num_shards);
 
 /// The owner of one shard (computes allocate(); use allocate() for many shards);

@@ -105,8 +105,8 @@ struct restore_report {
 persistence::result<restore_report> restore_shard(persistence::journal& j,
                                                   const restore_options& o);
 
-/// The event topics on `bootstrap_servers` whose name starts with `prefix` (not those
-/// ending in `snapshot_suffix`), sorted: what a new shard owner restores from.
+/// The topics on `bootstrap_servers` whose name starts with `prefix`, except those ending
+/// in `snapshot_suffix` (when not empty), sorted: what a new shard owner restores from.
 /// Errors: unavailable (no metadata within timeout_ms), invalid_argument (no servers).
 persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
                                                                 const std::string& prefix,

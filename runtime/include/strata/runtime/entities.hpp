@@ -177,7 +177,9 @@ class entities {
     return state_at<A>{std::move(r->state), r->seq};
   }
 
-  /// Every entity id of this type with at least one event, sorted. Errors: io_error.
+  /// Every entity id of this type with at least one event, sorted. In a cluster: of the
+  /// whole cluster (each shard's ids from its owner; blocks, not from an actor).
+  /// Errors: io_error; in a cluster also not_reachable, timeout, shard_moving.
   caf::expected<std::vector<std::string>> ids() const { return region_->ids(); }
 
   /// Live (spawned, not stopped) entities of this type.

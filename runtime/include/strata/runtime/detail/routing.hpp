@@ -149,6 +149,9 @@ struct read_request {
   enum class op : std::uint8_t {
     events = 1,  ///< events from_seq..to_seq
     recover = 2, ///< (latest snapshot at or before to_seq, when use_snapshot), then events
+    /// The ids of the entities of type `persistence_id` (the type name) in shard
+    /// `from_seq`: the owner answers one raw_event per id, the id in its payload.
+    ids = 3,
   };
   op what = op::events;
   std::string persistence_id;
@@ -185,6 +188,9 @@ struct raw_read {
 /// Errors: not_reachable, timeout, shard_moving, those of the owner's journal read.
 /// Blocks the calling thread: not from an actor.
 std::optional<caf::expected<raw_read>> read_at_owner(region& r, const read_request& req);
+
+/// The shard a read targets: `from_seq` for op::ids, else the shard of its stream.
+std::uint32_t shard_of_read(const read_request& req, std::uint32_t shards);
 
 /// decode_event<A> over a raw event of stream `pid`.
 template <class A>
