@@ -97,8 +97,9 @@ struct uint_of<8> {
 
 /// Numbers and enums of 1, 2, 4 or 8 bytes, but not bool (one byte 0/1 of its own).
 template <class T>
-constexpr bool is_fixed_v = (std::is_arithmetic_v<T> ||
-                             std::is_enum_v<T>)&&!std::is_same_v<T, bool> &&
+constexpr bool is_number_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+template <class T>
+constexpr bool is_fixed_v = is_number_v<T> && !std::is_same_v<T, bool> &&
                             (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
 
 template <class T, class = void>
