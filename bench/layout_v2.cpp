@@ -6,9 +6,11 @@
 //   streams       persistence id → stream id (u64 BE)
 //   stream_names  stream id (u64 BE) → persistence id
 //   types         type id (u64 BE) → type name
-//   runs          (stream id u64 BE, first seq u64 BE) → [CRC32C u32 LE][run body]
-//   commits       first position of a commit (u64 BE) → [CRC32C][refs], a ref being
-//                 (stream id delta, first seq, count) in position order
+//   runs          (generation u32 BE, stream id u64 BE, first seq u64 BE) →
+//                 [CRC32C u32 LE][run body]; the generation is the deferred pass that
+//                 wrote the run (always 0 in layout-v2)
+//   commits       first position of a commit (u64 BE) → [CRC32C][generation][refs], a
+//                 ref being (stream id delta, first seq, count), in position order
 //   log           (layout-v2-log only) first position of a commit → [CRC32C][per ref:
 //                 stream id delta, first seq, run body]: the commit as one appended value
 //
@@ -22,7 +24,9 @@
 // commit) and its refs into `commits`. `layout-v2-log` appends each commit as one `log`
 // value (MDB_APPEND) and clusters the log into `runs` + `commits` in a deferred pass
 // every STRATA_BENCH_V2_FLUSH_EVENTS events (default 1,000,000, the journal's
-// index_flush_events) and at close, merging a stream's events of many commits into runs.
+// index_flush_events) and at close, merging a stream's events of many commits into runs;
+// each pass is a new generation, appended behind the earlier ones (MDB_APPEND, full
+// pages), and a stream read seeks once per generation.
 #include "scenario.hpp"
 
 #include "strata/persistence/codec.hpp"
@@ -133,13 +137,29 @@ std::uint64_t get_be64(const void* p) {
   return v;
 }
 
+/// (generation u32 BE, stream id u64 BE, first seq u64 BE). The generation is the
+/// deferred pass that wrote the run (layout-v2-log; 0 in layout-v2): each pass appends
+/// its runs in key order behind all earlier ones, so LMDB fills pages instead of
+/// splitting them, and a stream read seeks once per generation.
 struct run_key {
-  unsigned char bytes[16];
-  run_key(std::uint64_t stream, std::uint64_t seq) {
-    put_be64(bytes, stream);
-    put_be64(bytes + 8, seq);
+  static constexpr std::size_t size = 20;
+  unsigned char bytes[size];
+  run_key(std::uint32_t gen, std::uint64_t stream, std::uint64_t seq) {
+    for (int k = 0; k < 4; ++k)
+      bytes[k] = static_cast<unsigned char>(gen >> (24 - 8 * k));
+    put_be64(bytes + 4, stream);
+    put_be64(bytes + 12, seq);
   }
   MDB_val val() { return {sizeof bytes, bytes}; }
+  static std::uint32_t gen_of(const MDB_val& k) {
+    return static_cast<std::uint32_t>(get_be64(k.mv_data) >> 32);
+  }
+  static std::uint64_t stream_of(const MDB_val& k) {
+    return get_be64(static_cast<const char*>(k.mv_data) + 4);
+  }
+  static std::uint64_t seq_of(const MDB_val& k) {
+    return get_be64(static_cast<const char*>(k.mv_data) + 12);
+  }
 };
 
 // ---- bytes -----------------------------------------------------------------------------
@@ -512,7 +532,9 @@ class v2_writer {
   std::vector<ref> refs_;
   run_builder run_;
   std::string payload_, value_, commit_value_;
-  std::uint64_t next_pos_ = 1, pending_ = 0, last_run_stream_ = 0, last_run_seq_ = 0;
+  std::uint64_t next_pos_ = 1, pending_ = 0;
+  std::uint32_t gen_ = 0; // the deferred pass being written (layout-v2: always 0)
+  run_key last_run_key_{0, 0, 0};
   std::int64_t last_stamp_ = 0;
   written out_;
 };
@@ -547,7 +569,9 @@ void v2_writer::group(MDB_txn* t, std::vector<std::pair<std::uint64_t, std::uint
     if (refs_.empty() || refs_.back().stream != s) refs_.push_back({s, head_[s] + 1, 0, i});
     ++refs_.back().count;
   }
+  // layout-v2: the commits value; layout-v2-log: the log value (no generation yet).
   commit_value_.assign(4, '\0');
+  if (!deferred_) put_varint(commit_value_, gen_);
   put_varint(commit_value_, refs_.size());
 }
 
@@ -593,21 +617,17 @@ void v2_writer::encode_runs(MDB_txn* t,
 
 void v2_writer::put_run(MDB_txn* t, std::uint64_t stream, std::uint64_t first_seq) {
   run_.value(value_);
-  run_key key(stream, first_seq);
+  run_key key(gen_, stream, first_seq);
   MDB_val k = key.val(), v{value_.size(), value_.data()};
   // A key beyond the table's last one goes in with MDB_APPEND: LMDB then starts a new
   // page instead of splitting the last one in half (a plain insert at the end leaves
   // pages half full).
-  bool beyond =
-    stream > last_run_stream_ || (stream == last_run_stream_ && first_seq > last_run_seq_);
+  bool beyond = std::memcmp(key.bytes, last_run_key_.bytes, run_key::size) > 0;
   unsigned flags = beyond ? MDB_APPEND : MDB_NOOVERWRITE;
   if (int rc = mdb_put(t, tb_.runs, &k, &v, flags); rc != MDB_SUCCESS)
     check(rc, "mdb_put runs (stream id " + std::to_string(stream) + ", seq " +
                 std::to_string(first_seq) + ")");
-  if (beyond) {
-    last_run_stream_ = stream;
-    last_run_seq_ = first_seq;
-  }
+  if (beyond) last_run_key_ = key;
   ++out_.runs;
 }
 
@@ -649,6 +669,7 @@ void v2_writer::put_commit_key(MDB_txn* t, MDB_dbi dbi, std::uint64_t first_pos,
 /// log until the Kafka bridge has read it; the bench drops it at once.)
 void v2_writer::flush() {
   stopwatch sw;
+  ++gen_;
   txn t(env_.get(), 0);
   // The window's events in log order (views into the log's pages, which stay put until
   // the drop below), then grouped by stream with a counting sort.
@@ -695,6 +716,7 @@ void v2_writer::read_log(MDB_txn* t, std::vector<v2_event>& all,
     std::uint64_t nrefs = 0, stream = 0, delta = 0, first_seq = 0;
     if (!r.varint(nrefs)) fail("layout-v2: " + what() + ": bad header");
     commit_value_.assign(4, '\0');
+    put_varint(commit_value_, gen_);
     put_varint(commit_value_, nrefs);
     for (std::uint64_t n = 0; n < nrefs; ++n) {
       if (!r.varint(delta) || !r.varint(first_seq) || stream + delta >= index_of_.size())
@@ -786,25 +808,22 @@ struct read_outcome {
   double seconds = 0;
 };
 
-/// Reads one stream the way recovery would: its id from `streams`, then its runs in key
-/// order from (id, 1), checksums verified, every event decoded, seqs checked gap-free.
-std::uint64_t read_stream(MDB_txn* t, const tables& tb, MDB_cursor* c, const std::string& name,
-                          std::uint64_t& digest) {
-  MDB_val nk{name.size(), const_cast<char*>(name.data())}, iv;
-  if (int rc = mdb_get(t, tb.streams, &nk, &iv); rc != MDB_SUCCESS)
-    check(rc, "mdb_get streams " + name);
-  if (iv.mv_size != 8) fail("layout-v2: stream id of " + name + " is not 8 bytes");
-  std::uint64_t id = get_be64(iv.mv_data), next_seq = 1;
-  run_key key(id, 1);
+/// The runs of stream `id` in generation `gen` from `next_seq` on, decoded (checksums,
+/// every field) into `digest`; returns the seq after the last event read.
+std::uint64_t read_generation(MDB_cursor* c, std::uint32_t gen, std::uint64_t id,
+                              const std::string& name, std::uint64_t next_seq,
+                              std::uint64_t& digest) {
+  run_key key(gen, id, next_seq);
   MDB_val k = key.val(), v;
   v2_event e;
   run_decoder d;
   for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc != MDB_NOTFOUND;
        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
     check(rc, "mdb_cursor_get runs");
-    if (k.mv_size != 16) fail("layout-v2: runs key of " + std::to_string(k.mv_size) + " bytes");
-    if (get_be64(k.mv_data) != id) break;
-    std::uint64_t first = get_be64(static_cast<const char*>(k.mv_data) + 8);
+    if (k.mv_size != run_key::size)
+      fail("layout-v2: runs key of " + std::to_string(k.mv_size) + " bytes");
+    if (run_key::gen_of(k) != gen || run_key::stream_of(k) != id) break;
+    std::uint64_t first = run_key::seq_of(k);
     if (first != next_seq)
       fail("layout-v2: stream " + name + ": a run starts at seq " + std::to_string(first) +
            ", expected " + std::to_string(next_seq));
@@ -821,7 +840,31 @@ std::uint64_t read_stream(MDB_txn* t, const tables& tb, MDB_cursor* c, const std
            ": bytes after its events");
     next_seq = e.seq + 1;
   }
+  return next_seq;
+}
+
+/// Reads one stream the way recovery would: its id from `streams`, then its runs in key
+/// order, one seek per generation 0..`last_gen`, checksums verified, every event
+/// decoded, seqs checked gap-free. Returns the number of events.
+std::uint64_t read_stream(MDB_txn* t, const tables& tb, MDB_cursor* c, const std::string& name,
+                          std::uint32_t last_gen, std::uint64_t& digest) {
+  MDB_val nk{name.size(), const_cast<char*>(name.data())}, iv;
+  if (int rc = mdb_get(t, tb.streams, &nk, &iv); rc != MDB_SUCCESS)
+    check(rc, "mdb_get streams " + name);
+  if (iv.mv_size != 8) fail("layout-v2: stream id of " + name + " is not 8 bytes");
+  std::uint64_t id = get_be64(iv.mv_data), next_seq = 1;
+  for (std::uint32_t gen = 0; gen <= last_gen; ++gen)
+    next_seq = read_generation(c, gen, id, name, next_seq, digest);
   return next_seq - 1;
+}
+
+/// The generation of the last run (what a journal would keep in its meta table).
+std::uint32_t last_generation(MDB_cursor* c) {
+  MDB_val k, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return 0;
+  check(rc, "mdb_cursor_get runs");
+  return run_key::gen_of(k);
 }
 
 /// Every stream read back one by one (a read transaction each, as recovery takes), its
@@ -835,6 +878,7 @@ read_outcome read_all_streams(const std::filesystem::path& dir, const options& o
   tables tb = open_tables(env.get());
   txn t(env.get(), MDB_RDONLY);
   cursor c(t.get(), tb.runs);
+  std::uint32_t last_gen = last_generation(c.get());
   read_outcome out;
   stopwatch sw;
   for (std::uint64_t k = 0; k < names.size(); ++k) {
@@ -842,7 +886,7 @@ read_outcome read_all_streams(const std::filesystem::path& dir, const options& o
     check(mdb_txn_renew(t.get()), "mdb_txn_renew");
     check(mdb_cursor_renew(t.get(), c.get()), "mdb_cursor_renew");
     std::uint64_t n =
-      w.count_of[k] == 0 ? 0 : read_stream(t.get(), tb, c.get(), names[k], out.digest);
+      w.count_of[k] == 0 ? 0 : read_stream(t.get(), tb, c.get(), names[k], last_gen, out.digest);
     if (n != w.count_of[k])
       fail("layout-v2: stream " + names[k] + " read back " + std::to_string(n) + " events, " +
            std::to_string(w.count_of[k]) + " were written");
@@ -864,7 +908,8 @@ struct stream_state {
 
 /// Loads the run of `stream` that starts at `st.next_seq` (runs are contiguous, so the
 /// one after the last is found by its exact key).
-void load_run(MDB_txn* t, const tables& tb, MDB_cursor* c, std::uint64_t stream, stream_state& st) {
+void load_run(MDB_txn* t, const tables& tb, MDB_cursor* c, std::uint32_t gen, std::uint64_t stream,
+              stream_state& st) {
   if (st.name.empty()) {
     unsigned char idb[8];
     put_be64(idb, stream);
@@ -872,7 +917,7 @@ void load_run(MDB_txn* t, const tables& tb, MDB_cursor* c, std::uint64_t stream,
     check(mdb_get(t, tb.stream_names, &ik, &nv), "mdb_get stream_names");
     st.name = view(nv);
   }
-  run_key key(stream, st.next_seq);
+  run_key key(gen, stream, st.next_seq);
   MDB_val k = key.val(), v;
   if (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc != MDB_SUCCESS)
     check(rc, "run of stream " + std::string(st.name) + " at seq " + std::to_string(st.next_seq));
@@ -886,11 +931,11 @@ void load_run(MDB_txn* t, const tables& tb, MDB_cursor* c, std::uint64_t stream,
 void read_commit(MDB_txn* t, const tables& tb, MDB_cursor* c, std::string_view body,
                  std::uint64_t& pos, std::vector<stream_state>& states, read_outcome& out) {
   byte_reader r(body);
-  std::uint64_t nrefs = 0, stream = 0, delta = 0, first_seq = 0, count = 0;
+  std::uint64_t gen = 0, nrefs = 0, stream = 0, delta = 0, first_seq = 0, count = 0;
   auto bad = [&](const char* why) {
     fail("layout-v2: commit at position " + std::to_string(pos) + ": " + why);
   };
-  if (!r.varint(nrefs)) bad("bad header");
+  if (!r.varint(gen) || gen > UINT32_MAX || !r.varint(nrefs)) bad("bad header");
   v2_event e;
   for (std::uint64_t n = 0; n < nrefs; ++n) {
     if (!r.varint(delta) || !r.varint(first_seq) || !r.varint(count)) bad("bad ref");
@@ -899,7 +944,7 @@ void read_commit(MDB_txn* t, const tables& tb, MDB_cursor* c, std::string_view b
     auto& st = states[stream];
     if (first_seq != st.next_seq) bad("a ref skips seqs of its stream");
     for (std::uint64_t k = 0; k < count; ++k) {
-      if (st.d.remaining() == 0) load_run(t, tb, c, stream, st);
+      if (st.d.remaining() == 0) load_run(t, tb, c, static_cast<std::uint32_t>(gen), stream, st);
       st.d.next(e);
       if (e.position != pos) bad("an event's position differs from its place in the commit");
       if (st.d.remaining() == 0 && !st.r.at_end()) bad("a run has bytes after its events");
@@ -990,10 +1035,15 @@ double ratio_vs_scan(const context& ctx, double events_per_s) {
   return scan && scan->events_per_s() > 0 ? events_per_s / scan->events_per_s() : 0.0;
 }
 
+/// The read's rate and its ratio to baseline-scan of the same round (also as a progress
+/// line: with --repeat the printed line is the median round by write rate).
 void add_reads(result& r, const context& ctx, const std::string& prefix, const read_outcome& rd) {
   double rate = double(rd.events) / rd.seconds;
   r.add(prefix + "read_per_s", rate);
-  if (double q = ratio_vs_scan(ctx, rate); q > 0) r.add(prefix + "read_ratio_vs_baseline_scan", q);
+  double q = ratio_vs_scan(ctx, rate);
+  if (q > 0) r.add(prefix + "read_ratio_vs_baseline_scan", q);
+  progress("  " + prefix + "read: " + std::to_string(static_cast<std::uint64_t>(rate)) +
+           " events/s" + (q > 0 ? ", " + std::to_string(q) + " x baseline-scan" : ""));
 }
 
 result run_layout(context& ctx, bool deferred) {
