@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -806,7 +807,14 @@ struct read_outcome {
   std::uint64_t events = 0;
   std::uint64_t digest = 0;
   double seconds = 0;
+  double cpu_s = 0; // this thread's CPU time during the read (less noisy on a busy machine)
 };
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
 
 /// The runs of stream `id` in generation `gen` from `next_seq` on, decoded (checksums,
 /// every field) into `digest`; returns the seq after the last event read.
@@ -880,6 +888,7 @@ read_outcome read_all_streams(const std::filesystem::path& dir, const options& o
   cursor c(t.get(), tb.runs);
   std::uint32_t last_gen = last_generation(c.get());
   read_outcome out;
+  double cpu0 = thread_cpu_seconds();
   stopwatch sw;
   for (std::uint64_t k = 0; k < names.size(); ++k) {
     mdb_txn_reset(t.get());
@@ -893,6 +902,7 @@ read_outcome read_all_streams(const std::filesystem::path& dir, const options& o
     out.events += n;
   }
   out.seconds = sw.seconds();
+  out.cpu_s = thread_cpu_seconds() - cpu0;
   if (out.digest != w.digest)
     fail("layout-v2: the events read back per stream differ from those written (digest)");
   return out;
@@ -966,6 +976,7 @@ read_outcome read_global(const std::filesystem::path& dir, const options& o, con
   MDB_stat names_stat;
   check(mdb_stat(t.get(), tb.stream_names, &names_stat), "mdb_stat stream_names");
   read_outcome out;
+  double cpu0 = thread_cpu_seconds();
   stopwatch sw;
   std::vector<stream_state> states(names_stat.ms_entries + 1);
   cursor commits(t.get(), tb.commits), runs(t.get(), tb.runs);
@@ -982,6 +993,7 @@ read_outcome read_global(const std::filesystem::path& dir, const options& o, con
     read_commit(t.get(), tb, runs.get(), body, pos, states, out);
   }
   out.seconds = sw.seconds();
+  out.cpu_s = thread_cpu_seconds() - cpu0;
   if (out.events != w.events || out.digest != w.digest)
     fail("layout-v2: the global read gave " + std::to_string(out.events) + " events, " +
          std::to_string(w.events) + " were written" +
@@ -1039,7 +1051,8 @@ double ratio_vs_scan(const context& ctx, double events_per_s) {
 /// line: with --repeat the printed line is the median round by write rate).
 void add_reads(result& r, const context& ctx, const std::string& prefix, const read_outcome& rd) {
   double rate = double(rd.events) / rd.seconds;
-  r.add(prefix + "read_per_s", rate);
+  r.add(prefix + "read_per_s", rate)
+    .add(prefix + "read_cpu_ns_per_event", rd.cpu_s * 1e9 / double(rd.events));
   double q = ratio_vs_scan(ctx, rate);
   if (q > 0) r.add(prefix + "read_ratio_vs_baseline_scan", q);
   progress("  " + prefix + "read: " + std::to_string(static_cast<std::uint64_t>(rate)) +
