@@ -277,7 +277,6 @@ class run_builder {
   }
   std::uint64_t count() const { return count_; }
   std::size_t bytes() const { return events_.size(); }
-  std::uint64_t first_position() const { return first_pos_; }
 
   void add(const v2_event& e) {
     if (count_ == 0) {
