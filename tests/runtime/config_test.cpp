@@ -99,3 +99,23 @@ TEST_CASE("config: read-only is a switch, lock-wait-ms a number") {
   CHECK(d.read_only);
   CHECK_FALSE(d.set("lock-wait-ms", "-1").ok());
 }
+
+TEST_CASE("config: cluster routing keys") {
+  strata::config c;
+  CHECK(c.set("cluster-forward-timeout-ms", "250").ok());
+  CHECK(c.set("cluster-batch-max", "64").ok());
+  CHECK(c.set("cluster-batch-linger-us", "0").ok());
+  CHECK(c.set("cluster-max-inflight-batches", "2").ok());
+  CHECK(c.set("cluster_buffer_max", "8").ok());
+  CHECK(c.cluster_forward_timeout_ms == 250);
+  CHECK(c.cluster_batch_max == 64);
+  CHECK(c.cluster_batch_linger_us == 0);
+  CHECK(c.cluster_max_inflight_batches == 2);
+  CHECK(c.cluster_buffer_max == 8);
+  for (auto key : {"cluster-forward-timeout-ms", "cluster-batch-max",
+                   "cluster-max-inflight-batches", "cluster-buffer-max"}) {
+    auto st = c.set(key, "0");
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find(key) != std::string::npos);
+  }
+}
