@@ -133,4 +133,33 @@ TEST_CASE("config: cluster keys; without them the cluster is off") {
   CHECK_FALSE(s.set("cluster-shards", "0").ok());
   CHECK_FALSE(s.set("cluster-gossip-ms", "0").ok());
   CHECK_FALSE(s.set("cluster-host", "").ok());
+  // Client mode and the handoff bound.
+  const char* cargv[] = {"prog", "--cluster-client", "--cluster-seeds=127.0.0.1:4500",
+                         "--cluster-handoff-timeout-ms=1500"};
+  auto cc = strata::config::from_args(4, cargv, nullptr);
+  REQUIRE(cc);
+  CHECK(cc->cluster_client);
+  CHECK(cc->cluster_enabled());
+  CHECK(cc->cluster_handoff_timeout_ms == 1500);
+  CHECK_FALSE(s.set("cluster-handoff-timeout-ms", "0").ok());
+}
+
+TEST_CASE("config: cluster routing keys") {
+  strata::config c;
+  CHECK(c.set("cluster-forward-timeout-ms", "250").ok());
+  CHECK(c.set("cluster-batch-max", "64").ok());
+  CHECK(c.set("cluster-batch-linger-us", "0").ok());
+  CHECK(c.set("cluster-max-inflight-batches", "2").ok());
+  CHECK(c.set("cluster_buffer_max", "8").ok());
+  CHECK(c.cluster_forward_timeout_ms == 250);
+  CHECK(c.cluster_batch_max == 64);
+  CHECK(c.cluster_batch_linger_us == 0);
+  CHECK(c.cluster_max_inflight_batches == 2);
+  CHECK(c.cluster_buffer_max == 8);
+  for (auto key : {"cluster-forward-timeout-ms", "cluster-batch-max",
+                   "cluster-max-inflight-batches", "cluster-buffer-max"}) {
+    auto st = c.set(key, "0");
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find(key) != std::string::npos);
+  }
 }

@@ -446,3 +446,24 @@ TEST_CASE("shutdown answers commands waiting for another member") {
   REQUIRE_FALSE(r);
   CHECK(strata::runtime_error_of(r.error()) == strata::runtime_errc::shutting_down);
 }
+
+TEST_CASE("a read of a moving shard waits for its owner; a malformed batch is dropped") {
+  two_nodes t;
+  auto ea = t.ea();
+  REQUIRE(*ea.ask("r", add{4}) == 4);
+  t.na.set_route(shard_of("r"), shard_route{shard_route::kind::moving, {}, 0});
+  auto f = std::async(std::launch::async, [&] {
+    return ea.current("r");
+  });
+  REQUIRE(eventually([&] {
+    return t.a->stats().cluster_held == 1;
+  }));
+  t.net.set_owner(shard_of("r"), t.nb);
+  auto cur = f.get();
+  REQUIRE(cur);
+  CHECK(cur->state.value == 4);
+  t.nb.deliver(channel::commands, t.na.self(), "not a batch");
+  t.nb.deliver(channel::replies, t.na.self(), std::string(5, '\1'));
+  CHECK(t.b->stats().cluster_received == 2); // a command and a read; none of the garbage
+  CHECK(*ea.ask("r", add{1}) == 5);
+}

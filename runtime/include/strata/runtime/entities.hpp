@@ -28,7 +28,11 @@
 // (`replicated` durability: stored locally at seq N, Kafka did not acknowledge within
 // replication-timeout-ms; the bridge keeps publishing it — do not retry),
 // invalid_argument (a bad id, see above), read_only (the system was opened with
-// config::read_only).
+// config::read_only). In a cluster (docs/cluster.md, "Routing") also not_reachable (no
+// connection to the shard's owner), shard_moving (the shard moves or has no owner and
+// its buffer is full), timeout (no answer from the owner within
+// cluster-forward-timeout-ms), invalid_argument (the type has no wire codec, or the
+// owner has not registered it).
 #pragma once
 
 #include "strata/runtime/aggregate.hpp"
