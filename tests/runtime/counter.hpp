@@ -115,8 +115,13 @@ struct counter {
     return v;
   }
 
+  /// An amount whose `added` event cannot be encoded (tests a mapping that throws).
+  static constexpr std::int64_t unencodable = 999'999'937;
+
   static strata::event_bytes encode(const event& e) {
     return std::visit(strata::overload{[](const added& x) {
+                                         if (x.n == unencodable)
+                                           throw std::runtime_error("unencodable amount");
                                          return strata::event_bytes{"added", 1, i64(x.n)};
                                        },
                                        [](const subtracted& x) {
