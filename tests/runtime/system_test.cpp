@@ -101,7 +101,8 @@ TEST_CASE("system: an event that cannot be encoded fails its command only, also 
   collector<std::int64_t> got;
   for (int i = 0; i < n; ++i) {
     counter::command cmd = add{1};
-    if (i % 7 == 3) cmd = add{counter::unencodable};
+    if (i % 14 == 3) cmd = add{counter::unencodable};
+    if (i % 14 == 10) cmd = add_twice{counter::unencodable}; // fails at its second event
     c.ask_async("enc", cmd, [&got, i](caf::expected<std::int64_t> r) {
       got.add(static_cast<std::size_t>(i), std::move(r));
     });
