@@ -600,12 +600,12 @@ result<std::vector<write_result>> journal::append(const std::vector<stream_write
   return fut.get();
 }
 
-status journal::impl::admit(const std::vector<stream_write>& batch, std::size_t& total) const {
+status journal::impl::admit(const write_refs& batch, std::size_t& total) const {
   if (auto st = writable("append"); !st.ok()) return st;
   if (closed) return {errc::closed, "the journal in '" + opts.env.path + "' is closed"};
   total = 0;
-  for (auto& w : batch)
-    total += w.events.size();
+  for (auto* w : batch)
+    total += w->events.size();
   if (total > opts.max_batch_events)
     return {errc::invalid_argument, "batch of " + std::to_string(total) +
                                       " events exceeds max_batch_events (" +
@@ -626,6 +626,35 @@ void journal::impl::wait_for_room() {
   failed = {};
   lk.unlock();
   reset_plan();
+}
+
+void journal::impl::prepared::reset() {
+  constexpr std::size_t arena_keep_bytes = std::size_t{4} << 20;
+  results.clear();
+  created.clear();
+  next_stream_id = first_position = last_position = 0;
+  if (arena.capacity() > arena_keep_bytes)
+    std::string{}.swap(arena);
+  else
+    arena.clear();
+  ends.clear();
+  snapshots.clear();
+  heads.clear();
+  added.clear();
+  done = nullptr;
+  imported = {};
+}
+
+std::unique_ptr<journal::impl::prepared> journal::impl::take_prepared() {
+  {
+    std::lock_guard lk(q_mu);
+    if (!spare_prepared.empty()) {
+      auto p = std::move(spare_prepared.back());
+      spare_prepared.pop_back();
+      return p;
+    }
+  }
+  return std::make_unique<prepared>();
 }
 
 void journal::impl::enqueue(std::unique_ptr<prepared> p) {
@@ -674,11 +703,11 @@ class batch_planner {
 
   /// Plans every write; a problem of one stream goes into its result. Errors (the
   /// whole batch): io_error while looking a stream up.
-  status plan_writes(const std::vector<stream_write>& batch);
+  status plan_writes(const write_refs& batch);
   /// Errors: invalid_argument (unknown stream, seq beyond the head), io_error.
   status plan_snapshots(const std::vector<snapshot_record>& snapshots);
   /// Encodes the planned events into the batch's arena.
-  void encode(const std::vector<stream_write>& batch);
+  void encode(const write_refs& batch);
   /// The planned state moves on: what later batches plan from.
   void hand_over();
 
@@ -693,7 +722,7 @@ class batch_planner {
     std::uint64_t first_pos;
   };
 
-  void prefetch(const std::vector<stream_write>& batch);
+  void prefetch(const write_refs& batch);
   result<journal::impl::stream_state*> load(std::string_view pid);
   /// The work entry of stream `pid` (hash `h`), loading it into the cache if needed.
   result<std::size_t> resolve(std::string_view pid, std::uint64_t h);
@@ -712,10 +741,10 @@ class batch_planner {
   std::vector<planned> plan_;
 };
 
-void batch_planner::prefetch(const std::vector<stream_write>& batch) {
+void batch_planner::prefetch(const write_refs& batch) {
   hashes_.resize(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    hashes_[i] = detail::hash_id(batch[i].persistence_id);
+    hashes_[i] = detail::hash_id(batch[i]->persistence_id);
     m_.cache.prefetch_slot(hashes_[i]);
   }
   for (std::size_t i = 0; i < batch.size(); ++i)
@@ -778,14 +807,14 @@ status batch_planner::plan_write(const stream_write& w, std::size_t i) {
   return {};
 }
 
-status batch_planner::plan_writes(const std::vector<stream_write>& batch) {
+status batch_planner::plan_writes(const write_refs& batch) {
   p_.results.resize(batch.size());
   work_.reserve(batch.size());
   plan_.reserve(batch.size());
   p_.added.reserve(total_);
   prefetch(batch);
   for (std::size_t i = 0; i < batch.size(); ++i)
-    if (auto st = plan_write(batch[i], i); !st.ok()) return st;
+    if (auto st = plan_write(*batch[i], i); !st.ok()) return st;
   return {};
 }
 
@@ -828,13 +857,13 @@ void batch_planner::encode_event(const stream_write& w, const event_data& ev, st
   p_.ends.push_back(static_cast<std::uint32_t>(p_.arena.size()));
 }
 
-void batch_planner::encode(const std::vector<stream_write>& batch) {
+void batch_planner::encode(const write_refs& batch) {
   p_.first_position = m_.planned_position + 1;
   p_.last_position = next_pos_ - 1;
   p_.ends.reserve(total_);
   p_.arena.reserve(total_ * 200);
   for (auto& pl : plan_) {
-    auto& w = batch[pl.write];
+    auto& w = *batch[pl.write];
     for (std::size_t e = 0; e < w.events.size(); ++e)
       encode_event(w, w.events[e], pl.first_seq + e, pl.first_pos + e);
   }
@@ -858,13 +887,22 @@ void batch_planner::hand_over() {
 
 void journal::append_async(const std::vector<stream_write>& batch,
                            const std::vector<snapshot_record>& snapshots, append_callback done) {
+  write_refs refs;
+  refs.reserve(batch.size());
+  for (auto& w : batch)
+    refs.push_back(&w);
+  append_async(refs, snapshots, std::move(done));
+}
+
+void journal::append_async(const write_refs& batch, const std::vector<snapshot_record>& snapshots,
+                           append_callback done) {
   auto& m = *impl_;
   std::size_t total = 0;
   if (auto st = m.admit(batch, total); !st.ok()) return done(std::move(st));
   m.wait_for_room();
   m.trim_cache();
   // Plan and encode on this thread, overlapping the commit of the previous batch.
-  auto p = std::make_unique<impl::prepared>();
+  auto p = m.take_prepared();
   p->done = std::move(done);
   batch_planner planner(m, *p, total);
   if (auto st = planner.plan_writes(batch); !st.ok()) return p->done(std::move(st));
@@ -906,9 +944,12 @@ void journal::impl::commit_loop() {
       }
       p->done(st);
     }
+    p->reset();
     {
       std::lock_guard lk(q_mu);
       --in_flight;
+      if (spare_prepared.size() < opts.max_pipelined_batches)
+        spare_prepared.push_back(std::move(p));
     }
     idle_cv.notify_all();
   }

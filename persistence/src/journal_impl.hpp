@@ -55,6 +55,10 @@ struct journal::impl {
     std::vector<std::pair<stream_state*, std::uint64_t>> added;       // stream → position
     std::function<void(result<std::vector<write_result>>)> done;
     position_range imported; // journal::import: the positions to record as imported
+
+    /// Empties it for the next batch, keeping the capacity of its buffers (the
+    /// arena only up to a bound).
+    void reset();
   };
   using stream_cache = detail::stream_table<stream_state>;
 
@@ -91,6 +95,9 @@ struct journal::impl {
   std::condition_variable idle_cv; // the planner waits for room / for idle
   std::deque<std::unique_ptr<prepared>> queue;
   std::size_t in_flight = 0; // queued + being committed
+  // Committed batches, reset, for the planner to fill again: their buffers are reused
+  // instead of being allocated by the planner and freed by the commit thread.
+  std::vector<std::unique_ptr<prepared>> spare_prepared;
   bool stopping = false;
   status failed; // a whole-batch failure not yet reset by the planner
   std::thread committer;
@@ -101,10 +108,12 @@ struct journal::impl {
 
   /// Checks an append before it is planned; `total` gets its number of events.
   /// Errors: invalid_argument (read-only, too many events), closed.
-  status admit(const std::vector<stream_write>& batch, std::size_t& total) const;
+  status admit(const write_refs& batch, std::size_t& total) const;
   /// Blocks until the pipeline has room; after a failed batch, until it is empty, and
   /// then plans again from what is committed (planner thread).
   void wait_for_room();
+  /// A prepared batch to fill: a spare one, or a new one (planner thread).
+  std::unique_ptr<prepared> take_prepared();
   /// Queues a planned batch for the commit thread.
   void enqueue(std::unique_ptr<prepared> p);
   /// The commit thread's loop.

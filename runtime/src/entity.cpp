@@ -1,5 +1,6 @@
 #include "strata/runtime/detail/entity.hpp"
 
+#include "strata/persistence/assert.hpp"
 #include "strata/runtime/detail/messages.hpp"
 #include "strata/runtime/errors.hpp"
 
@@ -122,7 +123,7 @@ void entity_core::on_recover() {
 }
 
 bool entity_core::blocked() const {
-  return open_no_ != 0 && open_events_.size() >= ctx_->batch_events_max &&
+  return open_no_ != 0 && open_events() >= ctx_->batch_events_max &&
          inflight_.size() >= ctx_->max_inflight_writes;
 }
 
@@ -162,17 +163,37 @@ void entity_core::reply_after(std::uint64_t required, envelope_ptr e, caf::error
   replies_.push_back({required, std::move(e), std::move(err), stored_seq});
 }
 
-std::uint64_t entity_core::add_events(std::vector<persistence::event_data>&& events) {
+std::vector<persistence::event_data>& entity_core::event_buffer() {
+  if (!open_buf_) open_buf_ = take_buffer();
+  return open_buf_->write.events;
+}
+
+std::uint64_t entity_core::add_events(std::size_t n) {
+  STRATA_ASSERT(open_buf_ && open_buf_->write.events.size() >= n,
+                "add_events: the events were not encoded into event_buffer()");
   if (open_no_ == 0) {
     open_no_ = ++last_write_no_;
     open_expected_seq_ = pending_seq_;
   }
-  if (open_events_.empty())
-    open_events_ = std::move(events);
-  else
-    for (auto& d : events)
-      open_events_.push_back(std::move(d));
   return open_no_;
+}
+
+write_buffer_ptr entity_core::take_buffer() {
+  if (!spares_.empty()) {
+    auto b = std::move(spares_.back());
+    spares_.pop_back();
+    return b;
+  }
+  auto b = caf::make_counted<write_buffer>();
+  b->write.persistence_id = pid_;
+  return b;
+}
+
+void entity_core::recycle(write_buffer_ptr b) {
+  // Still lent (the group commit's thread has not let go yet: rare): let it go.
+  if (!b || spares_.size() >= ctx_->max_inflight_writes || !b->unique()) return;
+  b->write.events.clear();
+  spares_.push_back(std::move(b));
 }
 
 caf::error entity_core::internal_error(const char* what) const {
@@ -186,15 +207,14 @@ void entity_core::try_submit() {
   r.reply_to = caf::actor_cast<caf::actor>(self_);
   r.write_no = open_no_;
   r.replicated = ctx_->replicated;
-  r.write.persistence_id = pid_;
-  r.write.expected_seq = open_expected_seq_;
-  r.write.events = std::move(open_events_);
-  open_events_ = {};
+  if (!open_buf_) open_buf_ = take_buffer(); // a write of no events (e.g. snapshot only)
+  open_buf_->write.expected_seq = open_expected_seq_;
+  r.buf = open_buf_;
   if (snapshot_due_) {
     r.snapshot = std::move(*snapshot_due_);
     snapshot_due_.reset();
   }
-  inflight_write w{open_no_, pending_seq_, nullptr};
+  inflight_write w{open_no_, pending_seq_, nullptr, std::move(open_buf_)};
   // A snapshot of the state after this write (the pending state now), stored once the
   // write is durable: encoded here rather than copying the state into every write.
   if (ctx_->snapshot_every > 0 && pending_seq_ >= snapshot_seq_ + ctx_->snapshot_every) {
@@ -231,7 +251,6 @@ void entity_core::store_snapshot(std::unique_ptr<persistence::snapshot_record> s
     return;
   }
   write_request r; // snapshot only: nobody waits for it
-  r.write.persistence_id = pid_;
   r.snapshot = std::move(*snap);
   ctx_->writer->submit(std::move(r));
 }
@@ -241,6 +260,7 @@ void entity_core::on_written(std::uint64_t no, write_outcome out) {
     return; // not ours (a stale answer after a restart of this incarnation's pipeline)
   auto w = std::move(inflight_.front());
   inflight_.erase(inflight_.begin());
+  recycle(std::move(w.buf));
   if (status_ == status::failed) {
     // Draining after a failure: outcomes no longer matter, we re-read the journal.
     if (inflight_.empty()) after_failure_drained();
@@ -292,7 +312,8 @@ void entity_core::on_write_failed(std::uint64_t no, const write_outcome& out) {
                              "); this command was decided on top of it and was not stored"));
   }
   open_no_ = 0;
-  open_events_.clear();
+  recycle(std::move(open_buf_));
+  open_buf_.reset();
   snapshot_due_.reset();
   status_ = status::failed;
   if (inflight_.empty()) after_failure_drained();

@@ -23,11 +23,11 @@ void send_outcome(const caf::actor& to, std::uint64_t write_no, write_outcome ou
 
 } // namespace
 
-/// One batch handed to the journal: the requests, the writes they carry (in the
-/// journal's order) and, per request, the index of its write (-1: snapshot only).
+/// One batch handed to the journal: the requests (their write buffers already given
+/// back), the snapshots and, per request, the index of its write in the journal's
+/// order (-1: snapshot only).
 struct group_commit::batch {
   std::vector<write_request> requests;
-  std::vector<persistence::stream_write> writes;
   std::vector<persistence::snapshot_record> snapshots;
   std::vector<std::ptrdiff_t> index;
   std::size_t events = 0;
@@ -51,7 +51,7 @@ void group_commit::submit(write_request r) {
     std::lock_guard<std::mutex> g{mtx_};
     if (!stopped_) {
       auto before = queued_events_;
-      queued_events_ += r.write.events.size();
+      queued_events_ += r.events();
       queue_.push_back(std::move(r));
       // Wake the thread only if it may sleep: it takes the whole queue per round (or
       // lingers until linger_events are queued).
@@ -117,9 +117,8 @@ bool group_commit::take(std::vector<write_request>& out, steady::time_point last
   }
   std::size_t n = 0;
   std::size_t events = 0;
-  while (n < queue_.size() &&
-         (n == 0 || events + queue_[n].write.events.size() <= opts_.batch_events_max)) {
-    events += queue_[n].write.events.size();
+  while (n < queue_.size() && (n == 0 || events + queue_[n].events() <= opts_.batch_events_max)) {
+    events += queue_[n].events();
     ++n;
   }
   auto end = queue_.begin() + static_cast<std::ptrdiff_t>(n);
@@ -132,21 +131,23 @@ bool group_commit::take(std::vector<write_request>& out, steady::time_point last
 void group_commit::hand_over(std::vector<write_request>& requests) {
   auto b = std::make_shared<batch>();
   b->index.assign(requests.size(), -1);
-  b->writes.reserve(requests.size());
+  refs_.clear();
   for (std::size_t i = 0; i < requests.size(); ++i) {
     auto& r = requests[i];
-    if (!r.write.events.empty()) {
-      b->index[i] = static_cast<std::ptrdiff_t>(b->writes.size());
-      b->events += r.write.events.size();
-      b->writes.push_back(std::move(r.write));
+    if (r.events() > 0) {
+      b->index[i] = static_cast<std::ptrdiff_t>(refs_.size());
+      b->events += r.events();
+      refs_.push_back(&r.buf->write);
+      lent_.push_back(std::move(r.buf)); // kept alive until the journal has encoded it
     }
+    r.buf.reset();
     if (r.snapshot) b->snapshots.push_back(std::move(*r.snapshot));
   }
   // Moved element by element: `requests` keeps its capacity and becomes the next
   // round's queue (take() swaps), so the queue does not regrow from empty each round.
   b->requests.reserve(requests.size());
   std::move(requests.begin(), requests.end(), std::back_inserter(b->requests));
-  if (b->writes.empty() && b->snapshots.empty()) {
+  if (refs_.empty() && b->snapshots.empty()) {
     route(*b, {}, {});
     return;
   }
@@ -156,7 +157,7 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
   }
   b->start = steady::now();
   std::lock_guard<std::mutex> writer{writer_mtx_}; // exclusive(): an import in between
-  append_(b->writes, b->snapshots,
+  append_(refs_, b->snapshots,
           [this, b](persistence::result<std::vector<persistence::write_result>> res) {
             count(*b, static_cast<bool>(res));
             if (res)
@@ -177,6 +178,9 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
             }
             inflight_cv_.notify_all();
           });
+  // The journal has encoded the writes: their buffers go back to the entities (one
+  // atomic decrement each; an entity reuses its buffer when the outcome arrives).
+  lent_.clear();
 }
 
 void group_commit::count(const batch& b, bool ok) {
@@ -233,7 +237,7 @@ namespace {
 /// function: CAF 0.17 spawns a function without arguments through a null shared_ptr of
 /// an empty tuple (undefined behaviour UBSan reports).
 class reply_router : public caf::event_based_actor {
-public:
+ public:
   using caf::event_based_actor::event_based_actor;
 
   caf::behavior make_behavior() override {

@@ -206,25 +206,29 @@ persistence::status open_journal(detail::system_core& core) {
 
 /// The testing seam: `inner` with the fault called before it (a failure fails the batch
 /// unwritten) and after a successful commit (a failure is reported although the events
-/// are stored). Only systems opened through testing::open_with_faults have it.
+/// are stored). Only systems opened through testing::open_with_faults have it; the fault
+/// sees a copy of the batch (the group commit's writes are lent only during the call).
 detail::group_commit::append_fn
 wrap_with_faults(detail::group_commit::append_fn inner,
                  std::function<persistence::status(testing::append_phase,
                                                    const std::vector<persistence::stream_write>&)>
                    fault) {
   return [inner = std::move(inner), fault = std::move(fault)](
-           const std::vector<persistence::stream_write>& w,
-           const std::vector<persistence::snapshot_record>& s, persistence::append_callback done) {
-    if (auto st = fault(testing::append_phase::before, w); !st.ok()) {
+           const persistence::write_refs& w, const std::vector<persistence::snapshot_record>& s,
+           persistence::append_callback done) {
+    auto copy = std::make_shared<std::vector<persistence::stream_write>>();
+    copy->reserve(w.size());
+    for (auto* x : w)
+      copy->push_back(*x);
+    if (auto st = fault(testing::append_phase::before, *copy); !st.ok()) {
       done(std::move(st));
       return;
     }
-    // `w` lives until `done` returned (the group commit's batch owns it).
     inner(w, s,
-          [fault, wp = &w, done = std::move(done)](
+          [fault, copy, done = std::move(done)](
             persistence::result<std::vector<persistence::write_result>> res) {
             if (res)
-              if (auto st = fault(testing::append_phase::after, *wp); !st.ok()) {
+              if (auto st = fault(testing::append_phase::after, *copy); !st.ok()) {
                 done(std::move(st));
                 return;
               }
@@ -240,7 +244,7 @@ persistence::status start_writing(detail::system_core& core, const testing::faul
   if (!c.kafka.empty())
     if (auto st = start_kafka(core); !st.ok()) return st;
   auto* jp = core.journal.get();
-  detail::group_commit::append_fn append = [jp](const std::vector<persistence::stream_write>& w,
+  detail::group_commit::append_fn append = [jp](const persistence::write_refs& w,
                                                 const std::vector<persistence::snapshot_record>& s,
                                                 persistence::append_callback done) {
     jp->append_async(w, s, std::move(done));

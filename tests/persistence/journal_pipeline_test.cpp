@@ -145,3 +145,44 @@ TEST_CASE("journal: event timestamps stamped at append strictly increase, across
     STRATA_REQUIRE_OK(j->close());
   }
 }
+
+TEST_CASE("journal: append_async by address reads the writes during the call only") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path(), 5);
+  o.max_pipelined_batches = 2;
+  auto j = open_journal(o);
+  outcomes out;
+  // The same two writes are reused for every batch, as the runtime's entities reuse
+  // their write buffers: each batch overwrites them as soon as append_async returned,
+  // while the batches before it may still be queued or committing.
+  std::vector<stream_write> writes(2);
+  writes[0].persistence_id = "a";
+  writes[1].persistence_id = "b";
+  const write_refs refs{&writes[0], &writes[1]};
+  const int batches = 20;
+  for (int b = 0; b < batches; ++b) {
+    for (auto& w : writes) {
+      w.expected_seq = static_cast<std::uint64_t>(b);
+      w.events.assign(1, event_data{});
+      w.events[0].type = "t";
+      w.events[0].payload = w.persistence_id + "#" + std::to_string(b + 1);
+    }
+    j->append_async(refs, {}, out.slot(b));
+    for (auto& w : writes)
+      w.events[0].payload = "overwritten"; // the journal must not see this
+  }
+  out.wait_for(batches);
+  for (auto& [tag, r] : out.got) {
+    INFO("batch " << tag);
+    STRATA_REQUIRE_VALUE(r);
+    for (auto& wr : *r)
+      STRATA_CHECK_OK(wr.st);
+  }
+  for (const std::string pid : {"a", "b"}) {
+    auto evs = load_all(*j, pid);
+    REQUIRE(evs.size() == static_cast<std::size_t>(batches));
+    for (int i = 0; i < batches; ++i)
+      CHECK(evs[static_cast<std::size_t>(i)].payload == pid + "#" + std::to_string(i + 1));
+  }
+  STRATA_CHECK_OK(j->verify());
+}

@@ -42,6 +42,9 @@ struct touched {
 
 struct counter {
   static constexpr const char* type_name = "counter";
+  /// An amount whose `added` event cannot be encoded (tests a mapping that throws);
+  /// `add_twice{unencodable}` persists `added{1}` before it.
+  static constexpr std::int64_t unencodable = 999'999'937;
   struct state {
     std::int64_t value = 0;
     std::uint64_t events = 0; // how many events were applied (detects double apply)
@@ -88,6 +91,8 @@ struct counter {
            },
            [&](const add_twice& x) {
              if (x.n <= 0) return effect::reject(rejection::invalid_amount);
+             if (x.n == unencodable) // the first event encodes, the second throws
+               return effect::persist({added{1}, added{x.n}}).then_reply(value);
              return effect::persist({added{x.n}, added{x.n}}).then_reply(value);
            },
            [&](const touch&) {
@@ -117,6 +122,8 @@ struct counter {
 
   static strata::event_bytes encode(const event& e) {
     return std::visit(strata::overload{[](const added& x) {
+                                         if (x.n == unencodable)
+                                           throw std::runtime_error("unencodable amount");
                                          return strata::event_bytes{"added", 1, i64(x.n)};
                                        },
                                        [](const subtracted& x) {

@@ -126,6 +126,9 @@ struct repair_report {
   verify_report after;                         ///< verify_all after the rebuild
 };
 
+/// A batch of writes given by address (journal::append_async): not owned.
+using write_refs = std::vector<const stream_write*>;
+
 /// Receives the outcome of append_async (on the journal's commit thread).
 using append_callback = std::function<void(result<std::vector<write_result>>)>;
 
@@ -184,6 +187,14 @@ class journal {
   /// call starts again from what is committed. Blocks while the pipeline is full.
   void append_async(const std::vector<stream_write>& batch,
                     const std::vector<snapshot_record>& snapshots, append_callback done);
+
+  /// append_async with the writes given by address. They are read during this call
+  /// only (planned and encoded into the batch's own buffer before it returns), so the
+  /// caller may change or reuse them as soon as it returned: the runtime's group commit
+  /// lends the entities' write buffers this way instead of moving them into a vector
+  /// that the commit thread would free. Errors: as append_async.
+  void append_async(const write_refs& batch, const std::vector<snapshot_record>& snapshots,
+                    append_callback done);
 
   /// Imports events written by another node (e.g. decoded from the shard's Kafka
   /// partition on a handoff), in ONE write transaction: all of the batch or nothing.

@@ -114,9 +114,14 @@ class entity_core {
   /// seq of the command's own events (0 = none).
   void reply_after(std::uint64_t required, envelope_ptr e, caf::error err,
                    std::uint64_t stored_seq = 0);
-  /// Adds encoded events to the open write (opening one); returns its number. The
-  /// caller then applies them to its pending state.
-  std::uint64_t add_events(std::vector<persistence::event_data>&& events);
+  /// Where decide() encodes a command's events: the end of the open write's buffer
+  /// (reused from earlier writes, so encoding allocates nothing on the steady path). On
+  /// failure decide() truncates it back to its size before; on success it calls
+  /// add_events.
+  std::vector<persistence::event_data>& event_buffer();
+  /// The last `n` events of event_buffer() join the open write (opening one); returns
+  /// its number. The caller then applies them to its pending state.
+  std::uint64_t add_events(std::size_t n);
   /// An internal error naming the entity: "<what> for entity '<pid>'; nothing was stored".
   caf::error internal_error(const char* what) const;
 
@@ -130,6 +135,7 @@ class entity_core {
     std::uint64_t no = 0;
     std::uint64_t last_seq = 0;
     std::unique_ptr<persistence::snapshot_record> snapshot; ///< of the state after it
+    write_buffer_ptr buf; ///< lent to the group commit; reused once it came back
   };
   struct pending_reply {
     std::uint64_t required = 0; ///< the write that must be durable first (0 = none)
@@ -156,6 +162,13 @@ class entity_core {
   void maybe_finish();
   void finish();
   void release_permit();
+  /// The buffer for a new write: a spare one when the group commit gave one back.
+  write_buffer_ptr take_buffer();
+  /// Keeps `b` as a spare buffer when nobody else holds it any more.
+  void recycle(write_buffer_ptr b);
+  std::size_t open_events() const noexcept {
+    return open_buf_ ? open_buf_->write.events.size() : 0;
+  }
 
   caf::event_based_actor* self_ = nullptr;
   caf::actor_addr me_;
@@ -169,7 +182,10 @@ class entity_core {
 
   std::uint64_t open_no_ = 0; ///< number of the open (unsubmitted) write; 0 = none
   std::uint64_t open_expected_seq_ = 0;
-  std::vector<persistence::event_data> open_events_;
+  write_buffer_ptr open_buf_; ///< the open write's events (null: none yet)
+  /// Buffers back from the group commit, for the next writes (at most
+  /// max_inflight_writes: one write can be open while that many are in flight).
+  std::vector<write_buffer_ptr> spares_;
   std::unique_ptr<persistence::snapshot_record> snapshot_due_; // rides on the next write
 
   std::vector<inflight_write> inflight_;

@@ -21,6 +21,8 @@
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
+#include <caf/intrusive_ptr.hpp>
+#include <caf/ref_counted.hpp>
 
 #include <array>
 #include <atomic>
@@ -53,12 +55,26 @@ struct write_outcome {
   bool ok() const noexcept { return st.ok(); }
 };
 
+/// The events of one write, owned by the entity that decided them and lent to the group
+/// commit until the journal has encoded them (journal::append_async with write_refs
+/// reads them during the call only); then the entity reuses the buffer, its persistence
+/// id and its capacity for a later write. So the steady path allocates nothing per write
+/// and frees nothing on another thread. Reference-counted: an entity that dies with
+/// writes in flight leaves the buffer to the group commit.
+class write_buffer : public caf::ref_counted {
+ public:
+  persistence::stream_write write;
+};
+using write_buffer_ptr = caf::intrusive_ptr<write_buffer>;
+
 struct write_request {
-  caf::actor reply_to;             ///< gets (written_atom, write_no, write_outcome); may be null
-  std::uint64_t write_no = 0;      ///< the requester's number for this write
-  bool replicated = false;         ///< the reply waits for Kafka (stamped by the region's type)
-  persistence::stream_write write; ///< events may be empty (snapshot-only request)
+  caf::actor reply_to;        ///< gets (written_atom, write_no, write_outcome); may be null
+  std::uint64_t write_no = 0; ///< the requester's number for this write
+  bool replicated = false;    ///< the reply waits for Kafka (stamped by the region's type)
+  write_buffer_ptr buf;       ///< the write; null or no events: a snapshot-only request
   std::optional<persistence::snapshot_record> snapshot;
+
+  std::size_t events() const noexcept { return buf ? buf->write.events.size() : 0; }
 };
 
 /// Commit times (hand-over to the journal → its commit callback) in buckets of
@@ -69,7 +85,8 @@ inline constexpr std::size_t commit_buckets = 2000;
 class group_commit {
  public:
   /// journal::append_async (or a wrapper of it, e.g. testing.hpp's fault injection).
-  using append_fn = std::function<void(const std::vector<persistence::stream_write>&,
+  /// The writes are read during the call only (see journal::append_async).
+  using append_fn = std::function<void(const persistence::write_refs&,
                                        const std::vector<persistence::snapshot_record>&,
                                        persistence::append_callback)>;
 
@@ -137,6 +154,10 @@ class group_commit {
   std::condition_variable cv_;
   std::vector<write_request> queue_;
   std::size_t queued_events_ = 0;
+  // The gathering thread's, reused per batch: the writes handed to the journal and the
+  // buffers that hold them, kept until append returned.
+  persistence::write_refs refs_;
+  std::vector<write_buffer_ptr> lent_;
   bool stopping_ = false;
   bool stopped_ = false;
 

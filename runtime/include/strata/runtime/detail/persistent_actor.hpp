@@ -62,20 +62,24 @@ class entity : public entity_core {
                     make_runtime_error(runtime_errc::no_reply, "the command replies nothing"));
       return;
     }
-    // Encode first: a failing mapping must leave the state untouched.
-    std::vector<persistence::event_data> enc(evs.size());
+    // Encode first, at the end of the open write's buffer: a failing mapping must leave
+    // the state and the write untouched.
+    auto& enc = event_buffer();
+    auto before = enc.size();
     try {
-      for (std::size_t i = 0; i < evs.size(); ++i) {
-        event_bytes b = A::encode(evs[i]);
-        enc[i].type = std::move(b.type);
-        enc[i].schema_version = b.schema_version;
-        enc[i].payload = std::move(b.payload);
+      for (const auto& ev : evs) {
+        event_bytes b = A::encode(ev);
+        auto& d = enc.emplace_back();
+        d.type = std::move(b.type);
+        d.schema_version = b.schema_version;
+        d.payload = std::move(b.payload);
       }
     } catch (...) {
+      enc.resize(before);
       reply_after(last_write_no(), std::move(e), internal_error("encoding an event threw"));
       return;
     }
-    auto write_no = add_events(std::move(enc));
+    auto write_no = add_events(evs.size());
     for (const auto& ev : evs)
       pending_ = A::apply(std::move(pending_), ev);
     pending_seq_ += evs.size();
