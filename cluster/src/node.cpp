@@ -53,6 +53,7 @@ void connector_loop(std::shared_ptr<node_shared> sh, caf::actor_system* sys, caf
                 << ", retrying every gossip round): " << sys->render(h.error()) << "\n";
     }
     lk.lock();
+    if (!h) sh->pending.erase(key); // their senders' deadlines answer them
     sh->connecting.erase(key);
   }
 }
@@ -91,18 +92,45 @@ class node_impl final : public node {
   }
 
   bool send(const member_id& to, channel c, std::string bytes) override {
+    if (stopped_) return false;
     caf::actor h;
     {
       std::lock_guard<std::mutex> lk(shared_->mu);
+      const auto addr = to_string(to.address);
       if (auto i = shared_->by_sender.find(to_string(to)); i != shared_->by_sender.end())
         h = i->second;
-      else if (auto j = shared_->by_addr.find(to_string(to.address)); j != shared_->by_addr.end())
+      else if (auto j = shared_->by_addr.find(addr); j != shared_->by_addr.end())
         h = j->second;
+      else if (is_live_member(to)) // connecting (a client's first commands, a new member)
+        return hold_until_connected(to.address, addr, c, std::move(bytes));
     }
-    if (!h || stopped_) return false;
+    if (!h) return false;
     // As the node actor, so that the receiver can answer through current_sender().
     caf::send_as(actor_, h, detail::wire_atom::value, static_cast<std::uint8_t>(c), self_text_,
                  std::move(bytes));
+    return true;
+  }
+
+  /// Whether `to` is a live member of the current view.
+  bool is_live_member(const member_id& to) const {
+    auto snap = shared_->load();
+    if (!snap) return false;
+    auto rec = snap->view.find(to);
+    return rec && static_cast<std::uint8_t>(rec->status) <=
+                    static_cast<std::uint8_t>(member_status::exiting);
+  }
+
+  /// Queues a message for a member being connected to (node_shared::pending) and asks
+  /// the connector for it. Caller holds shared_->mu.
+  bool hold_until_connected(const address& a, const std::string& key, channel c,
+                            std::string bytes) {
+    auto& q = shared_->pending[key];
+    if (q.size() >= detail::pending_max) return false;
+    q.emplace_back(static_cast<std::uint8_t>(c), std::move(bytes));
+    if (shared_->connecting.insert(key).second) {
+      shared_->connect_queue.push_back(a);
+      shared_->connect_cv.notify_all();
+    }
     return true;
   }
 

@@ -75,6 +75,7 @@ caf::behavior node_actor::running() {
     },
     [this](peer_atom, const std::string& addr, const caf::actor& h) {
       remember(&node_shared::by_addr, addr, h);
+      flush_pending(addr, h);
       send_gossip(h, wire::gossip_kind::push); // join / catch up without waiting a round
     },
     [this](leave_req_atom) {
@@ -117,11 +118,27 @@ void node_actor::remember(std::map<std::string, caf::actor> node_shared::*map,
   monitor(h);
 }
 
+void node_actor::flush_pending(const std::string& addr, const caf::actor& h) {
+  if (!h) return;
+  std::vector<std::pair<std::uint8_t, std::string>> out;
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    auto i = shared_->pending.find(addr);
+    if (i == shared_->pending.end()) return;
+    out.swap(i->second);
+    shared_->pending.erase(i);
+  }
+  for (auto& [ch, bytes] : out)
+    send(h, wire_atom::value, ch, self_text_, std::move(bytes));
+}
+
 void node_actor::on_wire(std::uint8_t ch, const std::string& from, std::string& bytes) {
   auto sender = wire::parse_member_id(from);
   if (!sender) return drop("sender '" + from.substr(0, 80) + "' is not a member id");
   if (ch == 0 || ch > channel_max) return drop("unknown channel " + std::to_string(ch));
-  remember(&node_shared::by_sender, from, caf::actor_cast<caf::actor>(current_sender()));
+  auto peer = caf::actor_cast<caf::actor>(current_sender());
+  remember(&node_shared::by_sender, from, peer);
+  flush_pending(to_string(sender->address), peer);
   auto c = static_cast<channel>(ch);
   if (c == channel::gossip) return on_gossip(*sender, bytes);
   if (c == channel::handoff) return drop("channel handoff is reserved (no message uses it yet)");

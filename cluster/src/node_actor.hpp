@@ -67,6 +67,8 @@ class node_actor : public caf::event_based_actor {
   void on_tick();
   void on_host_done(std::uint8_t kind, shard_id shard, std::uint64_t epoch, bool ok);
   void on_down(const caf::down_msg& dm);
+  /// Sends what send() held for `addr` (node_shared::pending) through `h`.
+  void flush_pending(const std::string& addr, const caf::actor& h);
   void remember(std::map<std::string, caf::actor> node_shared::*map, const std::string& key,
                 const caf::actor& h);
 

@@ -34,6 +34,9 @@ struct node_snapshot {
   std::vector<shard_route> routes;
 };
 
+/// Messages waiting per address for a connection, at most (send() is false beyond).
+inline constexpr std::size_t pending_max = 4096;
+
 /// Channels are 1 .. channel_max.
 inline constexpr std::size_t channel_max = 5;
 
@@ -49,6 +52,11 @@ struct node_shared {
   std::condition_variable changed;
   std::shared_ptr<const node_snapshot> snap;
   std::atomic<std::uint64_t> dropped{0};
+
+  /// Messages send() took for a live member it has no handle for yet, by address text:
+  /// sent when the connector's handle arrives (or the member connects here), dropped
+  /// when the connection attempt fails (the router's deadline then answers `timeout`).
+  std::map<std::string, std::vector<std::pair<std::uint8_t, std::string>>> pending;
 
   // The connector's queue: addresses to connect to, each at most once at a time.
   std::deque<address> connect_queue;

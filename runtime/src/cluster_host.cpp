@@ -22,9 +22,10 @@ std::string shard_text(cluster::shard_id shard, std::uint64_t epoch) {
 } // namespace
 
 cluster_host::cluster_host(system& sys, system_core& core) : sys_(sys), core_(core) {
-  thread_ = std::thread([this] {
-    run();
-  });
+  for (std::size_t i = 0; i < acquire_threads; ++i)
+    threads_.emplace_back([this] {
+      run();
+    });
 }
 
 cluster_host::~cluster_host() { stop(); }
@@ -35,7 +36,8 @@ void cluster_host::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 void cluster_host::run() {

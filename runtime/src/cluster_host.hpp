@@ -4,7 +4,7 @@
 //   release(shard): the router holds new commands, the shard's entities finish their
 //     in-flight writes and stop (system::stop_shard), then the bridge publishes every
 //     event of the shard the journal holds (bridge::when_published); done(true).
-//   acquire(shard, epoch): on a thread of its own, the shard's partitions of every
+//   acquire(shard, epoch): on one of the host's threads, the shard's partitions of every
 //     strata topic are restored into the journal (kafka::restore_shard; each import
 //     batch runs under the group commit's writer lock), then a claim record (shard,
 //     epoch) is appended to partition `shard` of every topic (bridge::append_claim),
@@ -12,8 +12,10 @@
 // A step that cannot finish (Kafka unreachable, a conflict in the partition) logs one
 // line naming the shard and calls done(false); the node then keeps the shard moving.
 //
-// Threads: release/acquire from CAF workers (they never block); acquires run one after
-// another on the host's thread; stop() from the thread that shuts the system down.
+// Threads: release/acquire from CAF workers (they never block); acquires run on
+// `acquire_threads` threads of the host (a join moves about shards/(n+1) shards at once;
+// their Kafka reads overlap, their imports take turns under the writer lock); stop()
+// from the thread that shuts the system down.
 #pragma once
 
 #include "strata/cluster/node.hpp"
@@ -24,6 +26,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace strata {
 class system;
@@ -59,7 +62,10 @@ class cluster_host final : public cluster::shard_host {
   std::condition_variable cv_;
   std::deque<std::function<void(bool stopping)>> jobs_;
   bool stopping_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
+
+/// Threads restoring shards at once on a new owner.
+inline constexpr std::size_t acquire_threads = 4;
 
 } // namespace strata::detail

@@ -1,6 +1,7 @@
 #include "strata/runtime/system.hpp"
 
 #include "replication_gate.hpp"
+#include "strata/kafka/restore.hpp"
 #include "strata/persistence/assert.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
@@ -107,6 +108,17 @@ persistence::status start_kafka(detail::system_core& core) {
     core.kafka_bootstrap = c.kafka;
   }
   bo.bootstrap_servers = core.kafka_bootstrap;
+  if (c.cluster_enabled()) {
+    // A cluster node claims and restores shards in every aggregate type's topic, also
+    // of types it has not registered yet: the bridge learns them from Kafka.
+    auto topics = kafka::list_event_topics(core.kafka_bootstrap, bo.topic_prefix,
+                                           bo.snapshot_topic_suffix, c.cluster_handoff_timeout_ms);
+    if (!topics) return topics.error();
+    for (const auto& t : *topics) {
+      auto type = t.substr(bo.topic_prefix.size());
+      bo.types.push_back(kafka::type_rule{type + ":", type});
+    }
+  }
   if (any_replicated(c)) {
     core.gate = detail::spawn_replication_gate(*core.actors, c.replication_timeout_ms);
     bo.on_acknowledged = [gate = core.gate](std::uint64_t pos) {

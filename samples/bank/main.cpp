@@ -104,7 +104,8 @@ int cluster_unknown() {
 int print_members(strata::system& sys) {
   auto* n = known_cluster(sys, std::chrono::seconds(10));
   if (n == nullptr) return cluster_unknown();
-  for (const auto& [id, rec] : n->view().members())
+  const auto view = n->view(); // a copy: members() refers into it
+  for (const auto& [id, rec] : view.members())
     if (rec.status != strata::cluster::member_status::removed)
       std::cout << strata::cluster::to_string(id.address) << " " << strata::cluster::to_string(rec.status)
               << " " << id.incarnation << "\n";
