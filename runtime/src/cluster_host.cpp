@@ -93,7 +93,10 @@ void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
 /// Restores `shard` from Kafka and appends its claim record. Host thread.
 bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   auto* bridge = core_.bridge.get();
-  if (bridge == nullptr) return true; // no Kafka: nothing to restore from (docs/cluster.md)
+  if (bridge == nullptr) { // no Kafka: nothing to restore from (docs/cluster.md)
+    sys_.resume_shard(shard);
+    return true;
+  }
   const auto& c = core_.cfg;
   kafka::restore_options o;
   o.bootstrap_servers = core_.kafka_bootstrap;
@@ -139,6 +142,9 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
               << ": appending the claim record failed: " << st.to_string() << "\n";
     return false;
   }
+  // Commands for the shard were held here if it left this node before (release) and
+  // has now come back, or if its move was called off: serve it again.
+  sys_.resume_shard(shard);
   if (r->imported > 0 || r->snapshots_saved > 0)
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << " restored from Kafka: "
               << r->imported << " events imported, " << r->duplicates << " already here, "

@@ -149,6 +149,9 @@ int run_node(strata::system& sys, const sigset_t& stop_signals) {
   }
   std::cerr << "strata-bank: left the cluster: every shard of this node serves elsewhere"
             << std::endl;
+  // A few more gossip rounds: members whose routes still name this node learn the new
+  // owners, and what they send meanwhile is forwarded there instead of failing.
+  std::this_thread::sleep_for(std::chrono::milliseconds(10 * sys.cfg().cluster_gossip_ms));
   return exit_ok;
 }
 
