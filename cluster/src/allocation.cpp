@@ -67,17 +67,21 @@ void enforce_bounds(const std::vector<candidate>& up, shard_table& table, std::u
         owner[s] = i;
         ++count[i];
       }
-  auto index = [&](const candidate& c) { return static_cast<std::size_t>(&c - up.data()); };
+  auto index = [&](const candidate& c) {
+    return static_cast<std::size_t>(&c - up.data());
+  };
   for (;;) {
     std::optional<std::pair<shard_id, std::size_t>> move; // shard, new owner
-    auto better = [&](shard_id s, std::size_t to) { // than `move`, by the taker's rank
+    auto better = [&](shard_id s, std::size_t to) {       // than `move`, by the taker's rank
       return !move || up[to].ranks[s] > up[move->second].ranks[move->first];
     };
     for (std::size_t i = 0; i < up.size() && !move; ++i) {
       if (count[i] <= hi) continue;
       for (shard_id s = 0; s < table.size(); ++s) {
         if (owner[s] != i) continue;
-        auto* c = best_for(up, s, [&](const candidate& x) { return count[index(x)] < hi; });
+        auto* c = best_for(up, s, [&](const candidate& x) {
+          return count[index(x)] < hi;
+        });
         if (c != nullptr && better(s, index(*c))) move = std::make_pair(s, index(*c));
       }
     }
@@ -100,10 +104,11 @@ void enforce_bounds(const std::vector<candidate>& up, shard_table& table, std::u
 std::pair<std::uint32_t, std::uint32_t> share_bounds(std::uint32_t shards, std::uint32_t members) {
   if (members == 0) return {0, shards};
   const double mean = static_cast<double>(shards) / members;
-  auto lo = static_cast<std::uint32_t>(std::ceil(mean * 0.7));
-  auto hi = static_cast<std::uint32_t>(std::floor(mean * 1.3));
-  lo = std::min(lo, shards / members);                       // lo * members <= shards
-  hi = std::max(hi, (shards + members - 1) / members);      // hi * members >= shards
+  const double slack = 1.4 * std::sqrt(mean); // wider, relative to the mean, for few shards
+  auto lo = static_cast<std::uint32_t>(std::max(0.0, std::ceil(mean - slack)));
+  auto hi = static_cast<std::uint32_t>(std::floor(mean + slack));
+  lo = std::min(lo, shards / members);                 // lo * members <= shards
+  hi = std::max(hi, (shards + members - 1) / members); // hi * members >= shards
   return {lo, hi};
 }
 

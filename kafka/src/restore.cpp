@@ -403,10 +403,9 @@ result<restore_report> restore_shard(journal& j, const restore_options& o) {
   return std::move(r.report());
 }
 
-persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
-                                                                const std::string& prefix,
-                                                                const std::string& snapshot_suffix,
-                                                                std::uint32_t timeout_ms) {
+persistence::result<std::vector<std::string>>
+list_event_topics(const std::string& bootstrap_servers, const std::string& prefix,
+                  const std::string& snapshot_suffix, std::uint32_t timeout_ms) {
   using persistence::errc;
   if (bootstrap_servers.empty())
     return persistence::status{errc::invalid_argument, "list_event_topics: no bootstrap servers"};

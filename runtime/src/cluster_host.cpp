@@ -108,12 +108,11 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   for (auto& t : bridge->known_topics())
     topics.insert(t);
   const auto& suffix = bridge->options().snapshot_topic_suffix;
-  auto listed = kafka::list_event_topics(core_.kafka_bootstrap, bridge->options().topic_prefix,
-                                         "", c.cluster_handoff_timeout_ms); // snapshot topics too
+  auto listed = kafka::list_event_topics(core_.kafka_bootstrap, bridge->options().topic_prefix, "",
+                                         c.cluster_handoff_timeout_ms); // snapshot topics too
   if (!listed) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
-              << ": cannot list the topics to restore from: " << listed.error().to_string()
-              << "\n";
+              << ": cannot list the topics to restore from: " << listed.error().to_string() << "\n";
     return false;
   }
   std::set<std::string> all(listed->begin(), listed->end());
@@ -122,8 +121,9 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
       topics.insert(t);
   o.topics.assign(topics.begin(), topics.end());
   // Snapshots too when every event topic has its snapshot topic (docs/kafka.md).
-  o.snapshots = std::all_of(topics.begin(), topics.end(),
-                            [&](const std::string& t) { return all.count(t + suffix) == 1; });
+  o.snapshots = std::all_of(topics.begin(), topics.end(), [&](const std::string& t) {
+    return all.count(t + suffix) == 1;
+  });
   auto* writer = core_.writer.get();
   auto* journal = core_.journal.get();
   o.import = [writer, journal](const std::vector<persistence::event_record>& events) {
@@ -146,9 +146,10 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   // has now come back, or if its move was called off: serve it again.
   sys_.resume_shard(shard);
   if (r->imported > 0 || r->snapshots_saved > 0)
-    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << " restored from Kafka: "
-              << r->imported << " events imported, " << r->duplicates << " already here, "
-              << r->snapshots_saved << " snapshots, in " << r->seconds << " s\n";
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch)
+              << " restored from Kafka: " << r->imported << " events imported, " << r->duplicates
+              << " already here, " << r->snapshots_saved << " snapshots, in " << r->seconds
+              << " s\n";
   return true;
 }
 

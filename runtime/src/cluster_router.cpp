@@ -902,9 +902,8 @@ std::uint32_t shard_of_read(const read_request& req, std::uint32_t shards) {
   return persistence::shard_of(req.persistence_id, shards);
 }
 
-caf::expected<std::vector<std::vector<std::string>>> local_ids(system_core& core,
-                                                               const std::string& type,
-                                                               std::uint32_t shards) {
+caf::expected<std::vector<std::vector<std::string>>>
+local_ids(system_core& core, const std::string& type, std::uint32_t shards) {
   std::vector<std::vector<std::string>> out(shards);
   if (!core.journal) return out; // a client holds no stream
   auto all = core.journal->list_streams();

@@ -99,7 +99,8 @@ persistence::status start_kafka(detail::system_core& core) {
     for (auto& pid : *streams)
       types.emplace(persistence::type_of_persistence_id(pid));
     for (auto& t : types)
-      for (const auto& topic : {bo.topic_prefix + t, bo.topic_prefix + t + bo.snapshot_topic_suffix})
+      for (const auto& topic :
+           {bo.topic_prefix + t, bo.topic_prefix + t + bo.snapshot_topic_suffix})
         if (auto st = core.kafka_mock->create_topic(topic, static_cast<int>(c.kafka_partitions));
             !st.ok())
           return st;
@@ -180,7 +181,8 @@ persistence::status check_cluster_config(const config& c) {
     return {};
   }
   if (!c.cluster_enabled()) return {};
-  if (c.read_only) return bad("a cluster node cannot be read-only (use cluster-client to query one)");
+  if (c.read_only)
+    return bad("a cluster node cannot be read-only (use cluster-client to query one)");
   if (c.kafka.empty())
     return bad("a cluster node needs Kafka (kafka = the cluster's bootstrap list): shards move "
                "between nodes through it");
@@ -313,9 +315,9 @@ persistence::status start_node(system& sys, detail::system_core& core) {
   auto n = cluster::node::start(*core.actors, nc, *core.host);
   if (!n) {
     core.host->stop();
-    auto where = c.cluster_client ? std::string("cluster client")
-                                  : "cluster node on " + c.cluster_host + ":" +
-                                      std::to_string(c.cluster_port);
+    auto where = c.cluster_client
+                   ? std::string("cluster client")
+                   : "cluster node on " + c.cluster_host + ":" + std::to_string(c.cluster_port);
     return {persistence::errc::io_error,
             "cannot start the " + where + ": " + caf::to_string(n.error())};
   }
@@ -536,8 +538,8 @@ system::region_for(const std::string& type, const std::type_info& agg, detail::s
       auto st =
         core_->kafka_mock->create_topic(topic, static_cast<int>(core_->cfg.kafka_partitions));
       if (!st.ok() && st.code() != persistence::errc::invalid_argument)
-        std::cerr << "strata: creating topic " << topic << " on the mock cluster: "
-                  << st.to_string() << "\n";
+        std::cerr << "strata: creating topic " << topic
+                  << " on the mock cluster: " << st.to_string() << "\n";
     }
   }
   auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every, codec);

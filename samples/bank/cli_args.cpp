@@ -223,8 +223,7 @@ bool has_data_option(int argc, const char* const* argv) {
   return false;
 }
 
-std::optional<std::string> take_cluster_option(std::vector<std::string>& argv,
-                                               std::string& error) {
+std::optional<std::string> take_cluster_option(std::vector<std::string>& argv, std::string& error) {
   std::optional<std::string> out;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     if (argv[i] == "--") break;

@@ -88,8 +88,7 @@ int print_history_line(const strata::history_entry<bank::account>& h) {
 strata::cluster::node* known_cluster(strata::system& sys, std::chrono::milliseconds wait) {
   auto* n = sys.cluster_node();
   auto deadline = std::chrono::steady_clock::now() + wait;
-  while (n != nullptr && n->view().members().empty() &&
-         std::chrono::steady_clock::now() < deadline)
+  while (n != nullptr && n->view().members().empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   return n != nullptr && !n->view().members().empty() ? n : nullptr;
 }
@@ -107,8 +106,8 @@ int print_members(strata::system& sys) {
   const auto view = n->view(); // a copy: members() refers into it
   for (const auto& [id, rec] : view.members())
     if (rec.status != strata::cluster::member_status::removed)
-      std::cout << strata::cluster::to_string(id.address) << " " << strata::cluster::to_string(rec.status)
-              << " " << id.incarnation << "\n";
+      std::cout << strata::cluster::to_string(id.address) << " "
+                << strata::cluster::to_string(rec.status) << " " << id.incarnation << "\n";
   return exit_ok;
 }
 
@@ -123,7 +122,8 @@ int print_shards(strata::system& sys) {
     using kind = strata::cluster::shard_route::kind;
     std::string owner = r.state == kind::local || r.state == kind::remote
                           ? strata::cluster::to_string(r.owner.address)
-                          : r.state == kind::moving ? "moving" : "-";
+                        : r.state == kind::moving ? "moving"
+                                                  : "-";
     std::cout << s << " " << owner << " " << r.epoch << "\n";
   }
   return exit_ok;
@@ -311,8 +311,8 @@ int main(int argc, char** argv) {
   for (const auto& a : args)
     av.push_back(a.c_str());
   std::vector<std::string> rest;
-  auto cfg = strata::config::from_args(static_cast<int>(av.size()), av.data(), &rest,
-                                       bank_defaults());
+  auto cfg =
+    strata::config::from_args(static_cast<int>(av.size()), av.data(), &rest, bank_defaults());
   if (!cfg) return usage_error(strata::describe(cfg.error()));
   auto cmd = bank::cli::parse(rest);
   if (!cmd.value) return usage_error(cmd.error);
@@ -337,9 +337,8 @@ int main(int argc, char** argv) {
                          "(scripts/cluster starts one)");
     cfg->cluster_host = cmd.value->host;
     cfg->cluster_port = cmd.value->port;
-    auto seeds = cmd.value->seeds.empty()
-                   ? cmd.value->host + ":" + std::to_string(cmd.value->port)
-                   : cmd.value->seeds;
+    auto seeds = cmd.value->seeds.empty() ? cmd.value->host + ":" + std::to_string(cmd.value->port)
+                                          : cmd.value->seeds;
     if (auto st = cfg->set("cluster-seeds", seeds); !st.ok())
       return usage_error("node --seeds: " + st.message());
     // Blocked before any thread starts (they inherit the mask); run_node waits for them.

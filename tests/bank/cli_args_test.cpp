@@ -112,3 +112,43 @@ TEST_CASE("cli: --data is required") {
   CHECK_FALSE(cli::has_data_option(2, without));
   CHECK_FALSE(cli::has_data_option(3, dangling));
 }
+
+TEST_CASE("cli: the cluster sub-commands and --cluster") {
+  auto r = parse(args{"node", "--port", "4501", "--seeds", "127.0.0.1:4500", "--host", "10.0.0.2"});
+  REQUIRE(r.value);
+  CHECK(r.value->what == verb::node);
+  CHECK(r.value->port == 4501);
+  CHECK(r.value->seeds == "127.0.0.1:4500");
+  CHECK(r.value->host == "10.0.0.2");
+  CHECK_FALSE(cli::works_in_cluster(*r.value));
+  CHECK_FALSE(parse(args{"node"}).value); // --port is required
+  CHECK_FALSE(parse(args{"node", "--port", "0"}).value);
+  CHECK_FALSE(parse(args{"node", "--port", "65536"}).value);
+  CHECK_FALSE(parse(args{"node", "--port", "1", "--seeds="}).value);
+  CHECK_FALSE(parse(args{"members", "x"}).value);
+  REQUIRE(parse(args{"members"}).value);
+  CHECK(parse(args{"members"}).value->what == verb::members);
+  CHECK(parse(args{"shards"}).value->what == verb::shards);
+  CHECK(cli::works_in_cluster(*parse(args{"shards"}).value));
+  CHECK(cli::works_in_cluster(*parse(args{"balances"}).value));
+  CHECK_FALSE(cli::works_in_cluster(*parse(args{"report"}).value));
+
+  std::string err;
+  args a{"strata-bank", "--cluster", "h:1,h:2", "deposit", "x", "5"};
+  auto c = cli::take_cluster_option(a, err);
+  CHECK(err.empty());
+  REQUIRE(c);
+  CHECK(*c == "h:1,h:2");
+  CHECK(a == args{"strata-bank", "deposit", "x", "5"});
+  args b{"strata-bank", "members", "--cluster=h:1"};
+  c = cli::take_cluster_option(b, err);
+  REQUIRE(c);
+  CHECK(*c == "h:1");
+  CHECK(b == args{"strata-bank", "members"});
+  args none{"strata-bank", "--data", "d", "balances"};
+  CHECK_FALSE(cli::take_cluster_option(none, err));
+  CHECK(err.empty());
+  args dangling{"strata-bank", "balances", "--cluster"};
+  CHECK_FALSE(cli::take_cluster_option(dangling, err));
+  CHECK_FALSE(err.empty());
+}

@@ -3,12 +3,9 @@
 // and agree; commands through any node reach the owner; a fourth node joins under
 // `load --ack-log` and a node leaves gracefully under load, losing no acknowledged op.
 #include "bank_process.hpp"
+#include "strata/test/net.hpp"
 
 #include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <map>
@@ -20,20 +17,6 @@ using namespace bank::test;
 namespace {
 
 constexpr std::uint32_t shards = 64;
-
-/// A port nothing listens on right now (bound to 0 and released).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 struct member_line {
   std::string address;
@@ -80,8 +63,11 @@ class cluster_rig {
     mock_ = std::make_unique<process>(STRATA_KAFKA_MOCK_PATH,
                                       std::vector<std::string>{"--bootstrap-file", boot},
                                       dir_.sub("mock.out"), dir_.sub("mock.err"));
-    REQUIRE(eventually([&] { return !slurp(boot).empty() || mock_->exited(); },
-                       std::chrono::seconds(30)));
+    REQUIRE(eventually(
+      [&] {
+        return !slurp(boot).empty() || mock_->exited();
+      },
+      std::chrono::seconds(30)));
     REQUIRE_FALSE(mock_->exited());
     bootstrap_ = slurp(boot);
     while (!bootstrap_.empty() && bootstrap_.back() == '\n')
@@ -93,13 +79,14 @@ class cluster_rig {
   /// Starts node i (0-based) joining through node 0 (or itself when it is node 0).
   void start_node(std::size_t i) {
     if (ports_.size() <= i) ports_.resize(i + 1, 0);
-    if (ports_[i] == 0) ports_[i] = free_port();
+    if (ports_[i] == 0) ports_[i] = strata::test::free_port();
     if (nodes_.size() <= i) nodes_.resize(i + 1);
     const std::string n = "node-" + std::to_string(i);
-    std::vector<std::string> args{"--data", dir_.sub(n), "--kafka", bootstrap_, "node",
-                                  "--port", std::to_string(ports_[i]), "--seeds", address(0)};
-    nodes_[i] = std::make_unique<process>(binary(), args, dir_.sub(n + ".out"),
-                                          dir_.sub(n + ".err"));
+    std::vector<std::string> args{
+      "--data",  dir_.sub(n), "--kafka", bootstrap_, "node", "--port", std::to_string(ports_[i]),
+      "--seeds", address(0)};
+    nodes_[i] =
+      std::make_unique<process>(binary(), args, dir_.sub(n + ".out"), dir_.sub(n + ".err"));
   }
 
   std::string address(std::size_t i) const { return "127.0.0.1:" + std::to_string(ports_[i]); }
@@ -130,8 +117,9 @@ class cluster_rig {
         if (live != up) return false;
         owners = parse_shards(s.out);
         if (owners.size() != shards) return false;
-        return std::all_of(owners.begin(), owners.end(),
-                           [&](const std::string& o) { return up.count(o) == 1; });
+        return std::all_of(owners.begin(), owners.end(), [&](const std::string& o) {
+          return up.count(o) == 1;
+        });
       },
       std::chrono::seconds(90));
     INFO("last members/shards output:\n" << last);
@@ -193,9 +181,19 @@ void verify_accounts(cluster_rig& rig, std::size_t through, const std::string& a
 /// `load --ack-log` through node `through` in the background.
 std::unique_ptr<process> start_load(cluster_rig& rig, std::size_t through, const std::string& log,
                                     std::uint64_t ops) {
-  std::vector<std::string> args{"--cluster", rig.address(through), "load", "--accounts", "40",
-                                "--ops", std::to_string(ops), "--clients", "8", "--ack-log",
-                                log, "--seed", std::to_string(test_seed())};
+  std::vector<std::string> args{"--cluster",
+                                rig.address(through),
+                                "load",
+                                "--accounts",
+                                "40",
+                                "--ops",
+                                std::to_string(ops),
+                                "--clients",
+                                "8",
+                                "--ack-log",
+                                log,
+                                "--seed",
+                                std::to_string(test_seed())};
   return std::make_unique<process>(binary(), args, rig.dir().sub("load.out"),
                                    rig.dir().sub("load.err"));
 }
@@ -242,8 +240,11 @@ TEST_CASE("cluster: a fourth node joins under load; no acknowledged op is lost")
   auto before = rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
   const std::string log = rig.dir().sub("acks.log");
   auto load = start_load(rig, 0, log, 6000);
-  REQUIRE(eventually([&] { return !slurp(log).empty() || load->exited(); },
-                     std::chrono::seconds(60)));
+  REQUIRE(eventually(
+    [&] {
+      return !slurp(log).empty() || load->exited();
+    },
+    std::chrono::seconds(60)));
   rig.start_node(3);
   auto after =
     rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2), rig.address(3)});
@@ -269,8 +270,11 @@ TEST_CASE("cluster: a node leaves gracefully under load and exits 0 once its sha
   rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
   const std::string log = rig.dir().sub("acks.log");
   auto load = start_load(rig, 0, log, 6000);
-  REQUIRE(eventually([&] { return !slurp(log).empty() || load->exited(); },
-                     std::chrono::seconds(60)));
+  REQUIRE(eventually(
+    [&] {
+      return !slurp(log).empty() || load->exited();
+    },
+    std::chrono::seconds(60)));
   rig.node(2).signal(SIGTERM);
   REQUIRE(rig.node(2).wait_exit(std::chrono::seconds(90)));
   INFO("node-2 stderr: " << rig.node(2).err());

@@ -1,10 +1,15 @@
-// A node started from the actor_system a strata::system owns: with a cluster key in its
-// config the system loads CAF's middleman (runtime/src/system.cpp), which node::start
-// needs; without one it does not, and node::start says what is missing.
+// A strata::system and its cluster node: without cluster keys the system loads no
+// middleman and node::start says what is missing; with them (and Kafka) system::open
+// starts the node itself; settings that cannot work are refused.
 #include "node_fixture.hpp"
+#include "strata/kafka/mock.hpp"
+#include "strata/runtime/errors.hpp"
 #include "strata/runtime/system.hpp"
+#include "strata/test/net.hpp"
 #include "strata/test/poll.hpp"
 #include "strata/test/temp_dir.hpp"
+
+#include <algorithm>
 
 using namespace strata::cluster;
 using namespace strata::cluster::test;
@@ -24,20 +29,54 @@ TEST_CASE("a strata::system with cluster-port hosts a node; a single-node one ca
   CHECK((*s1)->actor_system().render(refused.error()).find("middleman") != std::string::npos);
   (*s1)->shutdown();
 
+  // With cluster settings (and the Kafka the shards move through) the system starts
+  // its own node: a first node, seeding itself, serves every shard.
+  auto mock = strata::kafka::mock_cluster::start(1);
+  REQUIRE(mock);
+  for (auto t : {"strata.account", "strata.account.snapshots"})
+    REQUIRE((*mock)->create_topic(t, 64).ok());
   strata::config clustered;
   clustered.data_dir = dir.sub("clustered");
-  REQUIRE(clustered.set("cluster-port", "0").ok());
-  REQUIRE(clustered.set("cluster-seeds", "127.0.0.1:1").ok()); // enables; never reached
+  clustered.kafka = (*mock)->bootstrap_servers();
+  const auto port = std::to_string(strata::test::free_port());
+  REQUIRE(clustered.set("cluster-port", port).ok());
+  REQUIRE(clustered.set("cluster-seeds", "127.0.0.1:" + port).ok()); // itself: a first node
   CHECK(clustered.cluster_enabled());
   auto s2 = strata::system::open(clustered);
   REQUIRE(s2);
-  node_config nc; // a first node of its own (the seed above only switched the cluster on)
-  auto n = node::start((*s2)->actor_system(), nc, host);
-  REQUIRE(n);
-  CHECK((*n)->self().address.port != 0);
+  auto* n = (*s2)->cluster_node();
+  REQUIRE(n != nullptr);
+  CHECK(n->self().address.port != 0);
   REQUIRE(strata::test::eventually([&] {
-    return converged({n->get()});
+    auto routes = n->routes();
+    return routes.size() == 64 &&
+           std::all_of(routes.begin(), routes.end(), [](const shard_route& r) {
+             return r.state == shard_route::kind::local;
+           });
   }));
-  (*n)->stop();
+  CHECK((*s2)->leave(100) == false); // no other member can take its shards
   (*s2)->shutdown();
+}
+
+TEST_CASE("a strata::system refuses cluster settings that cannot work") {
+  strata::test::temp_dir dir("strata-system-node-bad");
+  auto refused = [&](strata::config c, const std::string& what) {
+    c.data_dir = dir.sub("d");
+    auto s = strata::system::open(c);
+    REQUIRE_FALSE(s);
+    CHECK(strata::runtime_error_of(s.error()) == strata::runtime_errc::invalid_argument);
+    CHECK_MESSAGE(strata::describe(s.error()).find(what) != std::string::npos,
+                  strata::describe(s.error()));
+  };
+  strata::config no_kafka;
+  REQUIRE(no_kafka.set("cluster-port", "0").ok());
+  REQUIRE(no_kafka.set("cluster-seeds", "127.0.0.1:1").ok());
+  refused(no_kafka, "needs Kafka");
+  auto shards = no_kafka;
+  shards.kafka = "127.0.0.1:1";
+  shards.kafka_partitions = 32;
+  refused(shards, "must equal kafka-partitions");
+  strata::config client;
+  client.cluster_client = true;
+  refused(client, "cluster-client needs cluster-seeds");
 }

@@ -50,11 +50,11 @@ using shard_table = std::vector<std::optional<member_id>>;
 std::vector<std::uint32_t> member_ranks(const address& a, std::uint32_t shards);
 
 /// Bounds: every up member owns between lo and hi shards, (lo, hi) = share_bounds(shards,
-/// up members) = (ceil(0.7 × mean), floor(1.3 × mean)), widened to (shards / members,
-/// ceil(shards / members)) where they are tighter than that (64 shards, 3 members:
-/// 15..27; 4 members: 12..20). Rendezvous alone stays within them for about 99% of
-/// address sets; for the rest, allocate() moves shards one at a time, each to the
-/// eligible member that weighs it highest (so then a join or a leave may move a few
+/// up members) = (ceil(mean - 1.4·sqrt(mean)), floor(mean + 1.4·sqrt(mean))), widened to
+/// (shards / members, ceil(shards / members)) where they are tighter than that (64
+/// shards, 3 members: 15..27; 4 members: 11..21). Rendezvous alone stays within them
+/// for most address sets; for the rest, allocate() moves shards one at a time, each to
+/// the eligible member that weighs it highest (so then a join or a leave may move a few
 /// shards between other members too).
 std::pair<std::uint32_t, std::uint32_t> share_bounds(std::uint32_t shards, std::uint32_t members);
 

@@ -107,7 +107,11 @@ class system {
   /// data.mdb in a directory that held a journal), locked (another process writes
   /// there: names its pid, host and since when), not_found (read-only, no journal
   /// there) — and invalid_argument (contradicting settings: replicated without Kafka,
-  /// read_only with Kafka). The same result type as config::from_args (`strata::result`,
+  /// read_only with Kafka; a cluster node without Kafka, read-only, or with
+  /// cluster-shards != kafka-partitions; cluster-client without cluster-seeds).
+  /// With cluster settings (config::cluster_enabled) it also starts the cluster node
+  /// (docs/cluster.md): io_error names the address when it cannot listen there. With
+  /// cluster_client it opens no data directory: journal() must not be called then. The same result type as config::from_args (`strata::result`,
   /// errors.hpp).
   static result<std::unique_ptr<system>> open(config cfg);
 
@@ -161,7 +165,8 @@ class system {
   system_stats stats() const;
   const config& cfg() const noexcept;
   /// The node's journal (reads from any thread; never append: the writer owns that).
-  /// Opened with journal::open_read_only when cfg().read_only.
+  /// Opened with journal::open_read_only when cfg().read_only. None in client mode
+  /// (config::cluster_client): do not call it there.
   persistence::journal& journal() noexcept;
   /// The Kafka bridge publishing this system's journal (config::kafka), or nullptr when
   /// Kafka is off. Lag and progress: kafka_bridge()->stats(). Valid until shutdown.

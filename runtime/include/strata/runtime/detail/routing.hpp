@@ -13,8 +13,7 @@
 //   std::optional<command> decode_command(std::string_view);
 //   std::string encode_reply(const reply&);
 //   std::optional<reply> decode_reply(std::string_view);
-// (generated from the aggregate's .capnp). `has_wire_codec` detects them until
-// `strata::is_routable_v` exists in aggregate.hpp.
+// (generated from the aggregate's .capnp): `strata::is_routable_v<A>` (aggregate.hpp).
 //
 // Threads: pure helpers; read_at_owner blocks the calling thread (never an actor's).
 #pragma once
@@ -47,22 +46,9 @@ namespace strata::detail {
 class region;
 class reply_collector; // cluster_router.cpp
 
-/// True when `A` has the four wire-codec members (file comment).
-template <class, class = void>
-struct has_wire_codec : std::false_type {};
+/// True when `A` has the four wire-codec members (strata::is_routable_v, aggregate.hpp).
 template <class A>
-struct has_wire_codec<
-  A, std::enable_if_t<
-       std::is_same_v<decltype(A::encode_command(std::declval<const typename A::command&>())),
-                      std::string> &&
-       std::is_same_v<decltype(A::decode_command(std::declval<std::string_view>())),
-                      std::optional<typename A::command>> &&
-       std::is_same_v<decltype(A::encode_reply(std::declval<const typename A::reply&>())),
-                      std::string> &&
-       std::is_same_v<decltype(A::decode_reply(std::declval<std::string_view>())),
-                      std::optional<typename A::reply>>>> : std::true_type {};
-template <class A>
-constexpr bool has_wire_codec_v = has_wire_codec<A>::value;
+constexpr bool has_wire_codec_v = is_routable_v<A>;
 
 /// Where the outcome of a command received from another node goes: one slot of the
 /// reply batch to that node (cluster_router.cpp). Called once.
