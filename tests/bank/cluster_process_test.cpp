@@ -178,7 +178,15 @@ void verify_accounts(cluster_rig& rig, std::size_t through, const std::string& a
   }
 }
 
-/// `load --ack-log` through node `through` in the background.
+/// Starts nodes 0..2 and waits until they agree; the owner per shard.
+std::vector<std::string> start_three(cluster_rig& rig) {
+  for (std::size_t i = 0; i < 3; ++i)
+    rig.start_node(i);
+  return rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
+}
+
+/// `load --ack-log` through node `through` in the background, once it has acknowledged
+/// its first op.
 std::unique_ptr<process> start_load(cluster_rig& rig, std::size_t through, const std::string& log,
                                     std::uint64_t ops) {
   std::vector<std::string> args{"--cluster",
@@ -194,18 +202,22 @@ std::unique_ptr<process> start_load(cluster_rig& rig, std::size_t through, const
                                 log,
                                 "--seed",
                                 std::to_string(test_seed())};
-  return std::make_unique<process>(binary(), args, rig.dir().sub("load.out"),
-                                   rig.dir().sub("load.err"));
+  auto load =
+    std::make_unique<process>(binary(), args, rig.dir().sub("load.out"), rig.dir().sub("load.err"));
+  REQUIRE(eventually(
+    [&] {
+      return !slurp(log).empty() || load->exited();
+    },
+    std::chrono::seconds(60)));
+  return load;
 }
 
 } // namespace
 
 TEST_CASE("cluster: three nodes join, agree on one view and route commands to the owner") {
   cluster_rig rig;
-  for (std::size_t i = 0; i < 3; ++i)
-    rig.start_node(i);
+  auto owners = start_three(rig);
   std::set<std::string> up{rig.address(0), rig.address(1), rig.address(2)};
-  auto owners = rig.await_stable(0, up);
   // Every node answers with the same owners.
   for (std::size_t i = 1; i < 3; ++i)
     CHECK(rig.await_stable(i, up) == owners);
@@ -235,16 +247,9 @@ TEST_CASE("cluster: three nodes join, agree on one view and route commands to th
 
 TEST_CASE("cluster: a fourth node joins under load; no acknowledged op is lost") {
   cluster_rig rig;
-  for (std::size_t i = 0; i < 3; ++i)
-    rig.start_node(i);
-  auto before = rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
+  auto before = start_three(rig);
   const std::string log = rig.dir().sub("acks.log");
   auto load = start_load(rig, 0, log, 6000);
-  REQUIRE(eventually(
-    [&] {
-      return !slurp(log).empty() || load->exited();
-    },
-    std::chrono::seconds(60)));
   rig.start_node(3);
   auto after =
     rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2), rig.address(3)});
@@ -265,16 +270,9 @@ TEST_CASE("cluster: a fourth node joins under load; no acknowledged op is lost")
 
 TEST_CASE("cluster: a node leaves gracefully under load and exits 0 once its shards moved") {
   cluster_rig rig;
-  for (std::size_t i = 0; i < 3; ++i)
-    rig.start_node(i);
-  rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
+  start_three(rig);
   const std::string log = rig.dir().sub("acks.log");
   auto load = start_load(rig, 0, log, 6000);
-  REQUIRE(eventually(
-    [&] {
-      return !slurp(log).empty() || load->exited();
-    },
-    std::chrono::seconds(60)));
   rig.node(2).signal(SIGTERM);
   REQUIRE(rig.node(2).wait_exit(std::chrono::seconds(90)));
   INFO("node-2 stderr: " << rig.node(2).err());
