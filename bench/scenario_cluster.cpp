@@ -13,10 +13,11 @@
 // - rebalance: 3 nodes, 10k accounts with 10 events each (open + 9 deposits, through
 //   the cluster), every bridge drained; then a fourth node starts: the time from its
 //   start until every node's routes show the allocation of the 4-member view with every
-//   shard served, the moved shards, the events in the new node's journal after it (all
-//   the moved accounts' events: checked), and restored events/s against a raw
-//   librdkafka consumer reading the same partitions in the same run (`raw_ratio`,
-//   target >= 0.5).
+//   shard served (`seconds`), the moved shards, the events their new owners hold (every
+//   moved account has all its events there: checked; `events`), and restored events/s
+//   against a raw librdkafka consumer reading the same partitions in the same run
+//   (`raw_ratio`, target >= 0.5), and against kafka::restore_shard alone on them into a
+//   scratch journal (`restore_shard_alone_per_s`: the restore without the handoff).
 #include "kafka_raw.hpp"
 #include "scenario.hpp"
 
@@ -25,6 +26,7 @@
 #include "strata/cluster/node.hpp"
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/mock.hpp"
+#include "strata/kafka/restore.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/shard.hpp"
 #include "strata/runtime/all.hpp"
@@ -136,9 +138,12 @@ class test_cluster {
   /// Waits (up to `limit`) until every node's view has all nodes up and its routes
   /// equal the allocation of that view with every shard local or remote; returns the
   /// owner index per shard.
-  std::vector<std::size_t> wait_settled(std::chrono::seconds limit) {
+  /// `poll` (if any) runs before each check.
+  std::vector<std::size_t> wait_settled(std::chrono::seconds limit,
+                                        const std::function<void()>& poll = {}) {
     auto deadline = clock_type::now() + limit;
     for (;;) {
+      if (poll) poll();
       if (auto owners = settled()) return *owners;
       if (clock_type::now() > deadline)
         fail("cluster: the " + std::to_string(nodes_.size()) +
@@ -439,6 +444,32 @@ std::pair<std::uint64_t, double> raw_consume(const std::string& bootstrap,
   return {n, sw.seconds()};
 }
 
+/// kafka::restore_shard of the partitions `moved`, one after the other, into a fresh
+/// journal, as the cluster host calls it (event topic + snapshot topic); returns
+/// (events imported, s).
+std::pair<std::uint64_t, double> plain_restore(context& ctx, const std::string& bootstrap,
+                                               const std::vector<std::uint32_t>& moved) {
+  persistence::journal_options jo;
+  jo.env.path = ctx.fresh_dir("rebalance-plain-restore").string();
+  jo.env.sync = ctx.opts().nosync ? persistence::sync_mode::nosync : persistence::sync_mode::sync;
+  jo.env.map_size_bytes = std::size_t{1} << 30;
+  auto j = persistence::journal::open(jo);
+  if (!j) fail("journal::open: " + j.error().to_string());
+  strata::kafka::restore_options ro;
+  ro.bootstrap_servers = bootstrap;
+  ro.topics = {topic};
+  ro.snapshots = true;
+  std::uint64_t n = 0;
+  stopwatch sw;
+  for (auto s : moved) {
+    ro.shard = s;
+    auto rep = strata::kafka::restore_shard(**j, ro);
+    if (!rep) fail("restore_shard: " + rep.error().to_string());
+    n += rep->imported;
+  }
+  return {n, sw.seconds()};
+}
+
 result run_rebalance(context& ctx) {
   test_cluster tc{ctx, "rebalance"};
   for (int i = 0; i < 3; ++i)
@@ -460,8 +491,38 @@ result run_rebalance(context& ctx) {
   tc.add_node();
   double open_s = sw.seconds();
   double up_s = tc.wait_up(std::chrono::seconds(60), sw);
-  auto after = tc.wait_settled(std::chrono::seconds(120));
+  // When each shard's old owner stops serving it, and when a new owner serves it (as
+  // their own routes say): where the time of the handoff goes.
+  // A route's epoch is the shard's epoch as the node knows it: the new node seeing a
+  // higher one than before the join means the old owner handed the shard over (released:
+  // stopped and published) and the restore can begin.
+  std::vector<double> t_moving(shards, -1), t_served(shards, -1), t_handed(shards, -1);
+  std::vector<std::uint64_t> epoch0(shards);
+  for (std::uint32_t s = 0; s < shards; ++s)
+    epoch0[s] = tc.node(0).cluster_node()->route(s).epoch;
+  auto poll = [&] {
+    double now = sw.seconds();
+    auto r3 = tc.node(3).cluster_node()->routes();
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      if (t_handed[s] < 0 && s < r3.size() && r3[s].epoch > epoch0[s]) t_handed[s] = now;
+      if (t_moving[s] < 0 &&
+          tc.node(before[s]).cluster_node()->route(s).state != sc::shard_route::kind::local)
+        t_moving[s] = now;
+      if (t_served[s] < 0 && t_moving[s] >= 0 && s < r3.size() &&
+          r3[s].state == sc::shard_route::kind::local)
+        t_served[s] = now;
+    }
+  };
+  auto after = tc.wait_settled(std::chrono::seconds(120), poll);
   double join_s = sw.seconds();
+  double first_move = join_s, last_move = 0, longest = 0, last_handed = 0;
+  for (std::uint32_t s = 0; s < shards; ++s)
+    if (t_moving[s] >= 0) {
+      last_handed = std::max(last_handed, t_handed[s]);
+      first_move = std::min(first_move, t_moving[s]);
+      last_move = std::max(last_move, t_moving[s]);
+      if (t_served[s] >= 0) longest = std::max(longest, t_served[s] - t_moving[s]);
+    }
   std::vector<std::uint32_t> moved;
   for (std::uint32_t s = 0; s < shards; ++s)
     if (after[s] != before[s]) moved.push_back(s);
@@ -496,6 +557,23 @@ result run_rebalance(context& ctx) {
            " moved partitions");
   auto [raw_n, raw_s] = raw_consume(tc.bootstrap(), moved);
   double raw_rate = static_cast<double>(raw_n) / raw_s;
+  progress("rebalance: kafka::restore_shard alone on the same partitions");
+  auto [plain_n, plain_s] = plain_restore(ctx, tc.bootstrap(), moved);
+  if (plain_n != restored)
+    fail("rebalance: restore_shard alone imported " + std::to_string(plain_n) + " events, not " +
+         std::to_string(restored));
+  double plain_rate = static_cast<double>(plain_n) / plain_s;
+  double rate = static_cast<double>(restored) / join_s;
+  progress("rebalance: this round: " + std::to_string(moved.size()) + " shards, " +
+           std::to_string(restored) + " events serving after " + std::to_string(join_s) +
+           " s: " + std::to_string(static_cast<long>(rate)) + "/s; raw consumer " +
+           std::to_string(static_cast<long>(raw_rate)) + "/s (raw_ratio " +
+           std::to_string(rate / raw_rate) + "); restore_shard alone " +
+           std::to_string(static_cast<long>(plain_rate)) + "/s; up everywhere " +
+           std::to_string(up_s) + " s, old owners stop serving " + std::to_string(first_move) +
+           ".." + std::to_string(last_move) + " s, last handed over " +
+           std::to_string(last_handed) + " s, longest stop-to-serve " + std::to_string(longest) +
+           " s");
   result r;
   r.events = restored;
   r.seconds = join_s;
@@ -504,11 +582,17 @@ result run_rebalance(context& ctx) {
     .add("moved_accounts", moved_accounts)
     .add("open_s", open_s)
     .add("up_everywhere_s", up_s)
+    .add("first_stop_s", first_move)
+    .add("last_stop_s", last_move)
+    .add("longest_handoff_s", longest)
+    .add("last_handed_over_s", last_handed)
     .add("serving_after_s", join_s)
     .add("restore_per_s_after_up", static_cast<double>(restored) / (join_s - up_s))
     .add("raw_consumer_records", raw_n)
     .add("raw_consumer_per_s", raw_rate)
     .add("raw_ratio", r.events_per_s() / raw_rate)
+    .add("restore_shard_alone_per_s", plain_rate)
+    .add("restore_shard_alone_ratio", plain_rate / raw_rate)
     .add("accounts", static_cast<std::uint64_t>(n_ids))
     .add("events_per_account", deposits + 1);
 }
