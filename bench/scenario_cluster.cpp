@@ -368,8 +368,11 @@ result run_remote_local(context& ctx) {
   auto& f = start_remote_fixture(ctx);
   progress("remote-local: " + std::to_string(f.total) + " deposits from " +
            std::to_string(f.clients) + " clients, each on the node owning the account");
+  double cpu0 = process_cpu_seconds();
   double s = deposit_load{*f.tc, f.ids, f.local, f.acked}.run(f.total, f.clients);
-  return load_result(f, s, "owner");
+  return load_result(f, s, "owner")
+    .add("load_cpu_us_per_cmd",
+         (process_cpu_seconds() - cpu0) * 1e6 / static_cast<double>(f.total));
 }
 
 result run_remote(context& ctx) {
@@ -385,7 +388,9 @@ result run_remote(context& ctx) {
     before.push_back(tc.node(i).stats());
   progress("remote: " + std::to_string(f.total) + " deposits from " + std::to_string(f.clients) +
            " clients, each on a node that does not own the account");
+  double cpu0 = process_cpu_seconds();
   double s = deposit_load{tc, f.ids, f.remote, f.acked}.run(f.total, f.clients);
+  double cpu_us = (process_cpu_seconds() - cpu0) * 1e6 / static_cast<double>(f.total);
   std::uint64_t forwarded = 0, batches = 0, replies = 0, received = 0;
   for (std::size_t i = 0; i < tc.size(); ++i) {
     auto st = tc.node(i).stats();
@@ -404,6 +409,7 @@ result run_remote(context& ctx) {
     return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
   };
   return load_result(f, s, "non-owner")
+    .add("load_cpu_us_per_cmd", cpu_us)
     .add("forwarded", forwarded)
     .add("batches_sent", batches)
     .add("commands_per_batch", per(forwarded, batches))
