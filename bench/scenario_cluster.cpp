@@ -421,7 +421,7 @@ result run_remote(context& ctx) {
 // -- rebalance ------------------------------------------------------------------------------
 
 /// Writes `deposits` deposits of 1 cent to every account, each through a node chosen by
-/// the account (not timed).
+/// the account, then waits until every node's bridge published its journal (not timed).
 void write_history(test_cluster& tc, const std::vector<std::string>& ids, int deposits) {
   for (int d = 0; d < deposits; ++d) {
     auto failed =
@@ -433,6 +433,10 @@ void write_history(test_cluster& tc, const std::vector<std::string>& ids, int de
       });
     if (failed) fail("rebalance: " + std::to_string(failed) + " deposits failed");
   }
+  for (std::size_t i = 0; i < tc.size(); ++i)
+    if (auto left = tc.node(i).kafka_bridge()->drain(120'000); left != 0)
+      fail("rebalance: node " + std::to_string(i) + ": " + std::to_string(left) +
+           " events not published to Kafka");
 }
 
 /// Raw consumer over the partitions `moved` of the event topic; returns (records, s).
@@ -476,6 +480,107 @@ std::pair<std::uint64_t, double> plain_restore(context& ctx, const std::string& 
   return {n, sw.seconds()};
 }
 
+/// When each shard's old owner stops serving it, when the new node sees it handed over
+/// and when the new node serves it (as their own routes say): where a join's time goes.
+/// A route's epoch is the shard's epoch as the node knows it: the new node (index 3)
+/// seeing a higher one than before the join means the old owner released the shard
+/// (stopped, published) and handed it over, so the restore can begin.
+struct handoff_timeline {
+  test_cluster& tc;
+  std::vector<std::size_t> before; // owner index per shard before the join
+  std::vector<double> stopped, handed, served;
+  std::vector<std::uint64_t> epoch0;
+  double first_stop = 0, last_stop = 0, last_handed = 0, longest = 0;
+
+  handoff_timeline(test_cluster& c, std::vector<std::size_t> owners)
+    : tc(c), before(std::move(owners)), stopped(shards, -1), handed(shards, -1), served(shards, -1),
+      epoch0(shards) {
+    for (std::uint32_t s = 0; s < shards; ++s)
+      epoch0[s] = tc.node(0).cluster_node()->route(s).epoch;
+  }
+
+  void poll(double now) {
+    auto r3 = tc.node(3).cluster_node()->routes();
+    for (std::uint32_t s = 0; s < shards && s < r3.size(); ++s) {
+      if (handed[s] < 0 && r3[s].epoch > epoch0[s]) handed[s] = now;
+      if (stopped[s] < 0 &&
+          tc.node(before[s]).cluster_node()->route(s).state != sc::shard_route::kind::local)
+        stopped[s] = now;
+      if (served[s] < 0 && stopped[s] >= 0 && r3[s].state == sc::shard_route::kind::local)
+        served[s] = now;
+    }
+  }
+
+  void summarize() {
+    first_stop = 1e9;
+    for (std::uint32_t s = 0; s < shards; ++s)
+      if (stopped[s] >= 0) {
+        first_stop = std::min(first_stop, stopped[s]);
+        last_stop = std::max(last_stop, stopped[s]);
+        last_handed = std::max(last_handed, handed[s]);
+        if (served[s] >= 0) longest = std::max(longest, served[s] - stopped[s]);
+      }
+    if (first_stop > last_stop) first_stop = 0;
+  }
+};
+
+/// Checks that every account's owner after the join holds its `events` events and the
+/// new node (index 3) no account it does not own; returns (events, accounts) of the
+/// moved shards. Rendezvous moves shards only to the new node, except for the rare
+/// address sets where the share bounds move a few between old nodes too
+/// (allocation.hpp): those count as moved as well.
+std::pair<std::uint64_t, std::uint64_t> check_moved(test_cluster& tc,
+                                                    const std::vector<std::string>& ids,
+                                                    const std::vector<std::size_t>& before,
+                                                    const std::vector<std::size_t>& after,
+                                                    std::uint64_t events) {
+  std::uint64_t restored = 0, accounts = 0;
+  for (const auto& id : ids) {
+    auto pid = strata::make_persistence_id("account", id);
+    auto s = shard_of_id(id);
+    bool was_moved = after[s] != before[s];
+    auto head = tc.node(after[s]).journal().highest_seq(pid);
+    if (!head) fail("rebalance: highest_seq(" + pid + "): " + head.error().to_string());
+    if (*head != events)
+      fail("rebalance: " + pid + " has " + std::to_string(*head) + " events on its owner (node " +
+           std::to_string(after[s]) + (was_moved ? ", moved" : "") + "), not " +
+           std::to_string(events));
+    if (after[s] != 3)
+      if (auto h3 = tc.node(3).journal().highest_seq(pid); !h3 || *h3 != 0)
+        fail("rebalance: the new node holds " + pid + " it does not own");
+    if (was_moved) {
+      restored += *head;
+      ++accounts;
+    }
+  }
+  return {restored, accounts};
+}
+
+/// What the cluster host does per acquired shard besides restore_shard: listing the
+/// topics (a metadata request on a new handle) and appending the claim record (a new
+/// producer, flushed); timed on the new node (index 3) for the shards it now owns,
+/// re-claiming each under the epoch it holds (same member and epoch: a restore skips
+/// claims). Returns the mean ms of each. After every other measurement.
+std::pair<double, double> per_shard_extras(test_cluster& tc,
+                                           const std::vector<std::uint32_t>& mine) {
+  auto* bridge = tc.node(3).kafka_bridge();
+  auto routes = tc.node(3).cluster_node()->routes();
+  double list_s = 0, claim_s = 0;
+  for (auto s : mine) {
+    stopwatch sw;
+    auto l =
+      strata::kafka::list_event_topics(tc.bootstrap(), bridge->options().topic_prefix, "", 60'000);
+    if (!l) fail("rebalance: list_event_topics: " + l.error().to_string());
+    list_s += sw.seconds();
+    sw.restart();
+    if (auto st = bridge->append_claim(s, routes[s].epoch, 60'000); !st.ok())
+      fail("rebalance: append_claim: " + st.to_string());
+    claim_s += sw.seconds();
+  }
+  auto n = static_cast<double>(std::max<std::size_t>(mine.size(), 1));
+  return {list_s * 1000 / n, claim_s * 1000 / n};
+}
+
 result run_rebalance(context& ctx) {
   test_cluster tc{ctx, "rebalance"};
   for (int i = 0; i < 3; ++i)
@@ -488,74 +593,24 @@ result run_rebalance(context& ctx) {
            std::to_string(deposits + 1) + " events through 3 nodes (not timed)");
   open_accounts(tc, ids);
   write_history(tc, ids, deposits);
-  for (std::size_t i = 0; i < tc.size(); ++i)
-    if (auto left = tc.node(i).kafka_bridge()->drain(120'000); left != 0)
-      fail("rebalance: node " + std::to_string(i) + ": " + std::to_string(left) +
-           " events not published to Kafka");
   progress("rebalance: a fourth node joins");
   stopwatch sw;
   tc.add_node();
   double open_s = sw.seconds();
   double up_s = tc.wait_up(std::chrono::seconds(60), sw);
-  // When each shard's old owner stops serving it, and when a new owner serves it (as
-  // their own routes say): where the time of the handoff goes.
-  // A route's epoch is the shard's epoch as the node knows it: the new node seeing a
-  // higher one than before the join means the old owner handed the shard over (released:
-  // stopped and published) and the restore can begin.
-  std::vector<double> t_moving(shards, -1), t_served(shards, -1), t_handed(shards, -1);
-  std::vector<std::uint64_t> epoch0(shards);
-  for (std::uint32_t s = 0; s < shards; ++s)
-    epoch0[s] = tc.node(0).cluster_node()->route(s).epoch;
-  auto poll = [&] {
-    double now = sw.seconds();
-    auto r3 = tc.node(3).cluster_node()->routes();
-    for (std::uint32_t s = 0; s < shards; ++s) {
-      if (t_handed[s] < 0 && s < r3.size() && r3[s].epoch > epoch0[s]) t_handed[s] = now;
-      if (t_moving[s] < 0 &&
-          tc.node(before[s]).cluster_node()->route(s).state != sc::shard_route::kind::local)
-        t_moving[s] = now;
-      if (t_served[s] < 0 && t_moving[s] >= 0 && s < r3.size() &&
-          r3[s].state == sc::shard_route::kind::local)
-        t_served[s] = now;
-    }
-  };
-  auto after = tc.wait_settled(std::chrono::seconds(120), poll);
+  handoff_timeline tl{tc, before};
+  auto after = tc.wait_settled(std::chrono::seconds(120), [&] {
+    tl.poll(sw.seconds());
+  });
   double join_s = sw.seconds();
-  double first_move = join_s, last_move = 0, longest = 0, last_handed = 0;
-  for (std::uint32_t s = 0; s < shards; ++s)
-    if (t_moving[s] >= 0) {
-      last_handed = std::max(last_handed, t_handed[s]);
-      first_move = std::min(first_move, t_moving[s]);
-      last_move = std::max(last_move, t_moving[s]);
-      if (t_served[s] >= 0) longest = std::max(longest, t_served[s] - t_moving[s]);
-    }
+  tl.summarize();
   std::vector<std::uint32_t> moved;
   for (std::uint32_t s = 0; s < shards; ++s)
     if (after[s] != before[s]) moved.push_back(s);
-  // Rendezvous moves shards only to the new node, except for the rare address sets
-  // where the share bounds move a few between old nodes too (allocation.hpp). Every
-  // moved account's new owner holds all its events; the new node holds no other.
-  std::uint64_t restored = 0, moved_accounts = 0, to_new = 0;
+  auto [restored, moved_accounts] = check_moved(tc, ids, before, after, deposits + 1);
+  std::uint64_t to_new = 0;
   for (auto s : moved)
     to_new += after[s] == 3 ? 1 : 0;
-  for (const auto& id : ids) {
-    auto pid = strata::make_persistence_id("account", id);
-    auto s = shard_of_id(id);
-    bool was_moved = after[s] != before[s];
-    auto head = tc.node(after[s]).journal().highest_seq(pid);
-    if (!head) fail("rebalance: highest_seq(" + pid + "): " + head.error().to_string());
-    if (*head != static_cast<std::uint64_t>(deposits + 1))
-      fail("rebalance: " + pid + " has " + std::to_string(*head) + " events on its owner (node " +
-           std::to_string(after[s]) + (was_moved ? ", moved" : "") + "), not " +
-           std::to_string(deposits + 1));
-    if (after[s] != 3)
-      if (auto h3 = tc.node(3).journal().highest_seq(pid); !h3 || *h3 != 0)
-        fail("rebalance: the new node holds " + pid + " it does not own");
-    if (was_moved) {
-      restored += *head;
-      ++moved_accounts;
-    }
-  }
   check_balances(tc, ids, [&](std::size_t) {
     return std::int64_t{deposits};
   });
@@ -569,6 +624,10 @@ result run_rebalance(context& ctx) {
     fail("rebalance: restore_shard alone imported " + std::to_string(plain_n) + " events, not " +
          std::to_string(restored));
   double plain_rate = static_cast<double>(plain_n) / plain_s;
+  std::vector<std::uint32_t> mine;
+  for (auto s : moved)
+    if (after[s] == 3) mine.push_back(s);
+  auto [list_ms, claim_ms] = per_shard_extras(tc, mine);
   double rate = static_cast<double>(restored) / join_s;
   progress("rebalance: this round: " + std::to_string(moved.size()) + " shards, " +
            std::to_string(restored) + " events serving after " + std::to_string(join_s) +
@@ -576,10 +635,11 @@ result run_rebalance(context& ctx) {
            std::to_string(static_cast<long>(raw_rate)) + "/s (raw_ratio " +
            std::to_string(rate / raw_rate) + "); restore_shard alone " +
            std::to_string(static_cast<long>(plain_rate)) + "/s; up everywhere " +
-           std::to_string(up_s) + " s, old owners stop serving " + std::to_string(first_move) +
-           ".." + std::to_string(last_move) + " s, last handed over " +
-           std::to_string(last_handed) + " s, longest stop-to-serve " + std::to_string(longest) +
-           " s");
+           std::to_string(up_s) + " s, old owners stop serving " + std::to_string(tl.first_stop) +
+           ".." + std::to_string(tl.last_stop) + " s, last handed over " +
+           std::to_string(tl.last_handed) + " s, longest stop-to-serve " +
+           std::to_string(tl.longest) + " s; per shard: list topics " + std::to_string(list_ms) +
+           " ms, claim " + std::to_string(claim_ms) + " ms");
   result r;
   r.events = restored;
   r.seconds = join_s;
@@ -588,12 +648,14 @@ result run_rebalance(context& ctx) {
     .add("moved_accounts", moved_accounts)
     .add("open_s", open_s)
     .add("up_everywhere_s", up_s)
-    .add("first_stop_s", first_move)
-    .add("last_stop_s", last_move)
-    .add("longest_handoff_s", longest)
-    .add("last_handed_over_s", last_handed)
+    .add("first_stop_s", tl.first_stop)
+    .add("last_stop_s", tl.last_stop)
+    .add("longest_handoff_s", tl.longest)
+    .add("last_handed_over_s", tl.last_handed)
     .add("serving_after_s", join_s)
     .add("restore_per_s_after_up", static_cast<double>(restored) / (join_s - up_s))
+    .add("list_topics_ms", list_ms)
+    .add("append_claim_ms", claim_ms)
     .add("raw_consumer_records", raw_n)
     .add("raw_consumer_per_s", raw_rate)
     .add("raw_ratio", r.events_per_s() / raw_rate)
