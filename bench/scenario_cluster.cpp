@@ -1,9 +1,9 @@
-// Scenarios `remote` and `rebalance` (issue 10, docs/cluster.md, docs/performance.md
-// "Cluster"): strata::system cluster nodes in this process on loopback, over an
-// in-process librdkafka mock cluster (3 brokers; topics strata.account and
+// Scenarios `remote-local`, `remote` and `rebalance` (issue 10, docs/cluster.md,
+// docs/performance.md "Cluster"): strata::system cluster nodes in this process on
+// loopback, over an in-process librdkafka mock cluster (3 brokers; topics strata.account and
 // strata.account.snapshots, 64 partitions), with the bank sample's account (it has
 // the wire codec, so commands for another node's shard are forwarded to it).
-// Both run only when named.
+// All run only when named.
 // - remote-local, remote (name both: `strata-bench remote-local remote`): 3 nodes, 10k
 //   opened accounts (not timed), shared by the two in a round; closed-loop clients
 //   (ask_async) deposit 1 cent, in remote-local each on the node that owns the
