@@ -14,6 +14,7 @@
 // - restore: kafka::restore_shard for each of the 64 shards into one fresh journal
 //   (decode every envelope, skip claims, journal::import in batches of 10k; fsync per
 //   batch unless --nosync), then checks every event was imported.
+#include "kafka_raw.hpp"
 #include "scenario.hpp"
 
 #include "strata/kafka/bridge.hpp"
@@ -31,6 +32,74 @@
 #include <vector>
 
 namespace strata::bench {
+
+namespace {
+/// The consumer properties of restore_shard (kafka/src/restore.cpp).
+rd_kafka_t* raw_consumer(const std::string& bootstrap) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (auto [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", bootstrap},
+                                                        {"group.id", "strata-bench-raw"},
+                                                        {"enable.auto.commit", "false"},
+                                                        {"enable.auto.offset.store", "false"},
+                                                        {"enable.partition.eof", "false"},
+                                                        {"auto.offset.reset", "earliest"},
+                                                        {"fetch.wait.max.ms", "10"},
+                                                        {"log_level", "3"}})
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+      fail("raw consumer: " + k + ": " + errstr);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) fail(std::string{"raw consumer: "} + errstr);
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+} // namespace
+
+void watermarks(const std::string& bootstrap, const std::string& topic, std::uint32_t shards,
+                std::vector<std::int64_t>& lo, std::vector<std::int64_t>& hi) {
+  char errstr[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof(errstr));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) fail(std::string{"restore: consumer: "} + errstr);
+  lo.assign(shards, 0);
+  hi.assign(shards, 0);
+  for (std::uint32_t s = 0; s < shards; ++s)
+    if (auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), static_cast<std::int32_t>(s),
+                                                    &lo[s], &hi[s], 10'000))
+      fail("restore: watermarks of partition " + std::to_string(s) + ": " + rd_kafka_err2str(err));
+  rd_kafka_destroy(rk);
+}
+
+std::uint64_t raw_read(const std::string& bootstrap, const std::string& topic, std::uint32_t shard,
+                       std::int64_t end, std::uint64_t& checksum) {
+  if (end == 0) return 0;
+  rd_kafka_t* rk = raw_consumer(bootstrap);
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic.c_str(), static_cast<std::int32_t>(shard))->offset = 0;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  std::uint64_t n = 0;
+  std::int64_t next = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (next < end) {
+    if (std::chrono::steady_clock::now() > deadline) fail("raw consumer: timed out");
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (!m->err && m->offset < end) {
+      ++n;
+      next = m->offset + 1;
+      if (m->len) checksum += static_cast<const unsigned char*>(m->payload)[m->len / 2];
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return n;
+}
+
 namespace {
 
 namespace sp = strata::persistence;
@@ -85,23 +154,6 @@ void write_events(sp::journal& j, const options& o) {
   }
 }
 
-/// Low and high watermarks of every shard's partition.
-void watermarks(const std::string& bootstrap, std::vector<std::int64_t>& lo,
-                std::vector<std::int64_t>& hi) {
-  char errstr[256];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof(errstr));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (!rk) fail(std::string{"restore: consumer: "} + errstr);
-  lo.assign(shards, 0);
-  hi.assign(shards, 0);
-  for (std::uint32_t s = 0; s < shards; ++s)
-    if (auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), static_cast<std::int32_t>(s),
-                                                    &lo[s], &hi[s], 10'000))
-      fail("restore: watermarks of partition " + std::to_string(s) + ": " + rd_kafka_err2str(err));
-  rd_kafka_destroy(rk);
-}
-
 restore_fixture& fixture(context& ctx) {
   static std::unique_ptr<restore_fixture> f;
   if (f) return *f;
@@ -127,7 +179,7 @@ restore_fixture& fixture(context& ctx) {
   b->reset();
   (void)(*j)->close();
   std::vector<std::int64_t> lo;
-  watermarks(fx->mock->bootstrap_servers(), lo, fx->end_offsets);
+  watermarks(fx->mock->bootstrap_servers(), topic, shards, lo, fx->end_offsets);
   for (std::uint32_t s = 0; s < shards; ++s)
     if (lo[s] != 0)
       fail("restore: partition " + std::to_string(s) +
@@ -137,62 +189,13 @@ restore_fixture& fixture(context& ctx) {
   return *f;
 }
 
-/// The consumer properties of restore_shard (kafka/src/restore.cpp).
-rd_kafka_t* raw_consumer(const std::string& bootstrap) {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (auto [k, v] :
-       std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", bootstrap},
-                                                        {"group.id", "strata-bench-raw"},
-                                                        {"enable.auto.commit", "false"},
-                                                        {"enable.auto.offset.store", "false"},
-                                                        {"enable.partition.eof", "false"},
-                                                        {"auto.offset.reset", "earliest"},
-                                                        {"fetch.wait.max.ms", "10"},
-                                                        {"log_level", "3"}})
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-      fail("raw consumer: " + k + ": " + errstr);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (!rk) fail(std::string{"raw consumer: "} + errstr);
-  rd_kafka_poll_set_consumer(rk);
-  return rk;
-}
-
-/// Reads partition `shard` from offset 0 to `end`; returns the records read.
-std::uint64_t raw_read(const std::string& bootstrap, std::uint32_t shard, std::int64_t end,
-                       std::uint64_t& checksum) {
-  if (end == 0) return 0;
-  rd_kafka_t* rk = raw_consumer(bootstrap);
-  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic.c_str(), static_cast<std::int32_t>(shard))->offset = 0;
-  rd_kafka_assign(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  std::uint64_t n = 0;
-  std::int64_t next = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (next < end) {
-    if (std::chrono::steady_clock::now() > deadline) fail("raw consumer: timed out");
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) continue;
-    if (!m->err && m->offset < end) {
-      ++n;
-      next = m->offset + 1;
-      if (m->len) checksum += static_cast<const unsigned char*>(m->payload)[m->len / 2];
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return n;
-}
-
 result run_baseline_consume(context& ctx) {
   auto& f = fixture(ctx);
   const auto& bs = f.mock->bootstrap_servers();
   stopwatch sw;
   std::uint64_t n = 0, checksum = 0;
   for (std::uint32_t s = 0; s < shards; ++s)
-    n += raw_read(bs, s, f.end_offsets[s], checksum);
+    n += raw_read(bs, topic, s, f.end_offsets[s], checksum);
   result r;
   r.seconds = sw.seconds();
   r.events = n;
