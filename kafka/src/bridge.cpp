@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <pthread.h>
 #include <set>
@@ -93,21 +94,32 @@ constexpr const char* snapshot_content_type = "application/x-capnp; schema=strat
 void* const snapshot_opaque = reinterpret_cast<void*>(~std::uintptr_t{0});
 constexpr std::size_t snapshots_per_round = 1'000;
 
-// The delivery reports of one append_claim call.
-struct claim_delivery {
+// The delivery reports of one append_claim or publish_checkpoint call.
+struct side_delivery {
   std::atomic<std::size_t> acked{0};
   std::mutex mu;
   std::string errors; // guarded by mu
 };
 
-void claim_dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  auto* d = static_cast<claim_delivery*>(opaque);
+void side_dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* d = static_cast<side_delivery*>(opaque);
   if (!m->err) {
     d->acked.fetch_add(1);
     return;
   }
   std::lock_guard<std::mutex> g{d->mu};
   d->errors += std::string{"; "} + rd_kafka_topic_name(m->rkt) + ": " + rd_kafka_err2str(m->err);
+}
+
+// The headers of a snapshot record: its seq, the shard's epoch, the content type.
+rd_kafka_headers_t* snapshot_headers(std::uint64_t seq, std::uint64_t epoch) {
+  const auto sq = std::to_string(seq), e = std::to_string(epoch);
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(3);
+  rd_kafka_header_add(hdrs, "strata.seq", -1, sq.data(), static_cast<ssize_t>(sq.size()));
+  rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                      e.data(), static_cast<ssize_t>(e.size()));
+  rd_kafka_header_add(hdrs, "content-type", -1, snapshot_content_type, -1);
+  return hdrs;
 }
 
 // Produces the claim record to partition `shard` of `topic`. Errors: unavailable.
@@ -426,12 +438,7 @@ struct bridge::impl {
     if (!*snap) return true;
     const auto shard = shard_of(pid, opts.num_partitions);
     const auto value = encode_snapshot(**snap);
-    const auto seq = std::to_string((*snap)->seq), epoch = std::to_string(epochs[shard].load());
-    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(3);
-    rd_kafka_header_add(hdrs, "strata.seq", -1, seq.data(), static_cast<ssize_t>(seq.size()));
-    rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
-                        epoch.data(), static_cast<ssize_t>(epoch.size()));
-    rd_kafka_header_add(hdrs, "content-type", -1, snapshot_content_type, -1);
+    rd_kafka_headers_t* hdrs = snapshot_headers((*snap)->seq, epochs[shard].load());
     auto err = rd_kafka_producev(rk.get(), RD_KAFKA_V_RKT(topic(snap_type).rkt),
                                  RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(shard)),
                                  RD_KAFKA_V_KEY(pid.data(), pid.size()),
@@ -471,6 +478,15 @@ struct bridge::impl {
 
   // The producer's librdkafka properties, producer_config last. Errors:
   // invalid_argument (producer_config overrides a property the guarantees depend on).
+  result<producer_ptr> side_producer(const char* client_id, side_delivery& d) const;
+  struct checkpoint_group;
+  result<std::map<std::string, checkpoint_group>>
+  checkpoint_groups(const std::vector<std::string>& pids) const;
+  result<std::size_t> produce_checkpoint(rd_kafka_t* rk, const std::string& type,
+                                         const checkpoint_group& g, std::uint32_t shard,
+                                         std::uint64_t epoch, std::uint32_t timeout_ms,
+                                         checkpoint_report& out) const;
+
   result<properties> producer_properties() const {
     properties props = {
       {"bootstrap.servers", opts.bootstrap_servers},
@@ -1087,6 +1103,29 @@ std::uint64_t bridge::epoch(std::uint32_t shard) const noexcept {
   return shard < impl_->opts.num_partitions ? impl_->epochs[shard].load() : 0;
 }
 
+// A producer beside the bridge's (its configuration, idempotent, linger 0) whose
+// delivery reports count into `d`: append_claim and publish_checkpoint use one, so
+// they do not queue behind the bridge's backlog.
+result<producer_ptr> bridge::impl::side_producer(const char* client_id, side_delivery& d) const {
+  auto props = producer_properties();
+  if (!props) return props.error();
+  props->emplace_back("client.id", client_id);
+  props->emplace_back("linger.ms", "0");
+  props->emplace_back("statistics.interval.ms", "0");
+  status bad;
+  rd_kafka_conf_t* conf = make_conf(*props, bad);
+  if (!conf) return bad;
+  rd_kafka_conf_set_opaque(conf, &d);
+  rd_kafka_conf_set_dr_msg_cb(conf, &side_dr_cb);
+  char errstr[512];
+  producer_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))};
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return status{errc::invalid_argument, std::string{"cannot create a producer: "} + errstr};
+  }
+  return rk;
+}
+
 status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms) {
   auto& m = *impl_;
   const auto what = "kafka bridge: claim of shard " + std::to_string(shard) + " under epoch " +
@@ -1098,28 +1137,14 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
   if (topics.empty())
     return {errc::invalid_argument, what + ": the bridge knows no topic yet (list the "
                                            "aggregate types in bridge_options::types)"};
-  auto props = m.producer_properties();
-  if (!props) return props.error();
-  props->emplace_back("client.id", "strata-kafka-claim");
-  props->emplace_back("linger.ms", "0");
-  props->emplace_back("statistics.interval.ms", "0");
-  status bad;
-  rd_kafka_conf_t* conf = impl::make_conf(*props, bad);
-  if (!conf) return bad;
-  claim_delivery d;
-  rd_kafka_conf_set_opaque(conf, &d);
-  rd_kafka_conf_set_dr_msg_cb(conf, &claim_dr_cb);
-  char errstr[512];
-  producer_ptr rk{rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))};
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    return {errc::invalid_argument, what + ": cannot create a producer: " + errstr};
-  }
+  side_delivery d;
+  auto rk = m.side_producer("strata-kafka-claim", d);
+  if (!rk) return {rk.error().code(), what + ": " + rk.error().message()};
   const auto value = encode_claim_value({shard, epoch, m.opts.member});
   for (const auto& t : topics)
-    if (auto st = produce_claim(rk.get(), t, shard, epoch, m.opts.member, value); !st.ok())
+    if (auto st = produce_claim(rk->get(), t, shard, epoch, m.opts.member, value); !st.ok())
       return st;
-  rd_kafka_flush(rk.get(), static_cast<int>(timeout_ms)); // serves the delivery reports
+  rd_kafka_flush(rk->get(), static_cast<int>(timeout_ms)); // serves the delivery reports
   if (d.acked.load() == topics.size()) return set_epoch(shard, epoch);
   std::string names;
   for (const auto& t : topics)
@@ -1130,6 +1155,121 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
                                ") acknowledged within " + std::to_string(timeout_ms) + " ms" +
                                d.errors + "; is Kafka reachable at " + m.opts.bootstrap_servers +
                                "? Retry with the same epoch"};
+}
+
+// The streams of one type in a checkpoint, with their latest snapshots; `uncovered`
+// when one of them has events past its latest snapshot (that topic gets no checkpoint).
+struct bridge::impl::checkpoint_group {
+  std::vector<snapshot_record> snapshots;
+  std::string uncovered; // the first stream not covered, for the report
+};
+
+result<std::map<std::string, bridge::impl::checkpoint_group>>
+bridge::impl::checkpoint_groups(const std::vector<std::string>& pids) const {
+  std::map<std::string, checkpoint_group> groups;
+  for (const auto& pid : pids) {
+    auto& g = groups[type_of(pid)];
+    if (!g.uncovered.empty()) continue;
+    auto head = j->highest_seq(pid);
+    if (!head) return head.error();
+    auto snap = j->snapshots().load_latest(pid);
+    if (!snap) return snap.error();
+    if (!*snap || (*snap)->seq < *head) {
+      g.uncovered = pid;
+      g.snapshots.clear();
+      continue;
+    }
+    g.snapshots.push_back(std::move(**snap));
+  }
+  return groups;
+}
+
+// Produces the snapshots of `g` and then the checkpoint at the event partition's high
+// watermark to partition `shard` of the type's snapshot topic. Returns the records
+// produced (their delivery reports count into the side producer's side_delivery).
+result<std::size_t> bridge::impl::produce_checkpoint(rd_kafka_t* rk, const std::string& type,
+                                                     const checkpoint_group& g,
+                                                     std::uint32_t shard, std::uint64_t epoch,
+                                                     std::uint32_t timeout_ms,
+                                                     checkpoint_report& out) const {
+  const auto events = opts.topic_prefix + type, snaps = events + opts.snapshot_topic_suffix;
+  std::int64_t lo = 0, hi = 0;
+  auto err = rd_kafka_query_watermark_offsets(rk, events.c_str(), static_cast<std::int32_t>(shard),
+                                              &lo, &hi, static_cast<int>(timeout_ms));
+  if (err)
+    return status{errc::unavailable, "topic '" + events + "' partition " + std::to_string(shard) +
+                                       ": no high watermark (" + rd_kafka_err2str(err) + ")"};
+  std::size_t produced = 0;
+  const auto part = static_cast<std::int32_t>(shard);
+  for (const auto& s : g.snapshots) {
+    auto value = encode_snapshot(s);
+    rd_kafka_headers_t* hdrs = snapshot_headers(s.seq, epoch);
+    auto e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(snaps.c_str()), RD_KAFKA_V_PARTITION(part),
+                               RD_KAFKA_V_KEY(s.persistence_id.data(), s.persistence_id.size()),
+                               RD_KAFKA_V_VALUE(value.data(), value.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                               RD_KAFKA_V_TIMESTAMP(s.timestamp_ns / 1'000'000), RD_KAFKA_V_END);
+    if (e) {
+      rd_kafka_headers_destroy(hdrs);
+      return status{errc::unavailable, "snapshot of '" + s.persistence_id + "' to '" + snaps +
+                                         "': " + rd_kafka_err2str(e)};
+    }
+    ++produced;
+  }
+  const auto value = encode_checkpoint_value({shard, hi, epoch, opts.member});
+  const auto offset = std::to_string(hi), ep = std::to_string(epoch);
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+  rd_kafka_header_add(hdrs, checkpoint_header.data(), static_cast<ssize_t>(checkpoint_header.size()),
+                      offset.data(), static_cast<ssize_t>(offset.size()));
+  rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
+                      ep.data(), static_cast<ssize_t>(ep.size()));
+  auto e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(snaps.c_str()), RD_KAFKA_V_PARTITION(part),
+                             RD_KAFKA_V_KEY(checkpoint_key.data(), checkpoint_key.size()),
+                             RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                             RD_KAFKA_V_TIMESTAMP(now_ns() / 1'000'000), RD_KAFKA_V_END);
+  if (e) {
+    rd_kafka_headers_destroy(hdrs);
+    return status{errc::unavailable, "checkpoint to '" + snaps + "': " + rd_kafka_err2str(e)};
+  }
+  out.topics.push_back({events, hi});
+  out.snapshots += g.snapshots.size();
+  return produced + 1;
+}
+
+result<checkpoint_report> bridge::publish_checkpoint(std::uint32_t shard, std::uint64_t epoch,
+                                                     const std::vector<std::string>& pids,
+                                                     std::uint32_t timeout_ms) {
+  auto& m = *impl_;
+  const auto what = "kafka bridge: checkpoint of shard " + std::to_string(shard) + " (epoch " +
+                    std::to_string(epoch) + ")";
+  if (shard >= m.opts.num_partitions)
+    return status{errc::invalid_argument, what + ": shard out of range (num_partitions " +
+                                            std::to_string(m.opts.num_partitions) + ")"};
+  auto groups = m.checkpoint_groups(pids);
+  if (!groups) return status{groups.error().code(), what + ": " + groups.error().message()};
+  side_delivery d;
+  auto rk = m.side_producer("strata-kafka-checkpoint", d);
+  if (!rk) return status{rk.error().code(), what + ": " + rk.error().message()};
+  checkpoint_report out;
+  std::size_t produced = 0;
+  for (const auto& [type, g] : *groups) {
+    if (!g.uncovered.empty()) {
+      out.uncovered.push_back(g.uncovered);
+      continue;
+    }
+    auto n = m.produce_checkpoint(rk->get(), type, g, shard, epoch, timeout_ms, out);
+    if (!n) return status{n.error().code(), what + ": " + n.error().message()};
+    produced += *n;
+  }
+  rd_kafka_flush(rk->get(), static_cast<int>(timeout_ms));
+  if (d.acked.load() == produced) return out;
+  std::lock_guard<std::mutex> g{d.mu};
+  return status{errc::unavailable, what + ": " + std::to_string(d.acked.load()) + " of " +
+                                     std::to_string(produced) +
+                                     " records acknowledged within " + std::to_string(timeout_ms) +
+                                     " ms" + d.errors + "; is Kafka reachable at " +
+                                     m.opts.bootstrap_servers + "?"};
 }
 
 std::vector<std::string> bridge::known_topics() const {

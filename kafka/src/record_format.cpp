@@ -40,4 +40,23 @@ result<claim> parse_claim_value(std::string_view value) {
   return c;
 }
 
+std::string encode_checkpoint_value(const checkpoint& c) {
+  return "shard=" + std::to_string(c.shard) + " offset=" + std::to_string(c.offset) +
+         " epoch=" + std::to_string(c.epoch) + " member=" + c.member;
+}
+
+result<checkpoint> parse_checkpoint_value(std::string_view value) {
+  checkpoint c;
+  auto in = value;
+  constexpr std::string_view member = "member=";
+  if (!take_number(in, "shard", c.shard) || !take_number(in, "offset", c.offset) ||
+      c.offset < 0 || !take_number(in, "epoch", c.epoch) || in.substr(0, member.size()) != member)
+    return status{errc::corrupt, "kafka checkpoint record: value '" +
+                                   std::string(value.substr(0, 200)) +
+                                   "' is not 'shard=<n> offset=<n> epoch=<n> member=<text>'"};
+  in.remove_prefix(member.size());
+  c.member = std::string(in);
+  return c;
+}
+
 } // namespace strata::kafka

@@ -9,18 +9,25 @@
 
 namespace strata::kafka::detail {
 
-/// A claim record (record_format.hpp): its key is claim_key and it carries the
-/// claim_header. The key is compared first, so an event record costs one memcmp.
-inline bool is_claim(const rd_kafka_message_t* m) {
-  if (m->key_len != claim_key.size() ||
-      std::string_view{static_cast<const char*>(m->key), m->key_len} != claim_key)
+/// A record with key `key` that carries header `header`: claims and checkpoints
+/// (record_format.hpp). The key is compared first, so an event record costs one memcmp.
+inline bool is_marked(const rd_kafka_message_t* m, std::string_view key, std::string_view header) {
+  if (m->key_len != key.size() || std::string_view{static_cast<const char*>(m->key), m->key_len} != key)
     return false;
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
   const void* v = nullptr;
   size_t n = 0;
-  std::string name{claim_header};
+  std::string name{header};
   return rd_kafka_header_get_last(hdrs, name.c_str(), &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/// A claim record (record_format.hpp).
+inline bool is_claim(const rd_kafka_message_t* m) { return is_marked(m, claim_key, claim_header); }
+
+/// A checkpoint record of a snapshot topic (record_format.hpp).
+inline bool is_checkpoint(const rd_kafka_message_t* m) {
+  return is_marked(m, checkpoint_key, checkpoint_header);
 }
 
 } // namespace strata::kafka::detail

@@ -1,5 +1,6 @@
 #include "strata/kafka/restore.hpp"
 
+#include "reader_util.hpp"
 #include "record_util.hpp"
 
 #include "strata/persistence/codec.hpp"
@@ -27,17 +28,13 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-struct consumer_deleter {
-  void operator()(rd_kafka_t* rk) const noexcept {
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-  }
-};
-using consumer_ptr = std::unique_ptr<rd_kafka_t, consumer_deleter>;
 
-/// The steps of restore_shard: a consumer, the partitions, the assignment, then a
-/// reader thread that consumes and decodes while the calling (journal writer) thread
-/// imports the batches it hands over, so reading and importing overlap.
+/// The steps of restore_shard: a consumer, the partitions; then the snapshot partitions
+/// read to their ends (latest snapshot per stream, latest checkpoint per event topic);
+/// the streams started at their snapshots where a checkpoint lets the events start
+/// later; then the event partitions from their checkpoints, a reader thread consuming
+/// and decoding while the calling (journal writer) thread imports the batches it hands
+/// over, so reading and importing overlap.
 class restorer {
  public:
   restorer(journal& j, const restore_options& o)
@@ -48,17 +45,29 @@ class restorer {
   status open_consumer();
   status check_topics();
   status list_partitions();
-  status assign();
+  status read_snapshots();
+  status import_bases();
   status read();
   restore_report& report() noexcept { return report_; }
+  void finish_report() {
+    for (std::size_t i = 0; i < start_.size(); ++i)
+      report_.partitions[i].start_offset = start_[i];
+  }
 
  private:
   bool done() const {
     for (std::size_t i = 0; i < next_.size(); ++i)
-      if (report_.partitions[i].end_offset < 0 || next_[i] < report_.partitions[i].end_offset)
+      if (active_[i] &&
+          (report_.partitions[i].end_offset < 0 || next_[i] < report_.partitions[i].end_offset))
         return false;
     return true;
   }
+  /// Assigns the snapshot partitions (`snapshots`) or the event partitions, each from
+  /// its start offset; only those count for done() and on_message.
+  status assign(bool snapshots);
+  status take_checkpoint(const rd_kafka_message_t* m, std::size_t partition);
+  /// The event partition whose snapshot partition is `snapshot_partition`.
+  std::size_t events_of(std::size_t snapshot_partition) const { return snapshot_partition - 1; }
   status on_message(const rd_kafka_message_t* m);
   void learn_end(const rd_kafka_message_t* m, std::size_t partition);
   status take(const rd_kafka_message_t* m, std::size_t partition);
@@ -78,11 +87,18 @@ class restorer {
   const restore_options& o_;
   std::string what_;
   clock_type::time_point deadline_;
-  consumer_ptr rk_;
+  detail::reader_ptr rk_;
   restore_report report_;
   std::unordered_map<std::string, std::size_t> index_; // topic → partitions index
-  std::map<std::string, snapshot_record> latest_;      // persistence id → latest snapshot
-  std::vector<std::int64_t> next_;                     // next offset to read, per partition
+  struct latest_snapshot {
+    snapshot_record s;
+    std::size_t events = 0; // index of its event partition
+  };
+  std::map<std::string, latest_snapshot> latest_;        // persistence id → latest snapshot
+  std::unordered_map<std::string, std::uint64_t> based_; // streams started at a snapshot
+  std::vector<std::int64_t> next_;                       // next offset to read, per partition
+  std::vector<std::int64_t> start_;                      // where reading starts, per partition
+  std::vector<bool> active_;                             // assigned now
   ready_batch batch_;                                  // being built by the reader
   std::atomic<bool> retention_cut_{false};
 
@@ -106,35 +122,10 @@ status restorer::check_options() const {
 }
 
 status restorer::open_consumer() {
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  std::vector<std::pair<std::string, std::string>> props = {
-    {"bootstrap.servers", o_.bootstrap_servers},
-    {"client.id", "strata-restore"},
-    // librdkafka 2.0 wants a group id even for assign(); nothing is joined or committed.
-    {"group.id", "strata-restore"},
-    {"enable.auto.commit", "false"},
-    {"enable.auto.offset.store", "false"},
-    {"enable.partition.eof", "true"}, // an empty partition's end is its EOF event
-    {"auto.offset.reset", "earliest"},
-    {"reconnect.backoff.max.ms", "1000"},
-    {"fetch.wait.max.ms", "10"},
-    {"log_level", std::to_string(o_.log_level)},
-  };
-  for (const auto& kv : o_.consumer_config)
-    props.push_back(kv);
-  for (const auto& [k, v] : props)
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return {errc::invalid_argument, what_ + ": consumer property " + k + "=" + v + ": " + errstr};
-    }
-  rd_kafka_t* h = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-  if (!h) {
-    rd_kafka_conf_destroy(conf);
-    return {errc::invalid_argument, what_ + ": cannot create a consumer: " + errstr};
-  }
-  rk_.reset(h);
-  rd_kafka_poll_set_consumer(h);
+  auto rk = detail::make_reader(what_, o_.bootstrap_servers, "strata-restore", o_.log_level,
+                                o_.consumer_config);
+  if (!rk) return rk.error();
+  rk_ = std::move(*rk);
   return {};
 }
 
@@ -171,24 +162,30 @@ status restorer::list_partitions() {
   for (const auto& topic : o_.topics) {
     index_[topic] = report_.partitions.size();
     report_.partitions.push_back({topic, false, -1, -1});
-    next_.push_back(0);
     if (!o_.snapshots) continue;
-    auto snaps = topic + o_.snapshot_topic_suffix;
+    auto snaps = topic + o_.snapshot_topic_suffix; // right after its events (events_of)
     index_[snaps] = report_.partitions.size();
     report_.partitions.push_back({snaps, true, -1, -1});
-    next_.push_back(0);
   }
+  next_.assign(report_.partitions.size(), 0);
+  start_.assign(report_.partitions.size(), 0);
+  active_.assign(report_.partitions.size(), false);
   return {};
 }
 
-status restorer::assign() {
+status restorer::assign(bool snapshots) {
   rd_kafka_topic_partition_list_t* l =
     rd_kafka_topic_partition_list_new(static_cast<int>(report_.partitions.size()));
-  for (const auto& part : report_.partitions)
+  for (std::size_t i = 0; i < report_.partitions.size(); ++i) {
+    const auto& part = report_.partitions[i];
+    active_[i] = part.snapshots == snapshots;
+    if (!active_[i]) continue;
+    next_[i] = start_[i];
     rd_kafka_topic_partition_list_add(l, part.topic.c_str(), static_cast<std::int32_t>(o_.shard))
-      // Offset 0, not OFFSET_BEGINNING: that costs an offset lookup first (~0.5 s on the
+      // An offset, not OFFSET_BEGINNING: that costs an offset lookup first (~0.5 s on the
       // mock). Where retention removed the start, auto.offset.reset=earliest moves on.
-      ->offset = 0;
+      ->offset = start_[i];
+  }
   auto err = rd_kafka_assign(rk_.get(), l);
   rd_kafka_topic_partition_list_destroy(l);
   if (err) return {errc::invalid_argument, what_ + ": assign failed: " + rd_kafka_err2str(err)};
@@ -211,7 +208,20 @@ status restorer::timed_out() const {
                                "? What was imported stays; run the restore again"};
 }
 
+status restorer::take_checkpoint(const rd_kafka_message_t* m, std::size_t partition) {
+  ++report_.checkpoints_read;
+  auto c = parse_checkpoint_value({static_cast<const char*>(m->payload), m->len});
+  if (!c)
+    return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
+                             "' partition " + std::to_string(o_.shard) + " offset " +
+                             std::to_string(m->offset) + ": " + c.error().message()};
+  auto& start = start_[events_of(partition)];
+  start = std::max(start, c->offset);
+  return {};
+}
+
 status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partition) {
+  if (detail::is_checkpoint(m)) return take_checkpoint(m, partition);
   ++report_.snapshots_read;
   std::string_view bytes{static_cast<const char*>(m->payload), m->len};
   report_.bytes += bytes.size();
@@ -221,14 +231,34 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + s.error().message()};
   auto& keep = latest_[s->persistence_id];
-  if (s->seq >= keep.seq) keep = std::move(*s);
+  if (s->seq >= keep.s.seq) keep = {std::move(*s), events_of(partition)};
+  return {};
+}
+
+// Each stream with a latest snapshot whose event topic has a checkpoint starts at that
+// snapshot (journal::import_base), so its events at or below the snapshot's seq — the
+// events before the checkpoint among them — need not be read; the reader skips those it
+// still meets after the checkpoint.
+status restorer::import_bases() {
+  for (const auto& [pid, l] : latest_) {
+    if (start_[l.events] == 0) continue;
+    auto r = o_.import_base ? o_.import_base(l.s) : j_.import_base(l.s);
+    if (!r)
+      return {r.error().code(), what_ + ": starting stream '" + pid + "' at its snapshot (seq " +
+                                  std::to_string(l.s.seq) + "): " + r.error().message()};
+    if (r->moved) ++report_.bases;
+    if (r->moved || r->snapshot_saved) ++report_.snapshots_saved;
+    if (r->moved) based_[pid] = l.s.seq;
+  }
   return {};
 }
 
 // After the events: each latest snapshot whose stream reaches its seq and that the store
 // does not have yet (nor a later one) is saved.
 status restorer::save_snapshots() {
-  for (const auto& [pid, s] : latest_) {
+  for (const auto& [pid, l] : latest_) {
+    if (start_[l.events] > 0) continue; // done by import_bases
+    const auto& s = l.s;
     auto head = j_.highest_seq(pid);
     if (!head) return head.error();
     auto have = j_.snapshots().load_latest(pid);
@@ -260,6 +290,13 @@ status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
     return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + e.error().message()};
+  if (!based_.empty()) {
+    auto b = based_.find(e->persistence_id);
+    if (b != based_.end() && e->seq <= b->second) { // covered by the snapshot it starts at
+      ++report_.covered;
+      return {};
+    }
+  }
   if (batch_.events.empty())
     batch_.from =
       "topic '" + report_.partitions[partition].topic + "' offset " + std::to_string(m->offset);
@@ -313,7 +350,7 @@ void restorer::learn_end(const rd_kafka_message_t* m, std::size_t partition) {
   }
   part.end_offset = hi;
   part.first_offset = m->offset;
-  if (m->offset > 0) retention_cut_.store(true);
+  if (m->offset > start_[partition]) retention_cut_.store(true);
 }
 
 status restorer::on_message(const rd_kafka_message_t* m) {
@@ -328,7 +365,9 @@ status restorer::on_message(const rd_kafka_message_t* m) {
                                " (" + rd_kafka_err2str(m->err) + ")"};
   if (!m->rkt) return {}; // a client-level event (a broker away): librdkafka retries
   auto it = index_.find(rd_kafka_topic_name(m->rkt));
-  if (it == index_.end() || m->partition != static_cast<std::int32_t>(o_.shard)) return {};
+  if (it == index_.end() || m->partition != static_cast<std::int32_t>(o_.shard) ||
+      !active_[it->second])
+    return {};
   if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) return {}; // transient
   learn_end(m, it->second);
   if (m->err) { // end of partition: nothing before m->offset is left
@@ -360,7 +399,18 @@ void restorer::reader_loop() {
   q_cv_.notify_all();
 }
 
+// Reads the snapshot partitions to their ends (restore_options::snapshots).
+status restorer::read_snapshots() {
+  if (!o_.snapshots) return {};
+  if (auto st = assign(true); !st.ok()) return st;
+  reader_loop();
+  std::lock_guard<std::mutex> g{q_mu_};
+  reader_done_ = false;
+  return reader_error_;
+}
+
 status restorer::read() {
+  if (auto st = assign(false); !st.ok()) return st;
   std::thread reader{[this] {
     reader_loop();
   }};
@@ -397,8 +447,9 @@ result<restore_report> restore_shard(journal& j, const restore_options& o) {
   restorer r{j, o};
   if (auto st = r.check_options(); !st.ok()) return st;
   for (auto step : {&restorer::open_consumer, &restorer::list_partitions, &restorer::check_topics,
-                    &restorer::assign, &restorer::read})
+                    &restorer::read_snapshots, &restorer::import_bases, &restorer::read})
     if (auto st = (r.*step)(); !st.ok()) return st;
+  r.finish_report();
   r.report().seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   return std::move(r.report());
 }

@@ -3,6 +3,10 @@
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/restore.hpp"
 #include "strata/persistence/journal.hpp"
+#include "strata/persistence/persistence_id.hpp"
+#include "strata/persistence/shard.hpp"
+#include "strata/persistence/snapshot_store.hpp"
+#include "strata/runtime/detail/region.hpp"
 #include "strata/runtime/system.hpp"
 #include "system_core.hpp"
 
@@ -56,38 +60,108 @@ void cluster_host::run() {
   }
 }
 
-void cluster_host::release(cluster::shard_id shard, std::uint64_t epoch,
-                           std::function<void(bool)> done) {
-  auto* bridge = core_.bridge.get();
-  auto timeout = core_.cfg.cluster_handoff_timeout_ms;
-  sys_.stop_shard(shard, [bridge, shard, epoch, timeout, done = std::move(done)] {
-    if (bridge == nullptr) {
-      done(true);
-      return;
-    }
-    bridge->when_published(shard, timeout, [shard, epoch, done](bool ok) {
-      if (!ok)
-        std::cerr << "strata: cluster: " << shard_text(shard, epoch)
-                  << ": Kafka did not acknowledge the shard's events in time; the shard "
-                     "stays with this node until they are published\n";
-      done(ok);
-    });
-  });
-}
-
-void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
-                           std::function<void(bool)> done) {
+void cluster_host::post(std::function<void(bool stopping)> job) {
   {
     std::lock_guard<std::mutex> g{mtx_};
     if (!stopping_) {
-      jobs_.push_back([this, shard, epoch, done = std::move(done)](bool stopping) {
-        done(!stopping && restore(shard, epoch));
-      });
+      jobs_.push_back(std::move(job));
       cv_.notify_one();
       return;
     }
   }
-  done(false);
+  job(true);
+}
+
+void cluster_host::release(cluster::shard_id shard, std::uint64_t epoch,
+                           std::function<void(bool)> done) {
+  auto* bridge = core_.bridge.get();
+  auto timeout = core_.cfg.cluster_handoff_timeout_ms;
+  sys_.stop_shard(shard, [this, bridge, shard, epoch, timeout, done = std::move(done)] {
+    if (bridge == nullptr) {
+      done(true);
+      return;
+    }
+    bridge->when_published(shard, timeout, [this, shard, epoch, done](bool ok) {
+      if (!ok) {
+        std::cerr << "strata: cluster: " << shard_text(shard, epoch)
+                  << ": Kafka did not acknowledge the shard's events in time; the shard "
+                     "stays with this node until they are published\n";
+        done(false);
+        return;
+      }
+      // The checkpoint blocks (journal reads, Kafka round trips): a host thread, not
+      // the bridge thread this runs on.
+      post([this, shard, epoch, done](bool stopping) {
+        if (!stopping) checkpoint(shard, epoch);
+        done(true);
+      });
+    });
+  });
+}
+
+std::vector<std::string> cluster_host::shard_streams(cluster::shard_id shard) const {
+  std::vector<std::string> out;
+  auto all = core_.journal->list_streams();
+  if (!all) {
+    std::cerr << "strata: cluster: shard " << shard
+              << ": cannot list the journal's streams: " << all.error().to_string() << "\n";
+    return out;
+  }
+  for (auto& pid : *all)
+    if (persistence::shard_of(pid, core_.cfg.cluster_shards) == shard) out.push_back(std::move(pid));
+  return out;
+}
+
+// Snapshots every stream of `shard` at its head (where its type can), then publishes
+// them and a checkpoint per type to Kafka (bridge::publish_checkpoint), so the next
+// owner restores from the snapshots and the events after the checkpoint only. Best
+// effort: without it the next restore reads from an older checkpoint or the start.
+void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
+  auto streams = shard_streams(shard);
+  std::size_t saved = 0;
+  for (const auto& pid : streams) {
+    auto type = std::string(persistence::type_of_persistence_id(pid));
+    snapshot_fn fn = nullptr;
+    {
+      std::lock_guard<std::mutex> g{core_.regions_mtx};
+      auto it = core_.regions.find(type);
+      if (it != core_.regions.end()) fn = it->second.second->snapshotter();
+    }
+    if (fn == nullptr) continue; // the bridge leaves this type without a checkpoint
+    std::string error;
+    auto snap = fn(*core_.journal, pid, type, error);
+    if (!error.empty())
+      std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": snapshot of '" << pid
+                << "' for the handoff: " << error << "\n";
+    if (!snap) continue;
+    auto st = core_.writer->exclusive([&] {
+      return core_.journal->snapshots().save(*snap);
+    });
+    if (st.ok())
+      ++saved;
+    else
+      std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": saving the snapshot of '"
+                << pid << "': " << st.to_string() << "\n";
+  }
+  auto r = core_.bridge->publish_checkpoint(shard, epoch, streams,
+                                            core_.cfg.cluster_handoff_timeout_ms);
+  if (!r) {
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch)
+              << ": no checkpoint in Kafka (the next owner reads the shard's whole history): "
+              << r.error().to_string() << "\n";
+    return;
+  }
+  for (const auto& pid : r->uncovered)
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": no checkpoint for the "
+              << "type of '" << pid << "' (its events are past its latest snapshot)\n";
+  (void)saved;
+}
+
+void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
+                           std::function<void(bool)> done) {
+  post([this, shard, epoch, done = std::move(done)](bool stopping) {
+    done(!stopping && restore(shard, epoch));
+  });
 }
 
 /// Restores `shard` from Kafka and appends its claim record. Host thread.
@@ -131,6 +205,11 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
       return journal->import(events);
     });
   };
+  o.import_base = [writer, journal](const persistence::snapshot_record& s) {
+    return writer->exclusive([&] {
+      return journal->import_base(s);
+    });
+  };
   auto r = kafka::restore_shard(*journal, o);
   if (!r) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
@@ -148,8 +227,9 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   if (r->imported > 0 || r->snapshots_saved > 0)
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << " restored from Kafka: " << r->imported << " events imported, " << r->duplicates
-              << " already here, " << r->snapshots_saved << " snapshots, in " << r->seconds
-              << " s\n";
+              << " already here, " << r->snapshots_saved << " snapshots (" << r->bases
+              << " streams started at one, " << r->covered << " events they cover skipped), in "
+              << r->seconds << " s\n";
   return true;
 }
 

@@ -25,6 +25,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -54,6 +55,10 @@ class cluster_host final : public cluster::shard_host {
 
  private:
   bool restore(cluster::shard_id shard, std::uint64_t epoch);
+  void checkpoint(cluster::shard_id shard, std::uint64_t epoch);
+  std::vector<std::string> shard_streams(cluster::shard_id shard) const;
+  /// Runs `job` on a host thread (job(true) at once when stopping).
+  void post(std::function<void(bool stopping)> job);
   void run();
 
   system& sys_;

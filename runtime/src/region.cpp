@@ -111,8 +111,8 @@ struct region::shard {
 };
 
 region::region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every,
-               const wire_codec* codec)
-  : core_(core), spawn_(spawn), codec_(codec) {
+               const wire_codec* codec, snapshot_fn snapshot)
+  : core_(core), spawn_(spawn), codec_(codec), snapshot_(snapshot) {
   ctx_.home = this;
   ctx_.writer = core.writer.get();
   ctx_.permits = core.permits.get();

@@ -521,7 +521,8 @@ caf::actor_system& system::actor_system() noexcept { return *core_->actors; }
 
 std::shared_ptr<detail::region>
 system::region_for(const std::string& type, const std::type_info& agg, detail::spawn_fn spawn,
-                   std::uint64_t snapshot_every, const detail::wire_codec* codec) {
+                   std::uint64_t snapshot_every, const detail::wire_codec* codec,
+                   detail::snapshot_fn snapshot) {
   std::lock_guard<std::mutex> g{core_->regions_mtx};
   auto it = core_->regions.find(type);
   if (it != core_->regions.end()) {
@@ -542,7 +543,7 @@ system::region_for(const std::string& type, const std::type_info& agg, detail::s
                   << " on the mock cluster: " << st.to_string() << "\n";
     }
   }
-  auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every, codec);
+  auto r = std::make_shared<detail::region>(*core_, type, spawn, snapshot_every, codec, snapshot);
   core_->regions.emplace(type, std::make_pair(&agg, r));
   return r;
 }

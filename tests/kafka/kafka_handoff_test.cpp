@@ -9,9 +9,11 @@
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/record_format.hpp"
 #include "strata/kafka/restore.hpp"
+#include "strata/kafka/stream_reader.hpp"
 #include "strata/persistence/snapshot_store.hpp"
 
 #include <future>
+#include <map>
 #include <set>
 
 using namespace strata::persistence;
@@ -401,6 +403,173 @@ TEST_CASE("restore with snapshots saves each stream's latest snapshot from Kafka
 
   o.snapshot_topic_suffix = ".missing";
   CHECK(restore_shard(*target, o).error().code() == errc::not_found);
+}
+
+TEST_CASE("checkpoint values round trip; a malformed one is corrupt") {
+  checkpoint c{9, 1234, 3, "127.0.0.1:4501#17 with spaces"};
+  auto back = parse_checkpoint_value(encode_checkpoint_value(c));
+  STRATA_REQUIRE_VALUE(back);
+  CHECK(*back == c);
+  for (const char* bad : {"", "shard=1 offset=2 epoch=3", "shard=1 offset=-2 epoch=3 member=x",
+                          "shard=1 epoch=3 member=x", "offset=2 shard=1 epoch=3 member=x"}) {
+    INFO(bad);
+    CHECK(parse_checkpoint_value(bad).error().code() == errc::corrupt);
+  }
+}
+
+namespace {
+
+/// The streams "acct-0" … "acct-<streams-1>" of `shard`.
+std::vector<std::string> streams_of(std::uint32_t shard, std::uint32_t streams) {
+  std::vector<std::string> out;
+  for (std::uint32_t i = 0; i < streams; ++i) {
+    auto pid = "acct-" + std::to_string(i);
+    if (shard_of(pid, bridge_rig::partitions) == shard) out.push_back(pid);
+  }
+  return out;
+}
+
+/// The events of `pids` in `j` with a seq above `above[pid]`.
+std::uint64_t events_above(const journal& j, const std::vector<std::string>& pids,
+                           const std::map<std::string, std::uint64_t>& above) {
+  std::uint64_t n = 0;
+  for (const auto& pid : pids) {
+    auto head = j.highest_seq(pid);
+    STRATA_REQUIRE_VALUE(head);
+    n += *head - above.at(pid);
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a checkpoint: the restore starts each stream at its snapshot and reads only the "
+          "events after it") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  STRATA_REQUIRE_OK(rig.mock->create_topic(snapshot_topic, bridge_rig::partitions));
+  rig.opts.member = "old-owner";
+  auto& b = rig.start();
+  rig.append(3'000, 50); // the history a checkpoint must spare the next owner
+  REQUIRE(b.drain(30'000) == 0);
+  const std::uint32_t s = shard_of("acct-4", bridge_rig::partitions);
+  const auto pids = streams_of(s, 50);
+  REQUIRE(pids.size() >= 1);
+
+  // Streams past their latest snapshot: no checkpoint for their type.
+  auto none = b.publish_checkpoint(s, 2, pids, 10'000);
+  STRATA_REQUIRE_VALUE(none);
+  CHECK(none->topics.empty());
+  REQUIRE(none->uncovered.size() == 1);
+  CHECK(none->uncovered[0] == pids[0]);
+
+  std::map<std::string, std::uint64_t> snap_seq;
+  for (const auto& pid : pids)
+    snap_seq[pid] = save_snapshot_at_head(*rig.j, pid).seq;
+  auto cp = b.publish_checkpoint(s, 2, pids, 10'000);
+  STRATA_REQUIRE_VALUE(cp);
+  CHECK(cp->uncovered.empty());
+  CHECK(cp->snapshots == pids.size());
+  REQUIRE(cp->topics.size() == 1);
+  CHECK(cp->topics[0].first == bridge_rig::topic);
+  const auto at = cp->topics[0].second;
+  CHECK(at > 0);
+  auto snaps = read_topic(rig.mock->bootstrap_servers(), snapshot_topic, bridge_rig::partitions);
+  REQUIRE_FALSE(snaps.empty());
+  CHECK(snaps.back().key == std::string(checkpoint_key));
+  CHECK(snaps.back().headers.at(std::string(checkpoint_header)) == std::to_string(at));
+  CHECK(snaps.back().headers.at("strata-epoch") == "2");
+
+  rig.append(400, 50); // after the checkpoint: read and imported
+  REQUIRE(b.drain(30'000) == 0);
+  // A later snapshot of one stream covers some events after the checkpoint: skipped.
+  const auto later = save_snapshot_at_head(*rig.j, pids[0]);
+  b.snapshot_saved(pids[0]);
+  REQUIRE(strata::test::eventually(
+    [&] {
+      return b.stats().snapshots_published == 1;
+    },
+    30'000));
+
+  auto target = open_journal(journal_opts(rig.dir.sub("target")));
+  auto o = restore_opts(rig, s);
+  o.snapshots = true;
+  auto r = restore_shard(*target, o);
+  STRATA_REQUIRE_VALUE(r);
+  CHECK(r->bases == pids.size());
+  CHECK(r->checkpoints_read == 1); // the empty-handed call wrote none
+  auto base = snap_seq;
+  base[pids[0]] = later.seq;
+  CHECK(r->imported == events_above(*rig.j, pids, base));
+  CHECK(r->covered == later.seq - snap_seq[pids[0]]);
+  // Not one event record before the checkpoint was read.
+  CHECK(r->records - r->snapshots_read - r->checkpoints_read - r->claims ==
+        events_above(*rig.j, pids, snap_seq));
+  REQUIRE(r->partitions.size() == 2);
+  CHECK(r->partitions[0].start_offset == at);
+  for (const auto& pid : pids) {
+    INFO(pid);
+    auto head = target->highest_seq(pid);
+    auto src = rig.j->highest_seq(pid);
+    STRATA_REQUIRE_VALUE(head);
+    STRATA_REQUIRE_VALUE(src);
+    CHECK(*head == *src);
+    auto first = target->first_held_seq(pid);
+    STRATA_REQUIRE_VALUE(first);
+    CHECK(*first == base[pid] + 1);
+    auto got = target->load_stream(pid, base[pid] + 1);
+    auto want = rig.j->load_stream(pid, base[pid] + 1);
+    STRATA_REQUIRE_VALUE(got);
+    STRATA_REQUIRE_VALUE(want);
+    REQUIRE(got->size() == want->size());
+    for (std::size_t i = 0; i < got->size(); ++i) {
+      auto x = (*got)[i], y = (*want)[i];
+      x.position = y.position = 0;
+      CHECK(x == y);
+    }
+    auto snap = target->snapshots().load_latest(pid);
+    STRATA_REQUIRE_VALUE(snap);
+    REQUIRE(snap->has_value());
+    CHECK((*snap)->seq == base[pid]);
+  }
+  auto again = restore_shard(*target, o);
+  STRATA_REQUIRE_VALUE(again);
+  CHECK(again->imported == 0);
+  CHECK(again->bases == 0);
+}
+
+TEST_CASE("read_stream_events reads one stream's events back from its partition") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  auto& b = rig.start();
+  rig.append(1'500, 30);
+  REQUIRE(b.drain(30'000) == 0);
+  const std::string pid = "acct-7";
+  stream_read_options o{rig.mock->bootstrap_servers(), bridge_rig::topic,
+                        shard_of(pid, bridge_rig::partitions)};
+  auto want = rig.j->load_stream(pid);
+  STRATA_REQUIRE_VALUE(want);
+  REQUIRE(want->size() >= 10);
+  for (auto [from, to] : {std::pair<std::uint64_t, std::uint64_t>{1, ~std::uint64_t{0}}, {3, 9}}) {
+    INFO(from << ".." << to);
+    auto got = read_stream_events(o, pid, from, to);
+    STRATA_REQUIRE_VALUE(got);
+    auto n = std::min<std::uint64_t>(to, want->size()) - from + 1;
+    REQUIRE(got->size() == n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto x = (*got)[i], y = (*want)[from - 1 + i];
+      x.position = y.position = 0;
+      CHECK(x == y);
+    }
+  }
+  auto none = read_stream_events(o, "acct-unknown", 1, 10);
+  STRATA_REQUIRE_VALUE(none);
+  CHECK(none->empty());
+  o.topic = "strata.missing";
+  o.timeout_ms = 5'000;
+  auto missing = read_stream_events(o, pid, 1, 10);
+  REQUIRE_FALSE(missing);
+  CHECK((missing.error().code() == errc::not_found || missing.error().code() == errc::unavailable));
 }
 
 TEST_CASE("topic configs: the mock has no admin API, so the bridge says they were not checked") {

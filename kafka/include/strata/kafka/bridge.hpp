@@ -190,6 +190,15 @@ struct bridge_stats {
   std::uint64_t snapshots_pending = 0;   ///< streams whose snapshot waits to be published
 };
 
+/// What bridge::publish_checkpoint did.
+struct checkpoint_report {
+  /// Each event topic checkpointed and the offset its checkpoint names.
+  std::vector<std::pair<std::string, std::int64_t>> topics;
+  std::size_t snapshots = 0; ///< snapshot records published with them
+  /// Per type left without a checkpoint: its first stream past its latest snapshot.
+  std::vector<std::string> uncovered;
+};
+
 class bridge {
  public:
   /// Reads the stored offset, creates the producer, checks that every topic of
@@ -264,6 +273,24 @@ class bridge {
   /// have landed, so retry with the same epoch: a repeated claim says nothing new).
   persistence::status append_claim(std::uint32_t shard, std::uint64_t epoch,
                                    std::uint32_t timeout_ms = 10'000);
+
+  /// Checkpoints `shard` for a new owner (docs/kafka.md, "Checkpoints"): for each type
+  /// of `persistence_ids` (the shard's streams in the journal) whose streams all have a
+  /// snapshot at their head, reads the high watermark H of partition `shard` of the
+  /// type's event topic, publishes each stream's latest snapshot and then a checkpoint
+  /// record (record_format.hpp, offset H) to partition `shard` of the snapshot topic, and
+  /// returns once Kafka acknowledged all of them. A restore then reads the snapshots and
+  /// only the events from H on. Call it when the shard takes no more writes and its
+  /// events are published (wait_published): every event below H is then one of these
+  /// streams'. A type with a stream past its latest snapshot gets no checkpoint (named
+  /// in `uncovered`). Uses a producer of its own like append_claim; blocks up to about
+  /// 2 × `timeout_ms`; not on the bridge thread. Errors: invalid_argument (shard out of
+  /// range, a bad producer property), unavailable (no watermark, or not every record
+  /// acknowledged in time: retry; a repeated checkpoint says nothing new), those of the
+  /// journal's reads.
+  persistence::result<checkpoint_report> publish_checkpoint(
+    std::uint32_t shard, std::uint64_t epoch, const std::vector<std::string>& persistence_ids,
+    std::uint32_t timeout_ms = 10'000);
 
   /// The topics this bridge publishes to: those of `types` and every topic it has
   /// checked since start (types first seen at run time). Sorted. Any thread.

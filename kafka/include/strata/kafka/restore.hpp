@@ -1,13 +1,17 @@
 // File: strata/kafka/restore.hpp
 //
 // Restores one shard from Kafka into a journal: what a new shard owner does on a
-// planned move (docs/cluster.md, "Handoff"; docs/kafka.md, "Restoring a shard"). Reads
-// partition `shard` of every topic from its first retained offset up to the end offset
-// it finds at the start, decodes each envelope, skips claim records
-// (record_format.hpp) and imports the events with journal::import in batches: each
-// keeps its persistence id, seq and timestamp, duplicates of what the journal holds are
-// skipped (so a second restore is a no-op), and the imported events are not published
-// again by the journal's bridge.
+// planned move (docs/cluster.md, "Handoff"; docs/kafka.md, "Restoring a shard"). With
+// snapshots, reads partition `shard` of each snapshot topic first: the latest snapshot
+// per stream and the latest checkpoint (record_format.hpp) per event topic. Where a
+// checkpoint exists, each stream with a snapshot starts at it (journal::import_base)
+// and the event partition is read from the checkpoint's offset on, so the time does not
+// grow with the history before it; elsewhere from its first retained offset. Reads up to
+// the end offsets found at the start, decodes each envelope, skips claim records and
+// events a snapshot it started at covers, and imports the events with journal::import
+// in batches: each keeps its persistence id, seq and timestamp, duplicates of what the
+// journal holds are skipped (so a second restore is a no-op), and the imported events
+// are not published again by the journal's bridge.
 //
 //   restore_options o;
 //   o.bootstrap_servers = bootstrap;
@@ -49,10 +53,10 @@ struct restore_options {
   /// librdkafka `log_level` (3 = errors to stderr).
   int log_level = 3;
   /// Also read partition `shard` of each topic + snapshot_topic_suffix (the bridge's
-  /// snapshot topics), keep the latest snapshot per persistence id, and save it into
-  /// the journal's snapshot store once the stream's events up to it are imported
-  /// (entities then recover from it). Events before a snapshot are still imported:
-  /// journal::import cannot start a stream at a snapshot (docs/kafka.md).
+  /// snapshot topics): keep the latest snapshot per persistence id and the latest
+  /// checkpoint. With a checkpoint, streams start at their snapshots (import_base) and
+  /// the events are read from the checkpoint on; without, every retained event is
+  /// imported and each latest snapshot is saved once its stream's events reach it.
   bool snapshots = false;
   std::string snapshot_topic_suffix = ".snapshots";
   /// Imports one batch; empty = `j.import(events)`. A runtime whose group commit owns
@@ -61,6 +65,10 @@ struct restore_options {
   std::function<persistence::result<persistence::import_report>(
     const std::vector<persistence::event_record>&)>
     import;
+  /// Starts a stream at a snapshot; empty = `j.import_base(s)`. Like `import`, a
+  /// runtime passes one that runs under the writer's lock.
+  std::function<persistence::result<persistence::base_report>(const persistence::snapshot_record&)>
+    import_base;
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };
@@ -71,6 +79,8 @@ struct restore_partition {
   bool snapshots = false;        ///< a snapshot topic (restore_options::snapshots)
   std::int64_t first_offset = 0; ///< low watermark at the start (> 0: retention dropped some)
   std::int64_t end_offset = 0;   ///< high watermark at the start: read up to here
+  /// Where reading started: the checkpoint's offset (events), else 0.
+  std::int64_t start_offset = 0;
 };
 
 /// What restore_shard did.
@@ -82,6 +92,9 @@ struct restore_report {
   std::uint64_t bytes = 0;           ///< record values read
   std::uint64_t snapshots_read = 0;  ///< snapshot records read (all versions)
   std::uint64_t snapshots_saved = 0; ///< latest snapshots saved into the snapshot store
+  std::uint64_t checkpoints_read = 0; ///< checkpoint records read (all versions)
+  std::uint64_t bases = 0;    ///< streams started (or moved forward) at their snapshot
+  std::uint64_t covered = 0;  ///< events read but skipped: a snapshot a stream started at covers them
   /// Latest snapshots not saved: the store already had one at or past it, or (a
   /// Kafka gap) the stream's events do not reach its seq.
   std::uint64_t snapshots_skipped = 0;

@@ -219,7 +219,8 @@ strata::entities<A> system::entities(std::string type) {
   static_assert(check_aggregate<A>());
   auto every = has_snapshots_v<A> ? cfg().snapshot_every_for(type) : 0;
   return strata::entities<A>{
-    region_for(type, typeid(A), &detail::spawn_entity<A>, every, detail::wire_codec_of<A>())};
+    region_for(type, typeid(A), &detail::spawn_entity<A>, every, detail::wire_codec_of<A>(),
+               &detail::snapshot_of_stream<A>)};
 }
 
 } // namespace strata

@@ -30,12 +30,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <vector>
 
 namespace strata::persistence {
 class journal;
+struct snapshot_record;
 } // namespace strata::persistence
 
 namespace strata::kafka {
@@ -69,6 +71,8 @@ struct wire_codec;
 /// (or a test's fake, strata/runtime/testing.hpp) calls.
 void attach_cluster(system& sys, cluster::node& node);
 using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
+using snapshot_fn = std::optional<persistence::snapshot_record> (*)(
+  persistence::journal& j, const std::string& pid, const std::string& type, std::string& error);
 } // namespace detail
 
 /// Counters for tests, benchmarks and operators. Any thread (values are a snapshot).
@@ -184,7 +188,8 @@ class system {
   explicit system(std::unique_ptr<detail::system_core> core);
   std::shared_ptr<detail::region> region_for(const std::string& type, const std::type_info& agg,
                                              detail::spawn_fn spawn, std::uint64_t snapshot_every,
-                                             const detail::wire_codec* codec);
+                                             const detail::wire_codec* codec,
+                                             detail::snapshot_fn snapshot);
   std::unique_ptr<detail::system_core> core_;
 };
 

@@ -14,6 +14,7 @@
 #include <caf/expected.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -145,6 +146,45 @@ recover(persistence::journal& j, const std::string& pid, bool use_snapshot, std:
   if (!stopped_by_time)
     if (auto e = check_reached(pid, *head, max_seq, out.seq)) return e;
   return out;
+}
+
+/// A snapshot of `pid` (of aggregate type `type`) at its head: its state folded from the
+/// journal (latest snapshot, then the events after it) and encoded with A::encode_state.
+/// What a shard handoff saves for the streams whose latest snapshot is behind their
+/// head (docs/cluster.md, "Handoff"). nullopt with `error` empty when the latest
+/// snapshot is at the head already (or there are no events) or A has no state codec;
+/// nullopt with `error` set when the fold or the encoding failed.
+template <class A>
+std::optional<persistence::snapshot_record> snapshot_of_stream(persistence::journal& j,
+                                                               const std::string& pid,
+                                                               const std::string& type,
+                                                               std::string& error) {
+  if constexpr (has_snapshots_v<A>) {
+    auto r = recover<A>(j, pid, true, ~std::uint64_t{0});
+    if (!r) {
+      error = describe(r.error());
+      return std::nullopt;
+    }
+    if (r->seq == 0 || r->replayed == 0) return std::nullopt; // nothing past the snapshot
+    try {
+      state_bytes b = A::encode_state(r->state);
+      persistence::snapshot_record s;
+      s.persistence_id = pid;
+      s.seq = r->seq;
+      s.type = type + ".state";
+      s.schema_version = b.schema_version;
+      s.payload = std::move(b.payload);
+      s.timestamp_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+      return s;
+    } catch (const std::exception& ex) {
+      error = std::string("encode_state threw: ") + ex.what();
+    } catch (...) {
+      error = "encode_state threw";
+    }
+  }
+  return std::nullopt;
 }
 
 template <class A>

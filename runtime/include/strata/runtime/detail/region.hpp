@@ -39,6 +39,11 @@ class group_commit;
 class cluster_router;
 struct wire_codec;
 using spawn_fn = caf::actor (*)(region& reg, const std::string& entity_id);
+/// A snapshot of stream `pid` at its head, folded from the journal (snapshot_of_stream,
+/// recovery.hpp); nullopt with `error` empty when its latest snapshot is at its head
+/// already or the type has no state codec; nullopt with `error` set when it failed.
+using snapshot_fn = std::optional<persistence::snapshot_record> (*)(
+  persistence::journal& j, const std::string& pid, const std::string& type, std::string& error);
 
 /// Limits how many entities recover at once (node-wide).
 class recovery_gate {
@@ -82,7 +87,7 @@ class region {
  public:
   /// `codec`: the type's wire codec (routing.hpp), nullptr when it has none.
   region(system_core& core, std::string type, spawn_fn spawn, std::uint64_t snapshot_every,
-         const wire_codec* codec = nullptr);
+         const wire_codec* codec = nullptr, snapshot_fn snapshot = nullptr);
   ~region();
 
   const std::string& type() const noexcept { return ctx_.type; }
@@ -90,6 +95,8 @@ class region {
     return make_persistence_id(type(), id);
   }
   const entity_context& context() const noexcept { return ctx_; }
+  /// How a shard handoff snapshots this type's streams (nullptr: it cannot).
+  snapshot_fn snapshotter() const noexcept { return snapshot_; }
 
   /// Routes `e` to entity `id` (spawning it if needed). Any thread. Fails the envelope
   /// with shutting_down / invalid_argument (bad id) / read_only instead when it cannot
@@ -156,6 +163,7 @@ class region {
   std::mutex live_mtx_;
   std::condition_variable live_cv_;
   const wire_codec* codec_ = nullptr;
+  snapshot_fn snapshot_ = nullptr;
   // stop_shard: cluster shard → its stop in progress (lock order: shard mtx, then this)
   std::mutex stops_mtx_;
   std::vector<std::pair<std::uint32_t, std::shared_ptr<shard_stop>>> stops_;
