@@ -79,7 +79,7 @@ std::string out_of_order(const rebuilt_stream& rs, std::uint64_t seq) {
   if (rs.held.empty()) return never_held(rs.bases, seq) ? ", which table bases says is absent" : "";
   auto last = rs.held.back().first;
   auto want = detail::next_holdable(rs.bases, last);
-  if (seq == last + 1 || seq == want) return {};
+  if (seq == want) return {};
   return " where seq " + std::to_string(want) + " belongs";
 }
 

@@ -147,10 +147,17 @@ class checker {
       auto& ls = it->second;
       if (fresh) {
         ls.first = ev.seq;
-      } else if (ev.seq != ls.last + 1 && ev.seq != next_seq(ev.persistence_id, ls.last)) {
+        if (!bases_.empty() && never_held(std::string(ev.persistence_id), ev.seq))
+          add("events", std::to_string(pos),
+              "stream " + quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
+                ", which table bases says is absent");
+      } else if (auto want = bases_.empty() ? ls.last + 1 : next_seq(ev.persistence_id, ls.last);
+                 ev.seq != want) {
         add("events", std::to_string(pos),
             "stream " + quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
-              " after seq " + std::to_string(ls.last) + " (each stream's seqs must ascend by 1)");
+              " after seq " + std::to_string(ls.last) + " (each stream's seqs must ascend by 1" +
+              (want != ls.last + 1 ? ", past its absent seqs to " + std::to_string(want) : "") +
+              ")");
       }
       ls.last = ev.seq;
       if (pos <= indexed_through_) ls.last_indexed = ev.seq;
@@ -337,6 +344,15 @@ class checker {
     for (auto& [key, what] : bad)
       add("bases", key, what);
     return {};
+  }
+
+  /// Whether `seq` of `pid` lies in an absent range or is a base (never in the log).
+  bool never_held(const std::string& pid, std::uint64_t seq) const {
+    auto b = bases_.find(pid);
+    if (b == bases_.end()) return false;
+    for (auto& [base, before] : b->second)
+      if (seq > before && seq <= base) return true;
+    return false;
   }
 
   bool is_base(const std::string& pid, std::uint64_t seq) const {

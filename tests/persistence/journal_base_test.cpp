@@ -400,3 +400,24 @@ TEST_CASE("verify reports a gap in a stream's index once its base entry is gone"
     CHECK(read.error().code() == errc::corrupt);
   }
 }
+
+TEST_CASE("a read-only journal reads based streams beside the writer, also un-indexed events") {
+  temp_dir dir;
+  auto w = open_journal(journal_opts(dir.path(), 1'000'000));
+  append_ok(*w, {make_write("s", 0, {"1"})});
+  base_ok(*w, snap("s", 10));
+  append_ok(*w, {make_write("s", 10, {"11", "12"})}); // in the log only, not in the index
+  auto ro = journal::open_read_only(journal_opts(dir.path()));
+  STRATA_REQUIRE_VALUE(ro);
+  CHECK(seqs_of(**ro, "s") == std::vector<std::uint64_t>{1, 11, 12});
+  CHECK(head_of(**ro, "s") == 12);
+  CHECK(first_held(**ro, "s") == 1);
+  check_clean(**ro);
+  base_ok(*w, snap("t", 5));
+  CHECK(head_of(**ro, "t") == 5);
+  CHECK(first_held(**ro, "t") == 6);
+  CHECK(seqs_of(**ro, "t").empty());
+  append_ok(*w, {make_write("t", 5, {"6"})});
+  CHECK(seqs_of(**ro, "t") == std::vector<std::uint64_t>{6});
+  check_clean(**ro);
+}
