@@ -468,6 +468,7 @@ result<std::unique_ptr<journal>> journal::open(const journal_options& opts) {
   if (auto st = p->create_tables(); !st.ok()) return st;
   if (auto st = p->open_tables(); !st.ok()) return st;
   if (auto st = p->open_imported_table(); !st.ok()) return st;
+  if (auto st = p->open_bases_table(); !st.ok()) return st;
   if (auto st = p->mark_format(); !st.ok()) return st;
   if (auto st = p->load_writer_state(); !st.ok()) return st;
   auto* raw = p.get();
@@ -529,6 +530,8 @@ result<std::unique_ptr<journal>> journal::open_read_only(const journal_options& 
   } else if (t.error().code() != errc::not_found) {
     return t.error();
   }
+  bool based = false;
+  if (auto st = p->lazy_bases(based); !st.ok()) return st;
   std::uint64_t last_key = 0, floor = 0;
   auto st = p->env->read([&](read_txn& txn) {
     bool absent = false;
@@ -1251,9 +1254,13 @@ class index_reader {
 
  private:
   /// Positions the cursor on the entry holding `from` (or, in a gap, the first one
-  /// after it). MDB_NOTFOUND when the stream's index ends before `from`; the entries
-  /// next to where it would be are then checked against the log.
-  int seek(std::uint64_t from, detail::entry& e, bool& gap);
+  /// after it, with expect_ set to the seq after the entry before). MDB_NOTFOUND when
+  /// the stream's index ends before `from`; the entries next to where it would be are
+  /// then checked against the log.
+  int seek(std::uint64_t from, detail::entry& e);
+  /// ok when an entry starting at `first` may follow the entries read so far: it
+  /// continues them, or an absent range of a base lies between. Errors: corrupt.
+  status check_follows(std::uint64_t first);
   /// Errors: corrupt (not a non-empty list of positions).
   status check_value(const detail::entry& e, std::uint64_t first) const;
   void take(const detail::entry& e, std::uint64_t from, std::uint64_t to,
@@ -1269,8 +1276,7 @@ class index_reader {
   status bad_neighbour_;
 };
 
-int index_reader::seek(std::uint64_t from, detail::entry& e, bool& gap) {
-  gap = false;
+int index_reader::seek(std::uint64_t from, detail::entry& e) {
   key128 probe(id_, from);
   std::optional<detail::entry> after;
   int rc = c_.seek_at_or_before(probe.view(), e, &after);
@@ -1280,7 +1286,10 @@ int index_reader::seek(std::uint64_t from, detail::entry& e, bool& gap) {
       (e.key == probe.view() || get_be64(e.key.data() + 8) + index_count(e.value) > from))
     return 0;
   if (after && of_stream(after->key, id_)) {
-    gap = true; // an entry of the stream starts after `from`, none holds it
+    // An entry of the stream starts after `from`, none holds it: the entry after must
+    // continue the one before (or seq 0), which collect checks (an absent range before
+    // a base is the one gap allowed).
+    expect_ = prev_ours ? get_be64(e.key.data() + 8) + index_count(e.value) : 1;
     return c_.seek(probe.view(), e);
   }
   // No entry holds `from`: fine past the end of the index, unless one of the entries
@@ -1312,19 +1321,28 @@ void index_reader::take(const detail::entry& e, std::uint64_t from, std::uint64_
   expect_ = first + n;
 }
 
+status index_reader::check_follows(std::uint64_t first) {
+  if (expect_ == 0 || first == expect_) return {};
+  bool allowed = false;
+  if (auto st = m_.base_gap(txn_, pid_, expect_, first, allowed); !st.ok()) return st;
+  if (allowed) {
+    expect_ = first; // the seqs before `first` are absent, so nothing is missing
+    return {};
+  }
+  return corrupt_entry("index", index_key(pid_, first),
+                       "the stream's index has a gap: no entry holds seq " +
+                         std::to_string(expect_));
+}
+
 status index_reader::collect(std::uint64_t from, std::uint64_t to, std::uint64_t index_end,
                              std::vector<seq_pos>& todo) {
   if (!c_) return st_;
   detail::entry e;
-  bool gap = false;
-  int rc = seek(from, e, gap);
+  int rc = seek(from, e);
   if (!bad_neighbour_.ok()) return bad_neighbour_;
   for (; rc == 0 && of_stream(e.key, id_); rc = c_.next(e)) {
     auto first = get_be64(e.key.data() + 8);
-    if (gap || (expect_ != 0 && first != expect_))
-      return corrupt_entry("index", index_key(pid_, first),
-                           "the stream's index has a gap: no entry holds seq " +
-                             std::to_string(gap ? from : expect_));
+    if (auto st = check_follows(first); !st.ok()) return st;
     if (auto st = check_value(e, first); !st.ok()) return st;
     if (first > to) break;
     take(e, from, to, todo);
@@ -1388,6 +1406,8 @@ status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, s
   auto& m = *impl_;
   if (from_seq == 0) from_seq = 1;
   if (to_seq < from_seq) return {};
+  bool based = false; // table bases, opened before the read (a read-only journal's lazily)
+  if (auto st = m.lazy_bases(based); !st.ok()) return st;
   // One consistent view: the reader state is locked before the read transaction
   // begins, so an index flush is either fully visible in the transaction or still
   // pending in memory (see journal_impl.hpp).
@@ -1495,6 +1515,60 @@ result<std::uint64_t> journal::highest_seq(std::string_view pid) const {
   });
   if (!st.ok()) return st;
   return head;
+}
+
+namespace {
+
+/// The first seq of stream `id` that the index holds at a position (0: none). Errors:
+/// corrupt (a malformed entry), io_error.
+status first_indexed_held(const journal::impl& m, const read_txn& txn, std::string_view pid,
+                          std::uint64_t id, std::uint64_t& out) {
+  out = 0;
+  status cst;
+  detail::cursor c(txn.native(), m.index.dbi, cst);
+  if (!c) return cst;
+  detail::entry e;
+  int rc = c.seek(key128(id, 0).view(), e);
+  for (; rc == 0 && of_stream(e.key, id); rc = c.next(e)) {
+    auto first = get_be64(e.key.data() + 8);
+    if (e.value.empty() || e.value.size() % 8 != 0 || first == 0)
+      return corrupt_entry("index", index_key(pid, first),
+                           "value of " + std::to_string(e.value.size()) +
+                             " bytes, expected a non-empty list of 8-byte positions");
+    for (std::size_t i = 0; i < index_count(e.value); ++i)
+      if (get_be64(e.value.data() + i * 8) != 0) {
+        out = first + i;
+        return {};
+      }
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return c.error(rc, "reading the index of stream " + quoted(pid));
+  return {};
+}
+
+} // namespace
+
+result<std::uint64_t> journal::first_held_seq(std::string_view pid) const {
+  auto& m = *impl_;
+  std::uint64_t out = 1;
+  read_lock lk(m);
+  auto st = m.env->read([&](read_txn& txn) -> status {
+    read_plan plan;
+    auto s = plan_stream(m, txn, pid, plan);
+    lk.unlock();
+    if (!s.ok() || plan.id == 0) return s;
+    std::uint64_t held = 0;
+    if (s = first_indexed_held(m, txn, pid, plan.id, held); !s.ok()) return s;
+    if (held != 0)
+      out = held;
+    else if (!plan.tail.empty())
+      out = plan.tail.front().first;
+    else // holds none: the head is where the index ends (deleted or absent seqs included)
+      out = plan.index_end + 1;
+    return {};
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 std::uint64_t journal::last_position() const noexcept {

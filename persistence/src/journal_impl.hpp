@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -72,7 +73,12 @@ struct journal::impl {
   /// writer creates it at open; a read-only journal opens it once it exists.
   mutable table imported{};
   mutable std::atomic<bool> has_imported{false};
-  mutable std::mutex imported_mu; // read-only journals: the lazy open of `imported`
+  mutable std::mutex imported_mu; // read-only journals: the lazy open of `imported`/`bases`
+  /// Stream bases (journal::import_base): key = base_key(pid, base seq), value = the
+  /// stream's head before the base (u64 BE); seqs head+1 .. base-1 are absent. Opened
+  /// like `imported`: created by the writer at open, lazily by a read-only journal.
+  mutable table bases{};
+  mutable std::atomic<bool> has_bases{false};
   snapshot_store snapshots_api;
   offset_store offsets_api;
 
@@ -135,6 +141,15 @@ struct journal::impl {
   result<stream_state*> load_state(std::string_view pid);
   /// Writer open: opens (creating) table `imported`.
   status open_imported_table();
+  /// Writer open: opens (creating) table `bases`.
+  status open_bases_table();
+  /// Read-only journals: opens table `bases` once it exists. Sets `present`.
+  status lazy_bases(bool& present) const;
+  /// Whether the index of `pid` may skip from seq `expect` - 1 to an entry starting at
+  /// `first`: table bases holds base `first` of `pid` with the head before it
+  /// `expect` - 1. Errors: corrupt (a malformed bases entry), io_error.
+  status base_gap(const read_txn& txn, std::string_view pid, std::uint64_t expect,
+                  std::uint64_t first, bool& allowed) const;
   /// Drops cached streams with nothing pending when the cache is large (planner).
   void trim_cache();
 
@@ -248,6 +263,19 @@ std::string quoted(std::string_view pid);
 
 /// journal::verify_all over any open impl (also repair's, which has no journal).
 result<verify_report> verify_journal(const journal::impl& m, std::size_t max_problems);
+
+/// The key of a stream base in table `bases`: [pid length u8][pid][base seq u64 BE].
+std::string base_key(std::string_view pid, std::uint64_t base);
+/// A stream's bases: base seq → the head before it (the seqs between are absent).
+using base_map = std::map<std::uint64_t, std::uint64_t>;
+/// Every entry of table `bases` (none when the table is absent), by persistence id.
+/// `bad` gets the keys of malformed entries (key, what is wrong). Errors: io_error.
+status load_bases(const journal::impl& m, const read_txn& txn,
+                  std::unordered_map<std::string, base_map>& out,
+                  std::vector<std::pair<std::string, std::string>>* bad = nullptr);
+/// The lowest seq above `seq` that a stream with bases `b` can hold: seq + 1, or, when
+/// seq + 1 starts an absent range (or is a base), the seq after that base (repeated).
+std::uint64_t next_holdable(const base_map& b, std::uint64_t seq);
 
 /// Saves a snapshot of stream `stream_id` in `txn` and applies keep-N retention.
 status save_snapshot(journal::impl& j, write_txn& txn, const snapshot_record& s,

@@ -184,7 +184,7 @@ void import_planner::encode(const std::vector<event_record>& events, journal::im
     it = streams_.find(e.persistence_id);
     auto& s = it->second;
     if (e.seq <= s.committed || e.seq > s.head || s.added[e.seq - s.committed - 1] != &e)
-      continue; // a duplicate
+      continue;            // a duplicate
     f = event_view::of(e); // every field kept but the position (encode computes the checksum)
     f.position = pos;
     unpacked.clear();
@@ -276,6 +276,191 @@ result<position_range> journal::next_imported(std::uint64_t from_position) const
   });
   if (!st.ok()) return st;
   return out;
+}
+
+// ---- stream bases (import_base) --------------------------------------------------------
+//
+// A base at seq b of a stream whose head was h < b is stored as two small entries,
+// whatever b is: the index entry (stream id, b) → [position 0] (seq b not held, so the
+// head read from the index is b, as after delete_events_before), and table `bases`,
+// key (pid, b) → h, which says that seqs h+1 .. b-1 have no index entries on purpose.
+// Readers accept a gap in a stream's index only where `bases` says so; repair keeps
+// the table (it is not derived from the log) and rebuilds the index around it.
+
+namespace detail {
+
+std::string base_key(std::string_view pid, std::uint64_t base) {
+  std::string k;
+  k.reserve(1 + pid.size() + 8);
+  k.push_back(static_cast<char>(pid.size())); // 1..255 bytes: one byte
+  k.append(pid);
+  k.append(key64(base).view());
+  return k;
+}
+
+std::uint64_t next_holdable(const base_map& b, std::uint64_t seq) {
+  auto next = seq + 1;
+  // Bases ascend with the heads before them, so one pass in order finds each range
+  // that starts at `next` (a base right after another one chains them).
+  for (auto& [base, before] : b)
+    if (before + 1 == next) next = base + 1;
+  return next;
+}
+
+namespace {
+
+/// Splits a `bases` key into pid and base seq; false when malformed.
+bool parse_base_key(std::string_view k, std::string_view& pid, std::uint64_t& base) {
+  if (k.size() < 10 || static_cast<unsigned char>(k[0]) + 9u != k.size()) return false;
+  pid = k.substr(1, k.size() - 9);
+  base = get_be64(k.data() + k.size() - 8);
+  return base != 0;
+}
+
+} // namespace
+
+status load_bases(const journal::impl& m, const read_txn& txn,
+                  std::unordered_map<std::string, base_map>& out,
+                  std::vector<std::pair<std::string, std::string>>* bad) {
+  if (!m.has_bases) return {};
+  return txn.scan(m.bases, {}, [&](std::string_view k, std::string_view v) {
+    std::string_view pid;
+    std::uint64_t base = 0;
+    if (!parse_base_key(k, pid, base)) {
+      if (bad) bad->emplace_back(escape_bytes(k), "not a key (pid length, pid, base seq)");
+      return true;
+    }
+    std::string key = "(stream " + quoted(pid) + ", seq " + std::to_string(base) + ")";
+    if (v.size() != 8 || get_be64(v.data()) >= base) {
+      if (bad) bad->emplace_back(key, "value is not a head (8 bytes) below the base");
+      return true;
+    }
+    out[std::string(pid)].emplace(base, get_be64(v.data()));
+    return true;
+  });
+}
+
+} // namespace detail
+
+status journal::impl::open_bases_table() {
+  auto t = env->open_table("bases");
+  if (!t) return t.error();
+  bases = *t;
+  has_bases = true;
+  return {};
+}
+
+status journal::impl::lazy_bases(bool& present) const {
+  present = has_bases;
+  if (present || !read_only) return {};
+  std::lock_guard lk(imported_mu);
+  if (has_bases) return present = true, status{};
+  auto t = env->open_table("bases"); // absent until an import_base-aware writer opened
+  if (!t) return t.error().code() == errc::not_found ? status{} : t.error();
+  bases = *t;
+  has_bases = present = true;
+  return {};
+}
+
+status journal::impl::base_gap(const read_txn& txn, std::string_view pid, std::uint64_t expect,
+                               std::uint64_t first, bool& allowed) const {
+  allowed = false;
+  if (!has_bases || pid.empty() || pid.size() > max_pid_bytes) return {};
+  auto v = txn.get(bases, detail::base_key(pid, first));
+  if (!v) return v.error();
+  if (!*v) return {};
+  if ((*v)->size() != 8)
+    return detail::corrupt_entry("bases",
+                                 "(stream " + quoted(pid) + ", seq " + std::to_string(first) + ")",
+                                 "value of " + std::to_string((*v)->size()) +
+                                   " bytes, expected the 8-byte head before the base");
+  allowed = get_be64((*v)->data()) + 1 == expect;
+  return {};
+}
+
+namespace {
+
+status check_base(const snapshot_record& s) {
+  if (s.persistence_id.empty() || s.persistence_id.size() > max_pid_bytes)
+    return {errc::invalid_argument, "import_base: persistence id must be 1.." +
+                                      std::to_string(max_pid_bytes) + " bytes (got " +
+                                      std::to_string(s.persistence_id.size()) + ")"};
+  if (s.seq == 0)
+    return {errc::invalid_argument, "import_base: stream " + quoted(s.persistence_id) +
+                                      ": a snapshot at seq 0 (seqs start at 1); nothing was "
+                                      "changed"};
+  return {};
+}
+
+/// The head is at or past the snapshot: it is saved unless a later one is stored.
+result<base_report> save_unless_later(journal& j, const snapshot_record& s) {
+  base_report rep;
+  auto latest = j.snapshots().load_latest(s.persistence_id);
+  if (!latest) return latest.error();
+  if (*latest && (*latest)->seq >= s.seq) return rep;
+  if (auto st = j.snapshots().save(s); !st.ok()) return st;
+  rep.snapshot_saved = true;
+  return rep;
+}
+
+/// The base's transaction: the stream's entries when it is new, its index entry at
+/// s.seq (position 0: not held), its `bases` entry and the snapshot.
+status write_base(journal::impl& m, const journal::impl::stream_state& ss,
+                  const snapshot_record& s) {
+  return m.env->write([&](write_txn& txn) -> status {
+    if (!ss.stored) {
+      if (auto st = txn.put(m.streams, ss.pid, key64(ss.id).view()); !st.ok()) return st;
+      if (auto st = txn.put(m.names, key64(ss.id).view(), ss.pid); !st.ok()) return st;
+      if (auto st = txn.put(m.meta, detail::next_stream_key, key64(m.planned_stream_id).view());
+          !st.ok())
+        return st;
+    }
+    const std::string not_held(8, '\0');
+    if (auto st = txn.put(m.index, detail::key128(ss.id, s.seq).view(), not_held); !st.ok())
+      return st;
+    if (auto st = txn.put(m.bases, detail::base_key(ss.pid, s.seq), key64(ss.head).view());
+        !st.ok())
+      return st;
+    return detail::save_snapshot(m, txn, s, ss.id);
+  });
+}
+
+/// Moves a stream's head forward to s.seq (h < s.seq): its pending index entries are
+/// written first, so that the index ends at h and the base's entry follows it.
+result<base_report> move_to_base(journal::impl& m, journal::impl::stream_state& ss,
+                                 const snapshot_record& s) {
+  if (!ss.pending.empty())
+    if (auto st = m.flush_pending(); !st.ok()) return st;
+  if (auto st = write_base(m, ss, s); !st.ok()) {
+    m.reset_plan(); // a new stream's planned id is given out again
+    return status{st.code(), "import_base: stream " + quoted(s.persistence_id) + " seq " +
+                               std::to_string(s.seq) + ": " + st.message()};
+  }
+  base_report rep{true, s.seq - ss.head, true};
+  std::unique_lock lk(m.mem);
+  ss.head = ss.indexed_head = ss.planned_head = s.seq;
+  ss.stored = true;
+  m.next_stream_id = m.planned_stream_id;
+  return rep;
+}
+
+} // namespace
+
+result<base_report> journal::import_base(const snapshot_record& s) {
+  auto& m = *impl_;
+  if (auto st = m.writable("import a base"); !st.ok()) return st;
+  if (m.closed) return status{errc::closed, "the journal in '" + m.opts.env.path + "' is closed"};
+  if (auto st = check_base(s); !st.ok()) return st;
+  m.wait_for_room(); // after a failed append: plans again from what is committed
+  m.drain();         // the head compared with s.seq is the committed one
+  auto* ss = m.cached(s.persistence_id);
+  if (!ss) {
+    auto loaded = m.load_state(s.persistence_id);
+    if (!loaded) return loaded.error();
+    ss = *loaded;
+  }
+  if (ss->head >= s.seq) return save_unless_later(*this, s);
+  return move_to_base(m, *ss, s);
 }
 
 } // namespace strata::persistence

@@ -21,13 +21,46 @@ using detail::quoted;
 
 namespace {
 
-/// A stream as rebuilt from the log.
+using seq_pos = std::pair<std::uint64_t, std::uint64_t>;
+using base_table = std::unordered_map<std::string, detail::base_map>;
+
+/// A stream as rebuilt from the log and table `bases`.
 struct rebuilt_stream {
   std::string pid;
   std::uint64_t id = 0;
-  std::uint64_t first_seq = 0;          // seqs before it were deleted (index positions 0)
-  std::vector<std::uint64_t> positions; // of first_seq, first_seq + 1, …
+  std::vector<seq_pos> held; // (seq, position) in the log; seqs before the first were deleted
+  detail::base_map bases;    // base seq → head before it (table bases, kept)
+
+  std::uint64_t head() const {
+    auto last = held.empty() ? 0 : held.back().first;
+    return std::max(last, bases.empty() ? 0 : bases.rbegin()->first);
+  }
+  /// The seq ranges the index covers: 1..head but the absent ranges before the bases.
+  std::vector<seq_pos> covered() const {
+    std::vector<seq_pos> out;
+    std::uint64_t start = 1;
+    for (auto& [base, before] : bases) {
+      if (start <= before) out.emplace_back(start, before);
+      start = base;
+    }
+    if (start <= head()) out.emplace_back(start, head());
+    return out;
+  }
+  /// Index entries of chunk_max seqs or fewer that covered() needs.
+  std::uint64_t entries() const {
+    std::uint64_t n = 0;
+    for (auto& [from, to] : covered())
+      n += (to - from) / detail::index_chunk_max + 1;
+    return n;
+  }
 };
+
+/// Whether `seq` lies in an absent range or is a base (neither is ever in the log).
+bool never_held(const detail::base_map& b, std::uint64_t seq) {
+  for (auto& [base, before] : b)
+    if (seq > before && seq <= base) return true;
+  return false;
+}
 
 /// Everything repair reads before it writes.
 struct repair_plan {
@@ -39,10 +72,21 @@ struct repair_plan {
   std::vector<std::string> snapshot_dels;
 };
 
+/// Why `seq` cannot be the next event of `rs` in the log ("" when it can): it must
+/// follow the last one, past the absent ranges of its bases; the first one may follow
+/// deleted seqs but not be absent.
+std::string out_of_order(const rebuilt_stream& rs, std::uint64_t seq) {
+  if (rs.held.empty()) return never_held(rs.bases, seq) ? ", which table bases says is absent" : "";
+  auto last = rs.held.back().first;
+  auto want = detail::next_holdable(rs.bases, last);
+  if (seq == want) return {};
+  return " where seq " + std::to_string(want) + " belongs";
+}
+
 /// Reads the log into per-stream position lists. Damage in the log itself cannot be
 /// repaired here: it fails with corrupt naming every damaged position (at most 20).
-status read_log(const journal::impl& m, const read_txn& txn, repair_plan& plan,
-                std::uint64_t& records) {
+status read_log(const journal::impl& m, const read_txn& txn, const base_table& bases,
+                repair_plan& plan, std::uint64_t& records) {
   std::unordered_map<std::string, std::size_t> at;
   std::vector<std::string> damage;
   event_view ev;
@@ -60,16 +104,16 @@ status read_log(const journal::impl& m, const read_txn& txn, repair_plan& plan,
     }
     auto [it, fresh] = at.try_emplace(std::string(ev.persistence_id), plan.streams.size());
     if (fresh) {
-      plan.streams.push_back({std::string(ev.persistence_id), 0, ev.seq, {}});
+      auto b = bases.find(it->first);
+      plan.streams.push_back({it->first, 0, {}, b == bases.end() ? detail::base_map{} : b->second});
     }
     auto& rs = plan.streams[it->second];
-    if (ev.seq != rs.first_seq + rs.positions.size()) {
+    if (auto why = out_of_order(rs, ev.seq); !why.empty()) {
       damage.push_back("position " + std::to_string(pos) + ": stream " + quoted(rs.pid) +
-                       " has seq " + std::to_string(ev.seq) + " where seq " +
-                       std::to_string(rs.first_seq + rs.positions.size()) + " belongs");
+                       " has seq " + std::to_string(ev.seq) + why);
       return damage.size() < 20;
     }
-    rs.positions.push_back(pos);
+    rs.held.emplace_back(ev.seq, pos);
     return true;
   });
   if (!st.ok()) return st;
@@ -80,6 +124,21 @@ status read_log(const journal::impl& m, const read_txn& txn, repair_plan& plan,
   for (auto& d : damage)
     msg += "\n  " + d;
   return {errc::corrupt, msg};
+}
+
+/// Streams with a base but no event in the log (all absent or deleted) are kept too.
+void add_based_streams(const base_table& bases, repair_plan& plan) {
+  std::unordered_set<std::string_view> in_log;
+  for (auto& rs : plan.streams)
+    in_log.insert(rs.pid);
+  std::vector<rebuilt_stream> extra;
+  for (auto& [pid, b] : bases)
+    if (!in_log.count(pid)) extra.push_back({pid, 0, {}, b});
+  std::sort(extra.begin(), extra.end(), [](auto& a, auto& b) {
+    return a.pid < b.pid;
+  });
+  for (auto& rs : extra)
+    plan.streams.push_back(std::move(rs));
 }
 
 /// Keeps each stream's id where the streams and stream_names tables agree on it;
@@ -149,7 +208,7 @@ status plan_snapshots(const journal::impl& m, const read_txn& txn, repair_plan& 
     if (it == by_pid.end())
       return drop("stream " + quoted(r->persistence_id) + " is not in the log");
     auto& rs = *it->second;
-    auto head = rs.first_seq + rs.positions.size() - 1;
+    auto head = rs.head();
     if (r->seq != get_be64(k.data() + 8)) return drop("holds seq " + std::to_string(r->seq));
     if (r->seq == 0 || r->seq > head)
       return drop("seq " + std::to_string(r->seq) + " is beyond the stream's head " +
@@ -164,25 +223,27 @@ status plan_snapshots(const journal::impl& m, const read_txn& txn, repair_plan& 
   });
 }
 
-/// The index entries of one rebuilt stream, in chunks of index_chunk_max seqs.
+/// The index entries of one rebuilt stream, in chunks of index_chunk_max seqs: seqs not
+/// held (deleted ones, base seqs) get position 0; absent ranges get no entry.
 status put_stream(const journal::impl& m, write_txn& txn, const rebuilt_stream& rs,
                   std::uint64_t& written) {
   if (auto e = txn.put(m.streams, rs.pid, key64(rs.id).view()); !e.ok()) return e;
   if (auto e = txn.put(m.names, key64(rs.id).view(), rs.pid); !e.ok()) return e;
-  // Seqs 1 .. first_seq-1 were deleted: position 0 keeps the numbering.
-  std::uint64_t total = rs.first_seq - 1 + rs.positions.size();
   std::string buf;
-  for (std::uint64_t first = 1; first <= total; first += detail::index_chunk_max) {
-    std::uint64_t n = std::min<std::uint64_t>(detail::index_chunk_max, total - first + 1);
-    buf.assign(n * 8, '\0');
-    for (std::uint64_t j = 0; j < n; ++j) {
-      auto seq = first + j;
-      if (seq >= rs.first_seq)
-        detail::put_be64(buf.data() + j * 8, rs.positions[seq - rs.first_seq]);
+  std::size_t k = 0; // the next held event
+  for (auto [from, to] : rs.covered())
+    for (std::uint64_t first = from; first <= to; first += detail::index_chunk_max) {
+      std::uint64_t n = std::min<std::uint64_t>(detail::index_chunk_max, to - first + 1);
+      buf.assign(n * 8, '\0');
+      for (std::uint64_t j = 0; j < n; ++j) {
+        while (k < rs.held.size() && rs.held[k].first < first + j)
+          ++k;
+        if (k < rs.held.size() && rs.held[k].first == first + j)
+          detail::put_be64(buf.data() + j * 8, rs.held[k].second);
+      }
+      if (auto e = txn.put(m.index, key128(rs.id, first).view(), buf); !e.ok()) return e;
+      ++written;
     }
-    if (auto e = txn.put(m.index, key128(rs.id, first).view(), buf); !e.ok()) return e;
-    ++written;
-  }
   return {};
 }
 
@@ -194,8 +255,7 @@ status put_streams(journal::impl& m, const repair_plan& plan, repair_report& rep
   while (s < plan.streams.size()) {
     std::size_t end = s, entries = 0;
     while (end < plan.streams.size() && entries < entries_per_txn) {
-      auto& rs = plan.streams[end++];
-      entries += (rs.first_seq - 1 + rs.positions.size()) / detail::index_chunk_max + 1;
+      entries += plan.streams[end++].entries();
     }
     std::uint64_t written = 0;
     auto st = m.env->write([&](write_txn& txn) -> status {
@@ -249,6 +309,7 @@ status rebuild(const journal_options& opts, repair_report& rep) {
   journal::impl m;
   if (auto st = m.open_env(opts, false); !st.ok()) return st;
   if (auto st = m.open_tables(); !st.ok()) return st;
+  if (auto st = m.open_bases_table(); !st.ok()) return st;
   auto before = detail::verify_journal(m, 1000);
   if (!before) return before.error();
   rep.before = std::move(*before);
@@ -261,7 +322,10 @@ status rebuild(const journal_options& opts, repair_report& rep) {
       floor = 0;
     else if (!s.ok())
       return s;
-    if (auto s = read_log(m, txn, plan, rep.records); !s.ok()) return s;
+    base_table bases;
+    if (auto s = detail::load_bases(m, txn, bases); !s.ok()) return s;
+    if (auto s = read_log(m, txn, bases, plan, rep.records); !s.ok()) return s;
+    add_based_streams(bases, plan);
     if (auto s = assign_ids(m, txn, plan); !s.ok()) return s;
     return plan_snapshots(m, txn, plan, rep);
   });

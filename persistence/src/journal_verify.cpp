@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -59,11 +60,13 @@ class checker {
 
   status run() {
     if (auto st = check_meta(); !st.ok()) return st;
+    if (auto st = load_bases(); !st.ok()) return st;
     if (auto st = scan_log(); !st.ok()) return st;
     if (auto st = scan_names(); !st.ok()) return st;
     if (auto st = scan_streams(); !st.ok()) return st;
     if (auto st = scan_index(); !st.ok()) return st;
     cross_check_streams();
+    cross_check_bases();
     if (auto st = scan_imported(); !st.ok()) return st;
     return scan_snapshots();
   }
@@ -144,10 +147,17 @@ class checker {
       auto& ls = it->second;
       if (fresh) {
         ls.first = ev.seq;
-      } else if (ev.seq != ls.last + 1) {
+        if (!bases_.empty() && never_held(std::string(ev.persistence_id), ev.seq))
+          add("events", std::to_string(pos),
+              "stream " + quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
+                ", which table bases says is absent");
+      } else if (auto want = bases_.empty() ? ls.last + 1 : next_seq(ev.persistence_id, ls.last);
+                 ev.seq != want) {
         add("events", std::to_string(pos),
             "stream " + quoted(ev.persistence_id) + " has seq " + std::to_string(ev.seq) +
-              " after seq " + std::to_string(ls.last) + " (each stream's seqs must ascend by 1)");
+              " after seq " + std::to_string(ls.last) + " (each stream's seqs must ascend by 1" +
+              (want != ls.last + 1 ? ", past its absent seqs to " + std::to_string(want) : "") +
+              ")");
       }
       ls.last = ev.seq;
       if (pos <= indexed_through_) ls.last_indexed = ev.seq;
@@ -236,7 +246,8 @@ class checker {
   /// holding its seq (a deleted one not in the log).
   status check_index_entry(std::uint64_t id, std::uint64_t first, std::string_view v) {
     auto& pid = run_.pid;
-    if (first != run_.expect)
+    if (is_base(pid, first)) seen_bases_.emplace(pid, first);
+    if (first != run_.expect && !absent_before(pid, first, run_.expect))
       add("index", index_key(pid, first),
           "the stream's index has a gap or overlap: expected an entry starting at seq " +
             std::to_string(run_.expect));
@@ -251,7 +262,7 @@ class checker {
       auto pos = get_be64(v.data() + i * 8);
       auto seq = first + i;
       if (pos == 0) {
-        if (ls != log_.end() && seq >= ls->second.first)
+        if (ls != log_.end() && seq >= ls->second.first && !is_base(pid, seq))
           add("index", index_key(pid, first),
               "seq " + std::to_string(seq) + " is marked deleted but the log holds it");
         continue;
@@ -265,6 +276,8 @@ class checker {
     }
     run_.expect = first + n;
     index_heads_[id] = run_.expect - 1;
+    // A base's own entry holds no event: the log is compared with the entries before.
+    if (n != 1 || get_be64(v.data()) != 0 || !is_base(pid, first)) event_heads_[id] = first + n - 1;
     return {};
   }
 
@@ -307,8 +320,8 @@ class checker {
         if (n == name_ids_.end()) continue;
         id = n->second;
       }
-      auto h = index_heads_.find(id);
-      std::uint64_t head = h == index_heads_.end() ? 0 : h->second;
+      auto h = event_heads_.find(id);
+      std::uint64_t head = h == event_heads_.end() ? 0 : h->second;
       if (ls.last_indexed != 0 && head != ls.last_indexed)
         add("index", "(stream " + quoted(pid) + ")",
             "ends at seq " + std::to_string(head) + " but the log holds seq " +
@@ -322,6 +335,58 @@ class checker {
     for (auto& [pid, id] : stream_ids_)
       if (id != 0 && !log_.count(pid) && !index_heads_.count(id))
         add("streams", quoted(pid), "the stream has neither events in the log nor an index");
+  }
+
+  /// Table `bases` (journal::import_base); malformed entries are problems.
+  status load_bases() {
+    std::vector<std::pair<std::string, std::string>> bad;
+    if (auto st = detail::load_bases(m_, txn_, bases_, &bad); !st.ok()) return st;
+    for (auto& [key, what] : bad)
+      add("bases", key, what);
+    return {};
+  }
+
+  /// Whether `seq` of `pid` lies in an absent range or is a base (never in the log).
+  bool never_held(const std::string& pid, std::uint64_t seq) const {
+    auto b = bases_.find(pid);
+    if (b == bases_.end()) return false;
+    for (auto& [base, before] : b->second)
+      if (seq > before && seq <= base) return true;
+    return false;
+  }
+
+  bool is_base(const std::string& pid, std::uint64_t seq) const {
+    auto b = bases_.find(pid);
+    return b != bases_.end() && b->second.count(seq) != 0;
+  }
+
+  /// Whether an entry of `pid` starting at `first` may follow one ending at expect - 1:
+  /// the seqs between are the absent range of the base `first`.
+  bool absent_before(const std::string& pid, std::uint64_t first, std::uint64_t expect) const {
+    auto b = bases_.find(pid);
+    if (b == bases_.end()) return false;
+    auto it = b->second.find(first);
+    return it != b->second.end() && it->second + 1 == expect;
+  }
+
+  /// The seq that must follow `seq` of `pid` in the log: seq + 1, or past the absent
+  /// ranges (and base seqs, never held) that start there.
+  std::uint64_t next_seq(std::string_view pid, std::uint64_t seq) const {
+    auto b = bases_.find(std::string(pid));
+    return b == bases_.end() ? seq + 1 : detail::next_holdable(b->second, seq);
+  }
+
+  /// Each base belongs to a stream and has its index entry (seq `base`, not held).
+  void cross_check_bases() {
+    for (auto& [pid, bm] : bases_)
+      for (auto& [base, before] : bm) {
+        std::string key = "(stream " + quoted(pid) + ", seq " + std::to_string(base) + ")";
+        if (!stream_ids_.count(pid))
+          add("bases", key, "the stream is not in table streams");
+        else if (!seen_bases_.count({pid, base}))
+          add("bases", key,
+              "no index entry starts at the base seq (the stream's head would not be it)");
+      }
   }
 
   /// Table `imported` (journal::import): ranges first..last within the log, ascending,
@@ -389,6 +454,9 @@ class checker {
   std::unordered_map<std::string, std::uint64_t> name_ids_;
   std::unordered_map<std::string, std::uint64_t> stream_ids_;
   std::unordered_map<std::uint64_t, std::uint64_t> index_heads_;
+  std::unordered_map<std::uint64_t, std::uint64_t> event_heads_; // the index but base entries
+  std::unordered_map<std::string, detail::base_map> bases_;
+  std::set<std::pair<std::string, std::uint64_t>> seen_bases_; // bases with an index entry
   index_run run_;
 };
 
@@ -407,6 +475,8 @@ result<verify_report> verify_journal(const journal::impl& m, std::size_t max_pro
       if (!ss.pending.empty()) cache.emplace_back(ss.pid, ss.indexed_head, ss.pending);
     });
   }
+  bool based = false; // opened before the transaction (a read-only journal's lazily)
+  if (auto st = m.lazy_bases(based); !st.ok()) return st;
   auto st = m.env->read([&](read_txn& txn) -> status {
     if (lk.owns_lock()) lk.unlock();
     checker c(m, txn, rep, max_problems);

@@ -29,11 +29,11 @@
 // counters are derived from it and checked on every use (a damaged entry is `corrupt`
 // naming table and key, never a wrong answer); `repair` rebuilds them from the log.
 //
-// Threads: `append`, `append_async`, `import`, `flush_index`, `delete_events_before` and `close`
-// must be called from one thread at a time (the runtime's group commit owns them);
-// the journal commits on a thread of its own. Reads may be called from any thread,
-// concurrently with appends; they see committed data only. A read-only journal's reads
-// may run on any thread too (they share its tail map under a mutex).
+// Threads: `append`, `append_async`, `import`, `import_base`, `flush_index`, `delete_events_before`
+// and `close` must be called from one thread at a time (the runtime's group commit owns them); the
+// journal commits on a thread of its own. Reads may be called from any thread, concurrently with
+// appends; they see committed data only. A read-only journal's reads may run on any thread too
+// (they share its tail map under a mutex).
 #pragma once
 
 #include "strata/persistence/environment.hpp"
@@ -87,6 +87,13 @@ struct import_report {
   std::uint64_t duplicates = 0;     ///< events already stored identically (skipped)
   std::uint64_t first_position = 0; ///< local positions of the appended events (0: none)
   std::uint64_t last_position = 0;
+};
+
+/// What journal::import_base did.
+struct base_report {
+  bool moved = false;          ///< the head moved to the snapshot's seq (seqs below became absent)
+  std::uint64_t absent = 0;    ///< seqs head+1..s.seq recorded as absent (0 when not moved)
+  bool snapshot_saved = false; ///< `s` was saved in the snapshot store
 };
 
 /// Global positions first..last (inclusive); first == 0 means none.
@@ -214,6 +221,24 @@ class journal {
   /// map_full.
   result<import_report> import(const std::vector<event_record>& events);
 
+  /// Starts a stream (or moves it forward) at a snapshot restored from elsewhere, e.g. a
+  /// new shard owner restoring from Kafka: when the stream's head h < s.seq, seqs
+  /// h+1..s.seq become absent (as delete_events_before leaves deleted events: not held,
+  /// the head is s.seq) and `s` is saved in the snapshot store, in ONE write transaction;
+  /// the next event appended or imported for the stream is then s.seq + 1. Events
+  /// 1..h the journal holds stay readable: read_stream then visits them and continues
+  /// with s.seq + 1. The cost does not depend on s.seq (one index entry and one entry of
+  /// table `bases`, see docs/persistence.md). When h >= s.seq only saves `s` if the store
+  /// has no snapshot at or past s.seq (nothing else changes). Writer thread only (like
+  /// import; waits for queued appends). Errors: invalid_argument (seq 0, persistence id
+  /// not 1..255 bytes, read-only), closed, corrupt, io_error, map_full.
+  result<base_report> import_base(const snapshot_record& s);
+
+  /// The lowest seq of the stream whose event the journal holds (below it: deleted by
+  /// delete_events_before or absent by import_base); head + 1 when it holds none (also
+  /// for an unknown stream: 1). Any thread. Errors: corrupt, io_error.
+  result<std::uint64_t> first_held_seq(std::string_view persistence_id) const;
+
   /// The first range of imported positions (see import) that ends at or after
   /// `from_position`; {0, 0} when there is none. Any thread. Errors: corrupt (a
   /// malformed entry of table `imported`), io_error.
@@ -258,11 +283,13 @@ class journal {
 
   /// Checks the whole journal in one read transaction and lists what is wrong: every
   /// record of the log (framing, checksums, decoding, position key, each stream's seqs
-  /// ascending by 1), the streams and stream_names tables against each other and the
-  /// log, the index against the log (entries well-formed, each stream's entries
-  /// contiguous from seq 1, every position holding that stream and seq, everything up
-  /// to meta.indexed_through indexed), the meta counters, the snapshots and the imported
-  /// ranges (within the log, ascending, not overlapping). At most
+  /// ascending by 1 but across its absent ranges), the streams and stream_names tables
+  /// against each other and the log, the index against the log (entries well-formed,
+  /// each stream's entries contiguous from seq 1 but for the absent ranges that table
+  /// `bases` records, each base with its index entry, every position holding that
+  /// stream and seq, everything up to meta.indexed_through indexed), the meta counters,
+  /// the snapshots, the bases and the imported ranges (within the log, ascending, not
+  /// overlapping). At most
   /// `max_problems` problems are kept (problem_count counts all). Works on a
   /// read-only journal while a writer appends. Errors: io_error (the report could not
   /// be made; damage is reported in the report, not as an error).
@@ -274,10 +301,11 @@ class journal {
 
   /// Rebuilds every derived table of the journal in `opts.env.path` from the log: the
   /// streams and stream_names tables (ids kept where both tables agree), the index
-  /// (deleted prefixes kept as deleted), meta.next_stream_id and indexed_through;
-  /// snapshots are kept, moved to their stream's new id, or dropped (undecodable, of a
-  /// stream not in the log, beyond its head) and listed. Then reopens the journal and
-  /// runs verify_all. Opens for writing, so it waits for / fails on another writer
+  /// (deleted prefixes kept as deleted; the bases of table `bases`, which repair keeps,
+  /// kept as bases: a based stream without events in the log is recreated),
+  /// meta.next_stream_id and indexed_through; snapshots are kept, moved to their stream's new id,
+  /// or dropped (undecodable, of a stream not in the log, beyond its head) and listed. Then reopens
+  /// the journal and runs verify_all. Opens for writing, so it waits for / fails on another writer
   /// like `open`. Errors: those of open; corrupt (the log itself is damaged: nothing
   /// is changed, restore from a backup or Kafka); map_full, io_error.
   static result<repair_report> repair(const journal_options& opts);
