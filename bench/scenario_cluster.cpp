@@ -1,4 +1,4 @@
-// Scenarios `remote-local`, `remote` and `rebalance` (issue 10, docs/cluster.md,
+// Scenarios `remote-local`, `remote`, `rebalance` and `rebalance-history` (issue 10, docs/cluster.md,
 // docs/performance.md "Cluster"): strata::system cluster nodes in this process on
 // loopback, over an in-process librdkafka mock cluster (3 brokers; topics strata.account and
 // strata.account.snapshots, 64 partitions), with the bank sample's account (it has
@@ -14,10 +14,15 @@
 //   the cluster), every bridge drained; then a fourth node starts: the time from its
 //   start until every node's routes show the allocation of the 4-member view with every
 //   shard served (`seconds`), the moved shards, the events their new owners hold (every
-//   moved account has all its events there: checked; `events`), and restored events/s
-//   against a raw librdkafka consumer reading the same partitions in the same run
-//   (`raw_ratio`, target >= 0.5), and against kafka::restore_shard alone on them into a
-//   scratch journal (`restore_shard_alone_per_s`: the restore without the handoff).
+//   moved account is at its last seq there: checked; `events`), and those events per
+//   second against a raw librdkafka consumer reading all of them from the same
+//   partitions in the same run (`raw_ratio`, target >= 0.5; a restore from a checkpoint
+//   reads snapshots and the events after the checkpoint, not the history, so it can pass
+//   1), and kafka::restore_shard alone on them into a scratch journal
+//   (`restore_shard_alone_*`: the restore without the handoff; records read, events
+//   imported, streams started at a snapshot).
+// - rebalance-history: rebalance with 40 events per account instead of 10: its times
+//   beside rebalance's show whether a join's time grows with the history.
 #include "kafka_raw.hpp"
 #include "scenario.hpp"
 
@@ -38,6 +43,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -454,11 +460,20 @@ std::pair<std::uint64_t, double> raw_consume(const std::string& bootstrap,
   return {n, sw.seconds()};
 }
 
+/// What kafka::restore_shard alone did on the moved partitions.
+struct plain_report {
+  std::uint64_t records = 0;  ///< Kafka records read (snapshots, checkpoints, events)
+  std::uint64_t imported = 0; ///< events imported
+  std::uint64_t bases = 0;    ///< streams started at a snapshot
+  double seconds = 0;
+};
+
 /// kafka::restore_shard of the partitions `moved`, one after the other, into a fresh
-/// journal, as the cluster host calls it (event topic + snapshot topic); returns
-/// (events imported, s).
-std::pair<std::uint64_t, double> plain_restore(context& ctx, const std::string& bootstrap,
-                                               const std::vector<std::uint32_t>& moved) {
+/// journal, as the cluster host calls it (event topic + snapshot topic); checks that
+/// every account of `ids` in them reaches `events` there.
+plain_report plain_restore(context& ctx, const std::string& bootstrap,
+                           const std::vector<std::uint32_t>& moved,
+                           const std::vector<std::string>& ids, std::uint64_t events) {
   persistence::journal_options jo;
   jo.env.path = ctx.fresh_dir("rebalance-plain-restore").string();
   jo.env.sync = ctx.opts().nosync ? persistence::sync_mode::nosync : persistence::sync_mode::sync;
@@ -469,15 +484,26 @@ std::pair<std::uint64_t, double> plain_restore(context& ctx, const std::string& 
   ro.bootstrap_servers = bootstrap;
   ro.topics = {topic};
   ro.snapshots = true;
-  std::uint64_t n = 0;
+  plain_report out;
   stopwatch sw;
   for (auto s : moved) {
     ro.shard = s;
     auto rep = strata::kafka::restore_shard(**j, ro);
     if (!rep) fail("restore_shard: " + rep.error().to_string());
-    n += rep->imported;
+    out.records += rep->records;
+    out.imported += rep->imported;
+    out.bases += rep->bases;
   }
-  return {n, sw.seconds()};
+  out.seconds = sw.seconds();
+  std::set<std::uint32_t> in(moved.begin(), moved.end());
+  for (const auto& id : ids) {
+    if (in.count(shard_of_id(id)) == 0) continue;
+    auto pid = strata::make_persistence_id("account", id);
+    auto head = (*j)->highest_seq(pid);
+    if (!head || *head != events)
+      fail("rebalance: restore_shard alone: " + pid + " is not at seq " + std::to_string(events));
+  }
+  return out;
 }
 
 /// When each shard's old owner stops serving it, when the new node sees it handed over
@@ -581,13 +607,12 @@ std::pair<double, double> per_shard_extras(test_cluster& tc,
   return {list_s * 1000 / n, claim_s * 1000 / n};
 }
 
-result run_rebalance(context& ctx) {
+result run_rebalance_with(context& ctx, int deposits) {
   test_cluster tc{ctx, "rebalance"};
   for (int i = 0; i < 3; ++i)
     tc.add_node();
   auto before = tc.wait_settled(std::chrono::seconds(30));
   std::size_t n_ids = ctx.opts().quick ? 2'000 : 10'000;
-  const int deposits = 9;
   auto ids = make_ids(n_ids);
   progress("rebalance: writing " + std::to_string(n_ids) + " accounts x " +
            std::to_string(deposits + 1) + " events through 3 nodes (not timed)");
@@ -619,11 +644,8 @@ result run_rebalance(context& ctx) {
   auto [raw_n, raw_s] = raw_consume(tc.bootstrap(), moved);
   double raw_rate = static_cast<double>(raw_n) / raw_s;
   progress("rebalance: kafka::restore_shard alone on the same partitions");
-  auto [plain_n, plain_s] = plain_restore(ctx, tc.bootstrap(), moved);
-  if (plain_n != restored)
-    fail("rebalance: restore_shard alone imported " + std::to_string(plain_n) + " events, not " +
-         std::to_string(restored));
-  double plain_rate = static_cast<double>(plain_n) / plain_s;
+  auto plain = plain_restore(ctx, tc.bootstrap(), moved, ids, deposits + 1);
+  double plain_rate = static_cast<double>(restored) / plain.seconds;
   std::vector<std::uint32_t> mine;
   for (auto s : moved)
     if (after[s] == 3) mine.push_back(s);
@@ -659,11 +681,18 @@ result run_rebalance(context& ctx) {
     .add("raw_consumer_records", raw_n)
     .add("raw_consumer_per_s", raw_rate)
     .add("raw_ratio", r.events_per_s() / raw_rate)
+    .add("restore_shard_alone_s", plain.seconds)
+    .add("restore_shard_alone_records", plain.records)
+    .add("restore_shard_alone_imported", plain.imported)
+    .add("restore_shard_alone_bases", plain.bases)
     .add("restore_shard_alone_per_s", plain_rate)
     .add("restore_shard_alone_ratio", plain_rate / raw_rate)
     .add("accounts", static_cast<std::uint64_t>(n_ids))
     .add("events_per_account", deposits + 1);
 }
+
+result run_rebalance(context& ctx) { return run_rebalance_with(ctx, 9); }
+result run_rebalance_history(context& ctx) { return run_rebalance_with(ctx, 39); }
 
 const registrar reg_remote_local{{"remote-local",
                                   "cluster of 3 nodes on loopback (Kafka mock), 10k accounts: "
@@ -678,6 +707,10 @@ const registrar reg_rebalance{{"rebalance",
                                "time until every moved shard serves, restored events/s vs a "
                                "raw consumer of the same partitions",
                                310, "", false, run_rebalance}};
+const registrar reg_rebalance_history{{"rebalance-history",
+                                       "rebalance with 4x the history (40 events per account): "
+                                       "the join's time must not grow with it",
+                                       311, "", false, run_rebalance_history}};
 
 } // namespace
 } // namespace strata::bench

@@ -95,7 +95,7 @@ class restorer {
     std::size_t events = 0; // index of its event partition
   };
   std::map<std::string, latest_snapshot> latest_;        // persistence id → latest snapshot
-  std::unordered_map<std::string, std::uint64_t> based_; // streams started at a snapshot
+  std::unordered_map<std::string, std::uint64_t> based_; // stream → seqs not held (1..n)
   std::vector<std::int64_t> next_;                       // next offset to read, per partition
   std::vector<std::int64_t> start_;                      // where reading starts, per partition
   std::vector<bool> active_;                             // assigned now
@@ -238,7 +238,8 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
 // Each stream with a latest snapshot whose event topic has a checkpoint starts at that
 // snapshot (journal::import_base), so its events at or below the snapshot's seq — the
 // events before the checkpoint among them — need not be read; the reader skips those it
-// still meets after the checkpoint.
+// still meets after the checkpoint, and on a later restore those the journal does not
+// hold.
 status restorer::import_bases() {
   for (const auto& [pid, l] : latest_) {
     if (start_[l.events] == 0) continue;
@@ -247,8 +248,12 @@ status restorer::import_bases() {
       return {r.error().code(), what_ + ": starting stream '" + pid + "' at its snapshot (seq " +
                                   std::to_string(l.s.seq) + "): " + r.error().message()};
     if (r->moved) ++report_.bases;
-    if (r->moved || r->snapshot_saved) ++report_.snapshots_saved;
-    if (r->moved) based_[pid] = l.s.seq;
+    if (r->snapshot_saved) ++report_.snapshots_saved;
+    // The seqs below the first the journal holds (this base, or one of an earlier
+    // restore) cannot be compared: the reader skips them.
+    auto first = j_.first_held_seq(pid);
+    if (!first) return first.error();
+    if (*first > 1) based_[pid] = *first - 1;
   }
   return {};
 }

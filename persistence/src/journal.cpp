@@ -1401,6 +1401,48 @@ status journal::read_stream(std::string_view pid, std::uint64_t from_seq, std::u
   });
 }
 
+void journal::set_absent_source(absent_source source) {
+  auto& m = *impl_;
+  std::lock_guard<std::mutex> g{m.absent_mu};
+  m.has_absent.store(static_cast<bool>(source));
+  m.absent = source ? std::make_shared<const absent_source>(std::move(source)) : nullptr;
+}
+
+namespace {
+
+// The part of a read of `j` below the stream's first held seq, from the absent source
+// (set_absent_source). `from_seq` moves to the first seq the journal itself must read;
+// `stop` when the visitor stopped.
+status read_absent(const journal& j, const journal::impl& m, std::string_view pid,
+                   std::uint64_t& from_seq, std::uint64_t to_seq, const event_view_visitor& fn,
+                   bool& stop) {
+  if (!m.has_absent.load(std::memory_order_acquire)) return {};
+  std::shared_ptr<const absent_source> src;
+  {
+    std::lock_guard<std::mutex> g{m.absent_mu};
+    src = m.absent;
+  }
+  if (!src) return {};
+  auto first = j.first_held_seq(pid);
+  if (!first) return first.error();
+  if (from_seq >= *first) return {};
+  auto events = (*src)(pid, from_seq, std::min(to_seq, *first - 1));
+  if (!events)
+    return {events.error().code(), "events " + std::to_string(from_seq) + ".." +
+                                     std::to_string(*first - 1) + " of stream '" +
+                                     std::string(pid) + "' (not held here since it started at a " +
+                                     "snapshot): " + events.error().message()};
+  for (const auto& e : *events)
+    if (!fn(event_view::of(e))) {
+      stop = true;
+      return {};
+    }
+  from_seq = *first;
+  return {};
+}
+
+} // namespace
+
 status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, std::uint64_t to_seq,
                                  const event_view_visitor& fn) const {
   auto& m = *impl_;
@@ -1408,6 +1450,12 @@ status journal::read_stream_view(std::string_view pid, std::uint64_t from_seq, s
   if (to_seq < from_seq) return {};
   bool based = false; // table bases, opened before the read (a read-only journal's lazily)
   if (auto st = m.lazy_bases(based); !st.ok()) return st;
+  if (based) {
+    bool stop = false;
+    if (auto st = read_absent(*this, m, pid, from_seq, to_seq, fn, stop); !st.ok() || stop)
+      return st;
+    if (to_seq < from_seq) return {};
+  }
   // One consistent view: the reader state is locked before the read transaction
   // begins, so an index flush is either fully visible in the transaction or still
   // pending in memory (see journal_impl.hpp).

@@ -74,6 +74,11 @@ struct journal::impl {
   mutable table imported{};
   mutable std::atomic<bool> has_imported{false};
   mutable std::mutex imported_mu; // read-only journals: the lazy open of `imported`/`bases`
+  // journal::set_absent_source: swapped whole under absent_mu; has_absent lets reads
+  // skip the lock while no source is set.
+  mutable std::mutex absent_mu;
+  std::shared_ptr<const absent_source> absent;
+  std::atomic<bool> has_absent{false};
   /// Stream bases (journal::import_base): key = base_key(pid, base seq), value = the
   /// stream's head before the base (u64 BE); seqs head+1 .. base-1 are absent. Opened
   /// like `imported`: created by the writer at open, lazily by a read-only journal.

@@ -2,6 +2,7 @@
 
 #include "replication_gate.hpp"
 #include "strata/kafka/restore.hpp"
+#include "strata/kafka/stream_reader.hpp"
 #include "strata/persistence/assert.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/offset_store.hpp"
@@ -311,6 +312,22 @@ persistence::status start_node(system& sys, detail::system_core& core) {
   nc.shards = c.cluster_shards;
   nc.gossip_interval_ms = c.cluster_gossip_ms;
   nc.client = c.cluster_client;
+  if (core.journal && core.bridge) {
+    // A shard restored from a checkpoint starts its streams at their snapshots: reads of
+    // the events before (history, state as of a seq or time) come from Kafka.
+    auto* bridge = core.bridge.get();
+    auto bootstrap = core.kafka_bootstrap;
+    auto timeout = c.cluster_handoff_timeout_ms;
+    core.journal->set_absent_source(
+      [bridge, bootstrap, timeout](std::string_view pid, std::uint64_t from, std::uint64_t to) {
+        kafka::stream_read_options o;
+        o.bootstrap_servers = bootstrap;
+        o.topic = bridge->topic_for(pid);
+        o.partition = bridge->partition_for(pid);
+        o.timeout_ms = timeout;
+        return kafka::read_stream_events(o, pid, from, to);
+      });
+  }
   core.host = std::make_unique<detail::cluster_host>(sys, core);
   auto n = cluster::node::start(*core.actors, nc, *core.host);
   if (!n) {

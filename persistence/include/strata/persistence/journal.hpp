@@ -144,6 +144,13 @@ using event_visitor = std::function<bool(const event_record&)>;
 /// The same without copies: the view is valid only during the call.
 using event_view_visitor = std::function<bool(const event_view&)>;
 
+/// Where reads find the events of a stream that the journal does not hold because the
+/// stream was started at a snapshot (journal::import_base): the events of
+/// `persistence_id` with from_seq <= seq <= to_seq, in seq order, e.g. read back from
+/// the shard's Kafka partition (kafka/stream_reader.hpp). journal::set_absent_source.
+using absent_source = std::function<result<std::vector<event_record>>(
+  std::string_view persistence_id, std::uint64_t from_seq, std::uint64_t to_seq)>;
+
 class journal {
  public:
   static constexpr std::uint64_t max_seq = ~std::uint64_t{0};
@@ -238,6 +245,14 @@ class journal {
   /// delete_events_before or absent by import_base); head + 1 when it holds none (also
   /// for an unknown stream: 1). Any thread. Errors: corrupt, io_error.
   result<std::uint64_t> first_held_seq(std::string_view persistence_id) const;
+
+  /// Sets where read_stream, read_stream_view and load_stream get the events below a
+  /// stream's first held seq once some stream was started at a snapshot (import_base):
+  /// a read of such a stream that starts below its first held seq asks `source` for
+  /// that part first (errors: the source's, with the stream named). Without a source
+  /// (the default) those seqs read as nothing, as after delete_events_before. Set it
+  /// before the reads that need it, from one thread; an empty function removes it.
+  void set_absent_source(absent_source source);
 
   /// The first range of imported positions (see import) that ends at or after
   /// `from_position`; {0, 0} when there is none. Any thread. Errors: corrupt (a
