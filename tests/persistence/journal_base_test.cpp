@@ -421,3 +421,35 @@ TEST_CASE("a read-only journal reads based streams beside the writer, also un-in
   CHECK(seqs_of(**ro, "t") == std::vector<std::uint64_t>{6});
   check_clean(**ro);
 }
+
+TEST_CASE("verify reports a base whose index entry is gone; repair restores it from table bases") {
+  temp_dir dir;
+  auto o = journal_opts(dir.path());
+  {
+    auto j = open_journal(o);
+    base_ok(*j, snap("a", 10));
+    auto streams = open_table(j->env(), "streams");
+    auto id = read_value(j->env(), streams, "a");
+    REQUIRE(id.has_value());
+    auto index = open_table(j->env(), "index");
+    auto key = *id + std::string("\0\0\0\0\0\0\0\x0a", 8); // (stream id, seq 10)
+    REQUIRE(read_value(j->env(), index, key).has_value());
+    STRATA_REQUIRE_OK(j->env().write([&](write_txn& txn) {
+      return txn.del(index, key);
+    }));
+    auto rep = j->verify_all();
+    STRATA_REQUIRE_VALUE(rep);
+    bool named = false;
+    for (auto& p : rep->problems)
+      named = named || (p.table == "bases" && p.key.find("'a'") != std::string::npos);
+    CHECK(named);
+  }
+  auto rep = journal::repair(o);
+  STRATA_REQUIRE_VALUE(rep);
+  CHECK(!rep->before.ok());
+  CHECK(rep->after.ok());
+  auto j = open_journal(o);
+  CHECK(head_of(*j, "a") == 10);
+  CHECK(first_held(*j, "a") == 11);
+  CHECK(latest_snapshot_seq(*j, "a") == 10);
+}

@@ -15,6 +15,10 @@
 //     return true;  // continue
 //   });
 //
+//   // A new shard owner starts a stream at a snapshot restored from Kafka: seqs 1..41
+//   // are absent here, the next event is 42 (nothing is written per absent seq).
+//   auto based = (*j)->import_base(snapshot);                    // snapshot.seq == 41
+//
 //   // Another process, while the writer runs: reads only, sees every committed event.
 //   auto r = journal::open_read_only(o);
 //   auto report = (*r)->verify_all();                            // every problem, listed
