@@ -2,6 +2,7 @@
 
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/restore.hpp"
+#include "strata/persistence/environment.hpp"
 #include "strata/persistence/journal.hpp"
 #include "strata/persistence/persistence_id.hpp"
 #include "strata/persistence/shard.hpp"
@@ -118,7 +119,7 @@ std::vector<std::string> cluster_host::shard_streams(cluster::shard_id shard) co
 // effort: without it the next restore reads from an older checkpoint or the start.
 void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
   auto streams = shard_streams(shard);
-  std::size_t saved = 0;
+  std::vector<persistence::snapshot_record> snaps;
   for (const auto& pid : streams) {
     auto type = std::string(persistence::type_of_persistence_id(pid));
     snapshot_fn fn = nullptr;
@@ -133,16 +134,19 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
     if (!error.empty())
       std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": snapshot of '" << pid
                 << "' for the handoff: " << error << "\n";
-    if (!snap) continue;
-    auto st = core_.writer->exclusive([&] {
-      return core_.journal->snapshots().save(*snap);
-    });
-    if (st.ok())
-      ++saved;
-    else
-      std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": saving the snapshot of '"
-                << pid << "': " << st.to_string() << "\n";
+    if (snap) snaps.push_back(std::move(*snap));
   }
+  // One write transaction (one fsync) for all of them, under the writer's lock.
+  auto st = core_.writer->exclusive([&] {
+    return core_.journal->env().write([&](persistence::write_txn& txn) -> persistence::status {
+      for (const auto& s : snaps)
+        if (auto e = core_.journal->snapshots().save(txn, s); !e.ok()) return e;
+      return {};
+    });
+  });
+  if (!st.ok())
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": saving " << snaps.size()
+              << " snapshots for the handoff: " << st.to_string() << "\n";
   auto r = core_.bridge->publish_checkpoint(shard, epoch, streams,
                                             core_.cfg.cluster_handoff_timeout_ms);
   if (!r) {
@@ -154,7 +158,6 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
   for (const auto& pid : r->uncovered)
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": no checkpoint for the "
               << "type of '" << pid << "' (its events are past its latest snapshot)\n";
-  (void)saved;
 }
 
 void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
