@@ -44,7 +44,7 @@ milliseconds detection_delay(const detector_config& cfg, milliseconds interval) 
 }
 
 failure_detector::failure_detector(const detector_config& cfg)
-    : cfg_(cfg), capacity_(std::clamp<std::size_t>(cfg.max_samples, 2, max_capacity)) {}
+  : cfg_(cfg), capacity_(std::clamp<std::size_t>(cfg.max_samples, 2, max_capacity)) {}
 
 void failure_detector::add_interval(std::int64_t us) {
   us = std::clamp<std::int64_t>(us, 0, max_interval_us);

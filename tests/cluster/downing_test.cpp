@@ -106,8 +106,7 @@ TEST_CASE("unreachable, then reachable again before stable_after: nothing is dow
   downing_config cfg;
   reachability r;
   time_point last_change = t0;
-  auto record = [&](const member_id& o, const member_id& s, reachability_status st,
-                    time_point at) {
+  auto record = [&](const member_id& o, const member_id& s, reachability_status st, time_point at) {
     if (r.record(o, s, st)) last_change = at;
   };
   record(a, c, unreachable, t0 + 1200ms);
@@ -195,6 +194,5 @@ TEST_CASE("at most one side survives any clean split of a random view") {
     }
     int surviving = taking_over;
     CHECK(surviving <= 1);
-    
   }
 }

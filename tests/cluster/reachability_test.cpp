@@ -77,6 +77,10 @@ TEST_CASE("queries count only live observers and skip down subjects") {
   CHECK(r.unreachable(view).empty());
   CHECK(r.prune(view));
   CHECK_FALSE(r.prune(view));
+  reachability rebuilt;
+  for (const auto& [o, row] : r.rows())
+    rebuilt.absorb(o, row);
+  CHECK(rebuilt.digest() == r.digest());
   CHECK(r.rows().count(b) == 0);
   CHECK(r.rows().at(a).unreachable.empty());
   // A joining observer does not count yet; a joining subject does.
@@ -114,6 +118,15 @@ TEST_CASE("merge laws hold over random tables") {
     for (const auto& [o, row] : b.rows())
       rows.absorb(o, row);
     CHECK(rows == ab);
+    // The digest is kept up to date by every change: the same as a table rebuilt from
+    // the rows, equal for equal tables.
+    reachability rebuilt;
+    for (const auto& [o, row] : ab.rows())
+      rebuilt.absorb(o, row);
+    CHECK(rebuilt.digest() == ab.digest());
+    CHECK(merge(b, a).digest() == ab.digest());
+    CHECK(in_place.digest() == ab.digest());
+    if (ab != a) CHECK(ab.digest() != a.digest());
     // A later row of a merges to a later result.
     auto later = a;
     later.record(pool[pick(rng, pool.size())], pool[pick(rng, pool.size())],

@@ -105,6 +105,11 @@ class reachability {
   /// comment).
   bool prune(const member_view& view);
 
+  /// A 64-bit hash of the whole table, kept up to date by every change (O(1) to read):
+  /// two nodes whose digests are equal almost surely hold the same table, so gossip
+  /// can skip sending it. Equal digests do not prove equal tables; use == for that.
+  std::uint64_t digest() const noexcept { return digest_; }
+
   friend bool operator==(const reachability& a, const reachability& b) noexcept {
     return a.rows_ == b.rows_;
   }
@@ -116,7 +121,10 @@ class reachability {
   friend reachability merge(const reachability& a, const reachability& b);
 
  private:
+  void replace_row(reachability_row& at, const member_id& observer, reachability_row row);
+
   map_type rows_;
+  std::uint64_t digest_ = 0; ///< the wrapping sum of the rows' hashes
 };
 
 /// Whether `a` holds everything `b` knows (merge(a, b) == a). Pure, any thread.
