@@ -62,7 +62,8 @@ const char* to_string(reachability_status s) noexcept {
 
 bool precedes(const reachability_row& a, const reachability_row& b) noexcept {
   if (a.version != b.version) return a.version < b.version;
-  return a.unreachable < b.unreachable;
+  // Same version: the same row but for forged input; == is the cheap common answer.
+  return a.unreachable != b.unreachable && a.unreachable < b.unreachable;
 }
 
 reachability_status reachability::status(const member_id& observer,

@@ -25,6 +25,7 @@ struct link {
   failure_detector detector;
   time_point next_send{};
   time_point next_arrival{};
+  reachability_status verdict = reachability_status::reachable; ///< the last one recorded
 };
 
 /// What one simulated node knows and decided.
@@ -65,7 +66,7 @@ struct simulation {
     // monitors everyone: the detectors whose verdicts matter. (The node monitors every
     // member; the pairs left out here would behave like the ring's healthy pairs.)
     auto add = [&](std::size_t o, std::size_t s) {
-      link l{o, s, failure_detector{det}, {}, {}};
+      link l{o, s, failure_detector{det}, {}, {}, reachability_status::reachable};
       l.next_send = time_point{} + milliseconds{pick(rng, 200)}; // each sender's phase
       l.next_arrival = l.next_send + latency();
       links.push_back(std::move(l));
@@ -105,6 +106,8 @@ struct simulation {
     for (auto& l : links) {
       auto verdict = l.detector.is_available(now) ? reachability_status::reachable
                                                   : reachability_status::unreachable;
+      if (verdict == l.verdict) continue;
+      l.verdict = verdict;
       auto& node = nodes[l.observer];
       if (node.table.record(members[l.observer], members[l.subject], verdict)) {
         node.last_change = now;
