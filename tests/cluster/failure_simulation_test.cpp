@@ -1,7 +1,8 @@
-// A deterministic simulation of 1,000 members driving the very failure detectors,
+// A deterministic simulation of 3 to 1,000 members driving the very failure detectors,
 // reachability tables and downing rule the node uses, with an injected clock: one
-// member falls silent; every other member converges on downing it, and it downs itself
-// before any of them decides. Heartbeats carry random latency; gossip is random push.
+// member falls silent, or a group is cut off: the surviving side converges on downing it,
+// and it downs itself before any of them decides. Heartbeats carry random latency;
+// gossip is random push-pull within each side, as the node's.
 #include "strata/cluster/downing.hpp"
 #include "strata/cluster/failure_detector.hpp"
 #include "strata/cluster/reachability.hpp"
@@ -41,57 +42,64 @@ struct sim_node {
 struct simulation {
   static constexpr milliseconds tick{10};
   static constexpr milliseconds gossip_every{100};
-  static constexpr std::size_t ring = 4; ///< besides the silenced one, each monitors 4
+  static constexpr std::size_t full_mesh_up_to = 16;
+  static constexpr std::size_t ring = 4; ///< above that, healthy pairs: 4 ring successors
 
   std::mt19937_64& rng;
   std::vector<member_id> members;
   member_view view;
-  std::size_t silent;
-  time_point silenced_at;
+  std::vector<bool> cut_off; ///< the group cut from the rest at `cut_at`
+  std::vector<std::size_t> group, rest;
+  time_point cut_at;
   detector_config det;
   downing_config down;
   std::vector<link> links;
   std::vector<sim_node> nodes;
   std::size_t false_suspicions = 0;
 
-  simulation(std::mt19937_64& r, std::size_t n, time_point silence) : rng(r), silenced_at(silence) {
+  /// `n` members, `cut` of them (chosen at random) cut off from the others at `at`.
+  simulation(std::mt19937_64& r, std::size_t n, std::size_t cut, time_point at)
+    : rng(r), cut_off(n, false), cut_at(at) {
     for (std::size_t i = 0; i < n; ++i)
       members.push_back(member_id{
         address{"10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), 4500}, 1});
     std::sort(members.begin(), members.end());
     view = all_up(members);
-    silent = pick(rng, n);
-    nodes.resize(n);
-    // Every member monitors the silenced one and 4 ring successors; the silenced one
-    // monitors everyone: the detectors whose verdicts matter. (The node monitors every
-    // member; the pairs left out here would behave like the ring's healthy pairs.)
-    auto add = [&](std::size_t o, std::size_t s) {
-      link l{o, s, failure_detector{det}, {}, {}, reachability_status::reachable};
-      l.next_send = time_point{} + milliseconds{pick(rng, 200)}; // each sender's phase
-      l.next_arrival = l.next_send + latency();
-      links.push_back(std::move(l));
-    };
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i != silent) add(i, silent);
-      if (i == silent) {
-        for (std::size_t j = 0; j < n; ++j)
-          if (j != silent) add(i, j);
-        continue;
-      }
-      for (std::size_t k = 1; k <= std::min(ring, n - 1); ++k)
-        if ((i + k) % n != silent) add(i, (i + k) % n);
+    while (group.size() < cut) {
+      auto i = pick(rng, n);
+      if (!cut_off[i]) group.push_back(i);
+      cut_off[i] = true;
     }
+    std::sort(group.begin(), group.end());
+    for (std::size_t i = 0; i < n; ++i)
+      if (!cut_off[i]) rest.push_back(i);
+    nodes.resize(n);
+    // Every member monitors every other one (the node's full mesh). Above 16 members
+    // only the pairs whose verdicts matter are simulated: every pair across the cut,
+    // and 4 ring successors per member for the healthy pairs (the others would behave
+    // like these).
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) {
+        bool ring_pair = (j + n - i) % n <= ring;
+        if (i != j && (n <= full_mesh_up_to || cut_off[i] != cut_off[j] || ring_pair)) add(i, j);
+      }
+  }
+
+  void add(std::size_t o, std::size_t s) {
+    link l{o, s, failure_detector{det}, {}, {}, reachability_status::reachable};
+    l.next_send = time_point{} + milliseconds{pick(rng, 200)}; // each sender's phase
+    l.next_arrival = l.next_send + latency();
+    links.push_back(std::move(l));
   }
 
   milliseconds latency() { return milliseconds{1 + pick(rng, 30)}; }
 
-  bool cut(std::size_t a, std::size_t b) const { return a == silent || b == silent; }
+  bool cut(std::size_t a, std::size_t b) const { return cut_off[a] != cut_off[b]; }
 
   void deliver(time_point now) {
     for (auto& l : links) {
       while (l.next_arrival <= now) {
-        bool lost = l.next_send >= silenced_at && cut(l.observer, l.subject);
-        if (lost) {
+        if (l.next_send >= cut_at && cut(l.observer, l.subject)) {
           l.next_arrival = time_point::max();
           break;
         }
@@ -116,17 +124,21 @@ struct simulation {
     }
   }
 
+  /// Push-pull, as the node gossips: each member sends its table to a random member of
+  /// its own side (after the cut), which merges it and replies with its own.
   void gossip(time_point now) {
-    auto n = members.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i == silent) continue; // it reaches nobody, nobody reaches it
-      if (n < 3) break;
-      std::size_t j = i;
-      while (j == i || j == silent) // a random member it can reach
-        j = pick(rng, n);
-      // What a node does to save bandwidth: send the table only when the digests differ.
-      if (nodes[j].table.digest() == nodes[i].table.digest()) continue;
-      if (nodes[j].table.merge_from(nodes[i].table)) nodes[j].last_change = now;
+    for (const auto* side : {&group, &rest}) {
+      if (side->size() < 2) continue;
+      for (auto i : *side) {
+        auto j = i;
+        while (j == i)
+          j = (*side)[pick(rng, side->size())];
+        // What a node can do to save bandwidth: skip the table when the digests agree.
+        if (nodes[j].table.digest() == nodes[i].table.digest()) continue;
+        if (nodes[j].table.merge_from(nodes[i].table)) nodes[j].last_change = now;
+        if (nodes[i].table.digest() == nodes[j].table.digest()) continue; // nothing to reply
+        if (nodes[i].table.merge_from(nodes[j].table)) nodes[i].last_change = now;
+      }
     }
   }
 
@@ -173,61 +185,87 @@ struct simulation {
 
 namespace {
 
-/// Runs one simulation of `n` members and checks the outcome and its timing (ms after
-/// the silence): the silent member downs itself within `self_by`, every other member
-/// decides to down it within `others_by`, and the silent one decides first.
-void check_silence(std::mt19937_64& rng, std::size_t n, long self_by, long others_by) {
+/// Runs one simulation: `n` members, `cut` of them cut off from the rest at +3 s.
+/// Checks the outcome and its timing (ms after the cut): the losing side downs itself
+/// within `losers_by`, every member of the surviving side decides to down exactly the
+/// other side within `winners_by`, and every loser decides before any winner.
+void check_cut(std::mt19937_64& rng, std::size_t n, std::size_t cut, long losers_by,
+               long winners_by) {
   CAPTURE(n);
-  const auto silence = time_point{} + 3s;
-  simulation sim{rng, n, silence};
-  CAPTURE(to_string(sim.members[sim.silent]));
-  sim.run(silence + 10s);
+  CAPTURE(cut);
+  const auto at = time_point{} + 3s;
+  simulation sim{rng, n, cut, at};
+  std::string cut_text;
+  for (auto i : sim.group)
+    cut_text += to_string(sim.members[i]) + " ";
+  CAPTURE(cut_text);
+  sim.run(at + 10s);
 
   CHECK(sim.false_suspicions == 0);
   REQUIRE(sim.all_decided());
-  const auto& x = sim.nodes[sim.silent];
-  CHECK(x.decision->kind == downing_kind::down_self);
-  time_point first = time_point::max(), last = time_point::min();
-  std::size_t agree = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i == sim.silent) continue;
-    const auto& node = sim.nodes[i];
-    agree +=
-      *node.decision == downing_decision{downing_kind::down_members, {sim.members[sim.silent]}};
-    first = std::min(first, node.decided_at);
-    last = std::max(last, node.decided_at);
-  }
-  CHECK(agree == n - 1);
+  // Keep-majority: the larger side; on equal halves the side of the lowest member (0).
+  bool group_wins = 2 * cut > n || (2 * cut == n && sim.cut_off[0]);
+  const auto& winners = group_wins ? sim.group : sim.rest;
+  const auto& losers = group_wins ? sim.rest : sim.group;
+  downing_decision expected{downing_kind::down_members, {}};
+  for (auto i : losers)
+    expected.members.push_back(sim.members[i]);
   auto ms = [&](time_point t) {
-    return static_cast<long>(std::chrono::duration_cast<milliseconds>(t - silence).count());
+    return static_cast<long>(std::chrono::duration_cast<milliseconds>(t - at).count());
   };
-  MESSAGE(n << " members: the silent one downs itself at +" << ms(x.decided_at)
-            << " ms; the others decide from +" << ms(first) << " to +" << ms(last) << " ms");
-  // The silent member: detection (>= 1.0 s after it fell silent) + stable_after -
-  // self_down_lead (0.75 s) after its last verdict.
-  CHECK(ms(x.decided_at) >= 1000 + 750);
-  CHECK(ms(x.decided_at) <= self_by);
-  // The others: detection + gossip + stable_after (1.5 s).
-  CHECK(ms(first) >= 1000 + 1500);
-  CHECK(ms(last) <= others_by);
+  long first_loser = 1L << 40, last_loser = 0, first_winner = 1L << 40, last_winner = 0;
+  std::size_t agree = 0;
+  for (auto i : losers) {
+    agree += sim.nodes[i].decision->kind == downing_kind::down_self;
+    first_loser = std::min(first_loser, ms(sim.nodes[i].decided_at));
+    last_loser = std::max(last_loser, ms(sim.nodes[i].decided_at));
+  }
+  for (auto i : winners) {
+    agree += *sim.nodes[i].decision == expected;
+    first_winner = std::min(first_winner, ms(sim.nodes[i].decided_at));
+    last_winner = std::max(last_winner, ms(sim.nodes[i].decided_at));
+  }
+  CHECK(agree == n);
+  MESSAGE(n << " members, " << cut << " cut off: the losing side downs itself at +" << first_loser
+            << ".." << last_loser << " ms, the winning side decides at +" << first_winner << ".."
+            << last_winner << " ms");
+  // The losing side: detection (>= 1.0 s after the cut) + stable_after - self_down_lead
+  // (0.75 s) after its last change.
+  CHECK(first_loser >= 1000 + 750);
+  CHECK(last_loser <= losers_by);
+  // The winning side: detection + gossip + stable_after (1.5 s).
+  CHECK(first_winner >= 1000 + 1500);
+  CHECK(last_winner <= winners_by);
   // The timing argument: the losing side stops before anyone decides to take over.
-  CHECK(x.decided_at < first);
+  CHECK(last_loser < first_winner);
 }
 
 } // namespace
 
-TEST_CASE("3 and 5 members: one falls silent, the others down it within 3.3 s") {
+// Detection <= 1.45 s + evaluation and gossip rounds (100 ms each) + 0.75 s or 1.5 s.
+constexpr long losers_by = 1450 + 200 + 750 + 100;
+constexpr long winners_by = 3300;
+
+TEST_CASE("3 members, one cut off: it downs itself, the other two down it within 3.3 s") {
   STRATA_CLUSTER_RNG(rng);
-  // Detection <= 1.45 s + evaluation and gossip rounds (100 ms each) + 0.75 s or 1.5 s.
   for (int round = 0; round < 20; ++round) {
     CAPTURE(round);
-    check_silence(rng, 3, 1450 + 200 + 750 + 100, 3300);
-    check_silence(rng, 5, 1450 + 200 + 750 + 100, 3300);
+    check_cut(rng, 3, 1, losers_by, winners_by);
+  }
+}
+
+TEST_CASE("5 members split 2|3 and 4 members split 2|2: one side survives, the other stops first") {
+  STRATA_CLUSTER_RNG(rng);
+  for (int round = 0; round < 20; ++round) {
+    CAPTURE(round);
+    check_cut(rng, 5, 2, losers_by, winners_by);
+    check_cut(rng, 4, 2, losers_by, winners_by); // the side of the lowest address survives
+    check_cut(rng, 5, 1, losers_by, winners_by);
   }
 }
 
 TEST_CASE("1,000 members: one falls silent, all others down it, it downs itself first") {
   STRATA_CLUSTER_RNG(rng);
   // Gossip among 1,000 members takes ~20 rounds to bring every node all 999 verdicts.
-  check_silence(rng, 1000, 1450 + 200 + 750 + 100, 6000);
+  check_cut(rng, 1000, 1, losers_by, 6000);
 }
