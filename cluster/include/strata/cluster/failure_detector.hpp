@@ -56,8 +56,8 @@ struct detector_config {
   /// How often the monitored member sends a heartbeat. Only the first-heartbeat
   /// estimate and the caller's evaluation period derive from it.
   milliseconds heartbeat_interval{200};
-  /// A silence this much longer than the mean interval is still unsurprising: GC-free
-  /// as strata is, a scheduler delay, a long fsync or a busy CAF worker.
+  /// A silence this much longer than the mean interval is still unsurprising: strata
+  /// has no GC, but a scheduler delay, a long fsync or a busy CAF worker happen.
   milliseconds acceptable_pause{500};
   /// Floor of the standard deviation: regular heartbeats on loopback vary by
   /// microseconds, which would make phi jump at the first late one.
@@ -75,12 +75,13 @@ double phi_of(double elapsed_ms, double mean_ms, double std_ms) noexcept;
 
 /// How long after the last of a run of heartbeats exactly `interval` apart the
 /// detector turns unavailable (phi reaches cfg.threshold), to the millisecond: with the
-/// defaults and interval 200 ms, 1223 ms. Pure, any thread.
+/// defaults and interval 200 ms, 1223 ms; at most 1 h. Pure, any thread.
 milliseconds detection_delay(const detector_config& cfg, milliseconds interval);
 
 /// The phi-accrual detector of one monitored member.
 class failure_detector {
  public:
+  /// A detector that has heard nothing yet (max_samples clamped to 2..1000).
   explicit failure_detector(const detector_config& cfg = {});
 
   /// Records a heartbeat that arrived at `now`. A time before the last heartbeat (a
@@ -110,6 +111,7 @@ class failure_detector {
   /// The standard deviation (ms) of the window, before the min_std_deviation floor.
   double std_deviation_ms() const noexcept;
 
+  /// The settings it was made with.
   const detector_config& config() const noexcept { return cfg_; }
 
  private:
@@ -127,6 +129,7 @@ class failure_detector {
 /// One detector per monitored member, all with one config. At most max_members.
 class member_detectors {
  public:
+  /// No member monitored yet; every detector it creates gets `cfg`.
   explicit member_detectors(const detector_config& cfg = {}) : cfg_(cfg) {}
 
   /// Records a heartbeat of `m` at `now`, creating its detector at the first. Returns
@@ -148,6 +151,7 @@ class member_detectors {
   /// The members with a detector, ordered.
   std::vector<member_id> monitored() const;
 
+  /// How many members have a detector.
   std::size_t size() const noexcept { return detectors_.size(); }
 
  private:
