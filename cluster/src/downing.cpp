@@ -14,11 +14,11 @@ bool contains(const std::vector<member_id>& sorted, const member_id& m) {
 /// member lists m, and m's row lists no side member.
 bool talks_to_all(const reachability& reach, const std::vector<member_id>& side,
                   const member_id& m) {
-  for (const auto& [observer, row] : reach.rows()) {
-    if (observer == m) {
-      for (const auto& s : row.unreachable)
+  for (const auto& e : reach.rows()) {
+    if (e.observer == m) {
+      for (const auto& s : e.row->unreachable)
         if (contains(side, s)) return false;
-    } else if (row.unreachable.count(m) != 0 && contains(side, observer)) {
+    } else if (e.row->unreachable.count(m) != 0 && contains(side, e.observer)) {
       return false;
     }
   }

@@ -49,11 +49,23 @@ int compare(const member_id& a, const member_id& b) noexcept {
 
 } // namespace
 
-void reachability::replace_row(reachability_row& at, const member_id& observer,
-                               reachability_row row) {
-  digest_ -= hash_of(observer, at);
-  at = std::move(row);
-  digest_ += hash_of(observer, at);
+void reachability::replace_row(entry& at, std::shared_ptr<const reachability_row> row) {
+  digest_ -= hash_of(at.observer, *at.row);
+  at.row = std::move(row);
+  digest_ += hash_of(at.observer, *at.row);
+}
+
+reachability::rows_type::iterator reachability::find(const member_id& observer) {
+  auto it =
+    std::lower_bound(rows_.begin(), rows_.end(), observer, [](const entry& e, const member_id& m) {
+      return e.observer < m;
+    });
+  return it != rows_.end() && it->observer == observer ? it : rows_.end();
+}
+
+const reachability_row* reachability::row(const member_id& observer) const {
+  auto it = const_cast<reachability*>(this)->find(observer);
+  return it == rows_.end() ? nullptr : it->row.get();
 }
 
 const char* to_string(reachability_status s) noexcept {
@@ -68,72 +80,94 @@ bool precedes(const reachability_row& a, const reachability_row& b) noexcept {
 
 reachability_status reachability::status(const member_id& observer,
                                          const member_id& subject) const {
-  auto it = rows_.find(observer);
-  if (it == rows_.end() || it->second.unreachable.count(subject) == 0)
-    return reachability_status::reachable;
+  auto r = row(observer);
+  if (r == nullptr || r->unreachable.count(subject) == 0) return reachability_status::reachable;
   return reachability_status::unreachable;
 }
 
 bool reachability::record(const member_id& observer, const member_id& subject,
                           reachability_status s) {
   if (status(observer, subject) == s) return false;
-  auto it = rows_.find(observer);
-  if (it == rows_.end()) {
-    if (rows_.size() >= max_members) return false;
-    it = rows_.emplace(observer, reachability_row{}).first;
-    digest_ += hash_of(observer, it->second);
-  }
-  auto& row = it->second;
-  if (s == reachability_status::unreachable && row.unreachable.size() >= max_members) return false;
-  digest_ -= hash_of(observer, row);
+  auto it = find(observer);
+  if (it == rows_.end() && rows_.size() >= max_members) return false;
+  auto next = it == rows_.end() ? reachability_row{} : *it->row;
   if (s == reachability_status::unreachable) {
-    row.unreachable.insert(subject);
+    if (next.unreachable.size() >= max_members) return false;
+    next.unreachable.insert(subject);
   } else {
-    row.unreachable.erase(subject);
+    next.unreachable.erase(subject);
   }
-  ++row.version;
-  digest_ += hash_of(observer, row);
+  ++next.version;
+  absorb(observer, next);
   return true;
 }
 
 bool reachability::absorb(const member_id& observer, const reachability_row& row) {
-  auto [it, added] = rows_.emplace(observer, row);
-  if (added) {
+  auto it =
+    std::lower_bound(rows_.begin(), rows_.end(), observer, [](const entry& e, const member_id& m) {
+      return e.observer < m;
+    });
+  if (it == rows_.end() || it->observer != observer) {
+    it = rows_.insert(it, entry{observer, std::make_shared<const reachability_row>(row)});
     digest_ += hash_of(observer, row);
     return true;
   }
-  if (!precedes(it->second, row)) return false;
-  replace_row(it->second, observer, row);
+  if (!precedes(*it->row, row)) return false;
+  replace_row(*it, std::make_shared<const reachability_row>(row));
   return true;
 }
 
 bool reachability::merge_from(const reachability& other) {
   if (&other == this) return false;
-  bool changed = false;
-  // Both maps are ordered: walk them together, inserting with a hint.
-  auto it = rows_.begin();
-  for (const auto& [observer, row] : other.rows_) {
+  // Pass 1 over both ordered vectors: how many observers are new, and is any row to
+  // replace? "Nothing new" (the common gossip) then costs no write at all.
+  std::size_t added = 0;
+  bool replace = false;
+  auto a = rows_.begin();
+  for (const auto& b : other.rows_) {
     int c = -1;
-    while (it != rows_.end() && (c = compare(it->first, observer)) < 0)
-      ++it;
-    if (it != rows_.end() && c == 0) {
-      if (precedes(it->second, row)) {
-        replace_row(it->second, observer, row);
-        changed = true;
-      }
+    while (a != rows_.end() && (c = compare(a->observer, b.observer)) < 0)
+      ++a;
+    if (a != rows_.end() && c == 0) {
+      replace = replace || (a->row != b.row && precedes(*a->row, *b.row));
+      ++a;
     } else {
-      rows_.emplace_hint(it, observer, row);
-      digest_ += hash_of(observer, row);
-      changed = true;
+      ++added;
     }
   }
-  return changed;
+  if (added == 0 && !replace) return false;
+  // Pass 2, from the back, in place: the vector grows by `added` entries and each
+  // entry moves at most once. Rows are shared, never copied.
+  auto i = rows_.size(), j = other.rows_.size();
+  rows_.resize(rows_.size() + added);
+  auto w = rows_.size();
+  auto keep = [&] { // moves rows_[i - 1] to rows_[w - 1]; in place once no insert is left
+    --w, --i;
+    if (w != i) rows_[w] = std::move(rows_[i]);
+  };
+  while (j > 0) {
+    const auto& b = other.rows_[j - 1];
+    int c = i > 0 ? compare(rows_[i - 1].observer, b.observer) : -1;
+    if (c > 0) {
+      keep();
+    } else if (c == 0) {
+      auto& mine = rows_[i - 1];
+      if (mine.row != b.row && precedes(*mine.row, *b.row)) replace_row(mine, b.row);
+      keep();
+      --j;
+    } else {
+      digest_ += hash_of(b.observer, *b.row);
+      rows_[--w] = b;
+      --j;
+    }
+  }
+  return true;
 }
 
 bool reachability::is_unreachable(const member_id& subject, const member_view& view) const {
-  for (const auto& [observer, row] : rows_)
-    if (observer != subject && row.unreachable.count(subject) != 0 &&
-        is_live_observer(view, observer))
+  for (const auto& e : rows_)
+    if (e.observer != subject && e.row->unreachable.count(subject) != 0 &&
+        is_live_observer(view, e.observer))
       return true;
   return false;
 }
@@ -142,13 +176,13 @@ std::set<member_id> reachability::unreachable(const member_view& view) const {
   // Rows and view are both ordered by member_id: walk them together.
   std::set<member_id> subjects;
   auto v = view.members().begin(), v_end = view.members().end();
-  for (const auto& [observer, row] : rows_) {
-    if (row.unreachable.empty()) continue;
-    while (v != v_end && v->first < observer)
+  for (const auto& e : rows_) {
+    if (e.row->unreachable.empty()) continue;
+    while (v != v_end && v->first < e.observer)
       ++v;
-    if (v == v_end || v->first != observer || !is_observer_status(v->second.status)) continue;
-    for (const auto& subject : row.unreachable)
-      if (subject != observer) subjects.insert(subject);
+    if (v == v_end || v->first != e.observer || !is_observer_status(v->second.status)) continue;
+    for (const auto& subject : e.row->unreachable)
+      if (subject != e.observer) subjects.insert(subject);
   }
   for (auto it = subjects.begin(); it != subjects.end();)
     it = is_gone(view, *it) ? subjects.erase(it) : std::next(it);
@@ -157,30 +191,37 @@ std::set<member_id> reachability::unreachable(const member_view& view) const {
 
 bool reachability::prune(const member_view& view) {
   bool changed = false;
-  for (auto it = rows_.begin(); it != rows_.end();) {
-    if (is_gone(view, it->first)) {
-      digest_ -= hash_of(it->first, it->second);
-      it = rows_.erase(it);
+  rows_type out;
+  out.reserve(rows_.size());
+  for (auto& e : rows_) {
+    if (is_gone(view, e.observer)) {
+      digest_ -= hash_of(e.observer, *e.row);
       changed = true;
       continue;
     }
-    const auto& set = it->second.unreachable;
-    if (std::none_of(set.begin(), set.end(), [&](const member_id& m) {
+    const auto& set = e.row->unreachable;
+    if (std::any_of(set.begin(), set.end(), [&](const member_id& m) {
           return is_gone(view, m);
         })) {
-      ++it;
-      continue;
-    }
-    auto row = it->second;
-    for (auto s = row.unreachable.begin(); s != row.unreachable.end();)
-      s = is_gone(view, *s) ? row.unreachable.erase(s) : std::next(s);
-    if (row.unreachable.size() != it->second.unreachable.size()) {
-      replace_row(it->second, it->first, std::move(row));
+      auto next = *e.row;
+      for (auto s = next.unreachable.begin(); s != next.unreachable.end();)
+        s = is_gone(view, *s) ? next.unreachable.erase(s) : std::next(s);
+      replace_row(e, std::make_shared<const reachability_row>(std::move(next)));
       changed = true;
     }
-    ++it;
+    out.push_back(std::move(e));
   }
+  rows_ = std::move(out);
   return changed;
+}
+
+bool operator==(const reachability& a, const reachability& b) noexcept {
+  if (a.rows_.size() != b.rows_.size()) return false;
+  for (std::size_t i = 0; i < a.rows_.size(); ++i) {
+    const auto &x = a.rows_[i], &y = b.rows_[i];
+    if (x.observer != y.observer || (x.row != y.row && *x.row != *y.row)) return false;
+  }
+  return true;
 }
 
 reachability merge(const reachability& a, const reachability& b) {
@@ -190,9 +231,9 @@ reachability merge(const reachability& a, const reachability& b) {
 }
 
 bool includes(const reachability& a, const reachability& b) {
-  for (const auto& [observer, row] : b.rows()) {
-    auto it = a.rows().find(observer);
-    if (it == a.rows().end() || precedes(it->second, row)) return false;
+  for (const auto& e : b.rows()) {
+    auto mine = a.row(e.observer);
+    if (mine == nullptr || precedes(*mine, *e.row)) return false;
   }
   return true;
 }

@@ -44,14 +44,14 @@ TEST_CASE("an observer's row records verdicts and bumps its version only on chan
   CHECK(r.record(a, b, unreachable));
   CHECK_FALSE(r.record(a, b, unreachable));
   CHECK(r.record(a, c, unreachable));
-  CHECK(r.rows().at(a) == reachability_row{2, {b, c}});
+  CHECK(*r.row(a) == reachability_row{2, {b, c}});
   CHECK(r.status(a, b) == unreachable);
   CHECK(r.status(b, a) == reachable);
   // b answers again: the observer records reachable under a higher version, and a
   // stale copy of the row cannot undo it.
   auto stale = r;
   CHECK(r.record(a, b, reachable));
-  CHECK(r.rows().at(a) == reachability_row{3, {c}});
+  CHECK(*r.row(a) == reachability_row{3, {c}});
   CHECK_FALSE(r.merge_from(stale));
   CHECK(merge(stale, r) == r);
   CHECK(r.status(a, b) == reachable);
@@ -78,11 +78,11 @@ TEST_CASE("queries count only live observers and skip down subjects") {
   CHECK(r.prune(view));
   CHECK_FALSE(r.prune(view));
   reachability rebuilt;
-  for (const auto& [o, row] : r.rows())
-    rebuilt.absorb(o, row);
+  for (const auto& e : r.rows())
+    rebuilt.absorb(e.observer, *e.row);
   CHECK(rebuilt.digest() == r.digest());
-  CHECK(r.rows().count(b) == 0);
-  CHECK(r.rows().at(a).unreachable.empty());
+  CHECK(r.row(b) == nullptr);
+  CHECK(r.row(a)->unreachable.empty());
   // A joining observer does not count yet; a joining subject does.
   member_id e{{"h", 5}, 1};
   view.add_joining(e);
@@ -115,14 +115,14 @@ TEST_CASE("merge laws hold over random tables") {
     CHECK(in_place == ab);
     // absorb row by row gives the same join as merge.
     auto rows = a;
-    for (const auto& [o, row] : b.rows())
-      rows.absorb(o, row);
+    for (const auto& e : b.rows())
+      rows.absorb(e.observer, *e.row);
     CHECK(rows == ab);
     // The digest is kept up to date by every change: the same as a table rebuilt from
     // the rows, equal for equal tables.
     reachability rebuilt;
-    for (const auto& [o, row] : ab.rows())
-      rebuilt.absorb(o, row);
+    for (const auto& e : ab.rows())
+      rebuilt.absorb(e.observer, *e.row);
     CHECK(rebuilt.digest() == ab.digest());
     CHECK(merge(b, a).digest() == ab.digest());
     CHECK(in_place.digest() == ab.digest());
@@ -147,7 +147,7 @@ TEST_CASE("random gossip of observations converges to one table") {
       if (pick(rng, 5) == 0 && // a node's own detector changes its mind about a peer
           tables[from].record(members[from], members[pick(rng, n)],
                               pick(rng, 2) == 0 ? unreachable : reachable))
-        written[members[from]] = tables[from].rows().at(members[from]);
+        written[members[from]] = *tables[from].row(members[from]);
       tables[to].merge_from(tables[from]);
     }
     reachability join;
@@ -167,6 +167,9 @@ TEST_CASE("random gossip of observations converges to one table") {
     INFO("exchanges " << exchanges);
     CHECK(converged());
     // Every node's row everywhere is the one it wrote last: no verdict is lost or undone.
-    CHECK(join.rows() == reachability::map_type(written.begin(), written.end()));
+    std::map<member_id, reachability_row> rows;
+    for (const auto& e : join.rows())
+      rows.emplace(e.observer, *e.row);
+    CHECK(rows == written);
   }
 }

@@ -31,7 +31,7 @@
 #include "strata/cluster/member_view.hpp"
 
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -69,12 +69,25 @@ bool precedes(const reachability_row& a, const reachability_row& b) noexcept;
 /// The gossiped table of observations. At most max_members rows and max_members
 /// subjects per row through record(); absorb and merge apply no bound (it would break
 /// the merge laws), as in member_view.
+///
+/// Storage: a vector ordered by observer, each row immutable once stored and shared by
+/// the copies and merges of the table (a change stores a new row). A 1,000-member
+/// cluster holds up to a million (table, row) pairs across its nodes' copies; sharing
+/// keeps that at one pointer each, and merges walk two contiguous vectors.
 class reachability {
  public:
-  using map_type = std::map<member_id, reachability_row>;
+  /// One observer's row.
+  struct entry {
+    member_id observer;
+    std::shared_ptr<const reachability_row> row; ///< never null
+  };
+  using rows_type = std::vector<entry>;
 
   /// Every row, ordered by observer.
-  const map_type& rows() const noexcept { return rows_; }
+  const rows_type& rows() const noexcept { return rows_; }
+
+  /// The row of `observer`, or nullptr when it has none. Valid until the next change.
+  const reachability_row* row(const member_id& observer) const;
 
   /// What `observer` finds about `subject`: reachable unless its row lists it.
   reachability_status status(const member_id& observer, const member_id& subject) const;
@@ -110,9 +123,7 @@ class reachability {
   /// can skip sending it. Equal digests do not prove equal tables; use == for that.
   std::uint64_t digest() const noexcept { return digest_; }
 
-  friend bool operator==(const reachability& a, const reachability& b) noexcept {
-    return a.rows_ == b.rows_;
-  }
+  friend bool operator==(const reachability& a, const reachability& b) noexcept;
   friend bool operator!=(const reachability& a, const reachability& b) noexcept {
     return !(a == b);
   }
@@ -121,9 +132,10 @@ class reachability {
   friend reachability merge(const reachability& a, const reachability& b);
 
  private:
-  void replace_row(reachability_row& at, const member_id& observer, reachability_row row);
+  rows_type::iterator find(const member_id& observer);
+  void replace_row(entry& at, std::shared_ptr<const reachability_row> row);
 
-  map_type rows_;
+  rows_type rows_;
   std::uint64_t digest_ = 0; ///< the wrapping sum of the rows' hashes
 };
 
