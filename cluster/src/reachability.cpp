@@ -55,17 +55,26 @@ void reachability::replace_row(entry& at, std::shared_ptr<const reachability_row
   digest_ += hash_of(at.observer, *at.row);
 }
 
+namespace {
+
+template <class Rows>
+auto lower_bound_of(Rows& rows, const member_id& observer) {
+  return std::lower_bound(rows.begin(), rows.end(), observer,
+                          [](const reachability::entry& e, const member_id& m) {
+                            return e.observer < m;
+                          });
+}
+
+} // namespace
+
 reachability::rows_type::iterator reachability::find(const member_id& observer) {
-  auto it =
-    std::lower_bound(rows_.begin(), rows_.end(), observer, [](const entry& e, const member_id& m) {
-      return e.observer < m;
-    });
+  auto it = lower_bound_of(rows_, observer);
   return it != rows_.end() && it->observer == observer ? it : rows_.end();
 }
 
 const reachability_row* reachability::row(const member_id& observer) const {
-  auto it = const_cast<reachability*>(this)->find(observer);
-  return it == rows_.end() ? nullptr : it->row.get();
+  auto it = lower_bound_of(rows_, observer);
+  return it != rows_.end() && it->observer == observer ? it->row.get() : nullptr;
 }
 
 const char* to_string(reachability_status s) noexcept {
@@ -103,10 +112,7 @@ bool reachability::record(const member_id& observer, const member_id& subject,
 }
 
 bool reachability::absorb(const member_id& observer, const reachability_row& row) {
-  auto it =
-    std::lower_bound(rows_.begin(), rows_.end(), observer, [](const entry& e, const member_id& m) {
-      return e.observer < m;
-    });
+  auto it = lower_bound_of(rows_, observer);
   if (it == rows_.end() || it->observer != observer) {
     it = rows_.insert(it, entry{observer, std::make_shared<const reachability_row>(row)});
     digest_ += hash_of(observer, row);

@@ -25,7 +25,8 @@
 // part of the join (stale gossip may bring such a row back), which is harmless because
 // the queries ignore it, and the next prune drops it again.
 //
-// Threads: a value; use one instance from one thread at a time.
+// Threads: a value; use one instance from one thread at a time. Copies may live on other
+// threads: the rows they share are immutable and reference-counted atomically.
 #pragma once
 
 #include "strata/cluster/member_view.hpp"
