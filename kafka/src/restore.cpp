@@ -241,14 +241,18 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
 // still meets after the checkpoint, and on a later restore those the journal does not
 // hold.
 status restorer::import_bases() {
-  for (const auto& [pid, l] : latest_) {
-    if (start_[l.events] == 0) continue;
-    auto r = o_.import_base ? o_.import_base(l.s) : j_.import_base(l.s);
-    if (!r)
-      return {r.error().code(), what_ + ": starting stream '" + pid + "' at its snapshot (seq " +
-                                  std::to_string(l.s.seq) + "): " + r.error().message()};
-    if (r->moved) ++report_.bases;
-    if (r->snapshot_saved) ++report_.snapshots_saved;
+  std::vector<snapshot_record> snaps;
+  for (const auto& [pid, l] : latest_)
+    if (start_[l.events] > 0) snaps.push_back(l.s);
+  if (snaps.empty()) return {};
+  auto r = o_.import_bases ? o_.import_bases(snaps) : j_.import_bases(snaps);
+  if (!r)
+    return {r.error().code(), what_ + ": starting " + std::to_string(snaps.size()) +
+                                " streams at their snapshots: " + r.error().message()};
+  for (std::size_t i = 0; i < snaps.size(); ++i) {
+    const auto& pid = snaps[i].persistence_id;
+    if ((*r)[i].moved) ++report_.bases;
+    if ((*r)[i].snapshot_saved) ++report_.snapshots_saved;
     // The seqs below the first the journal holds (this base, or one of an earlier
     // restore) cannot be compared: the reader skips them.
     auto first = j_.first_held_seq(pid);

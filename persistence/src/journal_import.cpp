@@ -403,26 +403,42 @@ result<base_report> save_unless_later(journal& j, const snapshot_record& s) {
   return rep;
 }
 
-/// The base's transaction: the stream's entries when it is new, its index entry at
+/// A base's entries in `txn`: the stream's entries when it is new, its index entry at
 /// s.seq (position 0: not held), its `bases` entry and the snapshot.
+status put_base(write_txn& txn, journal::impl& m, const journal::impl::stream_state& ss,
+                const snapshot_record& s) {
+  if (!ss.stored) {
+    if (auto st = txn.put(m.streams, ss.pid, key64(ss.id).view()); !st.ok()) return st;
+    if (auto st = txn.put(m.names, key64(ss.id).view(), ss.pid); !st.ok()) return st;
+    if (auto st = txn.put(m.meta, detail::next_stream_key, key64(m.planned_stream_id).view());
+        !st.ok())
+      return st;
+  }
+  const std::string not_held(8, '\0');
+  if (auto st = txn.put(m.index, detail::key128(ss.id, s.seq).view(), not_held); !st.ok())
+    return st;
+  if (auto st = txn.put(m.bases, detail::base_key(ss.pid, s.seq), key64(ss.head).view());
+      !st.ok())
+    return st;
+  return detail::save_snapshot(m, txn, s, ss.id);
+}
+
+/// The base's transaction (put_base alone).
 status write_base(journal::impl& m, const journal::impl::stream_state& ss,
                   const snapshot_record& s) {
   return m.env->write([&](write_txn& txn) -> status {
-    if (!ss.stored) {
-      if (auto st = txn.put(m.streams, ss.pid, key64(ss.id).view()); !st.ok()) return st;
-      if (auto st = txn.put(m.names, key64(ss.id).view(), ss.pid); !st.ok()) return st;
-      if (auto st = txn.put(m.meta, detail::next_stream_key, key64(m.planned_stream_id).view());
-          !st.ok())
-        return st;
-    }
-    const std::string not_held(8, '\0');
-    if (auto st = txn.put(m.index, detail::key128(ss.id, s.seq).view(), not_held); !st.ok())
-      return st;
-    if (auto st = txn.put(m.bases, detail::base_key(ss.pid, s.seq), key64(ss.head).view());
-        !st.ok())
-      return st;
-    return detail::save_snapshot(m, txn, s, ss.id);
+    return put_base(txn, m, ss, s);
   });
+}
+
+/// After the commit of its base: the stream's state is at s.seq.
+base_report moved_to(journal::impl& m, journal::impl::stream_state& ss, const snapshot_record& s) {
+  base_report rep{true, s.seq - ss.head, true};
+  std::unique_lock lk(m.mem);
+  ss.head = ss.indexed_head = ss.planned_head = s.seq;
+  ss.stored = true;
+  m.next_stream_id = m.planned_stream_id;
+  return rep;
 }
 
 /// Moves a stream's head forward to s.seq (h < s.seq): its pending index entries are
@@ -436,12 +452,13 @@ result<base_report> move_to_base(journal::impl& m, journal::impl::stream_state& 
     return status{st.code(), "import_base: stream " + quoted(s.persistence_id) + " seq " +
                                std::to_string(s.seq) + ": " + st.message()};
   }
-  base_report rep{true, s.seq - ss.head, true};
-  std::unique_lock lk(m.mem);
-  ss.head = ss.indexed_head = ss.planned_head = s.seq;
-  ss.stored = true;
-  m.next_stream_id = m.planned_stream_id;
-  return rep;
+  return moved_to(m, ss, s);
+}
+
+/// The writer's state of `pid` (loaded when not cached).
+result<journal::impl::stream_state*> state_of(journal::impl& m, const std::string& pid) {
+  if (auto* c = m.cached(pid)) return c;
+  return m.load_state(pid);
 }
 
 } // namespace
@@ -453,14 +470,58 @@ result<base_report> journal::import_base(const snapshot_record& s) {
   if (auto st = check_base(s); !st.ok()) return st;
   m.wait_for_room(); // after a failed append: plans again from what is committed
   m.drain();         // the head compared with s.seq is the committed one
-  auto* ss = m.cached(s.persistence_id);
-  if (!ss) {
-    auto loaded = m.load_state(s.persistence_id);
-    if (!loaded) return loaded.error();
-    ss = *loaded;
+  auto ss = state_of(m, s.persistence_id);
+  if (!ss) return ss.error();
+  if ((*ss)->head >= s.seq) return save_unless_later(*this, s);
+  return move_to_base(m, **ss, s);
+}
+
+result<std::vector<base_report>> journal::import_bases(const std::vector<snapshot_record>& snaps) {
+  auto& m = *impl_;
+  if (auto st = m.writable("import bases"); !st.ok()) return st;
+  if (m.closed) return status{errc::closed, "the journal in '" + m.opts.env.path + "' is closed"};
+  std::unordered_map<std::string_view, std::size_t> seen;
+  for (std::size_t i = 0; i < snaps.size(); ++i) {
+    if (auto st = check_base(snaps[i]); !st.ok()) return st;
+    if (!seen.emplace(snaps[i].persistence_id, i).second)
+      return status{errc::invalid_argument, "import_bases: stream " +
+                                              quoted(snaps[i].persistence_id) +
+                                              " is named twice; nothing was changed"};
   }
-  if (ss->head >= s.seq) return save_unless_later(*this, s);
-  return move_to_base(m, *ss, s);
+  m.wait_for_room();
+  m.drain();
+  std::vector<base_report> out(snaps.size());
+  std::vector<std::pair<journal::impl::stream_state*, const snapshot_record*>> moving;
+  bool pending = false;
+  for (std::size_t i = 0; i < snaps.size(); ++i) {
+    auto ss = state_of(m, snaps[i].persistence_id);
+    if (!ss) return ss.error();
+    if ((*ss)->head >= snaps[i].seq) {
+      auto r = save_unless_later(*this, snaps[i]); // rare: the stream is here already
+      if (!r) return r.error();
+      out[i] = *r;
+      continue;
+    }
+    pending = pending || !(*ss)->pending.empty();
+    moving.emplace_back(*ss, &snaps[i]);
+  }
+  if (moving.empty()) return out;
+  if (pending)
+    if (auto st = m.flush_pending(); !st.ok()) return st;
+  auto st = m.env->write([&](write_txn& txn) -> status {
+    for (auto& [ss, s] : moving)
+      if (auto e = put_base(txn, m, *ss, *s); !e.ok())
+        return {e.code(), "import_bases: stream " + quoted(s->persistence_id) + " seq " +
+                            std::to_string(s->seq) + ": " + e.message()};
+    return {};
+  });
+  if (!st.ok()) {
+    m.reset_plan(); // the new streams' planned ids are given out again
+    return st;
+  }
+  for (auto& [ss, s] : moving)
+    out[seen.at(s->persistence_id)] = moved_to(m, *ss, *s);
+  return out;
 }
 
 } // namespace strata::persistence

@@ -12,6 +12,7 @@
 #include "system_core.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <set>
 #include <string>
@@ -118,6 +119,10 @@ std::vector<std::string> cluster_host::shard_streams(cluster::shard_id shard) co
 // owner restores from the snapshots and the events after the checkpoint only. Best
 // effort: without it the next restore reads from an older checkpoint or the start.
 void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto since = [&t0] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   auto streams = shard_streams(shard);
   std::vector<persistence::snapshot_record> snaps;
   for (const auto& pid : streams) {
@@ -147,6 +152,7 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
   if (!st.ok())
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": saving " << snaps.size()
               << " snapshots for the handoff: " << st.to_string() << "\n";
+  const double saved_s = since();
   auto r = core_.bridge->publish_checkpoint(shard, epoch, streams,
                                             core_.cfg.cluster_handoff_timeout_ms);
   if (!r) {
@@ -158,6 +164,11 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
   for (const auto& pid : r->uncovered)
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": no checkpoint for the "
               << "type of '" << pid << "' (its events are past its latest snapshot)\n";
+  if (!r->topics.empty())
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << " checkpointed: "
+              << snaps.size() << " snapshots taken (" << saved_s << " s), " << r->snapshots
+              << " published with " << r->topics.size() << " checkpoint(s), in " << since()
+              << " s\n";
 }
 
 void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
@@ -208,9 +219,9 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
       return journal->import(events);
     });
   };
-  o.import_base = [writer, journal](const persistence::snapshot_record& s) {
+  o.import_bases = [writer, journal](const std::vector<persistence::snapshot_record>& s) {
     return writer->exclusive([&] {
-      return journal->import_base(s);
+      return journal->import_bases(s);
     });
   };
   auto r = kafka::restore_shard(*journal, o);

@@ -453,3 +453,44 @@ TEST_CASE("verify reports a base whose index entry is gone; repair restores it f
   CHECK(first_held(*j, "a") == 11);
   CHECK(latest_snapshot_seq(*j, "a") == 10);
 }
+
+TEST_CASE("import_bases moves many streams in one transaction, in the order given") {
+  temp_dir dir("strata-base");
+  auto j = open_journal(journal_opts(dir.sub("j")));
+  append_ok(*j, {make_write("held", 0, {"a", "b", "c", "d", "e"})});
+  std::vector<snapshot_record> snaps;
+  for (int i = 0; i < 200; ++i)
+    snaps.push_back(snap("s-" + std::to_string(i), 10 + static_cast<std::uint64_t>(i)));
+  snaps.push_back(snap("held", 3)); // below its head: only the snapshot, on its own
+  auto r = j->import_bases(snaps);
+  STRATA_REQUIRE_VALUE(r);
+  REQUIRE(r->size() == snaps.size());
+  for (int i = 0; i < 200; ++i) {
+    INFO(i);
+    const auto& s = snaps[static_cast<std::size_t>(i)];
+    CHECK((*r)[static_cast<std::size_t>(i)].moved);
+    CHECK((*r)[static_cast<std::size_t>(i)].absent == s.seq);
+    CHECK(head_of(*j, s.persistence_id) == s.seq);
+    CHECK(first_held(*j, s.persistence_id) == s.seq + 1);
+  }
+  CHECK_FALSE(r->back().moved);
+  CHECK(r->back().snapshot_saved);
+  CHECK(head_of(*j, "held") == 5);
+  // The streams continue at their bases; verify finds nothing wrong.
+  auto e = remote_event("s-7", 18);
+  auto imp = j->import({e});
+  STRATA_REQUIRE_VALUE(imp);
+  CHECK(imp->imported == 1);
+  STRATA_REQUIRE_OK(j->verify());
+  // Again: nothing moves, nothing is saved.
+  auto again = j->import_bases(snaps);
+  STRATA_REQUIRE_VALUE(again);
+  for (const auto& b : *again) {
+    CHECK_FALSE(b.moved);
+    CHECK_FALSE(b.snapshot_saved);
+  }
+  auto twice = j->import_bases({snap("x", 4), snap("x", 5)});
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().code() == errc::invalid_argument);
+  CHECK(head_of(*j, "x") == 0);
+}

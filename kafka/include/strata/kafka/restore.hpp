@@ -4,7 +4,7 @@
 // planned move (docs/cluster.md, "Handoff"; docs/kafka.md, "Restoring a shard"). With
 // snapshots, reads partition `shard` of each snapshot topic first: the latest snapshot
 // per stream and the latest checkpoint (record_format.hpp) per event topic. Where a
-// checkpoint exists, each stream with a snapshot starts at it (journal::import_base)
+// checkpoint exists, each stream with a snapshot starts at it (journal::import_bases)
 // and the event partition is read from the checkpoint's offset on, so the time does not
 // grow with the history before it; elsewhere from its first retained offset. Reads up to
 // the end offsets found at the start, decodes each envelope, skips claim records and
@@ -54,7 +54,7 @@ struct restore_options {
   int log_level = 3;
   /// Also read partition `shard` of each topic + snapshot_topic_suffix (the bridge's
   /// snapshot topics): keep the latest snapshot per persistence id and the latest
-  /// checkpoint. With a checkpoint, streams start at their snapshots (import_base) and
+  /// checkpoint. With a checkpoint, streams start at their snapshots (import_bases) and
   /// the events are read from the checkpoint on; without, every retained event is
   /// imported and each latest snapshot is saved once its stream's events reach it.
   bool snapshots = false;
@@ -65,10 +65,11 @@ struct restore_options {
   std::function<persistence::result<persistence::import_report>(
     const std::vector<persistence::event_record>&)>
     import;
-  /// Starts a stream at a snapshot; empty = `j.import_base(s)`. Like `import`, a
-  /// runtime passes one that runs under the writer's lock.
-  std::function<persistence::result<persistence::base_report>(const persistence::snapshot_record&)>
-    import_base;
+  /// Starts streams at their snapshots; empty = `j.import_bases(snaps)`. Like `import`,
+  /// a runtime passes one that runs under the writer's lock.
+  std::function<persistence::result<std::vector<persistence::base_report>>(
+    const std::vector<persistence::snapshot_record>&)>
+    import_bases;
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };

@@ -245,6 +245,14 @@ class journal {
   /// not 1..255 bytes, read-only), closed, corrupt, io_error, map_full.
   result<base_report> import_base(const snapshot_record& s);
 
+  /// import_base of each snapshot (of distinct streams), the moves in ONE write
+  /// transaction: what a restore of many streams uses (one fsync, not one per stream).
+  /// A snapshot at or below its stream's head is saved on its own, as import_base
+  /// does. Reports in the order of `snaps`. Errors: those of import_base (for a
+  /// transaction's failure nothing of the moves is written), invalid_argument (a
+  /// stream named twice).
+  result<std::vector<base_report>> import_bases(const std::vector<snapshot_record>& snaps);
+
   /// The lowest seq of the stream whose event the journal holds (below it: deleted by
   /// delete_events_before or absent by import_base); head + 1 when it holds none (also
   /// for an unknown stream: 1). Any thread. Errors: corrupt, io_error.
