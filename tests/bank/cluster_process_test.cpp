@@ -268,15 +268,18 @@ TEST_CASE("cluster: a fourth node joins under load; no acknowledged op is lost")
   REQUIRE(load->wait_exit(std::chrono::seconds(120)));
   INFO("load stderr: " << load->err());
   CHECK(load->exit_code() == 0);
-  // About a quarter moved, all of them to the new node.
-  std::size_t moved = 0;
+  // About a quarter moved to the new node; the share bounds (docs/cluster.md, "Bounds")
+  // may move a few between the old nodes too, for some address sets (the ports are free
+  // ones, so that varies from run to run).
+  std::size_t moved = 0, to_new = 0;
   for (std::uint32_t s = 0; s < shards; ++s)
     if (before[s] != after[s]) {
       ++moved;
-      CHECK(after[s] == rig.address(3));
+      to_new += after[s] == rig.address(3) ? 1 : 0;
     }
-  CHECK(moved >= 8);
+  CHECK(to_new >= 8);
   CHECK(moved <= 28);
+  CHECK(moved - to_new <= 8);
   // The old owners checkpointed what they handed over, so the new node started streams
   // at their snapshots instead of reading their history; their histories (checked
   // below, from seq 1) then come partly from Kafka.
