@@ -56,6 +56,14 @@ step_result on(shard_state s, const restored& e) {
   return {s, true};
 }
 
+step_result on(shard_state s, const fail_over& e) {
+  if (s.phase == phase::unowned || s.holder != e.failed || s.epoch != e.epoch ||
+      e.owner == e.failed)
+    return {s, false};
+  s.target = e.owner;
+  return {hand_to(s, e.owner), true};
+}
+
 } // namespace
 
 const char* to_string(handoff_phase p) noexcept {

@@ -6,7 +6,8 @@ namespace strata::cluster::wire {
 
 namespace {
 
-constexpr std::uint8_t format_version = 1;
+constexpr std::uint8_t format_version = 2;
+constexpr std::uint8_t heartbeat_format = 1;
 /// Longest host name a decoder accepts (DNS names are at most 253 characters).
 constexpr std::size_t host_max = 255;
 
@@ -125,7 +126,52 @@ bool read_table(reader& r, std::vector<shard_state>& table, std::uint32_t shards
   return r.ok();
 }
 
+/// The reachability table: rows and subjects per row bounded by max_members. A row
+/// arrives whole and is merged (absorb), like the view's records.
+bool read_reach(reader& r, reachability& reach) {
+  auto rows = r.u32();
+  if (!r.ok() || rows > max_members) return false;
+  for (std::uint32_t i = 0; i < rows; ++i) {
+    auto observer = r.member();
+    reachability_row row;
+    row.version = r.u64();
+    auto n = r.u32();
+    if (!r.ok() || n > max_members) return false;
+    for (std::uint32_t j = 0; j < n && r.ok(); ++j)
+      row.unreachable.insert(r.member());
+    if (!r.ok()) return false;
+    reach.absorb(observer, row);
+  }
+  return r.ok();
+}
+
+void write_reach(writer& w, const reachability& reach) {
+  w.u32(static_cast<std::uint32_t>(reach.rows().size()));
+  for (const auto& e : reach.rows()) {
+    w.member(e.observer);
+    w.u64(e.row->version);
+    w.u32(static_cast<std::uint32_t>(e.row->unreachable.size()));
+    for (const auto& m : e.row->unreachable)
+      w.member(m);
+  }
+}
+
+/// Whether `b` replaces `a` in merge_tables: later by (epoch, phase rank), or equal so
+/// far and with the lower holder (none first).
+bool replaces(const shard_state& a, const shard_state& b) {
+  auto ka = std::make_pair(a.epoch, phase_rank(a.phase));
+  auto kb = std::make_pair(b.epoch, phase_rank(b.phase));
+  if (ka != kb) return ka < kb;
+  return b.holder < a.holder; // std::optional: nullopt is the lowest
+}
+
 } // namespace
+
+std::string encode_heartbeat() { return std::string(1, static_cast<char>(heartbeat_format)); }
+
+bool is_heartbeat(std::string_view bytes) noexcept {
+  return bytes.size() == 1 && static_cast<std::uint8_t>(bytes[0]) == heartbeat_format;
+}
 
 std::string encode_gossip(const gossip& g) {
   writer w;
@@ -144,6 +190,7 @@ std::string encode_gossip(const gossip& g) {
     if (s.holder) w.member(*s.holder);
     w.u64(s.epoch);
   }
+  write_reach(w, g.reach);
   return w.take();
 }
 
@@ -156,7 +203,9 @@ std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards
       kind != static_cast<std::uint8_t>(gossip_kind::reply))
     return std::nullopt;
   g.kind = static_cast<gossip_kind>(kind);
-  if (!read_view(r, g.view) || !read_table(r, g.table, shards) || !r.at_end()) return std::nullopt;
+  if (!read_view(r, g.view) || !read_table(r, g.table, shards) || !read_reach(r, g.reach) ||
+      !r.at_end())
+    return std::nullopt;
   return g;
 }
 
@@ -186,9 +235,7 @@ std::vector<shard_state> merge_tables(const std::vector<shard_state>& a,
   if (a.size() != b.size()) return a;
   auto out = a;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    auto ka = std::make_pair(a[i].epoch, phase_rank(a[i].phase));
-    auto kb = std::make_pair(b[i].epoch, phase_rank(b[i].phase));
-    if (ka < kb) {
+    if (replaces(a[i], b[i])) {
       out[i] = b[i];
       out[i].target = a[i].target; // the target is each node's own computation
     }

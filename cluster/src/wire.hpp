@@ -7,14 +7,19 @@
 //   auto bytes = encode_gossip({gossip_kind::push, view, table});
 //   if (auto g = decode_gossip(bytes, 64)) merge(...);     // nullopt: malformed, drop it
 //
-// Gossip layout (little endian): u8 format (1), u8 kind, u32 members, per member
+// Gossip layout (little endian): u8 format (2), u8 kind, u32 members, per member
 // {u16 host length, host, u16 port, u64 incarnation, u8 status, u64 version}, u32
 // shards, per shard {u8 phase, u8 has holder, [holder as above without status and
-// version], u64 epoch}.
+// version], u64 epoch}, then the reachability table: u32 rows, per row {observer as a
+// holder, u64 version, u32 subjects, each subject as a holder}. Format 1 (no
+// reachability) is refused: every node of a cluster runs one strata version.
+//
+// Heartbeat (channel heartbeat): one byte, the format (1).
 #pragma once
 
 #include "strata/cluster/handoff.hpp"
 #include "strata/cluster/member_view.hpp"
+#include "strata/cluster/reachability.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -30,26 +35,37 @@ enum class gossip_kind : std::uint8_t {
   reply = 2, ///< merge only
 };
 
-/// One gossip message: the sender's member view and shard table.
+/// One gossip message: the sender's member view, shard table and reachability table.
 struct gossip {
   gossip_kind kind = gossip_kind::push;
   member_view view;
   std::vector<shard_state> table;
+  cluster::reachability reach;
 };
 
 std::string encode_gossip(const gossip& g);
 /// nullopt when the bytes are malformed (truncated, trailing bytes, unknown format,
-/// kind, status or phase, too many members) or the table does not have `shards` entries.
+/// kind, status or phase, more than max_members members, rows or subjects per row, a
+/// host longer than 255 bytes) or the table does not have `shards` entries.
 std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards);
+
+/// The bytes of one heartbeat.
+std::string encode_heartbeat();
+/// Whether `bytes` is a heartbeat this version understands.
+bool is_heartbeat(std::string_view bytes) noexcept;
 
 /// Parses to_string(member_id): "host:port#incarnation", "[v6]:port#incarnation".
 std::optional<member_id> parse_member_id(std::string_view text);
 
 /// The merge of two shard tables of one size: per shard the state later in the
 /// handoff's order (epoch, then phase handed_over < restoring < serving < stopping <
-/// flushed); on a tie `a`'s. Each (shard, epoch) has one writer, its holder
+/// flushed), then, on a tie, the one with the lower holder (member order; no holder
+/// first), so the result does not depend on the order of the arguments (only the
+/// target, which each node computes itself and which is not sent, stays `a`'s). Each
+/// (shard, epoch) has one writer, its holder, or the leader's fail_over
 /// (node_actor.hpp), so the states of one shard form a chain and gossip of tables
-/// converges like that of views.
+/// converges like that of views; two would-be leaders that both fail a shard over
+/// (handoff.hpp) end with the same holder everywhere through the tie-break.
 std::vector<shard_state> merge_tables(const std::vector<shard_state>& a,
                                       const std::vector<shard_state>& b);
 

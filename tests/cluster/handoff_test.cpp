@@ -1,6 +1,6 @@
-// strata/cluster/handoff.hpp: the planned-handoff state machine, alone and as a model
-// driven by random interleavings of joins, leaves, commands and protocol messages
-// (stale and duplicated ones included).
+// strata/cluster/handoff.hpp: the handoff state machine, alone and as a model driven by
+// random interleavings of joins, leaves, crashes (then the leader's fail_over), commands
+// and protocol messages (stale and duplicated ones included).
 #include "strata/cluster/handoff.hpp"
 
 #include "strata/cluster/allocation.hpp"
@@ -94,9 +94,16 @@ struct model {
       // Only the holder, under its epoch, advances the protocol.
       std::visit(
         [&](const auto& ev) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(ev)>, retarget>) {
+          using ev_t = std::decay_t<decltype(ev)>;
+          if constexpr (std::is_same_v<ev_t, fail_over>) {
+            // The leader, only for a holder the view says is down, under its epoch.
+            CHECK(before.holder == ev.failed);
+            CHECK(before.epoch == ev.epoch);
+            CHECK(dead.count(ev.failed) == 1);
+          } else if constexpr (!std::is_same_v<ev_t, retarget>) {
             CHECK(before.holder == ev.by);
             CHECK(before.epoch == ev.epoch);
+            CHECK(dead.count(ev.by) == 0); // a crashed holder sends nothing
           }
         },
         e);
@@ -123,11 +130,35 @@ struct model {
     apply(s, e);
   }
 
+  std::set<member_id> dead; ///< crashed members: they send and write nothing any more
+
   void leader_tick() {
     view = leader_actions(view, holders(shards));
     auto table = allocate(view, model_shards);
-    for (shard_id s = 0; s < model_shards; ++s)
+    for (shard_id s = 0; s < model_shards; ++s) {
       apply(s, retarget{table[s]});
+      // The leader fails over every shard whose holder is down or removed.
+      const auto& st = shards[s];
+      if (st.phase == handoff_phase::unowned || !st.holder || !table[s]) continue;
+      auto rec = view.find(*st.holder);
+      if (!rec || rec->status < member_status::down || *table[s] == *st.holder) continue;
+      send(s, fail_over{*st.holder, st.epoch, *table[s]});
+    }
+  }
+
+  /// A live member dies without leaving; the (surviving side's) leader downs it. What
+  /// it accepted and had not written dies with it.
+  void crash() {
+    std::vector<member_id> live;
+    for (auto s : {member_status::up, member_status::leaving, member_status::exiting})
+      for (auto& m : view.with_status(s))
+        live.push_back(m);
+    if (view.with_status(member_status::up).size() < 2 || live.empty()) return;
+    auto victim = live[pick(rng, live.size())];
+    dead.insert(victim);
+    view.set_status(victim, member_status::down);
+    for (shard_id s = 0; s < model_shards; ++s)
+      if (shards[s].holder == victim) in_flight[s].clear();
   }
 
   void join() {
@@ -141,6 +172,7 @@ struct model {
 
   void command(shard_id s) {
     auto& st = shards[s];
+    if (st.holder && dead.count(*st.holder) != 0) return;
     for (const auto& m : pool)
       if (may_serve(st, m)) {
         CHECK(m == st.holder);
@@ -165,7 +197,7 @@ struct model {
   /// The holder's next protocol message (what the carrier would send), if any.
   std::optional<handoff_event> protocol(shard_id s) const {
     const auto& st = shards[s];
-    if (!st.holder) return std::nullopt;
+    if (!st.holder || dead.count(*st.holder) != 0) return std::nullopt;
     switch (st.phase) {
       case handoff_phase::stopping:
         if (in_flight[s].empty()) return handoff_event{flushed{*st.holder, st.epoch}};
@@ -184,17 +216,22 @@ struct model {
     auto by = pool[pick(rng, pool.size())];
     if (by == shards[s].holder) by = member_id{{"stranger", 1}, 1};
     auto epoch = shards[s].epoch;
-    switch (pick(rng, 4)) {
+    switch (pick(rng, 6)) {
       case 0: return flushed{by, epoch};
       case 1: return hand_over{by, epoch};
       case 2: return restore_begun{by, epoch};
+      case 3: return fail_over{by, epoch, pool[pick(rng, pool.size())]}; // not the holder
+      case 4:
+        if (shards[s].holder) // the holder, but an older epoch (a duplicate fail_over)
+          return fail_over{*shards[s].holder, epoch - 1, pool[pick(rng, pool.size())]};
+        return restored{by, epoch};
       default: return restored{by, epoch};
     }
   }
 
   void random_action(bool membership) {
     shard_id s = static_cast<shard_id>(pick(rng, model_shards));
-    switch (pick(rng, membership ? 8 : 6)) {
+    switch (pick(rng, membership ? 9 : 6)) {
       case 0: leader_tick(); break;
       case 1: command(s); break;
       case 2: finish_write(s); break;
@@ -209,12 +246,34 @@ struct model {
         break;
       }
       case 6: join(); break;
+      case 7: crash(); break;
       default: leave(); break;
     }
   }
 };
 
 } // namespace
+
+TEST_CASE("a failed holder's shard fails over from any phase, once, under epoch + 1") {
+  member_id b{{"h", 1}, 1}, c{{"h", 2}, 1}, d{{"h", 3}, 1};
+  for (auto p : {handoff_phase::serving, handoff_phase::stopping, handoff_phase::flushed,
+                 handoff_phase::handed_over, handoff_phase::restoring}) {
+    CAPTURE(to_string(p));
+    shard_state s{p, b, d, 7};
+    auto r = step(s, fail_over{b, 7, c});
+    CHECK(r.applied);
+    CHECK(r.state == shard_state{handoff_phase::handed_over, c, c, 8});
+    CHECK_FALSE(step(r.state, fail_over{b, 7, c}).applied); // a duplicate is stale
+    CHECK_FALSE(step(r.state, fail_over{b, 7, d}).applied); // so is another leader's
+    r = step(step(r.state, restore_begun{c, 8}).state, restored{c, 8});
+    CHECK(may_serve(r.state, c));
+  }
+  CHECK_FALSE(step(shard_state{}, fail_over{b, 0, c}).applied); // unowned
+  shard_state s{handoff_phase::serving, b, b, 3};
+  CHECK_FALSE(step(s, fail_over{c, 3, d}).applied); // not the holder
+  CHECK_FALSE(step(s, fail_over{b, 2, d}).applied); // an older epoch
+  CHECK_FALSE(step(s, fail_over{b, 3, b}).applied); // to itself
+}
 
 TEST_CASE("random interleavings keep one writer per shard and epochs increasing") {
   STRATA_CLUSTER_RNG(rng);
@@ -245,5 +304,8 @@ TEST_CASE("random interleavings keep one writer per shard and epochs increasing"
     }
     CHECK(m.view.with_status(member_status::leaving).empty());
     CHECK(m.view.with_status(member_status::exiting).empty());
+    CHECK(m.view.with_status(member_status::down).empty()); // removed once they hold none
+    for (shard_id s = 0; s < model_shards; ++s)
+      CHECK(m.dead.count(*m.shards[s].holder) == 0);
   }
 }

@@ -19,6 +19,10 @@ wire::gossip sample_gossip(std::mt19937_64& rng, std::uint32_t shards) {
     if (s.phase != handoff_phase::unowned) s.holder = members[pick(rng, members.size())];
     s.epoch = pick(rng, 100);
   }
+  for (auto& observer : members)
+    for (auto& subject : members)
+      if (observer != subject && pick(rng, 3) == 0)
+        g.reach.record(observer, subject, reachability_status::unreachable);
   return g;
 }
 
@@ -34,7 +38,12 @@ TEST_CASE("gossip round-trips; every truncation and random bytes are refused") {
   CHECK(back->kind == g.kind);
   for (std::size_t i = 0; i < g.table.size(); ++i)
     CHECK(back->table[i] == g.table[i]);
+  CHECK(back->reach == g.reach);
+  CHECK_FALSE(g.reach.rows().empty());
   CHECK_FALSE(wire::decode_gossip(bytes, 17)); // another shard count
+  auto old_format = bytes;
+  old_format[0] = 1; // Cluster I's format, without reachability
+  CHECK_FALSE(wire::decode_gossip(old_format, 16));
   for (std::size_t n = 0; n < bytes.size(); ++n)
     CHECK_FALSE(wire::decode_gossip(bytes.substr(0, n), 16));
   CHECK_FALSE(wire::decode_gossip(bytes + "x", 16));
@@ -49,6 +58,21 @@ TEST_CASE("gossip round-trips; every truncation and random bytes are refused") {
     flipped[pick(rng, flipped.size())] = static_cast<char>(pick(rng, 256));
     static_cast<void>(wire::decode_gossip(flipped, 16));
   }
+}
+
+TEST_CASE("a gossiped table claiming too many rows or subjects is refused, not allocated") {
+  wire::gossip g;
+  member_id a{{"h", 1}, 1};
+  g.view.add_joining(a);
+  auto bytes = wire::encode_gossip(g); // ends with u32 rows = 0
+  REQUIRE(bytes.size() >= 4);
+  auto rows = bytes.substr(0, bytes.size() - 4);
+  CHECK(wire::decode_gossip(rows + std::string("\0\0\0\0", 4), 0));
+  CHECK_FALSE(wire::decode_gossip(rows + std::string("\xff\xff\xff\xff", 4), 0));
+  CHECK_FALSE(wire::decode_gossip(rows + std::string("\x11\x27\0\0", 4), 0)); // 10001 rows
+  CHECK(wire::is_heartbeat(wire::encode_heartbeat()));
+  CHECK_FALSE(wire::is_heartbeat(""));
+  CHECK_FALSE(wire::is_heartbeat(wire::encode_heartbeat() + "x"));
 }
 
 TEST_CASE("member ids parse back from their text; bad text is refused") {
@@ -73,4 +97,14 @@ TEST_CASE("tables merge per shard by (epoch, phase)") {
   auto m2 = wire::merge_tables(y, x);
   CHECK(m2[0].phase == m[0].phase);
   CHECK(m2[1].holder == m[1].holder);
+
+  // Two would-be leaders failed the same shard over to different members: every node
+  // keeps the lower holder, whatever the order it merges in.
+  member_id c{{"h", 3}, 1};
+  std::vector<shard_state> p(1), q(1);
+  p[0] = {handoff_phase::handed_over, c, c, 5};
+  q[0] = {handoff_phase::handed_over, b, b, 5};
+  CHECK(wire::merge_tables(p, q)[0].holder == b);
+  CHECK(wire::merge_tables(q, p)[0].holder == b);
+  CHECK(wire::merge_tables(p, q)[0].target == c); // the target stays each node's own
 }

@@ -27,7 +27,18 @@
 // member, an older epoch or the wrong phase is stale or duplicated (the transport may
 // deliver late or twice) and is ignored (`applied` false), never an error.
 //
-// A failed holder (crash, partition) is Cluster II's: it needs fencing on the epoch.
+// A failed holder (crashed, or cut off and downed: downing.hpp) cannot take part in a
+// move, so its shards fail over instead: once the view says the holder is down (or
+// removed), the leader writes `fail_over`, which hands the shard from any phase to the
+// allocation's target under epoch + 1; the new holder then restores and claims it like
+// a planned move. That is the one transition at epoch e not written by the holder at e.
+// One writer per (shard, epoch) still holds: a down holder writes nothing any more (a
+// crashed one cannot; a live one that learns it is down stops at once, node.hpp), so
+// the leader is the only writer left at e, and fail_over names the failed holder and
+// its epoch, so it applies once and a late or duplicated one is stale. Two members
+// that both believe they lead (different views, for a gossip round) may both write
+// fail_over at e to different targets: wire::merge_tables then keeps the same one on
+// every node (lowest holder), and the other target never serves once it has merged.
 //
 // Threads: pure functions; any thread.
 #pragma once
@@ -96,7 +107,17 @@ struct restored {
   std::uint64_t epoch = 0;
 };
 
-using handoff_event = std::variant<retarget, flushed, hand_over, restore_begun, restored>;
+/// The leader moves the shard of a holder the view says is down or removed (and only
+/// then: step() cannot see the view, the caller checks it) to `owner`, the allocation's
+/// target, under epoch + 1. `failed` and `epoch` name the holder and epoch it replaces.
+struct fail_over {
+  member_id failed;
+  std::uint64_t epoch = 0;
+  member_id owner;
+};
+
+using handoff_event =
+  std::variant<retarget, flushed, hand_over, restore_begun, restored, fail_over>;
 
 /// The outcome of one event.
 struct step_result {
@@ -113,11 +134,15 @@ struct step_result {
 /// - hand_over: flushed, with a target other than the holder -> handed_over to the
 ///   target under epoch + 1;
 /// - restore_begun: handed_over -> restoring;
-/// - restored: restoring -> serving, or stopping when the target moved meanwhile.
+/// - restored: restoring -> serving, or stopping when the target moved meanwhile;
+/// - fail_over{failed, epoch, owner}: from any phase but unowned, when `failed` holds
+///   the shard at `epoch` and `owner` is another member -> handed_over to `owner` (also
+///   the new target) under epoch + 1.
 /// A holder that serves again after a called-off move does so under a new epoch (and a
 /// new claim record), never under the old one: a late message of the old round (a
 /// `flushed` sent before the move was called off) must not apply to the new one.
-/// The last four apply only when sent by the holder under the current epoch. Pure.
+/// flushed, hand_over, restore_begun and restored apply only when sent by the holder
+/// under the current epoch. Pure.
 step_result step(const shard_state& s, const handoff_event& e);
 
 /// Whether `m` may take new commands for the shard (serving holder).
