@@ -75,6 +75,11 @@ class node_impl final : public node {
     return s ? s->view : member_view{};
   }
 
+  reachability reachability_table() const override {
+    auto s = shared_->load();
+    return s ? s->reach : reachability{};
+  }
+
   std::vector<shard_route> routes() const override {
     auto s = shared_->load();
     return s ? s->routes : std::vector<shard_route>(cfg_.shards);
@@ -146,6 +151,13 @@ class node_impl final : public node {
 
   std::uint64_t dropped_messages() const noexcept override { return shared_->dropped.load(); }
 
+  bool is_downed() const noexcept override { return shared_->downed.load(); }
+
+  std::string downed_reason() const override {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    return shared_->downed_reason;
+  }
+
  private:
   /// Whether this node's leave has finished: it is exiting (or later), holds no shard,
   /// and every owned shard serves (its former shards live elsewhere).
@@ -212,6 +224,27 @@ void node_impl::stop() {
   shared_->routes_changed = nullptr;
 }
 
+caf::error check_failure_settings(const node_config& cfg) {
+  auto bad = [](const std::string& what) {
+    return caf::make_error(caf::sec::invalid_argument, "cluster " + what);
+  };
+  if (cfg.heartbeat_interval_ms == 0 || cfg.heartbeat_interval_ms > 60000)
+    return bad("heartbeat interval must be 1..60000 ms, got " +
+               std::to_string(cfg.heartbeat_interval_ms));
+  if (!(cfg.phi_threshold > 0.0 && cfg.phi_threshold <= 100.0))
+    return bad("phi threshold must be > 0 and <= 100, got " + std::to_string(cfg.phi_threshold));
+  if (cfg.acceptable_pause_ms > 60000)
+    return bad("acceptable pause must be 0..60000 ms, got " +
+               std::to_string(cfg.acceptable_pause_ms));
+  if (cfg.stable_after_ms == 0 || cfg.stable_after_ms > 600000)
+    return bad("stable-after must be 1..600000 ms, got " + std::to_string(cfg.stable_after_ms));
+  if (cfg.self_down_lead_ms >= cfg.stable_after_ms)
+    return bad("self-down lead (" + std::to_string(cfg.self_down_lead_ms) +
+               " ms) must be less than stable-after (" + std::to_string(cfg.stable_after_ms) +
+               " ms): the losing side must stop before the winning side decides");
+  return caf::none;
+}
+
 caf::error check_config(const caf::actor_system& sys, const node_config& cfg) {
   if (!sys.has_middleman())
     return caf::make_error(caf::sec::invalid_argument,
@@ -223,6 +256,7 @@ caf::error check_config(const caf::actor_system& sys, const node_config& cfg) {
     return caf::make_error(caf::sec::invalid_argument, "cluster gossip interval must be >= 1 ms");
   if (cfg.host.empty())
     return caf::make_error(caf::sec::invalid_argument, "cluster host must not be empty");
+  if (auto err = check_failure_settings(cfg)) return err;
   for (auto& s : cfg.seeds)
     if (s.host.empty() || s.port == 0)
       return caf::make_error(caf::sec::invalid_argument,

@@ -24,11 +24,35 @@ bool same_route(const shard_route& a, const shard_route& b) noexcept {
   return a.state == b.state && a.owner == b.owner && a.epoch == b.epoch;
 }
 
-shard_route route_of(const shard_state& s, const member_id& self) {
+detector_config detector_of(const node_config& c) {
+  detector_config d;
+  d.threshold = c.phi_threshold;
+  d.heartbeat_interval = milliseconds(c.heartbeat_interval_ms);
+  d.acceptable_pause = milliseconds(c.acceptable_pause_ms);
+  return d;
+}
+
+downing_config downing_of(const node_config& c) {
+  downing_config d;
+  d.stable_after = milliseconds(c.stable_after_ms);
+  d.self_down_lead = milliseconds(c.self_down_lead_ms);
+  return d;
+}
+
+std::string list(const std::vector<member_id>& ms) {
+  std::string out;
+  for (const auto& m : ms)
+    out += (out.empty() ? "" : ", ") + to_string(m);
+  return out;
+}
+
+/// A downed node routes nothing to itself: what it held is `unknown` until the
+/// surviving members have failed it over.
+shard_route route_of(const shard_state& s, const member_id& self, bool downed) {
   shard_route r;
   r.epoch = s.epoch;
   if (s.holder) r.owner = *s.holder;
-  if (s.phase == handoff_phase::unowned)
+  if (s.phase == handoff_phase::unowned || (downed && s.holder == self))
     r.state = shard_route::kind::unknown;
   else if (s.phase != handoff_phase::serving)
     r.state = shard_route::kind::moving;
@@ -42,7 +66,9 @@ shard_route route_of(const shard_state& s, const member_id& self) {
 node_actor::node_actor(caf::actor_config& ac, std::shared_ptr<node_shared> shared, node_config cfg,
                        shard_host* host, bool client)
   : caf::event_based_actor(ac), shared_(std::move(shared)), cfg_(std::move(cfg)), host_(host),
-    client_(client), table_(cfg_.shards), progress_(cfg_.shards), rng_(cfg_.incarnation) {}
+    client_(client), table_(cfg_.shards), progress_(cfg_.shards), rng_(cfg_.incarnation),
+    detectors_(detector_of(cfg_)), downing_(downing_of(cfg_)),
+    last_change_(std::chrono::steady_clock::now()) {}
 
 caf::behavior node_actor::make_behavior() {
   // Until the port is bound and the identity known, everything else waits its turn.
@@ -65,6 +91,7 @@ caf::behavior node_actor::running() {
     on_down(dm);
   });
   send(this, tick_atom::value);
+  send(this, hb_tick_atom::value);
   return {
     [this](wire_atom, std::uint8_t ch, const std::string& from, std::string& bytes) {
       on_wire(ch, from, bytes);
@@ -73,13 +100,18 @@ caf::behavior node_actor::running() {
       on_tick();
       delayed_send(this, std::chrono::milliseconds(cfg_.gossip_interval_ms), tick_atom::value);
     },
+    [this](hb_tick_atom) {
+      on_heartbeat_tick();
+      delayed_send(this, std::chrono::milliseconds(cfg_.heartbeat_interval_ms),
+                   hb_tick_atom::value);
+    },
     [this](peer_atom, const std::string& addr, const caf::actor& h) {
       remember(&node_shared::by_addr, addr, h);
       flush_pending(addr, h);
       send_gossip(h, wire::gossip_kind::push); // join / catch up without waiting a round
     },
     [this](leave_req_atom) {
-      if (client_ || !view_.set_status(self_, member_status::leaving)) return;
+      if (client_ || downed_ || !view_.set_status(self_, member_status::leaving)) return;
       broadcast();
       after_change();
     },
@@ -141,6 +173,7 @@ void node_actor::on_wire(std::uint8_t ch, const std::string& from, std::string& 
   flush_pending(to_string(sender->address), peer);
   auto c = static_cast<channel>(ch);
   if (c == channel::gossip) return on_gossip(*sender, bytes);
+  if (c == channel::heartbeat) return on_heartbeat(*sender, bytes);
   if (c == channel::handoff) return drop("channel handoff is reserved (no message uses it yet)");
   node::handler h;
   {
@@ -161,12 +194,150 @@ void node_actor::on_gossip(const member_id& from, const std::string& bytes) {
   bool changed = merged != view_ || !(table == table_);
   view_ = std::move(merged);
   table_ = std::move(table);
+  reach_.merge_from(g->reach);
+  note_changes(std::chrono::steady_clock::now());
+  // Before anything else: a node the cluster declared down must not serve one more
+  // command (a frozen node waking up learns it here).
+  if (check_self_down("in gossip from " + to_string(from))) return;
   if (g->kind == wire::gossip_kind::push)
     send_gossip(caf::actor_cast<caf::actor>(current_sender()), wire::gossip_kind::reply);
   if (changed) after_change();
 }
 
+void node_actor::on_heartbeat(const member_id& from, const std::string& bytes) {
+  if (!wire::is_heartbeat(bytes)) return drop("malformed heartbeat from " + to_string(from));
+  if (client_ || downed_) return;
+  auto rec = view_.find(from);
+  if (rec && is_live(rec->status)) detectors_.heartbeat(from, std::chrono::steady_clock::now());
+}
+
+void node_actor::on_heartbeat_tick() {
+  if (client_ || downed_ || self_text_.empty()) return;
+  auto bytes = wire::encode_heartbeat();
+  // All-to-all: fine for the small clusters strata targets (docs/cluster.md).
+  for (auto& kv : view_.members()) {
+    if (kv.first == self_ || !is_live(kv.second.status)) continue;
+    if (auto h = handle_of(kv.first))
+      send(h, wire_atom::value, static_cast<std::uint8_t>(channel::heartbeat), self_text_, bytes);
+  }
+}
+
+bool node_actor::record_verdicts(time_point now) {
+  for (auto& kv : view_.members()) {
+    // A member that turned up is expected to send from now on: one that never does
+    // (it crashed right after joining) is then found like any other.
+    if (kv.first != self_ && is_observer_status(kv.second.status) && !detectors_.phi(kv.first, now))
+      detectors_.heartbeat(kv.first, now);
+  }
+  bool changed = false;
+  for (auto& m : detectors_.monitored()) {
+    auto rec = view_.find(m);
+    if (!rec || !is_live(rec->status)) {
+      detectors_.remove(m);
+      continue;
+    }
+    if (!is_observer_status(rec->status)) continue;
+    bool available = detectors_.is_available(m, now);
+    auto verdict = available ? reachability_status::reachable : reachability_status::unreachable;
+    if (!reach_.record(self_, m, verdict)) continue;
+    changed = true;
+    std::cerr << "strata: cluster: node " << self_text_ << ": member " << to_string(m)
+              << (available
+                    ? " is reachable again"
+                    : " is unreachable (phi " + std::to_string(*detectors_.phi(m, now)) + ")")
+              << "\n";
+  }
+  return changed;
+}
+
+void node_actor::failure_round(time_point now) {
+  if (client_ || downed_ || self_text_.empty()) return;
+  bool recorded = record_verdicts(now);
+  reach_.prune(view_);
+  note_changes(now);
+  if (recorded) broadcast();
+  apply_downing(decide_downing(view_, reach_, self_, downing_, last_change_, now), now);
+}
+
+void node_actor::apply_downing(const downing_decision& d, time_point now) {
+  if (d.kind == downing_kind::down_self) {
+    auto sides = downing_sides_of(view_, reach_);
+    go_down("on the losing side of a partition: unreachable " + list(sides.unreachable) +
+            "; this side has " + std::to_string(sides.side.size()) + " of " +
+            std::to_string(sides.counted.size()) + " members");
+    return;
+  }
+  if (d.kind != downing_kind::down_members) return;
+  // The leader of the view after downing acts: the current leader may be among them.
+  auto next = view_;
+  for (auto& m : d.members)
+    next.set_status(m, member_status::down);
+  if (!may_lead() || leader_of(next) != self_ || next == view_) return;
+  std::cerr << "strata: cluster: node " << self_text_ << " (leader) downs unreachable "
+            << list(d.members) << "\n";
+  view_ = std::move(next);
+  note_changes(now);
+  broadcast();
+  after_change();
+}
+
+void node_actor::note_changes(time_point now) {
+  auto v = view_.version();
+  auto d = reach_.digest();
+  if (v == seen_view_version_ && d == seen_reach_digest_) return;
+  seen_view_version_ = v;
+  seen_reach_digest_ = d;
+  last_change_ = now;
+}
+
+bool node_actor::check_self_down(const std::string& where) {
+  if (client_ || downed_ || self_text_.empty()) return downed_;
+  auto rec = view_.find(self_);
+  if (!rec || (rec->status != member_status::down && rec->status != member_status::removed))
+    return false;
+  go_down("the cluster declared this node " + std::string(to_string(rec->status)) + " (" + where +
+          ")");
+  return true;
+}
+
+void node_actor::go_down(const std::string& reason) {
+  if (downed_) return;
+  downed_ = true;
+  view_.set_status(self_, member_status::down); // no-op when already down or removed
+  {
+    std::lock_guard<std::mutex> lk(shared_->mu);
+    shared_->downed_reason = reason;
+  }
+  shared_->downed.store(true);
+  publish(); // no route says local from here on
+  std::cerr << "strata: cluster: node " << self_text_
+            << " is DOWN and serves no shard any more: " << reason << "\n";
+  host_->downed(reason);
+  broadcast(); // the others fail its shards over without waiting for their detectors
+}
+
+bool node_actor::fail_over_down_holders() {
+  auto targets = allocate(view_, cfg_.shards);
+  std::map<member_id, std::size_t> moved;
+  for (shard_id s = 0; s < cfg_.shards; ++s) {
+    const auto& st = table_[s];
+    if (st.phase == handoff_phase::unowned || !st.holder || !targets[s]) continue;
+    auto rec = view_.find(*st.holder);
+    if (!rec || (rec->status != member_status::down && rec->status != member_status::removed))
+      continue;
+    auto r = step(st, fail_over{*st.holder, st.epoch, *targets[s]});
+    if (!r.applied) continue;
+    ++moved[*st.holder];
+    table_[s] = r.state;
+  }
+  for (auto& [m, n] : moved)
+    std::cerr << "strata: cluster: node " << self_text_ << " (leader) fails over " << n
+              << " shard(s) of down member " << to_string(m) << "\n";
+  return !moved.empty();
+}
+
 void node_actor::on_tick() {
+  failure_round(std::chrono::steady_clock::now());
   request_connects();
   auto targets = gossip_targets();
   if (!targets.empty())
@@ -211,10 +382,11 @@ bool node_actor::may_lead() const {
 bool node_actor::is_leader() const { return may_lead() && leader_of(view_) == self_; }
 
 void node_actor::leader_round() {
-  if (!is_leader()) return;
+  if (downed_ || !is_leader()) return;
   auto next = leader_actions(view_, holders(table_));
   bool changed = next != view_;
   view_ = std::move(next);
+  changed = fail_over_down_holders() || changed;
   changed = assign_unowned() || changed;
   if (!changed) return;
   broadcast();
@@ -268,7 +440,7 @@ bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
 }
 
 void node_actor::drive_local() {
-  if (client_ || self_text_.empty()) return;
+  if (client_ || downed_ || self_text_.empty()) return;
   auto targets = allocate(view_, cfg_.shards);
   bool changed = false;
   for (shard_id s = 0; s < cfg_.shards; ++s) {
@@ -292,15 +464,17 @@ void node_actor::after_change() {
 void node_actor::publish() {
   auto snap = std::make_shared<node_snapshot>();
   snap->view = view_;
+  snap->reach = reach_;
   snap->table = table_;
   snap->routes.reserve(table_.size());
   for (auto& st : table_)
-    snap->routes.push_back(route_of(st, self_));
+    snap->routes.push_back(route_of(st, self_, downed_));
   auto old = shared_->load();
   bool routes_changed =
     !old || old->routes.size() != snap->routes.size() ||
     !std::equal(old->routes.begin(), old->routes.end(), snap->routes.begin(), same_route);
-  bool anything = routes_changed || old->view != snap->view || !(old->table == snap->table);
+  bool anything = routes_changed || old->view != snap->view || !(old->table == snap->table) ||
+                  old->reach.digest() != snap->reach.digest();
   if (!anything) return;
   std::function<void()> f;
   {
@@ -357,11 +531,11 @@ caf::actor node_actor::handle_of(const member_id& m) {
 void node_actor::send_gossip(const caf::actor& to, wire::gossip_kind kind) {
   if (!to || self_text_.empty()) return;
   send(to, wire_atom::value, static_cast<std::uint8_t>(channel::gossip), self_text_,
-       wire::encode_gossip({kind, view_, table_}));
+       wire::encode_gossip({kind, view_, table_, reach_}));
 }
 
 void node_actor::broadcast() {
-  auto bytes = wire::encode_gossip({wire::gossip_kind::reply, view_, table_});
+  auto bytes = wire::encode_gossip({wire::gossip_kind::reply, view_, table_, reach_});
   for (auto& kv : view_.members()) {
     if (kv.first == self_ || !is_live(kv.second.status)) continue;
     if (auto h = handle_of(kv.first))

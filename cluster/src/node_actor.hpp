@@ -9,7 +9,18 @@
 // member holding it at e (retarget to its own allocation, stopping, flushed, hand_over
 // to the target; then the new holder: restore_begun, restored), so each (shard, epoch)
 // has one writer and tables merge without conflict (wire::merge_tables). The leader
-// only gives never-owned shards their first owner (at bootstrap).
+// only gives never-owned shards their first owner (at bootstrap) and fails over the
+// shards of holders the view says are down (handoff.hpp, fail_over): a down holder
+// writes nothing any more.
+//
+// Failure detection (docs/cluster.md, "Failure detection and downing"): every
+// heartbeat_interval the actor sends a heartbeat to every other live member; each one
+// received feeds that member's phi detector. Every gossip round it records its
+// detectors' verdicts in its own row of the reachability table (gossiped and merged
+// with the view), runs decide_downing, and either lets the leader of the surviving
+// side down the unreachable members or downs this node. A downed node (also one that
+// sees itself down in a gossiped view) stops serving at once: its routes stop being
+// local, the host's downed() runs, and it takes no further part.
 //
 // Messages between nodes: (wire_atom, uint8 channel, string sender member id, string
 // bytes), builtin types only. Anything else that reaches the actor is counted as
@@ -17,6 +28,9 @@
 #pragma once
 
 #include "node_shared.hpp"
+#include "strata/cluster/downing.hpp"
+#include "strata/cluster/failure_detector.hpp"
+#include "strata/cluster/reachability.hpp"
 #include "wire.hpp"
 
 #include <caf/atom.hpp>
@@ -42,6 +56,8 @@ using leave_req_atom = caf::atom_constant<caf::atom("cl_leave")>;
 using host_done_atom = caf::atom_constant<caf::atom("cl_done")>;
 /// Local only: the periodic gossip round.
 using tick_atom = caf::atom_constant<caf::atom("cl_tick")>;
+/// Local only: the periodic heartbeat round.
+using hb_tick_atom = caf::atom_constant<caf::atom("cl_hb")>;
 
 class node_actor : public caf::event_based_actor {
  public:
@@ -65,6 +81,21 @@ class node_actor : public caf::event_based_actor {
   void on_wire(std::uint8_t ch, const std::string& from, std::string& bytes);
   void on_gossip(const member_id& from, const std::string& bytes);
   void on_tick();
+  void on_heartbeat_tick();
+  void on_heartbeat(const member_id& from, const std::string& bytes);
+  /// Detectors -> own reachability row, then decide_downing and act on it.
+  void failure_round(time_point now);
+  /// Starts and stops monitoring as members come and go; records the verdicts.
+  bool record_verdicts(time_point now);
+  void apply_downing(const downing_decision& d, time_point now);
+  /// Sets last_change_ when the view or the reachability table changed since last seen.
+  void note_changes(time_point now);
+  /// Stops serving everything at once, tells the host, logs one line. Idempotent.
+  void go_down(const std::string& reason);
+  /// go_down when the view says this node is down or removed; whether it did.
+  bool check_self_down(const std::string& where);
+  /// The leader's fail_over of shards whose holder is down or removed.
+  bool fail_over_down_holders();
   void on_host_done(std::uint8_t kind, shard_id shard, std::uint64_t epoch, bool ok);
   void on_down(const caf::down_msg& dm);
   /// Sends what send() held for `addr` (node_shared::pending) through `h`.
@@ -102,6 +133,13 @@ class node_actor : public caf::event_based_actor {
   std::vector<local_progress> progress_;
   bool contacted_ = false; ///< merged a view naming another member
   std::mt19937_64 rng_;
+  member_detectors detectors_;
+  reachability reach_;
+  downing_config downing_;
+  time_point last_change_;              ///< of the view or the reachability table
+  std::uint64_t seen_view_version_ = 0; ///< view_.version() at the last note_changes
+  std::uint64_t seen_reach_digest_ = 0; ///< reach_.digest() at the last note_changes
+  bool downed_ = false;
 };
 
 } // namespace strata::cluster::detail

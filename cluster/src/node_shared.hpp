@@ -4,7 +4,8 @@
 // peers, the channel handlers, the published snapshot (view, shard table, routes) and
 // the connector's queue. The actor writes it; any thread reads it.
 //
-// Threads: `mu` guards every field but `snap` (std::atomic_load/store) and `dropped`.
+// Threads: `mu` guards every field but `snap` (std::atomic_load/store), `dropped` and
+// `downed`.
 #pragma once
 
 #include "strata/cluster/handoff.hpp"
@@ -30,6 +31,7 @@ namespace strata::cluster::detail {
 /// What route() and view() read: replaced as a whole, never changed in place.
 struct node_snapshot {
   member_view view;
+  reachability reach;
   std::vector<shard_state> table;
   std::vector<shard_route> routes;
 };
@@ -38,7 +40,7 @@ struct node_snapshot {
 inline constexpr std::size_t pending_max = 4096;
 
 /// Channels are 1 .. channel_max.
-inline constexpr std::size_t channel_max = 5;
+inline constexpr std::size_t channel_max = 6;
 
 struct node_shared {
   std::mutex mu;
@@ -52,6 +54,9 @@ struct node_shared {
   std::condition_variable changed;
   std::shared_ptr<const node_snapshot> snap;
   std::atomic<std::uint64_t> dropped{0};
+  /// Set once by the actor when this node is downed (node::is_downed); the reason under mu.
+  std::atomic<bool> downed{false};
+  std::string downed_reason;
 
   /// Messages send() took for a live member it has no handle for yet, by address text:
   /// sent when the connector's handle arrives (or the member connects here), dropped

@@ -64,6 +64,12 @@ struct ownership {
       n += kv.second == host ? 1 : 0;
     return n;
   }
+  /// The host stopped serving all at once (it crashed, or was downed): it holds nothing.
+  void forget(int host) {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto i = owner.begin(); i != owner.end();)
+      i = i->second == host ? owner.erase(i) : std::next(i);
+  }
 };
 
 /// Records every call in `o` and answers done(true): at once on the calling thread, or
@@ -88,6 +94,22 @@ class fake_host : public shard_host {
       o_.calls.push_back({index_, false, s, e});
     }
     finish(std::move(done));
+  }
+
+  /// Records the call (downed_calls(), downed_reason()) and gives up every shard.
+  void downed(std::string reason) override {
+    o_.forget(index_);
+    std::lock_guard<std::mutex> lk(mu_);
+    ++downed_calls_;
+    downed_reason_ = std::move(reason);
+  }
+  int downed_calls() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return downed_calls_;
+  }
+  std::string downed_reason() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return downed_reason_;
   }
 
   void acquire(shard_id s, std::uint64_t e, std::function<void(bool)> done) override {
@@ -121,6 +143,8 @@ class fake_host : public shard_host {
   bool async_;
   std::mutex mu_;
   std::vector<std::thread> threads_;
+  int downed_calls_ = 0;
+  std::string downed_reason_;
 };
 
 /// Whether `nodes` agree: one view in which each of them is up and nothing else is

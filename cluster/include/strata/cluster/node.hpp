@@ -32,6 +32,7 @@
 #include "strata/cluster/allocation.hpp"
 #include "strata/cluster/member.hpp"
 #include "strata/cluster/member_view.hpp"
+#include "strata/cluster/reachability.hpp"
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
@@ -58,6 +59,23 @@ struct node_config {
   /// routes by gossip and can send() to any member (replies come back the same way).
   /// self() is then (host, port 0, incarnation).
   bool client = false;
+
+  // Failure detection and downing (docs/cluster.md, "Failure detection and downing").
+  // Every member of one cluster must use the same values.
+
+  /// How often this node sends a heartbeat to every other live member (1..60000).
+  std::uint32_t heartbeat_interval_ms = 200;
+  /// phi at or above which a member is judged unreachable (failure_detector.hpp;
+  /// > 0 and <= 100).
+  double phi_threshold = 8.0;
+  /// A silence this much longer than the usual heartbeat interval is still normal
+  /// (0..60000).
+  std::uint32_t acceptable_pause_ms = 500;
+  /// How long the view and reachability must stay unchanged before the surviving side
+  /// downs unreachable members (downing.hpp; 1..600000).
+  std::uint32_t stable_after_ms = 1500;
+  /// How much sooner a node on the losing side downs itself (< stable_after_ms).
+  std::uint32_t self_down_lead_ms = 750;
 };
 
 /// How a region reaches one shard right now.
@@ -75,11 +93,12 @@ struct shard_route {
 
 /// Byte channels between nodes. Each has at most one handler per node.
 enum class channel : std::uint8_t {
-  gossip = 1,   ///< member view and shard table (the node's own)
-  commands = 2, ///< batched commands for shards the receiver owns (runtime router)
-  replies = 3,  ///< batched replies to them (runtime router)
-  handoff = 4,  ///< reserved for the handoff protocol (the shard table travels in gossip)
-  reads = 5,    ///< history / current / state-as-of for a remote owner (runtime router)
+  gossip = 1,    ///< member view and shard table (the node's own)
+  commands = 2,  ///< batched commands for shards the receiver owns (runtime router)
+  replies = 3,   ///< batched replies to them (runtime router)
+  handoff = 4,   ///< reserved for the handoff protocol (the shard table travels in gossip)
+  reads = 5,     ///< history / current / state-as-of for a remote owner (runtime router)
+  heartbeat = 6, ///< the node's own failure-detector heartbeats (no handler)
 };
 
 /// What the node asks of the application (strata::system implements it) during a
@@ -95,6 +114,14 @@ class shard_host {
   /// Take `shard` under `epoch`: restore it from Kafka into the local journal (events
   /// after the latest snapshots), append the claim record, then done(true).
   virtual void acquire(shard_id shard, std::uint64_t epoch, std::function<void(bool)> done) = 0;
+  /// This node was downed (it is on the losing side of a partition, or the cluster
+  /// declared it dead: node::is_downed()): it no longer owns any shard, and the members
+  /// that survive will restore its shards elsewhere. Called once, on the node's actor
+  /// thread, right after the routes stopped saying `local`: stop serving every shard at
+  /// once (refuse commands and reads with an error naming `reason`, stop the shards'
+  /// entities) and do not block. release/acquire calls still running may finish; their
+  /// done() is ignored. The default does nothing.
+  virtual void downed(std::string reason) { static_cast<void>(reason); }
 };
 
 class node {
@@ -106,7 +133,8 @@ class node {
   /// connects; never an actor). `host` must outlive the node; the node must be stopped
   /// (or destroyed) before `sys`. Errors (caf::sec): invalid_argument when `sys` has no
   /// middleman (the message says how to load it) or for a bad config (shards 0, gossip
-  /// interval 0, empty host, a seed without host or port); cannot_open_port naming
+  /// interval 0, empty host, a seed without host or port, a failure-detection or
+  /// downing setting out of its range); cannot_open_port naming
   /// the address when the port cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(caf::actor_system& sys, node_config cfg,
                                                     shard_host& host);
@@ -116,6 +144,10 @@ class node {
   virtual const member_id& self() const noexcept = 0;
   /// The current member view (a copy).
   virtual member_view view() const = 0;
+  /// The reachability table as this node knows it (its own row and the gossiped ones;
+  /// a copy sharing the immutable rows). Any thread. The default (a node without
+  /// failure detection, e.g. a test's fake) is empty.
+  virtual reachability reachability_table() const { return {}; }
   /// The current owner and epoch of every shard (index = shard), as this node knows it.
   virtual std::vector<shard_route> routes() const = 0;
   /// The route of one shard: cheap (one atomic load), for every command.
@@ -141,6 +173,15 @@ class node {
   virtual bool leave(std::uint32_t timeout_ms) = 0;
   /// Stops gossip and closes connections (no handoff). Idempotent. Not from an actor.
   virtual void stop() = 0;
+
+  /// Whether this node was downed: it found itself on the losing side (downing.hpp's
+  /// down_self) or saw itself `down` in a gossiped view. Final: a downed node serves no
+  /// shard (no route is `local`), sends no heartbeats, takes no part in handoffs or
+  /// leader decisions, and should be shut down (the process restarted as a new
+  /// incarnation). Any thread. The default (a test's fake node) is false.
+  virtual bool is_downed() const noexcept { return false; }
+  /// Why it was downed (one line), empty while it is not. Any thread.
+  virtual std::string downed_reason() const { return {}; }
 
   /// Messages dropped so far: malformed or unexpected (each logged, the first ten and
   /// then one in a thousand, to stderr). Any thread.

@@ -1,0 +1,197 @@
+// Failure detection, downing and failover of strata::cluster::node: in-process nodes on
+// loopback (node_fixture.hpp). A node stopped without leaving is found unreachable by
+// the others' phi detectors, downed by the leader of the surviving side, and its shards
+// fail over to the survivors under a higher epoch; a node that sees itself downed in a
+// gossiped view stops serving at once and tells its host.
+#include "node_fixture.hpp"
+#include "strata/test/poll.hpp"
+#include "wire.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+
+using namespace strata::cluster;
+using namespace strata::cluster::test;
+using strata::test::eventually;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+/// What is left of `deadline` (at least 1 ms), for eventually().
+std::chrono::milliseconds left(clock_type::time_point deadline) {
+  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+  return std::max(d, std::chrono::milliseconds(1));
+}
+
+node_config config_with(std::vector<address> seeds) {
+  node_config nc;
+  nc.host = "127.0.0.1";
+  nc.seeds = std::move(seeds);
+  return nc;
+}
+
+std::unique_ptr<node> start_node(machine& m, node_config nc, shard_host& host) {
+  auto n = node::start(*m.sys, std::move(nc), host);
+  if (!n) FAIL("node::start: " << m.sys->render(n.error()));
+  return std::move(*n);
+}
+
+bool status_is(const node& n, const member_id& m, std::initializer_list<member_status> ss) {
+  auto rec = n.view().find(m);
+  if (!rec) return false;
+  for (auto s : ss)
+    if (rec->status == s) return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("a node stopped without leaving is downed and its shards fail over to the others") {
+  ownership own;
+  std::vector<std::unique_ptr<machine>> machines;
+  std::vector<std::unique_ptr<fake_host>> hosts;
+  std::vector<std::unique_ptr<node>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    machines.push_back(std::make_unique<machine>());
+    hosts.push_back(std::make_unique<fake_host>(i, own, i == 1)); // one answers later
+  }
+  nodes.push_back(start_node(*machines[0], config_with({}), *hosts[0]));
+  auto seed = nodes[0]->self().address;
+  for (int i = 1; i < 3; ++i)
+    nodes.push_back(start_node(*machines[i], config_with({seed}), *hosts[i]));
+  std::vector<node*> all{nodes[0].get(), nodes[1].get(), nodes[2].get()};
+  REQUIRE(eventually([&] {
+    return converged(all);
+  }));
+
+  // The victim is the leader: the survivors must down it although it leads their view.
+  auto leader = leader_of(nodes[0]->view());
+  REQUIRE(leader);
+  std::size_t vi = 0;
+  while (nodes[vi]->self() != *leader)
+    ++vi;
+  auto victim = nodes[vi]->self();
+  std::vector<node*> rest;
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (i != vi) rest.push_back(nodes[i].get());
+  auto before = rest.front()->routes();
+  std::vector<shard_id> lost;
+  for (shard_id s = 0; s < before.size(); ++s)
+    if (before[s].owner == victim) lost.push_back(s);
+  REQUIRE_FALSE(lost.empty());
+  auto calls_before = own.calls_copy().size();
+
+  // Abruptly: no leave, its whole actor system (sockets included) goes away.
+  auto t0 = clock_type::now();
+  const auto deadline = t0 + std::chrono::seconds(10); // a deadline, not a speed claim
+  nodes[vi]->stop();
+  machines[vi].reset();
+  own.forget(static_cast<int>(vi));
+
+  REQUIRE(eventually(
+    [&] {
+      for (auto* n : rest)
+        if (!n->reachability_table().is_unreachable(victim, n->view()) &&
+            !status_is(*n, victim, {member_status::down, member_status::removed}))
+          return false;
+      return true;
+    },
+    left(deadline)));
+  auto unreachable_ms = ms_since(t0);
+  REQUIRE(eventually(
+    [&] {
+      for (auto* n : rest)
+        if (!status_is(*n, victim, {member_status::down, member_status::removed})) return false;
+      return true;
+    },
+    left(deadline)));
+  auto down_ms = ms_since(t0);
+  REQUIRE(eventually(
+    [&] {
+      return converged(rest) && status_is(*rest.front(), victim, {member_status::removed});
+    },
+    left(deadline)));
+  auto serving_ms = ms_since(t0);
+  MESSAGE("stopped leader: unreachable at both survivors after "
+          << unreachable_ms << " ms, down after " << down_ms << " ms, all " << lost.size()
+          << " of its shards serving again (view converged) after " << serving_ms << " ms");
+
+  auto after = rest.front()->routes();
+  for (auto s : lost) {
+    CAPTURE(s);
+    CHECK(after[s].owner != victim);
+    CHECK(after[s].epoch > before[s].epoch);
+  }
+  for (auto* n : rest) {
+    CHECK_FALSE(n->is_downed());
+    CHECK(n->view().find(victim)->status == member_status::removed);
+  }
+  // Every lost shard was acquired by a survivor, exactly once per epoch (the fakes
+  // check one owner per shard and epochs growing by one).
+  auto calls = own.calls_copy();
+  std::set<shard_id> acquired;
+  for (auto i = calls_before; i < calls.size(); ++i) {
+    CHECK(calls[i].host != static_cast<int>(vi));
+    if (calls[i].acquire) acquired.insert(calls[i].shard);
+  }
+  for (auto s : lost)
+    CHECK(acquired.count(s) == 1);
+  CHECK(own.problems_copy().empty());
+  for (std::size_t i = 0; i < hosts.size(); ++i)
+    CHECK(hosts[i]->downed_calls() == 0);
+  for (auto* n : rest)
+    n->stop();
+}
+
+TEST_CASE("a node that sees itself downed in gossip stops serving at once") {
+  ownership own;
+  machine ma, mb, mt;
+  fake_host ha(0, own), hb(1, own);
+  auto a = start_node(ma, config_with({}), ha);
+  auto b = start_node(mb, config_with({a->self().address}), hb);
+  REQUIRE(eventually([&] {
+    return converged({a.get(), b.get()});
+  }));
+  REQUIRE(own.held_by(1) > 0);
+  CHECK_FALSE(b->is_downed());
+  CHECK(b->downed_reason().empty());
+
+  // As a frozen node waking up would learn it: a view, from a member, naming it down.
+  auto v = b->view();
+  REQUIRE(v.set_status(b->self(), member_status::down));
+  wire::gossip g{wire::gossip_kind::reply, v, std::vector<shard_state>(64), {}};
+  using wire_atom = caf::atom_constant<caf::atom("strata_msg")>; // the nodes' tag
+  auto h = mt.sys->middleman().remote_actor("127.0.0.1", b->self().address.port);
+  REQUIRE(h);
+  caf::anon_send(*h, wire_atom::value, static_cast<std::uint8_t>(channel::gossip),
+                 to_string(a->self()), wire::encode_gossip(g));
+  *h = caf::actor{};
+
+  REQUIRE(eventually([&] {
+    return b->is_downed();
+  }));
+  for (auto& r : b->routes())
+    CHECK(r.state != shard_route::kind::local);
+  REQUIRE(eventually([&] {
+    return hb.downed_calls() == 1;
+  }));
+  CHECK(hb.downed_reason() == b->downed_reason());
+  CHECK_MESSAGE(b->downed_reason().find("declared this node down") != std::string::npos,
+                b->downed_reason());
+
+  // The survivor learns it from b's last gossip and takes every shard over.
+  REQUIRE(eventually([&] {
+    return converged({a.get()}) && status_is(*a, b->self(), {member_status::removed});
+  }));
+  CHECK(own.held_by(0) == 64);
+  CHECK(own.problems_copy().empty());
+  CHECK(hb.downed_calls() == 1); // once
+  CHECK(ha.downed_calls() == 0);
+  b->stop();
+  a->stop();
+}
