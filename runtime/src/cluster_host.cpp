@@ -110,7 +110,8 @@ std::vector<std::string> cluster_host::shard_streams(cluster::shard_id shard) co
     return out;
   }
   for (auto& pid : *all)
-    if (persistence::shard_of(pid, core_.cfg.cluster_shards) == shard) out.push_back(std::move(pid));
+    if (persistence::shard_of(pid, core_.cfg.cluster_shards) == shard)
+      out.push_back(std::move(pid));
   return out;
 }
 
@@ -153,8 +154,8 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": saving " << snaps.size()
               << " snapshots for the handoff: " << st.to_string() << "\n";
   const double saved_s = since();
-  auto r = core_.bridge->publish_checkpoint(shard, epoch, streams,
-                                            core_.cfg.cluster_handoff_timeout_ms);
+  auto r =
+    core_.bridge->publish_checkpoint(shard, epoch, streams, core_.cfg.cluster_handoff_timeout_ms);
   if (!r) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": no checkpoint in Kafka (the next owner reads the shard's whole history): "
@@ -165,17 +166,30 @@ void cluster_host::checkpoint(cluster::shard_id shard, std::uint64_t epoch) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": no checkpoint for the "
               << "type of '" << pid << "' (its events are past its latest snapshot)\n";
   if (!r->topics.empty())
-    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << " checkpointed: "
-              << snaps.size() << " snapshots taken (" << saved_s << " s), " << r->snapshots
-              << " published with " << r->topics.size() << " checkpoint(s), in " << since()
-              << " s\n";
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch)
+              << " checkpointed: " << snaps.size() << " snapshots taken (" << saved_s << " s), "
+              << r->snapshots << " published with " << r->topics.size() << " checkpoint(s), in "
+              << since() << " s\n";
 }
 
 void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
                            std::function<void(bool)> done) {
   post([this, shard, epoch, done = std::move(done)](bool stopping) {
-    done(!stopping && restore(shard, epoch));
+    bool refused = false;
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      refused = downed_;
+    }
+    done(!stopping && !refused && restore(shard, epoch));
   });
+}
+
+void cluster_host::downed(std::string reason) {
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    downed_ = true;
+  }
+  if (core_.cluster) core_.cluster->down(std::move(reason));
 }
 
 /// Restores `shard` from Kafka and appends its claim record. Host thread.

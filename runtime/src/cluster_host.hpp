@@ -9,6 +9,10 @@
 //     batch runs under the group commit's writer lock), then a claim record (shard,
 //     epoch) is appended to partition `shard` of every topic (bridge::append_claim),
 //     which also stamps the epoch on the shard's later records; done(true).
+//   downed(reason): the cluster downed this node (node::is_downed): the router stops
+//     every shard's entities and refuses every command and read from then on
+//     (shutting_down, naming the reason: cluster_router::down); acquires not yet started
+//     are answered done(false). The process should shut down (strata-bank node exits).
 // A step that cannot finish (Kafka unreachable, a conflict in the partition) logs one
 // line naming the shard and calls done(false); the node then keeps the shard moving.
 //
@@ -48,6 +52,7 @@ class cluster_host final : public cluster::shard_host {
                std::function<void(bool)> done) override;
   void acquire(cluster::shard_id shard, std::uint64_t epoch,
                std::function<void(bool)> done) override;
+  void downed(std::string reason) override;
 
   /// Acquires not yet started are answered done(false); the one running finishes; the
   /// thread is joined. Idempotent.
@@ -67,6 +72,7 @@ class cluster_host final : public cluster::shard_host {
   std::condition_variable cv_;
   std::deque<std::function<void(bool stopping)>> jobs_;
   bool stopping_ = false;
+  bool downed_ = false; ///< under mtx_: acquires are refused
   std::vector<std::thread> threads_;
 };
 

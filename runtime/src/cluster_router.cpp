@@ -159,6 +159,9 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   std::vector<std::pair<steady::time_point, std::weak_ptr<reply_collector>>> lingering;
   bool outbound_closed = false;
   bool timer_stop = false;
+  std::string downed_reason; // set once by down()
+  /// Set once when the node was downed: every item is refused from then on.
+  std::atomic<bool> downed{false};
   /// Bumped before every release of held items (routes changed, shard resumed).
   std::atomic<std::uint64_t> route_gen{0};
   router_stats st;
@@ -183,6 +186,8 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   }
 
   // -- placing an item -------------------------------------------------------------
+  /// Fails `x` when this node was downed (down()); whether it did.
+  bool refuse_if_downed(item& x);
   void place(item x);
   void run_local(item x);
   void enqueue(item x, const member_id& owner);
@@ -272,7 +277,23 @@ void reply_collector::flush() {
 
 // -- placing -------------------------------------------------------------------------
 
+bool cluster_router::impl::refuse_if_downed(item& x) {
+  if (!downed.load(std::memory_order_acquire)) return false;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> g{mtx};
+    why = downed_reason;
+  }
+  finish(x, make_runtime_error(runtime_errc::shutting_down,
+                               "this node was downed by the cluster and serves nothing any "
+                               "more (" +
+                                 why + "); '" + x.what() +
+                                 "' was not handled: send it to another member"));
+  return true;
+}
+
 void cluster_router::impl::place(item x) {
+  if (refuse_if_downed(x)) return;
   auto gen = route_gen.load(std::memory_order_acquire);
   auto rt = node.route(x.shard);
   bool self_owned = rt.state == shard_route::kind::local ||
@@ -367,6 +388,7 @@ void cluster_router::impl::enqueue(item x, const member_id& owner) {
 }
 
 void cluster_router::impl::hold(item x, const char* why, std::optional<std::uint64_t> gen) {
+  if (refuse_if_downed(x)) return;
   {
     std::unique_lock<std::mutex> g{mtx};
     if (outbound_closed) {
@@ -776,8 +798,9 @@ std::uint32_t cluster_router::route_command(region& r, const std::string& id, en
   auto& i = *impl_;
   auto shard = shard_of_entity(r.type(), id, i.nshards);
   auto rt = i.node.route(shard);
-  if (rt.state == shard_route::kind::local ||
-      (rt.state == shard_route::kind::remote && rt.owner == i.node.self()))
+  bool up = !i.downed.load(std::memory_order_acquire); // a downed node refuses (place)
+  if (up && (rt.state == shard_route::kind::local ||
+             (rt.state == shard_route::kind::remote && rt.owner == i.node.self())))
     return shard; // the region checks shard_stopped under its lock
   item x;
   x.shard = shard;
@@ -806,8 +829,9 @@ std::optional<caf::expected<raw_read>> cluster_router::read(const read_request& 
   auto& i = *impl_;
   auto shard = shard_of_read(req, i.nshards);
   auto rt = i.node.route(shard);
-  if (rt.state == shard_route::kind::local ||
-      (rt.state == shard_route::kind::remote && rt.owner == i.node.self()))
+  bool up = !i.downed.load(std::memory_order_acquire); // a downed node refuses (place)
+  if (up && (rt.state == shard_route::kind::local ||
+             (rt.state == shard_route::kind::remote && rt.owner == i.node.self())))
     return std::nullopt;
   auto p = std::make_shared<std::promise<bytes_result>>();
   auto f = p->get_future();
@@ -847,6 +871,21 @@ void cluster_router::resume_shard(std::uint32_t shard) {
   if (shard >= i.nshards) return;
   i.stopped[shard].store(false, std::memory_order_release);
   i.release_held(shard);
+}
+
+void cluster_router::down(std::string reason) {
+  auto& i = *impl_;
+  {
+    std::lock_guard<std::mutex> g{i.mtx};
+    if (i.downed.load(std::memory_order_acquire)) return;
+    i.downed_reason = std::move(reason);
+    i.downed.store(true, std::memory_order_release);
+  }
+  // The shards' entities stop after their in-flight writes (their replies still go out);
+  // everything held, and everything new, is refused.
+  for (std::uint32_t s = 0; s < i.nshards; ++s)
+    stop_shard(s, nullptr);
+  i.release_held(std::nullopt);
 }
 
 void cluster_router::close_outbound() {

@@ -78,6 +78,12 @@ class cluster_router {
   /// Serves `shard` again: held commands are routed (to this node if it still owns it).
   void resume_shard(std::uint32_t shard);
 
+  /// The node was downed (shard_host::downed): every shard stops (its entities finish
+  /// their in-flight writes), and every held and every new command or read fails with
+  /// shutting_down naming `reason` and saying to use another member. Forwarded items
+  /// still get their answer or time out. Idempotent; never blocks; any thread.
+  void down(std::string reason);
+
   /// Shutdown, first step: fails every waiting item with shutting_down; new ones too.
   void close_outbound();
   /// Shutdown, last step: handlers do nothing any more, the timer stops. Idempotent.
@@ -94,9 +100,8 @@ class cluster_router {
 
 /// Every entity id of `type` in the journal of `core`, by shard (empty without a
 /// journal). Errors: those of journal::list_streams.
-caf::expected<std::vector<std::vector<std::string>>> local_ids(system_core& core,
-                                                               const std::string& type,
-                                                               std::uint32_t shards);
+caf::expected<std::vector<std::vector<std::string>>>
+local_ids(system_core& core, const std::string& type, std::uint32_t shards);
 
 /// Every entity id of `type` in the cluster, sorted: per shard, the ids its owner holds
 /// (this node's journal for the shards it serves). Blocks (one read per shard another

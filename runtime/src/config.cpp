@@ -95,6 +95,8 @@ status parse_seeds(std::string_view v, std::vector<config::cluster_seed>& out) {
   return {};
 }
 
+status set_failure(config& c, const std::string& key, std::string_view v, bool& handled);
+
 /// The cluster-* keys; `handled` false for any other key.
 status set_cluster(config& c, const std::string& key, std::string_view v, bool& handled) {
   handled = true;
@@ -123,6 +125,44 @@ status set_cluster(config& c, const std::string& key, std::string_view v, bool& 
       return {errc::invalid_argument, "config key '" + key + "' expects 1.." + std::to_string(max) +
                                         ", got '" + std::string(v) + "'"};
     if (st.ok()) field = static_cast<std::uint32_t>(x);
+    return st;
+  }
+  return set_failure(c, key, v, handled);
+}
+
+/// The cluster's failure-detection and downing keys; `handled` false for any other key.
+status set_failure(config& c, const std::string& key, std::string_view v, bool& handled) {
+  handled = true;
+  if (key == "cluster-phi-threshold") {
+    double x = 0;
+    auto res = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (v.empty() || res.ec != std::errc{} || res.ptr != v.data() + v.size() || !(x > 0.0) ||
+        x > 100.0)
+      return {errc::invalid_argument,
+              "config key 'cluster-phi-threshold' expects a number > 0 and <= 100 (8 = "
+              "Akka's default), got '" +
+                std::string(v) + "'"};
+    c.cluster_phi_threshold = x;
+    return {};
+  }
+  struct range {
+    const char* key;
+    std::uint32_t config::*field;
+    std::uint64_t min, max;
+  };
+  for (auto r :
+       {range{"cluster-heartbeat-ms", &config::cluster_heartbeat_ms, 1, 60000},
+        range{"cluster-acceptable-pause-ms", &config::cluster_acceptable_pause_ms, 0, 60000},
+        range{"cluster-stable-after-ms", &config::cluster_stable_after_ms, 1, 600000},
+        range{"cluster-self-down-lead-ms", &config::cluster_self_down_lead_ms, 0, 600000}}) {
+    if (key != r.key) continue;
+    std::uint64_t x = 0;
+    auto st = parse_uint(key, v, x);
+    if (st.ok() && (x < r.min || x > r.max))
+      return {errc::invalid_argument, "config key '" + key + "' expects " + std::to_string(r.min) +
+                                        ".." + std::to_string(r.max) + " (milliseconds), got '" +
+                                        std::string(v) + "'"};
+    if (st.ok()) c.*r.field = static_cast<std::uint32_t>(x);
     return st;
   }
   handled = false;

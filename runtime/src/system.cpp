@@ -22,6 +22,7 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <set>
 #include <thread>
@@ -33,6 +34,14 @@ namespace {
 std::string ctx_string(const caf::message& ctx, std::size_t i) {
   if (ctx.size() > i && ctx.match_element<std::string>(i)) return ctx.get_as<std::string>(i);
   return {};
+}
+
+/// CAF's connection timeout for a cluster node or client: 25 heartbeat intervals (5 s
+/// with the default 200 ms), at least stable-after + 2 s, at most 10 min.
+std::chrono::milliseconds caf_connection_timeout(const config& cfg) {
+  auto by_hb = std::chrono::milliseconds(std::uint64_t{25} * cfg.cluster_heartbeat_ms);
+  auto by_downing = std::chrono::milliseconds(std::uint64_t{cfg.cluster_stable_after_ms} + 2000);
+  return std::min(std::max(by_hb, by_downing), std::chrono::milliseconds(600'000));
 }
 
 class strata_actor_config : public caf::actor_system_config {
@@ -48,7 +57,21 @@ class strata_actor_config : public caf::actor_system_config {
     if (cfg.max_throughput > 0) set("scheduler.max-throughput", cfg.max_throughput);
     // A cluster node (strata::cluster::node) talks through CAF's middleman, which must be
     // loaded before the actor_system exists; a single node does without it.
-    if (cfg.cluster_enabled()) load<caf::io::middleman>();
+    if (cfg.cluster_enabled()) {
+      load<caf::io::middleman>();
+      // CAF's own heartbeats (off by default in 0.17.6): without them a frozen or cut-off
+      // peer keeps its connection, and its proxies, for hours (TCP keepalive). strata's
+      // phi detector decides reachability and downing (cluster-heartbeat-ms); these only
+      // let CAF drop dead connections so that the node reconnects. The timeout must be
+      // longer than strata's detection plus cluster-stable-after-ms, so that the cluster
+      // decides before CAF tears a connection down, and both values must be the same on
+      // every node (CAF checks the timeout only where heartbeats are on, against any
+      // traffic of the peer: a node without them would see idle links dropped), which
+      // is why both derive from cluster-heartbeat-ms, a cluster-wide setting.
+      auto hb = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
+      set("middleman.heartbeat-interval", caf::timespan{hb});
+      set("middleman.connection-timeout", caf::timespan{caf_connection_timeout(cfg)});
+    }
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
     add_error_category(rejected_category,
                        [](uint8_t code, caf::atom_value, const caf::message& ctx) {
@@ -182,6 +205,11 @@ persistence::status check_cluster_config(const config& c) {
     return {};
   }
   if (!c.cluster_enabled()) return {};
+  if (c.cluster_self_down_lead_ms >= c.cluster_stable_after_ms)
+    return bad("cluster-self-down-lead-ms (" + std::to_string(c.cluster_self_down_lead_ms) +
+               ") must be less than cluster-stable-after-ms (" +
+               std::to_string(c.cluster_stable_after_ms) +
+               "): the losing side of a partition must stop before the winning side downs it");
   if (c.read_only)
     return bad("a cluster node cannot be read-only (use cluster-client to query one)");
   if (c.kafka.empty())
@@ -312,6 +340,11 @@ persistence::status start_node(system& sys, detail::system_core& core) {
   nc.shards = c.cluster_shards;
   nc.gossip_interval_ms = c.cluster_gossip_ms;
   nc.client = c.cluster_client;
+  nc.heartbeat_interval_ms = c.cluster_heartbeat_ms;
+  nc.phi_threshold = c.cluster_phi_threshold;
+  nc.acceptable_pause_ms = c.cluster_acceptable_pause_ms;
+  nc.stable_after_ms = c.cluster_stable_after_ms;
+  nc.self_down_lead_ms = c.cluster_self_down_lead_ms;
   if (core.journal && core.bridge) {
     // A shard restored from a checkpoint starts its streams at their snapshots: reads of
     // the events before (history, state as of a seq or time) come from Kafka.

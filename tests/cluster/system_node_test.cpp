@@ -46,6 +46,12 @@ TEST_CASE("a strata::system with cluster-port hosts a node; a single-node one ca
   REQUIRE(s2);
   auto* n = (*s2)->cluster_node();
   REQUIRE(n != nullptr);
+  // CAF's own heartbeats are on, derived from cluster-heartbeat-ms on every node.
+  const auto& acfg = (*s2)->actor_system().config();
+  CHECK(caf::get_or(acfg, "middleman.heartbeat-interval", caf::timespan{0}) ==
+        std::chrono::milliseconds(200));
+  CHECK(caf::get_or(acfg, "middleman.connection-timeout", caf::timespan{0}) ==
+        std::chrono::seconds(5));
   CHECK(n->self().address.port != 0);
   REQUIRE(strata::test::eventually([&] {
     auto routes = n->routes();
@@ -79,4 +85,9 @@ TEST_CASE("a strata::system refuses cluster settings that cannot work") {
   strata::config client;
   client.cluster_client = true;
   refused(client, "cluster-client needs cluster-seeds");
+  auto lead = shards;
+  lead.kafka_partitions = 64;
+  lead.cluster_stable_after_ms = 1000;
+  lead.cluster_self_down_lead_ms = 1000;
+  refused(lead, "must be less than cluster-stable-after-ms");
 }

@@ -144,6 +144,41 @@ TEST_CASE("config: cluster keys; without them the cluster is off") {
   CHECK_FALSE(s.set("cluster-handoff-timeout-ms", "0").ok());
 }
 
+TEST_CASE("config: cluster failure-detection and downing keys") {
+  strata::config d;
+  CHECK(d.cluster_heartbeat_ms == 200);
+  CHECK(d.cluster_phi_threshold == 8.0);
+  CHECK(d.cluster_acceptable_pause_ms == 500);
+  CHECK(d.cluster_stable_after_ms == 1500);
+  CHECK(d.cluster_self_down_lead_ms == 750);
+  const char* argv[] = {"prog",
+                        "--cluster-heartbeat-ms=100",
+                        "--cluster-phi-threshold",
+                        "10.5",
+                        "--cluster-acceptable-pause-ms=0",
+                        "--cluster-stable-after-ms=3000",
+                        "--cluster_self_down_lead_ms=1000"};
+  auto c = strata::config::from_args(7, argv, nullptr);
+  REQUIRE(c);
+  CHECK(c->cluster_heartbeat_ms == 100);
+  CHECK(c->cluster_phi_threshold == 10.5);
+  CHECK(c->cluster_acceptable_pause_ms == 0);
+  CHECK(c->cluster_stable_after_ms == 3000);
+  CHECK(c->cluster_self_down_lead_ms == 1000);
+  strata::config s;
+  for (auto [key, bad] :
+       {std::pair{"cluster-heartbeat-ms", "0"}, std::pair{"cluster-heartbeat-ms", "60001"},
+        std::pair{"cluster-phi-threshold", "0"}, std::pair{"cluster-phi-threshold", "-1"},
+        std::pair{"cluster-phi-threshold", "101"}, std::pair{"cluster-phi-threshold", "nan"},
+        std::pair{"cluster-phi-threshold", "8x"}, std::pair{"cluster-acceptable-pause-ms", "60001"},
+        std::pair{"cluster-stable-after-ms", "0"}, std::pair{"cluster-self-down-lead-ms", "x"}}) {
+    auto st = s.set(key, bad);
+    CHECK_MESSAGE(!st.ok(), key << "=" << bad);
+    CHECK_MESSAGE(st.message().find(key) != std::string::npos, st.message());
+  }
+  CHECK(s.cluster_heartbeat_ms == 200); // a refused value changes nothing
+}
+
 TEST_CASE("config: cluster routing keys") {
   strata::config c;
   CHECK(c.set("cluster-forward-timeout-ms", "250").ok());

@@ -15,7 +15,9 @@
 //   // --scheduler-threads=N --directory-shards=N --replication-timeout-ms=N
 //   // --read-only --lock-wait-ms=N
 //   // --cluster-host=H --cluster-port=P --cluster-seeds=H:P,... --cluster-shards=N
-//   // --cluster-gossip-ms=N
+//   // --cluster-gossip-ms=N --cluster-heartbeat-ms=N --cluster-phi-threshold=X
+//   // --cluster-acceptable-pause-ms=N --cluster-stable-after-ms=N
+//   // --cluster-self-down-lead-ms=N
 //   // --config-file=PATH
 //   // Arguments it does not know are returned in `rest` (in order), so a CLI can
 //   // parse its own sub-commands after it.
@@ -161,6 +163,20 @@ struct config {
   std::vector<cluster_seed> cluster_seeds;
   std::uint32_t cluster_shards = 64;
   std::uint32_t cluster_gossip_ms = 100;
+  /// Failure detection and downing (docs/cluster.md, "Failure detection and downing");
+  /// the same on every member. Every `cluster-heartbeat-ms` (1..60000, default 200) a
+  /// node sends a heartbeat to every other member, which also sets CAF's middleman
+  /// heartbeat; a member whose phi reaches `cluster-phi-threshold` (> 0, <= 100,
+  /// default 8) is unreachable, a silence up to `cluster-acceptable-pause-ms` (0..60000,
+  /// default 500) longer than usual being normal. Once nothing changed for
+  /// `cluster-stable-after-ms` (1..600000, default 1500) the majority side downs the
+  /// unreachable members; a node on the losing side downs itself
+  /// `cluster-self-down-lead-ms` (default 750, less than stable-after) sooner.
+  std::uint32_t cluster_heartbeat_ms = 200;
+  double cluster_phi_threshold = 8.0;
+  std::uint32_t cluster_acceptable_pause_ms = 500;
+  std::uint32_t cluster_stable_after_ms = 1'500;
+  std::uint32_t cluster_self_down_lead_ms = 750;
   /// Whether the cluster is on: a `cluster-port` or `cluster-seeds` was given.
   bool cluster_enabled() const noexcept { return cluster_port != 0 || !cluster_seeds.empty(); }
 
