@@ -283,7 +283,8 @@ const char* usage() noexcept {
          "balance, history, balances and report --source journal open DIR read-only: they\n"
          "run beside a writing command. IDs: printable UTF-8, no control characters, at most\n"
          "247 bytes; output escapes \\ newline tab and control bytes (\\\\ \\n \\t \\xNN)\n"
-         "exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure error\n";
+         "exit codes: 0 ok, 2 usage, 3 rejected by the domain, 4 infrastructure error,\n"
+         "5 (node) downed by the cluster\n";
 }
 
 } // namespace bank::cli

@@ -32,6 +32,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_usage = 2;
 constexpr int exit_rejected = 3;
 constexpr int exit_infra = 4;
+constexpr int exit_downed = 5; // `node`: the cluster downed this node
 
 // Set when a command ended not_replicated: Kafka did not acknowledge for
 // replication-timeout-ms, so the exit does not wait for it again.
@@ -131,14 +132,24 @@ int print_shards(strata::system& sys) {
 
 /// `node`: serves until SIGTERM or SIGINT (blocked in main before any thread started),
 /// then leaves gracefully: exit 0 once its shards live elsewhere, 4 when they could not
-/// be moved within cluster-handoff-timeout-ms (the process exits anyway).
+/// be moved within cluster-handoff-timeout-ms (the process exits anyway). When the
+/// cluster downs the node (it was cut off on the losing side, or declared dead while
+/// frozen) it serves nothing any more: exit 5 at once, after one log line; restart it to
+/// join again as a new incarnation.
 int run_node(strata::system& sys, const sigset_t& stop_signals) {
   (void)sys.entities<bank::account>(); // the type's directory (and Kafka topic) exists
   auto* n = sys.cluster_node();
   std::cerr << "strata-bank: node " << strata::cluster::to_string(n->self())
             << " up; SIGTERM leaves the cluster" << std::endl;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // Wait for a signal, looking at the node's downed flag every 100 ms meanwhile.
+  const timespec poll{0, 100'000'000};
+  while ((sig = sigtimedwait(&stop_signals, nullptr, &poll)) < 0) {
+    if (!n->is_downed()) continue;
+    std::cerr << "strata-bank: node " << strata::cluster::to_string(n->self())
+              << " was downed by the cluster and exits: " << n->downed_reason() << std::endl;
+    return exit_downed;
+  }
   std::cerr << "strata-bank: signal " << sig << ": leaving the cluster (shards move away first)"
             << std::endl;
   bool left = sys.leave(sys.cfg().cluster_handoff_timeout_ms);
