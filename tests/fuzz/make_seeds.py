@@ -3,6 +3,7 @@
 files are checked in). Envelopes come from the `capnp` tool and the schema, so they
 are exactly what the journal and Kafka store."""
 import os
+import struct
 import subprocess
 import sys
 
@@ -95,4 +96,52 @@ ids = {"plain": b"acct-1", "newline": b"a\nseq=99 type=deposited",
        "utf8_bidi": "caf\u00e9 \u202e".encode()}
 for name, data in ids.items():
     write("ids_fuzz", name, data)
+
+
+# Cluster gossip (cluster/src/wire.hpp, format 2) with 4 shards, a heartbeat and member
+# ids as text: what a node decodes from the network.
+def u8(x): return struct.pack("<B", x)
+def u16(x): return struct.pack("<H", x)
+def u32(x): return struct.pack("<I", x)
+def u64(x): return struct.pack("<Q", x)
+
+
+def member(m):
+    host, port, inc = m
+    return u16(len(host)) + host.encode() + u16(port) + u64(inc)
+
+
+def gossip(kind, members, table, rows):
+    out = u8(2) + u8(kind) + u32(len(members))
+    for m, status, version in members:
+        out += member(m) + u8(status) + u64(version)
+    out += u32(len(table))
+    for phase, holder, epoch in table:
+        out += u8(phase) + (u8(1) + member(holder) if holder else u8(0)) + u64(epoch)
+    out += u32(len(rows))
+    for observer, version, subjects in rows:
+        out += member(observer) + u64(version) + u32(len(subjects))
+        for s in subjects:
+            out += member(s)
+    return out
+
+
+a, b, c = ("127.0.0.1", 25500, 11), ("127.0.0.1", 25501, 22), ("::1", 25502, 33)
+UP, DOWN, SERVING, HANDED_OVER, RESTORING = 1, 4, 1, 4, 5
+cluster_seeds = {
+    "three_up": gossip(1, [(a, UP, 2), (b, UP, 2), (c, UP, 2)],
+                       [(SERVING, a, 1), (SERVING, b, 1), (SERVING, c, 1), (SERVING, a, 3)], []),
+    "unreachable": gossip(2, [(a, UP, 2), (b, UP, 2), (c, UP, 2)],
+                          [(SERVING, a, 1), (SERVING, b, 1), (SERVING, c, 1), (SERVING, c, 2)],
+                          [(a, 1, [c]), (b, 3, [c])]),
+    "failover": gossip(2, [(a, UP, 2), (b, UP, 2), (c, DOWN, 3)],
+                       [(SERVING, a, 1), (SERVING, b, 1), (HANDED_OVER, a, 2),
+                        (RESTORING, b, 5)], [(a, 2, []), (b, 4, [])]),
+    "empty": gossip(1, [], [(0, None, 0)] * 4, []),
+    "heartbeat": b"\x01",
+    "member_id": b"127.0.0.1:25500#42",
+    "member_id_v6": b"[::1]:4500#18446744073709551615",
+}
+for name, data in cluster_seeds.items():
+    write("cluster_wire_fuzz", name, data)
 print("seeds written to", corpus, file=sys.stderr)
