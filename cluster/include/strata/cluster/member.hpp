@@ -61,14 +61,15 @@ std::string to_string(const member_id& m);
 /// A member's place in its life cycle. The order of the values is the order of life:
 /// a status only ever moves to a later one, which is what makes the view's merge a
 /// lattice join (member_view.hpp). Reachability (a member that stops answering and may
-/// answer again) is NOT a status, because it can go back; Cluster II keeps it beside
-/// the view and turns a lasting unreachable into `down`.
+/// answer again) is NOT a status, because it can go back; the reachability table
+/// (reachability.hpp) travels beside the view, and downing (downing.hpp) turns a
+/// lasting unreachable into `down`.
 enum class member_status : std::uint8_t {
   joining = 0, ///< asked to join; owns no shard yet
   up = 1,      ///< full member: owns shards
   leaving = 2, ///< asked to leave (system::leave(), SIGTERM); owns no new shards
   exiting = 3, ///< the leader saw the leave; its shards move away, then it is removed
-  down = 4,    ///< declared dead (a newer incarnation joined; Cluster II: failure)
+  down = 4,    ///< declared dead (a newer incarnation joined, or downed: downing.hpp)
   removed = 5, ///< gone for good; kept as a tombstone so stale gossip cannot revive it
 };
 
