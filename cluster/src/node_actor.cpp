@@ -112,6 +112,7 @@ caf::behavior node_actor::running() {
     },
     [this](leave_req_atom) {
       if (client_ || downed_ || !view_.set_status(self_, member_status::leaving)) return;
+      leave_requested_ = true;
       broadcast();
       after_change();
     },
@@ -295,6 +296,9 @@ bool node_actor::check_self_down(const std::string& where) {
   auto rec = view_.find(self_);
   if (!rec || (rec->status != member_status::down && rec->status != member_status::removed))
     return false;
+  // Removed after its own graceful leave: it holds no shard and keeps forwarding what
+  // stale routes still send it until the process stops; that is not a downing.
+  if (rec->status == member_status::removed && leave_requested_) return false;
   go_down("the cluster declared this node " + std::string(to_string(rec->status)) + " (" + where +
           ")");
   return true;

@@ -140,6 +140,7 @@ class node_actor : public caf::event_based_actor {
   std::uint64_t seen_view_version_ = 0; ///< view_.version() at the last note_changes
   std::uint64_t seen_reach_digest_ = 0; ///< reach_.digest() at the last note_changes
   bool downed_ = false;
+  bool leave_requested_ = false; ///< leave() was called (then `removed` is no downing)
 };
 
 } // namespace strata::cluster::detail

@@ -156,6 +156,13 @@ TEST_CASE("three nodes join through one seed; a fourth takes a quarter; a leaver
     for (auto& r : nodes[0]->routes())
       CHECK(r.owner != leaver);
     CHECK(own.problems_copy().empty());
+    // The leaver learns it is removed; after its own leave that is no downing.
+    REQUIRE(eventually([&] {
+      auto rec = nodes[1]->view().find(leaver);
+      return rec && rec->status == member_status::removed;
+    }));
+    CHECK_FALSE(nodes[1]->is_downed());
+    CHECK(hosts[1]->downed_calls() == 0);
     nodes[1]->stop();
   }
 

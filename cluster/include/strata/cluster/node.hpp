@@ -175,7 +175,8 @@ class node {
   virtual void stop() = 0;
 
   /// Whether this node was downed: it found itself on the losing side (downing.hpp's
-  /// down_self) or saw itself `down` in a gossiped view. Final: a downed node serves no
+  /// down_self) or saw itself `down` (or `removed` without having called leave()) in a
+  /// gossiped view. Final: a downed node serves no
   /// shard (no route is `local`), sends no heartbeats, takes no part in handoffs or
   /// leader decisions, and should be shut down (the process restarted as a new
   /// incarnation). Any thread. The default (a test's fake node) is false.
