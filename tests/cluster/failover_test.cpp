@@ -195,3 +195,47 @@ TEST_CASE("a node that sees itself downed in gossip stops serving at once") {
   b->stop();
   a->stop();
 }
+
+TEST_CASE("a node left alone in a minority downs itself before the others could decide") {
+  ownership own;
+  std::vector<std::unique_ptr<machine>> machines;
+  std::vector<std::unique_ptr<fake_host>> hosts;
+  std::vector<std::unique_ptr<node>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    machines.push_back(std::make_unique<machine>());
+    hosts.push_back(std::make_unique<fake_host>(i, own));
+  }
+  nodes.push_back(start_node(*machines[0], config_with({}), *hosts[0]));
+  for (int i = 1; i < 3; ++i)
+    nodes.push_back(start_node(*machines[i], config_with({nodes[0]->self().address}), *hosts[i]));
+  REQUIRE(eventually([&] {
+    return converged({nodes[0].get(), nodes[1].get(), nodes[2].get()});
+  }));
+  REQUIRE(own.held_by(2) > 0);
+
+  // Nodes 0 and 1 vanish: node 2 sees 2 of 3 members unreachable, so it is the losing
+  // side (1 of 3) and must stop serving by itself, at stable_after - self_down_lead.
+  auto t0 = clock_type::now();
+  for (int i = 0; i < 2; ++i) {
+    nodes[i]->stop();
+    machines[i].reset();
+  }
+  REQUIRE(eventually(
+    [&] {
+      return nodes[2]->is_downed();
+    },
+    std::chrono::seconds(10)));
+  auto downed_ms = ms_since(t0);
+  MESSAGE("alone of three: downed itself " << downed_ms << " ms after the others stopped");
+  CHECK(downed_ms >= 1000); // not before its detectors gave up on the others
+  for (auto& r : nodes[2]->routes())
+    CHECK(r.state != shard_route::kind::local);
+  CHECK(hosts[2]->downed_calls() == 1);
+  CHECK_MESSAGE(nodes[2]->downed_reason().find("losing side") != std::string::npos,
+                nodes[2]->downed_reason());
+  CHECK(status_is(*nodes[2], nodes[2]->self(), {member_status::down}));
+  // It does not down the others: it is not on a surviving side.
+  CHECK(status_is(*nodes[2], nodes[0]->self(), {member_status::up}));
+  CHECK(status_is(*nodes[2], nodes[1]->self(), {member_status::up}));
+  nodes[2]->stop();
+}
