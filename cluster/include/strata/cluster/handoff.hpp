@@ -1,7 +1,8 @@
 // File: strata/cluster/handoff.hpp
 //
-// The planned move of one shard from one owner to the next, as a small pure state
-// machine: the record the cluster keeps per shard and the events that advance it.
+// The move of one shard from one owner to the next (planned, or failing over from a
+// down holder), as a small pure state machine: the record the cluster keeps per shard
+// and the events that advance it.
 //
 //   shard_state s;                                        // unowned, epoch 0
 //   s = step(s, retarget{b}).state;                       // handed_over to b, epoch 1
@@ -11,6 +12,8 @@
 //   s = step(s, retarget{c}).state;                       // b: stopping (no new commands)
 //   s = step(s, flushed{b, 1}).state;                     // b's writes done, bridge published
 //   s = step(s, hand_over{b, 1}).state;                   // c holds it at epoch 2
+//   // c crashes, the view says it is down: the leader fails the shard over
+//   s = step(s, fail_over{c, 2, b}).state;                // handed_over to b, epoch 3
 //
 // Phases, in order: serving (the holder takes commands) -> stopping (no new commands;
 // the holder lets in-flight writes finish and stops the shard's entities) -> flushed
