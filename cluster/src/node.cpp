@@ -18,12 +18,17 @@ namespace {
 using detail::node_shared;
 using detail::node_snapshot;
 
+/// Later processes get larger incarnations: leader_actions downs an incarnation of an
+/// address once the view knows a newer (larger) one, so a restarted node must not draw
+/// a smaller one than its predecessor (it would be downed itself). Milliseconds since
+/// the epoch in the high 44 bits (until the year 2527), 20 random bits below so that
+/// processes started in one millisecond differ. Assumes the wall clock does not go back
+/// between two starts of one address by more than the restart took.
 std::uint64_t draw_incarnation() {
   std::random_device rd;
-  auto now = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
-                                        std::chrono::nanoseconds(1));
-  auto r = (std::uint64_t{rd()} << 32) ^ rd();
-  auto x = now ^ r;
+  auto ms = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
+                                       std::chrono::milliseconds(1));
+  auto x = (ms << 20) | (std::uint64_t{rd()} & 0xfffffu);
   return x == 0 ? 1 : x;
 }
 

@@ -53,7 +53,9 @@ struct node_config {
   std::vector<address> seeds;     ///< any member; empty or only self: first node
   std::uint32_t shards = default_num_shards;
   std::uint32_t gossip_interval_ms = 100;
-  std::uint64_t incarnation = 0; ///< 0: drawn at start (time + randomness)
+  /// 0: drawn at start from the wall clock (ms, high bits) and 20 random bits, so that
+  /// a restarted process has a larger one than its predecessor (leader.hpp).
+  std::uint64_t incarnation = 0;
   /// Client mode (`strata-bank --cluster`): publishes nothing and never joins the view;
   /// connects to the seeds (and the members it learns of), receives their view and
   /// routes by gossip and can send() to any member (replies come back the same way).
