@@ -130,7 +130,8 @@ struct model {
     apply(s, e);
   }
 
-  std::set<member_id> dead; ///< crashed members: they send and write nothing any more
+  std::set<member_id> dead;  ///< crashed members: they send and write nothing any more
+  std::size_t failovers = 0; ///< fail_over events the leader wrote
 
   void leader_tick() {
     view = leader_actions(view, holders(shards));
@@ -143,6 +144,7 @@ struct model {
       auto rec = view.find(*st.holder);
       if (!rec || rec->status < member_status::down || *table[s] == *st.holder) continue;
       send(s, fail_over{*st.holder, st.epoch, *table[s]});
+      ++failovers;
     }
   }
 
@@ -277,6 +279,7 @@ TEST_CASE("a failed holder's shard fails over from any phase, once, under epoch 
 
 TEST_CASE("random interleavings keep one writer per shard and epochs increasing") {
   STRATA_CLUSTER_RNG(rng);
+  std::size_t failovers = 0, crashed = 0;
   for (int run = 0; run < 200; ++run) {
     CAPTURE(run);
     model m(rng, distinct_members(rng, 6));
@@ -307,5 +310,10 @@ TEST_CASE("random interleavings keep one writer per shard and epochs increasing"
     CHECK(m.view.with_status(member_status::down).empty()); // removed once they hold none
     for (shard_id s = 0; s < model_shards; ++s)
       CHECK(m.dead.count(*m.shards[s].holder) == 0);
+    failovers += m.failovers;
+    crashed += m.dead.size();
   }
+  MESSAGE(crashed << " members crashed, " << failovers << " shards failed over in 200 runs");
+  CHECK(crashed > 0);
+  CHECK(failovers > 0);
 }
