@@ -111,7 +111,7 @@ parse_result parse(const std::vector<std::string>& args) {
     c.what = verb::balances;
   } else if (sub == "load") {
     c.what = verb::load;
-    known = {"accounts", "ops", "clients", "ack-log", "seed"};
+    known = {"accounts", "ops", "clients", "ack-log", "seed", "on-error"};
   } else if (sub == "report") {
     c.what = verb::report;
     known = {"source", "timeout-ms"};
@@ -167,6 +167,10 @@ parse_result parse(const std::vector<std::string>& args) {
     } else if (name == "seeds" || name == "host") {
       if (value.empty()) return fail("node: --" + name + " needs a value");
       (name == "seeds" ? c.seeds : c.host) = value;
+    } else if (name == "on-error") {
+      if (value != "stop" && value != "continue")
+        return fail("load: --on-error must be stop or continue, got '" + value + "'");
+      c.continue_on_error = value == "continue";
     } else if (name == "ack-log") {
       if (value.empty()) return fail("--ack-log needs a file name");
       c.ack_log = value;
@@ -265,6 +269,8 @@ const char* usage() noexcept {
          "  history ID                        seq=N time=T type=... one line per event\n"
          "  balances                          ID balance=N per account, sorted by ID\n"
          "  load --accounts N --ops M --clients C [--ack-log FILE] [--seed S]\n"
+         "       [--on-error stop|continue]   continue: count an infrastructure error\n"
+         "                                    as an op of unknown outcome and go on\n"
          "  report [--source journal|kafka] [--timeout-ms N]\n"
          "                                    ID deposits=N withdrawals=M per account,\n"
          "                                    then total deposits=N withdrawals=M\n"

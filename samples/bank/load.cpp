@@ -241,7 +241,7 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
         if (c.result || is_not_replicated(c.result.error())) {
           ++res.opened;
         } else if (!strata::rejection_of<account>(c.result.error())) {
-          if (!first_error) first_error = c.result.error();
+          if (!o.continue_on_error && !first_error) first_error = c.result.error();
         }
       }
     }
@@ -299,7 +299,14 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
         ++res.not_replicated; // stored, not acknowledged: not in the ack log
       } else {
         ++res.errors;
-        if (!first_error) first_error = c.result.error();
+        if (o.continue_on_error) {
+          if (res.errors <= 10 || res.errors % 1000 == 0)
+            progress << "load: error " << res.errors
+                     << " (outcome unknown, going on): " << strata::describe(c.result.error())
+                     << std::endl;
+        } else if (!first_error) {
+          first_error = c.result.error();
+        }
       }
       if (sent < o.ops && !first_error && !stopping) send_next(c.client);
     }
@@ -309,7 +316,8 @@ caf::expected<load_result> run_load(const strata::entities<account>& accounts,
     if (now - last_progress >= std::chrono::seconds{1}) {
       const double dt = std::chrono::duration<double>(now - last_progress).count();
       progress << "load: " << res.ops << "/" << o.ops << " ops, acknowledged " << res.acknowledged
-               << ", rejected " << res.rejected << ", not_replicated " << res.not_replicated << ", "
+               << ", rejected " << res.rejected << ", not_replicated " << res.not_replicated
+               << ", errors " << res.errors << ", "
                << static_cast<std::uint64_t>(static_cast<double>(res.ops - last_progress_ops) / dt)
                << " ops/s" << std::endl;
       last_progress = now;

@@ -226,13 +226,14 @@ int run(const bank::cli::command_line& c, strata::system& sys) {
       o.clients = c.clients;
       o.ack_log = c.ack_log;
       o.seed = c.seed;
+      o.continue_on_error = c.continue_on_error;
       bank::stop_on_signals(); // SIGINT/SIGTERM: stop sending, summary, drain, exit
       o.stop = &bank::stop_requested();
       o.stop_wait_ms = wait.count();
       auto r = bank::run_load(accounts, o, std::cerr);
       if (!r) return report(r.error());
       std::cout << bank::summary_line(*r) << "\n";
-      return r->not_replicated > 0 || r->unanswered > 0 ? exit_infra : exit_ok;
+      return r->not_replicated > 0 || r->unanswered > 0 || r->errors > 0 ? exit_infra : exit_ok;
     }
     case verb::members: return print_members(sys);
     case verb::shards: return print_shards(sys);

@@ -65,6 +65,16 @@ TEST_CASE("cli: every sub-command") {
   CHECK(r.value->clients == 3);
   CHECK(r.value->ack_log == "/tmp/x");
   CHECK(r.value->seed == std::optional<std::uint64_t>{42});
+  CHECK_FALSE(r.value->continue_on_error);
+  r = parse(args{"load", "--on-error", "continue"});
+  REQUIRE(r.value);
+  CHECK(r.value->continue_on_error);
+  r = parse(args{"load", "--on-error=stop"});
+  REQUIRE(r.value);
+  CHECK_FALSE(r.value->continue_on_error);
+  r = parse(args{"load", "--on-error", "ignore"});
+  REQUIRE_FALSE(r.value);
+  CHECK(r.error.find("--on-error must be stop or continue") != std::string::npos);
 }
 
 TEST_CASE("cli: report and its options") {

@@ -2,181 +2,17 @@
 // `strata-bank node` processes, driven through `strata-bank --cluster`. Three nodes join
 // and agree; commands through any node reach the owner; a fourth node joins under
 // `load --ack-log` and a node leaves gracefully under load, losing no acknowledged op.
-#include "bank_process.hpp"
-#include "strata/test/net.hpp"
+#include "cluster_rig.hpp"
 
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <map>
-#include <memory>
 #include <set>
 
 using namespace bank::test;
 
 namespace {
 
-constexpr std::uint32_t shards = 64;
-
-struct member_line {
-  std::string address;
-  std::string state;
-};
-
-/// `members`: "ADDRESS STATE INCARNATION" lines.
-std::vector<member_line> parse_members(const std::string& text) {
-  std::vector<member_line> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    member_line m;
-    std::uint64_t inc = 0;
-    ls >> m.address >> m.state >> inc;
-    if (!ls) throw std::runtime_error("bad members line: " + line);
-    out.push_back(m);
-  }
-  return out;
-}
-
-/// `shards`: "SHARD OWNER EPOCH" lines → owner per shard.
-std::vector<std::string> parse_shards(const std::string& text) {
-  std::vector<std::string> owner;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::uint32_t s = 0;
-    std::string o;
-    std::uint64_t epoch = 0;
-    ls >> s >> o >> epoch;
-    if (!ls || s != owner.size()) throw std::runtime_error("bad shards line: " + line);
-    owner.push_back(o);
-  }
-  return owner;
-}
-
-class cluster_rig {
- public:
-  cluster_rig() {
-    const std::string boot = dir_.sub("kafka.bootstrap");
-    mock_ = std::make_unique<process>(STRATA_KAFKA_MOCK_PATH,
-                                      std::vector<std::string>{"--bootstrap-file", boot},
-                                      dir_.sub("mock.out"), dir_.sub("mock.err"));
-    REQUIRE(eventually(
-      [&] {
-        return !slurp(boot).empty() || mock_->exited();
-      },
-      std::chrono::seconds(30)));
-    REQUIRE_FALSE(mock_->exited());
-    bootstrap_ = slurp(boot);
-    while (!bootstrap_.empty() && bootstrap_.back() == '\n')
-      bootstrap_.pop_back();
-  }
-
-  const temp_dir& dir() const { return dir_; }
-
-  /// Starts node i (0-based) joining through node 0 (or itself when it is node 0).
-  void start_node(std::size_t i) {
-    if (ports_.size() <= i) ports_.resize(i + 1, 0);
-    if (ports_[i] == 0) ports_[i] = strata::test::free_port();
-    if (nodes_.size() <= i) nodes_.resize(i + 1);
-    const std::string n = "node-" + std::to_string(i);
-    std::vector<std::string> args{
-      "--data",  dir_.sub(n), "--kafka", bootstrap_, "node", "--port", std::to_string(ports_[i]),
-      "--seeds", address(0)};
-    nodes_[i] =
-      std::make_unique<process>(binary(), args, dir_.sub(n + ".out"), dir_.sub(n + ".err"));
-  }
-
-  std::string address(std::size_t i) const { return "127.0.0.1:" + std::to_string(ports_[i]); }
-  process& node(std::size_t i) { return *nodes_.at(i); }
-
-  /// Runs `strata-bank --cluster <node i> args…`.
-  run_result via(std::size_t i, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--cluster", address(i)});
-    return run(dir_.path(), args);
-  }
-
-  /// Waits until node `through` lists exactly `up` as up members (and nothing else
-  /// live) and every shard has an owner among them; returns the owner per shard.
-  std::vector<std::string> await_stable(std::size_t through, const std::set<std::string>& up) {
-    std::vector<std::string> owners;
-    std::string last;
-    bool ok = eventually(
-      [&] {
-        auto m = via(through, {"members"});
-        auto s = via(through, {"shards"});
-        last = m.out + "--\n" + s.out + m.err + s.err;
-        if (m.exit_code != 0 || s.exit_code != 0) return false;
-        std::set<std::string> live;
-        for (auto& l : parse_members(m.out)) {
-          if (l.state != "up") return false;
-          live.insert(l.address);
-        }
-        if (live != up) return false;
-        owners = parse_shards(s.out);
-        if (owners.size() != shards) return false;
-        return std::all_of(owners.begin(), owners.end(), [&](const std::string& o) {
-          return up.count(o) == 1;
-        });
-      },
-      std::chrono::seconds(90));
-    INFO("last members/shards output:\n" << last);
-    for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i]) INFO("node-" << i << " stderr:\n" << nodes_[i]->err());
-    REQUIRE(ok);
-    return owners;
-  }
-
- private:
-  temp_dir dir_;
-  std::unique_ptr<process> mock_;
-  std::string bootstrap_;
-  std::vector<std::uint16_t> ports_;
-  std::vector<std::unique_ptr<process>> nodes_;
-};
-
-std::map<std::string, int> count_owners(const std::vector<std::string>& owners) {
-  std::map<std::string, int> n;
-  for (auto& o : owners)
-    ++n[o];
-  return n;
-}
-
-/// Every account's history through node `through`: seqs 1..n, never negative; every
-/// acknowledged op at its seq; cluster-wide `balances` equal the folds.
-void verify_accounts(cluster_rig& rig, std::size_t through, const std::string& ack_log) {
-  auto b = rig.via(through, {"balances"});
-  INFO("balances stderr: " << b.err);
-  REQUIRE(b.exit_code == 0);
-  auto balances = parse_balances(b.out);
-  REQUIRE(!balances.empty());
-  std::map<std::string, std::vector<history_line>> histories;
-  for (const auto& [id, balance] : balances) {
-    auto r = rig.via(through, {"history", id});
-    INFO("history " << id << " stderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    auto h = parse_history(r.out);
-    for (std::size_t k = 0; k < h.size(); ++k)
-      REQUIRE_MESSAGE(h[k].seq == k + 1, id << ": history has a gap at index " << k);
-    CHECK_MESSAGE(balance == fold_balance(h, h.size()), id);
-    histories[id] = std::move(h);
-  }
-  if (ack_log.empty()) return;
-  const auto acks = read_acks(ack_log);
-  REQUIRE(!acks.empty());
-  for (const auto& a : acks) {
-    INFO("ack: " << a.id << " " << a.seq << " " << a.op << " " << a.amount);
-    auto it = histories.find(a.id);
-    REQUIRE(it != histories.end());
-    REQUIRE(a.seq >= 1);
-    REQUIRE(a.seq <= it->second.size());
-    const auto& h = it->second[a.seq - 1];
-    CHECK(h.type == (a.op == "deposit" ? "deposited" : "withdrawn"));
-    CHECK(h.amount == a.amount);
-  }
-}
+constexpr std::uint32_t shards = cluster_shards;
 
 /// The streams a node's restores started at a snapshot, from its log lines
 /// "... restored from Kafka: ... (N streams started at one, ...".
@@ -188,40 +24,6 @@ std::uint64_t started_at_snapshots(const std::string& log) {
     if (open != std::string::npos) n += std::stoull(log.substr(open + 1, at - open - 1));
   }
   return n;
-}
-
-/// Starts nodes 0..2 and waits until they agree; the owner per shard.
-std::vector<std::string> start_three(cluster_rig& rig) {
-  for (std::size_t i = 0; i < 3; ++i)
-    rig.start_node(i);
-  return rig.await_stable(0, {rig.address(0), rig.address(1), rig.address(2)});
-}
-
-/// `load --ack-log` through node `through` in the background, once it has acknowledged
-/// its first op.
-std::unique_ptr<process> start_load(cluster_rig& rig, std::size_t through, const std::string& log,
-                                    std::uint64_t ops) {
-  std::vector<std::string> args{"--cluster",
-                                rig.address(through),
-                                "load",
-                                "--accounts",
-                                "40",
-                                "--ops",
-                                std::to_string(ops),
-                                "--clients",
-                                "8",
-                                "--ack-log",
-                                log,
-                                "--seed",
-                                std::to_string(test_seed())};
-  auto load =
-    std::make_unique<process>(binary(), args, rig.dir().sub("load.out"), rig.dir().sub("load.err"));
-  REQUIRE(eventually(
-    [&] {
-      return !slurp(log).empty() || load->exited();
-    },
-    std::chrono::seconds(60)));
-  return load;
 }
 
 } // namespace

@@ -49,6 +49,7 @@ struct command_line {
   std::uint64_t ops = 10'000;
   std::uint64_t clients = 16;
   std::string ack_log;               ///< empty: no ack log
+  bool continue_on_error = false;    ///< load --on-error continue
   std::optional<std::uint64_t> seed; ///< nullopt: drawn at random (and printed)
   // report
   report_source source = report_source::journal; ///< --source journal|kafka

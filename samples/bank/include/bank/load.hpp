@@ -50,6 +50,12 @@ struct load_options {
   const std::atomic<bool>* stop = nullptr;
   /// After a stop, wait at most this long for the outstanding replies.
   std::uint64_t stop_wait_ms = 30'000;
+  /// false (`--on-error stop`, the default): the first infrastructure error ends the
+  /// load. true (`--on-error continue`, for failover tests): an infrastructure error
+  /// (timeout, not_reachable, shard_moving, fenced, ...) is an op of unknown outcome —
+  /// it may or may not have been stored, and it is not in the ack log — counted in
+  /// `errors`, and its client goes on with its next op.
+  bool continue_on_error = false;
 };
 
 struct load_result {
@@ -61,7 +67,7 @@ struct load_result {
   std::uint64_t acknowledged = 0;
   std::uint64_t rejected = 0;
   std::uint64_t not_replicated = 0; ///< stored locally, Kafka did not acknowledge in time
-  std::uint64_t errors = 0;         ///< other infrastructure errors
+  std::uint64_t errors = 0;         ///< other infrastructure errors (outcome unknown)
   bool interrupted = false;         ///< stopped by *stop before its ops were done
   std::uint64_t unanswered = 0;     ///< sent, no reply within stop_wait_ms of the stop
   double seconds = 0;               ///< the deposit/withdraw phase
@@ -71,9 +77,9 @@ struct load_result {
 };
 
 /// Runs the load (see the file comment). Errors: the first infrastructure error of a
-/// command other than not_replicated (then no new commands are sent; those in flight
-/// complete and are logged; the summary goes to `progress`), or io_error when the ack
-/// log cannot be opened or written.
+/// command other than not_replicated unless opts.continue_on_error (then no new
+/// commands are sent; those in flight complete and are logged; the summary goes to
+/// `progress`), or io_error when the ack log cannot be opened or written.
 caf::expected<load_result> run_load(const strata::entities<account>& accounts,
                                     const load_options& opts, std::ostream& progress);
 
