@@ -157,6 +157,12 @@ class node_impl final : public node {
   std::uint64_t dropped_messages() const noexcept override { return shared_->dropped.load(); }
 
   bool is_downed() const noexcept override { return shared_->downed.load(); }
+  bool holds_write_lease() const noexcept override {
+    if (cfg_.client || shared_->downed.load()) return false;
+    auto now = std::chrono::steady_clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+    return now < shared_->lease_until_ns.load(std::memory_order_acquire);
+  }
+  std::uint32_t write_lease_ms() const noexcept override { return detail::lease_ms_of(cfg_); }
 
   std::string downed_reason() const override {
     std::lock_guard<std::mutex> lk(shared_->mu);

@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 namespace strata::cluster::detail {
@@ -209,11 +210,58 @@ void node_actor::on_heartbeat(const member_id& from, const std::string& bytes) {
   if (!wire::is_heartbeat(bytes)) return drop("malformed heartbeat from " + to_string(from));
   if (client_ || downed_) return;
   auto rec = view_.find(from);
-  if (rec && is_live(rec->status)) detectors_.heartbeat(from, std::chrono::steady_clock::now());
+  if (!rec || !is_live(rec->status)) return;
+  auto now = std::chrono::steady_clock::now();
+  detectors_.heartbeat(from, now);
+  last_heard_[from] = now;
+  refresh_lease(now);
+}
+
+std::uint32_t lease_ms_of(const node_config& cfg) {
+  auto d = detection_delay(detector_of(cfg), milliseconds(cfg.heartbeat_interval_ms));
+  return static_cast<std::uint32_t>(d.count());
+}
+
+void node_actor::refresh_lease(time_point now) {
+  if (client_ || downed_ || self_text_.empty()) return;
+  auto me = view_.find(self_);
+  if (!me || !is_observer_status(me->status)) return; // holds no shard: nothing to write
+  // The counted members (as downing counts them), most recently heard first; this
+  // node hears itself now.
+  std::vector<std::pair<time_point, member_id>> heard{{now, self_}};
+  std::size_t counted = 1;
+  member_id lowest = self_;
+  for (auto& [m, rec] : view_.members()) {
+    if (m == self_ || !is_observer_status(rec.status)) continue;
+    ++counted;
+    lowest = std::min(lowest, m);
+    if (auto i = last_heard_.find(m); i != last_heard_.end()) heard.emplace_back(i->second, m);
+  }
+  for (auto i = last_heard_.begin(); i != last_heard_.end();) {
+    auto rec = view_.find(i->first);
+    i = rec && is_live(rec->status) ? std::next(i) : last_heard_.erase(i);
+  }
+  std::sort(heard.begin(), heard.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first;
+  });
+  // The smallest group heard most recently that would survive keep-majority (more than
+  // half, or exactly half holding the lowest member): the lease runs from the time the
+  // last of them was heard.
+  bool has_lowest = false;
+  for (std::size_t k = 1; k <= heard.size(); ++k) {
+    has_lowest = has_lowest || heard[k - 1].second == lowest;
+    if (2 * k > counted || (2 * k == counted && has_lowest)) {
+      auto until = heard[k - 1].first + milliseconds(lease_ms_of(cfg_));
+      shared_->lease_until_ns.store(until.time_since_epoch() / std::chrono::nanoseconds(1),
+                                    std::memory_order_release);
+      return;
+    }
+  }
 }
 
 void node_actor::on_heartbeat_tick() {
   if (client_ || downed_ || self_text_.empty()) return;
+  refresh_lease(std::chrono::steady_clock::now());
   auto bytes = wire::encode_heartbeat();
   // All-to-all: fine for the small clusters strata targets (docs/cluster.md).
   for (auto& kv : view_.members()) {

@@ -37,6 +37,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -82,6 +83,8 @@ class node_actor : public caf::event_based_actor {
   void on_gossip(const member_id& from, const std::string& bytes);
   void on_tick();
   void on_heartbeat_tick();
+  /// Extends the write lease to (the time a majority was last heard) + lease_ms_of.
+  void refresh_lease(time_point now);
   void on_heartbeat(const member_id& from, const std::string& bytes);
   /// Detectors -> own reachability row, then decide_downing and act on it.
   void failure_round(time_point now);
@@ -141,6 +144,12 @@ class node_actor : public caf::event_based_actor {
   std::uint64_t seen_reach_digest_ = 0; ///< reach_.digest() at the last note_changes
   bool downed_ = false;
   bool leave_requested_ = false; ///< leave() was called (then `removed` is no downing)
+  /// When a heartbeat of each member last arrived (real arrivals only: the detectors
+  /// are seeded with a synthetic first one, which must not extend the write lease).
+  std::map<member_id, time_point> last_heard_;
 };
+
+/// The write lease's length for `cfg` (node::write_lease_ms).
+std::uint32_t lease_ms_of(const node_config& cfg);
 
 } // namespace strata::cluster::detail

@@ -56,6 +56,8 @@ struct node_shared {
   std::atomic<std::uint64_t> dropped{0};
   /// Set once by the actor when this node is downed (node::is_downed); the reason under mu.
   std::atomic<bool> downed{false};
+  /// Until when (steady_clock, ns since its epoch) this node may write: node::holds_write_lease.
+  std::atomic<std::int64_t> lease_until_ns{0};
   std::string downed_reason;
 
   /// Messages send() took for a live member it has no handle for yet, by address text:

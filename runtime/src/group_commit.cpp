@@ -66,6 +66,12 @@ void group_commit::submit(write_request r) {
                               "the group commit has stopped (system shutting down)"}});
 }
 
+void group_commit::set_write_permit(write_permit p) {
+  auto shared = p ? std::make_shared<const write_permit>(std::move(p)) : nullptr;
+  std::lock_guard<std::mutex> g{mtx_};
+  permit_ = std::move(shared);
+}
+
 void group_commit::stop() {
   {
     std::lock_guard<std::mutex> g{mtx_};
@@ -98,6 +104,7 @@ bool group_commit::take(std::vector<write_request>& out, steady::time_point last
   cv_.wait(lk, [&] {
     return stopping_ || !queue_.empty();
   });
+  taken_permit_ = permit_;
   if (queue_.empty()) { // stopping and drained
     stopped_ = true;
     return false;
@@ -150,6 +157,14 @@ void group_commit::hand_over(std::vector<write_request>& requests) {
   if (refs_.empty() && b->snapshots.empty()) {
     route(*b, {}, {});
     return;
+  }
+  if (!refs_.empty() && taken_permit_) {
+    if (auto st = (*taken_permit_)(); !st.ok()) {
+      lent_.clear();
+      failed_commits_.fetch_add(1, std::memory_order_relaxed);
+      route(*b, st, {});
+      return;
+    }
   }
   {
     std::lock_guard<std::mutex> g{inflight_mtx_};

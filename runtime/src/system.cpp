@@ -430,6 +430,19 @@ void attach_cluster(system& sys, cluster::node& node) {
   o.buffer_max = c.cluster_buffer_max;
   core.node = &node;
   core.cluster = std::make_unique<cluster_router>(core, node, o);
+  // The write lease (docs/cluster.md): a member that has not heard from a majority for
+  // a while may have been cut off or frozen while the others handed its shards to a
+  // new owner, so it commits nothing until it hears from them again (or learns it
+  // was downed). One virtual call per group commit.
+  if (core.writer && !c.cluster_client)
+    core.writer->set_write_permit([&node]() -> persistence::status {
+      if (node.holds_write_lease()) return {};
+      return {persistence::errc::unavailable,
+              "this cluster node has heard from no majority of the members for " +
+                std::to_string(node.write_lease_ms()) +
+                " ms (cut off, or the process was paused): its shards may have a new owner, so "
+                "it commits no write until it hears from them again; nothing was stored"};
+    });
 }
 
 } // namespace detail

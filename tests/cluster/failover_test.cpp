@@ -9,6 +9,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 using namespace strata::cluster;
@@ -68,6 +69,12 @@ TEST_CASE("a node stopped without leaving is downed and its shards fail over to 
   REQUIRE(eventually([&] {
     return converged(all);
   }));
+  // Every up member hears the others: each holds the write lease.
+  REQUIRE(eventually([&] {
+    return std::all_of(all.begin(), all.end(), [](node* n) {
+      return n->holds_write_lease();
+    });
+  }));
 
   // The victim is the leader: the survivors must down it although it leads their view.
   auto leader = leader_of(nodes[0]->view());
@@ -121,6 +128,9 @@ TEST_CASE("a node stopped without leaving is downed and its shards fail over to 
           << unreachable_ms << " ms, down after " << down_ms << " ms, all " << lost.size()
           << " of its shards serving again (view converged) after " << serving_ms << " ms");
 
+  // Two of three still hear each other: a majority, so both kept (or regained) the lease.
+  for (auto* n : rest)
+    CHECK(n->holds_write_lease());
   auto after = rest.front()->routes();
   for (auto s : lost) {
     CAPTURE(s);
@@ -215,17 +225,35 @@ TEST_CASE("a node left alone in a minority downs itself before the others could 
 
   // Nodes 0 and 1 vanish: node 2 sees 2 of 3 members unreachable, so it is the losing
   // side (1 of 3) and must stop serving by itself, at stable_after - self_down_lead.
+  REQUIRE(eventually([&] {
+    return nodes[2]->holds_write_lease();
+  }));
   auto t0 = clock_type::now();
   for (int i = 0; i < 2; ++i) {
     nodes[i]->stop();
     machines[i].reset();
   }
+  // It hears no majority any more: it loses the write lease (write_lease_ms after the
+  // last heartbeat it got) before it downs itself, and both happen before the others
+  // could have decided (detection + stable_after).
+  REQUIRE(eventually(
+    [&] {
+      return !nodes[2]->holds_write_lease();
+    },
+    std::chrono::seconds(10)));
+  auto lease_lost_ms = ms_since(t0);
   REQUIRE(eventually(
     [&] {
       return nodes[2]->is_downed();
     },
     std::chrono::seconds(10)));
   auto downed_ms = ms_since(t0);
+  MESSAGE("alone of three: lost the write lease " << lease_lost_ms << " ms after the others "
+                                                  "stopped (lease "
+                                                  << nodes[2]->write_lease_ms() << " ms)");
+  CHECK(lease_lost_ms <= nodes[2]->write_lease_ms() + 1000); // + slack for a loaded machine
+  CHECK(lease_lost_ms < downed_ms);
+  CHECK_FALSE(nodes[2]->holds_write_lease());
   MESSAGE("alone of three: downed itself " << downed_ms << " ms after the others stopped");
   CHECK(downed_ms >= 1000); // not before its detectors gave up on the others
   for (auto& r : nodes[2]->routes())

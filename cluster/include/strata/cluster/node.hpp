@@ -186,6 +186,20 @@ class node {
   /// Why it was downed (one line), empty while it is not. Any thread.
   virtual std::string downed_reason() const { return {}; }
 
+  /// The write lease: whether this node heard heartbeats from a majority of the counted
+  /// members (up, leaving, exiting; itself included) within the last
+  /// write_lease_ms(), and is not downed. A node without the lease may have been cut
+  /// off or frozen long enough for the others to down it and hand its shards to a new
+  /// owner, so the runtime commits no write while it does not hold it (the writes fail
+  /// with `unavailable`; docs/cluster.md, "The write lease"). One atomic load and a
+  /// clock read: the runtime asks once per group commit. Any thread. The default (a
+  /// test's fake node) always holds it.
+  virtual bool holds_write_lease() const noexcept { return true; }
+  /// How long a majority's heartbeats keep the lease: the detector's detection delay
+  /// for the configured heartbeat interval (1223 ms by default), well below the time
+  /// the others need to down this node (detection + stable_after, >= 2.7 s by default).
+  virtual std::uint32_t write_lease_ms() const noexcept { return 0; }
+
   /// Messages dropped so far: malformed or unexpected (each logged, the first ten and
   /// then one in a thousand, to stderr). Any thread.
   virtual std::uint64_t dropped_messages() const noexcept = 0;

@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -110,6 +111,14 @@ class group_commit {
   /// Queues a request. Any thread. After stop(), answered at once with `closed`.
   void submit(write_request r);
 
+  /// A check made before each batch with events is handed to the journal: ok, or the
+  /// status every write of the batch then fails with, none of it committed (a cluster
+  /// node's write lease, docs/cluster.md "The write lease"). Called on the gathering
+  /// thread once per batch, so it must be cheap and must not block.
+  using write_permit = std::function<persistence::status()>;
+  /// Installs the permit for the batches gathered from now on. Any thread.
+  void set_write_permit(write_permit p);
+
   /// Hands over everything queued, waits until the journal reported every batch, and
   /// joins the thread. Idempotent.
   void stop();
@@ -152,6 +161,8 @@ class group_commit {
 
   std::mutex mtx_;
   std::condition_variable cv_;
+  std::shared_ptr<const write_permit> permit_; // under mtx_; take() copies it out
+  std::shared_ptr<const write_permit> taken_permit_; // the gathering thread's
   std::vector<write_request> queue_;
   std::size_t queued_events_ = 0;
   // The gathering thread's, reused per batch: the writes handed to the journal and the
