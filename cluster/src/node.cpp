@@ -98,6 +98,9 @@ void connector_loop(std::shared_ptr<node_shared> sh, std::shared_ptr<connect_sta
       if (tls)
         why += " (TLS: both sides need a certificate signed by the cluster's CA, "
                "cluster-tls-ca; a refused certificate ends the handshake)";
+      else if (h.error() == caf::sec::disconnect_during_handshake)
+        why += " (does the peer require TLS? then set cluster-tls-cert, cluster-tls-key "
+               "and cluster-tls-ca)";
       ++stats->failed;
       {
         std::lock_guard<std::mutex> g(stats->mu);

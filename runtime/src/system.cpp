@@ -1,6 +1,7 @@
 #include "strata/runtime/system.hpp"
 
 #include "replication_gate.hpp"
+#include "strata/cluster/tls.hpp"
 #include "strata/kafka/restore.hpp"
 #include "strata/kafka/stream_reader.hpp"
 #include "strata/persistence/assert.hpp"
@@ -35,6 +36,12 @@ std::string ctx_string(const caf::message& ctx, std::size_t i) {
   return {};
 }
 
+/// The cluster-tls-* keys as the cluster module takes them.
+cluster::tls_config tls_of(const config& c) {
+  return cluster::tls_config{c.cluster_tls_cert, c.cluster_tls_key, c.cluster_tls_ca,
+                             c.cluster_tls_passphrase};
+}
+
 class strata_actor_config : public caf::actor_system_config {
  public:
   explicit strata_actor_config(const config& cfg) {
@@ -48,7 +55,12 @@ class strata_actor_config : public caf::actor_system_config {
     if (cfg.max_throughput > 0) set("scheduler.max-throughput", cfg.max_throughput);
     // A cluster node (strata::cluster::node) talks through CAF's middleman, which must be
     // loaded before the actor_system exists; a single node does without it.
-    if (cfg.cluster_enabled()) load<caf::io::middleman>();
+    if (cfg.cluster_enabled()) {
+      load<caf::io::middleman>();
+      // CAF's OpenSSL module (after the middleman it needs); check_cluster_config has
+      // checked the files already, so this cannot fail here.
+      static_cast<void>(cluster::enable_tls(*this, tls_of(cfg)));
+    }
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
     add_error_category(rejected_category,
                        [](uint8_t code, caf::atom_value, const caf::message& ctx) {
@@ -176,12 +188,17 @@ persistence::status check_cluster_config(const config& c) {
   auto bad = [](std::string why) {
     return persistence::status{persistence::errc::invalid_argument, std::move(why)};
   };
-  if (c.cluster_client) {
-    if (c.cluster_seeds.empty())
-      return bad("cluster-client needs cluster-seeds: the members to connect to (host:port,…)");
-    return {};
-  }
+  if (c.cluster_client && c.cluster_seeds.empty())
+    return bad("cluster-client needs cluster-seeds: the members to connect to (host:port,…)");
   if (!c.cluster_enabled()) return {};
+  const auto tls = tls_of(c);
+  if (auto err = cluster::check_tls(tls)) return bad(ctx_string(err.context(), 0));
+  if (c.cluster_client) return {};
+  if (!cluster::is_loopback(c.cluster_host) && !tls.enabled())
+    return bad("cluster-host '" + c.cluster_host +
+               "' is not a loopback address: a node other machines can reach must "
+               "authenticate its peers; set cluster-tls-cert, cluster-tls-key and "
+               "cluster-tls-ca (scripts/cluster certs makes a test CA), or bind 127.0.0.1");
   if (c.read_only)
     return bad("a cluster node cannot be read-only (use cluster-client to query one)");
   if (c.kafka.empty())
@@ -312,6 +329,7 @@ persistence::status start_node(system& sys, detail::system_core& core) {
   nc.shards = c.cluster_shards;
   nc.gossip_interval_ms = c.cluster_gossip_ms;
   nc.client = c.cluster_client;
+  nc.tls = tls_of(c);
   if (core.journal && core.bridge) {
     // A shard restored from a checkpoint starts its streams at their snapshots: reads of
     // the events before (history, state as of a seq or time) come from Kafka.

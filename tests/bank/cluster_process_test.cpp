@@ -3,6 +3,7 @@
 // and agree; commands through any node reach the owner; a fourth node joins under
 // `load --ack-log` and a node leaves gracefully under load, losing no acknowledged op.
 #include "bank_process.hpp"
+#include "strata/test/certs.hpp"
 #include "strata/test/net.hpp"
 
 #include <doctest/doctest.h>
@@ -75,6 +76,17 @@ class cluster_rig {
   }
 
   const temp_dir& dir() const { return dir_; }
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  /// Mutual TLS from now on: node i presents `node-<i>` of `pki`, via() `client`.
+  void use_tls(strata::test::test_pki pki) { pki_ = std::move(pki); }
+
+  /// The cluster-tls-* options for certificate `name` of the rig's PKI (none without).
+  std::vector<std::string> tls_args(const std::string& name) const {
+    if (pki_.dir.empty()) return {};
+    return {"--cluster-tls-cert", pki_.cert(name),    "--cluster-tls-key",
+            pki_.key(name),       "--cluster-tls-ca", pki_.ca()};
+  }
 
   /// Starts node i (0-based) joining through node 0 (or itself when it is node 0).
   void start_node(std::size_t i) {
@@ -85,6 +97,8 @@ class cluster_rig {
     std::vector<std::string> args{
       "--data",  dir_.sub(n), "--kafka", bootstrap_, "node", "--port", std::to_string(ports_[i]),
       "--seeds", address(0)};
+    auto tls = tls_args(n);
+    args.insert(args.begin(), tls.begin(), tls.end());
     nodes_[i] =
       std::make_unique<process>(binary(), args, dir_.sub(n + ".out"), dir_.sub(n + ".err"));
   }
@@ -92,9 +106,16 @@ class cluster_rig {
   std::string address(std::size_t i) const { return "127.0.0.1:" + std::to_string(ports_[i]); }
   process& node(std::size_t i) { return *nodes_.at(i); }
 
-  /// Runs `strata-bank --cluster <node i> args…`.
+  /// Runs `strata-bank --cluster <node i> args…` (as `client` with TLS).
   run_result via(std::size_t i, std::vector<std::string> args) {
+    return via_as(i, tls_args("client"), std::move(args));
+  }
+
+  /// The same with the given options before --cluster (e.g. other certificates).
+  run_result via_as(std::size_t i, std::vector<std::string> options,
+                    std::vector<std::string> args) {
     args.insert(args.begin(), {"--cluster", address(i)});
+    args.insert(args.begin(), options.begin(), options.end());
     return run(dir_.path(), args);
   }
 
@@ -135,6 +156,7 @@ class cluster_rig {
   std::string bootstrap_;
   std::vector<std::uint16_t> ports_;
   std::vector<std::unique_ptr<process>> nodes_;
+  strata::test::test_pki pki_;
 };
 
 std::map<std::string, int> count_owners(const std::vector<std::string>& owners) {
@@ -302,4 +324,81 @@ TEST_CASE("cluster: a node leaves gracefully under load and exits 0 once its sha
   INFO("load stderr: " << load->err());
   CHECK(load->exit_code() == 0);
   verify_accounts(rig, 1, log);
+}
+
+TEST_CASE("cluster: with TLS only nodes and clients with a certificate of its CA get in") {
+  cluster_rig rig;
+  // A non-loopback address without TLS is refused before anything binds.
+  auto open = rig.dir().sub("refused");
+  auto refused =
+    run(rig.dir().path(), {"--data", open, "--kafka", "127.0.0.1:1", "node", "--port",
+                           std::to_string(strata::test::free_port()), "--host", "0.0.0.0"});
+  CHECK(refused.exit_code == 4);
+  CHECK_MESSAGE(refused.err.find("not a loopback address") != std::string::npos, refused.err);
+  CHECK_MESSAGE(refused.err.find("cluster-tls-cert") != std::string::npos, refused.err);
+
+  rig.use_tls(
+    strata::test::make_certs(rig.dir().sub("pki"), {"node-0", "node-1", "node-2", "client"}));
+  auto rogue = strata::test::make_certs(rig.dir().sub("rogue"), {"rogue"});
+  rig.start_node(0);
+  rig.start_node(1);
+  rig.await_stable(0, {rig.address(0), rig.address(1)});
+  auto o = rig.via(1, {"open", "acct-tls"});
+  INFO("open: " << o.err);
+  REQUIRE(o.exit_code == 0);
+  auto d = rig.via(0, {"deposit", "acct-tls", "70"});
+  INFO("deposit: " << d.err);
+  REQUIRE(d.exit_code == 0);
+  CHECK(d.out == "acct-tls balance=70\n");
+
+  // Clients without a certificate, or with another CA's, reach no member: the command
+  // fails (not_reachable or timeout, exit 4) and the balance is unchanged.
+  const std::vector<std::string> fast{"--cluster-forward-timeout-ms", "1000"};
+  auto with = [&](std::vector<std::string> a) {
+    a.insert(a.end(), fast.begin(), fast.end());
+    return a;
+  };
+  auto plain = rig.via_as(0, with({}), {"deposit", "acct-tls", "5"});
+  CHECK(plain.exit_code == 4);
+  CHECK_MESSAGE(plain.err.find("cannot connect to " + rig.address(0)) != std::string::npos,
+                plain.err);
+  CHECK_MESSAGE(plain.err.find("require TLS") != std::string::npos, plain.err);
+  auto forged =
+    rig.via_as(0,
+               with({"--cluster-tls-cert", rogue.cert("rogue"), "--cluster-tls-key",
+                     rogue.key("rogue"), "--cluster-tls-ca", rig.tls_args("client")[5]}),
+               {"withdraw", "acct-tls", "70"});
+  CHECK(forged.exit_code == 4);
+  CHECK_MESSAGE(forged.err.find("cannot connect to " + rig.address(0)) != std::string::npos,
+                forged.err);
+  auto b = rig.via(1, {"balance", "acct-tls"});
+  CHECK(b.out == "acct-tls balance=70\n");
+
+  // A node with another CA's certificate never joins: its connects fail (it says so),
+  // and the members stay the two.
+  auto n = rig.dir().sub("rogue-node");
+  std::vector<std::string> args{"--cluster-tls-cert",
+                                rogue.cert("rogue"),
+                                "--cluster-tls-key",
+                                rogue.key("rogue"),
+                                "--cluster-tls-ca",
+                                rogue.ca(),
+                                "--data",
+                                n,
+                                "--kafka",
+                                rig.bootstrap(),
+                                "node",
+                                "--port",
+                                std::to_string(strata::test::free_port()),
+                                "--seeds",
+                                rig.address(0)};
+  process bad(binary(), args, rig.dir().sub("rogue.out"), rig.dir().sub("rogue.err"));
+  REQUIRE(eventually([&] {
+    return bad.err().find("cannot connect to " + rig.address(0)) != std::string::npos ||
+           bad.exited();
+  }));
+  INFO("rogue node stderr: " << bad.err());
+  CHECK(bad.err().find("TLS") != std::string::npos);
+  rig.await_stable(0, {rig.address(0), rig.address(1)});
+  bad.kill9();
 }
