@@ -6,6 +6,7 @@
 #include "strata/test/certs.hpp"
 #include "strata/test/files.hpp"
 #include "strata/test/poll.hpp"
+#include "strata/test/process.hpp"
 #include "strata/test/temp_dir.hpp"
 
 #include <caf/all.hpp>
@@ -133,6 +134,23 @@ TEST_CASE("check_tls and enable_tls refuse incomplete or bad TLS files") {
   bad_ca.ca_file = garbage;
   CHECK_MESSAGE(msg(bad_ca).find("holds no PEM CA certificate") != std::string::npos, msg(bad_ca));
 
+  // An encrypted key needs its passphrase (never a prompt on the terminal).
+  auto enc = dir.sub("node-1.enc.key");
+  auto r = strata::test::run(
+    dir.path(), "/usr/bin/openssl",
+    {"pkey", "-in", pki.key("node-1"), "-aes256", "-passout", "pass:s3cret", "-out", enc});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto encrypted = tls_of(pki, "node-1");
+  encrypted.key = enc;
+  CHECK_MESSAGE(msg(encrypted).find("needs a passphrase (cluster-tls-passphrase)") !=
+                  std::string::npos,
+                msg(encrypted));
+  encrypted.passphrase = "wrong";
+  CHECK_MESSAGE(msg(encrypted).find("needs another passphrase") != std::string::npos,
+                msg(encrypted));
+  encrypted.passphrase = "s3cret";
+  CHECK_FALSE(check_tls(encrypted));
+
   // enable_tls refuses the same and leaves the config alone.
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
@@ -158,11 +176,19 @@ TEST_CASE("a TLS cluster admits nodes with a certificate of its CA and no others
   for (int i = 0; i < 6; ++i)
     hosts.push_back(std::make_unique<fake_host>(i, own));
 
+  // node-2's key is encrypted: CAF's module gets the passphrase from enable_tls.
+  auto tls2 = tls_of(pki, "node-2");
+  tls2.key = dir.sub("node-2.enc.key");
+  tls2.passphrase = "s3cret";
+  auto r = strata::test::run(
+    dir.path(), "/usr/bin/openssl",
+    {"pkey", "-in", pki.key("node-2"), "-aes256", "-passout", "pass:s3cret", "-out", tls2.key});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   machine m1{tls_of(pki, "node-1")};
-  machine m2{tls_of(pki, "node-2")};
+  machine m2{tls2};
   auto n1 = start_node(m1, config_with({}, tls_of(pki, "node-1")), *hosts[0]);
   auto seed = n1->self().address;
-  auto n2 = start_node(m2, config_with({seed}, tls_of(pki, "node-2")), *hosts[1]);
+  auto n2 = start_node(m2, config_with({seed}, tls2), *hosts[1]);
   REQUIRE(eventually([&] {
     return converged({n1.get(), n2.get()});
   }));
