@@ -11,7 +11,9 @@
 //
 // The actor_system must have loaded CAF's middleman before it was created:
 //   caf::actor_system_config cfg; cfg.load<caf::io::middleman>();
-// (strata::system does so when config::cluster_enabled()).
+// (strata::system does so when config::cluster_enabled()). A node bound to anything but
+// loopback needs mutual TLS: strata::cluster::enable_tls(cfg, tls) before the system
+// exists and nc.tls = tls (tls.hpp; docs/cluster.md, "Security").
 //
 //   strata::cluster::node_config nc;
 //   nc.host = "127.0.0.1"; nc.port = 4501; nc.seeds = {{"127.0.0.1", 4500}};
