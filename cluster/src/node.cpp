@@ -77,6 +77,10 @@ caf::expected<caf::actor> connect_to(caf::actor_system& sys, const address& a, b
 void connector_loop(std::shared_ptr<node_shared> sh, std::shared_ptr<connect_stats> stats,
                     caf::actor_system* sys, caf::actor target, bool tls) {
   std::map<std::string, std::uint64_t> failures;
+  // Addresses whose TLS attempt timed out: not tried again before the time given.
+  std::map<std::string, std::uint64_t> timeouts;
+  std::map<std::string, std::chrono::steady_clock::time_point> quiet_until;
+  constexpr std::chrono::seconds max_backoff = std::chrono::minutes(5);
   std::unique_lock<std::mutex> lk(sh->mu);
   while (!sh->stopping) {
     if (sh->connect_queue.empty()) {
@@ -88,9 +92,25 @@ void connector_loop(std::shared_ptr<node_shared> sh, std::shared_ptr<connect_sta
     auto a = sh->connect_queue.front();
     sh->connect_queue.pop_front();
     auto key = to_string(a);
+    if (auto i = quiet_until.find(key);
+        i != quiet_until.end() && std::chrono::steady_clock::now() < i->second) {
+      sh->pending.erase(key); // their senders' deadlines answer them
+      sh->connecting.erase(key);
+      continue;
+    }
     lk.unlock();
     auto h = connect_to(*sys, a, tls);
+    if (!h && h.error() == caf::sec::request_timeout) {
+      // A TLS peer that accepted but never answered: CAF's module keeps that handshake
+      // (and a busy worker) until the peer closes, so asking again every gossip round
+      // would pile them up. Back off: 10 s, doubling up to 5 min.
+      auto& n = timeouts[key];
+      std::chrono::seconds backoff = tls_connect_timeout * (1 << std::min<std::uint64_t>(n++, 5));
+      quiet_until[key] = std::chrono::steady_clock::now() + std::min(backoff, max_backoff);
+    }
     if (h) {
+      timeouts.erase(key);
+      quiet_until.erase(key);
       failures.erase(key);
       caf::anon_send(target, detail::peer_atom::value, key, *h);
     } else {
