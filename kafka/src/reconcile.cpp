@@ -62,16 +62,42 @@ status reconciler::cut_divergent(const std::vector<event_record>& events, bool& 
   return discard(points);
 }
 
-status reconciler::cut_tails(bool retention_cut) {
+status reconciler::list_local() {
+  if (listed_) return {};
   if (o_.num_shards == 0)
     return {errc::invalid_argument,
             "kafka restore of shard " + std::to_string(o_.shard) +
               ": reconcile needs num_shards (which streams are the shard's)"};
   auto all = j_.list_streams();
   if (!all) return all.error();
+  for (auto& pid : *all)
+    if (shard_of(pid, o_.num_shards) == o_.shard) local_.push_back(std::move(pid));
+  listed_ = true;
+  return {};
+}
+
+status reconciler::before_bases(std::vector<std::int64_t>& start,
+                                std::unordered_map<std::string, std::uint64_t>& based,
+                                bool& whole) {
+  whole = false;
+  if (auto st = list_local(); !st.ok()) return st;
+  if (local_.empty()) return {};
+  whole = true;
+  std::fill(start.begin(), start.end(), 0);
+  for (const auto& pid : local_) {
+    auto first = j_.first_held_seq(pid);
+    if (!first) return first.error();
+    if (*first > 1) based[pid] = *first - 1;
+  }
+  return {};
+}
+
+status reconciler::cut_tails(bool retention_cut) {
+  // A stream only the journal holds was here before the restore (it imports only what
+  // Kafka holds): the list taken before it is enough.
+  if (auto st = list_local(); !st.ok()) return st;
   std::vector<discard_point> points;
-  for (auto& pid : *all) {
-    if (shard_of(pid, o_.num_shards) != o_.shard) continue;
+  for (auto& pid : local_) {
     auto it = kafka_last_.find(pid);
     if (it == kafka_last_.end() && retention_cut) continue;
     const std::uint64_t kafka = it == kafka_last_.end() ? 0 : it->second;

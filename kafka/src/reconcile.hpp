@@ -31,6 +31,17 @@ class reconciler {
 
   bool enabled() const noexcept { return o_.reconcile; }
 
+  /// Before the streams start at their snapshots (checkpoints): when the journal holds
+  /// streams of the shard, the events before a checkpoint could differ from them, and
+  /// only reading them can tell: every entry of `start` (event partitions' start
+  /// offsets) becomes 0, `whole` is set (no stream is started at a snapshot), and
+  /// `based` gets, per local stream that an earlier restore started at a snapshot, the
+  /// seqs it does not hold (the reader skips them: nothing to compare). Without local
+  /// streams of the shard nothing changes. Errors: those of list_streams, first_held_seq.
+  persistence::status before_bases(std::vector<std::int64_t>& start,
+                                   std::unordered_map<std::string, std::uint64_t>& based,
+                                   bool& whole);
+
   /// Kafka holds seq `seq` of `pid`: an event read, or a snapshot at that seq (its
   /// events are in Kafka, maybe before a checkpoint the restore started at). At most one
   /// entry per stream of the partition.
@@ -56,12 +67,16 @@ class reconciler {
 
  private:
   persistence::status discard(const std::vector<persistence::discard_point>& points);
+  /// The streams of the shard the journal holds before the restore (listed once).
+  persistence::status list_local();
 
   persistence::journal& j_;
   const restore_options& o_;
   restore_report& rep_;
   std::unordered_map<std::string, std::uint64_t> kafka_last_; // pid → highest seq in Kafka
   std::set<std::string> cut_streams_;                         // counted once each
+  std::vector<std::string> local_;                            // list_local
+  bool listed_ = false;
 };
 
 } // namespace strata::kafka::detail

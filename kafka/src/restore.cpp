@@ -247,6 +247,11 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
 // still meets after the checkpoint, and on a later restore those the journal does not
 // hold.
 status restorer::import_bases() {
+  if (reconcile_.enabled()) {
+    bool whole = false;
+    if (auto st = reconcile_.before_bases(start_, based_, whole); !st.ok()) return st;
+    if (whole) return {}; // no bases: every event is read and compared
+  }
   std::vector<snapshot_record> snaps;
   for (const auto& [pid, l] : latest_)
     if (start_[l.events] > 0) snaps.push_back(l.s);

@@ -9,6 +9,7 @@
 
 #include "strata/kafka/bridge.hpp"
 #include "strata/kafka/restore.hpp"
+#include "strata/persistence/snapshot_store.hpp"
 
 #include <lmdb.h>
 
@@ -221,4 +222,48 @@ TEST_CASE("cluster mode: the bridge holds the events of a shard it has no claim 
   CHECK(b.stats().held_events == 3);
   CHECK(published_payloads(rig) == std::vector<std::string>{"Z1", "a1", "a2", "a3"});
   check_clean(*rig.j);
+}
+
+TEST_CASE("reconcile past a checkpoint: a journal holding the shard reads it from offset 0, "
+          "so a difference before the checkpoint is found; a fresh one starts at it") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  STRATA_REQUIRE_OK(rig.mock->create_topic("strata.account.snapshots", bridge_rig::partitions));
+  auto& b = rig.start();
+  const std::uint32_t s = 21;
+  const auto pid = pids_of(s, 1)[0];
+  append_to(*rig.j, &b, pid, 0, {"1", "2", "3"});
+  REQUIRE(b.drain(30'000) == 0);
+  restarted_node node{rig, s};
+  append_to(*node.j, nullptr, pid, 3, {"mine-4", "mine-5"});
+  append_to(*rig.j, &b, pid, 3, {"theirs-4", "theirs-5", "theirs-6"});
+  REQUIRE(b.drain(30'000) == 0);
+  // The other owner checkpoints at seq 6 (its release), then writes on.
+  STRATA_REQUIRE_OK(rig.j->snapshots().save(
+    snapshot_record{pid, 6, 1'700'000'000'000'000'000, "account.state", 1, "state@6", 0}));
+  auto cp = b.publish_checkpoint(s, 2, {pid}, 10'000);
+  STRATA_REQUIRE_VALUE(cp);
+  REQUIRE(cp->topics.size() == 1);
+  append_to(*rig.j, &b, pid, 6, {"theirs-7"});
+  REQUIRE(b.drain(30'000) == 0);
+
+  auto o = reconcile_opts(rig, s);
+  o.snapshots = true;
+  auto r = restore_shard(*node.j, o);
+  STRATA_REQUIRE_VALUE(r);
+  CHECK(r->discarded == 2);
+  CHECK(r->bases == 0);
+  REQUIRE(r->partitions.size() == 2);
+  CHECK(r->partitions[0].start_offset == 0);
+  CHECK(payloads_of(load_all(*node.j, pid)) ==
+        std::vector<std::string>{"1", "2", "3", "theirs-4", "theirs-5", "theirs-6", "theirs-7"});
+  check_clean(*node.j);
+
+  auto fresh = open_journal(journal_opts(rig.dir.sub("fresh")));
+  auto f = restore_shard(*fresh, o);
+  STRATA_REQUIRE_VALUE(f);
+  CHECK(f->bases == 1);
+  CHECK(f->partitions[0].start_offset == cp->topics[0].second);
+  CHECK(f->discarded == 0);
+  CHECK(payloads_of(load_all(*fresh, pid)) == std::vector<std::string>{"theirs-7"});
 }
