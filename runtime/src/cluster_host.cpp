@@ -226,8 +226,10 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
   };
   // Reconciliation: what the journal holds of the shard but Kafka does not (a previous
   // incarnation's events that never reached Kafka, or an older history another owner
-  // replaced) is discarded before Kafka's events are imported (docs/cluster.md).
-  o.reconcile = true;
+  // replaced) is discarded before Kafka's events are imported (docs/cluster.md). Not
+  // against the per-process mock (kafka = "mock"): it starts empty at every start, so it
+  // lacks what the journal holds without anything being stale.
+  o.reconcile = !core_.kafka_mock;
   o.num_shards = c.cluster_shards;
   o.discard = [writer, journal](const std::vector<persistence::discard_point>& points) {
     return writer->exclusive([&] {
