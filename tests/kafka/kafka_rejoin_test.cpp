@@ -14,6 +14,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -201,12 +202,23 @@ TEST_CASE("cluster mode: the bridge holds the events of a shard it has no claim 
   // Written before a restart, never published: the journal's whole content.
   append_to(*rig.j, nullptr, z, 0, {"z1", "z2"});
   rig.opts.hold_unclaimed_shards = true;
+  std::mutex notes_mu;
+  std::vector<std::string> notes; // the bridge's on_error lines that name a held shard
+  rig.opts.on_error = [&](const status& st) {
+    std::lock_guard<std::mutex> g{notes_mu};
+    if (st.message().find("holds no claim") != std::string::npos) notes.push_back(st.message());
+  };
   auto& b = rig.start();
   STRATA_REQUIRE_OK(b.append_claim(mine, 1, 10'000)); // this incarnation owns `mine` only
   append_to(*rig.j, &b, a, 0, {"a1", "a2", "a3"});
   append_to(*rig.j, &b, z, 2, {"z3"});
   REQUIRE(b.drain(30'000) == 0);
   CHECK(b.stats().held_events == 3);
+  {
+    std::lock_guard<std::mutex> g{notes_mu};
+    REQUIRE(notes.size() == 1); // once per shard, not per event
+    CHECK(notes[0].find("shard " + std::to_string(stale) + ":") != std::string::npos);
+  }
   CHECK(published_payloads(rig) == std::vector<std::string>{"a1", "a2", "a3"});
   CHECK(payloads_of(load_all(*rig.j, z)) == std::vector<std::string>{"z1", "z2", "z3"}); // kept
 
@@ -222,6 +234,7 @@ TEST_CASE("cluster mode: the bridge holds the events of a shard it has no claim 
   CHECK(b.stats().held_events == 3);
   CHECK(published_payloads(rig) == std::vector<std::string>{"Z1", "a1", "a2", "a3"});
   check_clean(*rig.j);
+  rig.stop(); // before `notes` goes: the bridge calls on_error until it stopped
 }
 
 TEST_CASE("reconcile past a checkpoint: a journal holding the shard reads it from offset 0, "
