@@ -17,8 +17,10 @@
 //   o.bootstrap_servers = bootstrap;
 //   o.topics = bridge->known_topics();            // {"strata.account", …}
 //   o.shard = 17;
+//   o.reconcile = true;                           // a cluster node: Kafka's history wins
+//   o.num_shards = 64;
 //   auto r = restore_shard(*journal, o);          // result<restore_report>
-//   if (r) log(r->records, r->imported, r->duplicates);
+//   if (r) log(r->records, r->imported, r->duplicates, r->discarded);
 //
 // Threads: call from the journal's writer thread (journal::import is a writer call), or
 // from any thread with `restore_options::import` serialising the imports with the

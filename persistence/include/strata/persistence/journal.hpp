@@ -19,6 +19,10 @@
 //   // are absent here, the next event is 42 (nothing is written per absent seq).
 //   auto based = (*j)->import_base(snapshot);                    // snapshot.seq == 41
 //
+//   // A restarted cluster node drops what Kafka never received (kafka/restore.hpp,
+//   // reconcile): seqs 4.. of the stream leave the journal, the next event is 4 again.
+//   auto cut = (*j)->discard_after("account-1", 3);              // result<discard_report>
+//
 //   // Another process, while the writer runs: reads only, sees every committed event.
 //   auto r = journal::open_read_only(o);
 //   auto report = (*r)->verify_all();                            // every problem, listed
