@@ -195,6 +195,8 @@ struct bridge::impl {
   std::atomic<std::uint64_t> snaps_published{0};
   std::atomic<std::uint64_t> snaps_pending{0};
   std::set<std::string> bad_snapshot_topics; // bridge thread: reported once each
+  std::vector<bool> held_noted;              // bridge thread: per shard, hold() noted it
+  std::atomic<std::uint64_t> held_events{0};
 
   std::mutex waits_mu;
   std::vector<publish_wait> waits; // guarded by waits_mu
@@ -686,6 +688,12 @@ struct bridge::impl {
           return false;
         }
         const auto shard = shard_of(f.persistence_id, opts.num_partitions);
+        if (opts.hold_unclaimed_shards && epochs[shard].load() == 0) {
+          hold(shard, pos);
+          read_next = pos + 1;
+          ++visited; // read: the end-of-log test below counts what the read visited
+          return true;
+        }
         rd_kafka_headers_t* hdrs = rd_kafka_headers_new(7);
         char num[24];
         rd_kafka_header_add(hdrs, "strata.type", -1, f.type.data(),
@@ -785,6 +793,20 @@ struct bridge::impl {
       }
     }
     return any;
+  }
+
+  // An event of a shard without a claim here (bridge_options::hold_unclaimed_shards):
+  // not published; counted, and noted once per shard.
+  void hold(std::uint32_t shard, std::uint64_t pos) {
+    held_events.fetch_add(1, std::memory_order_relaxed);
+    if (held_noted.empty()) held_noted.assign(opts.num_partitions, false);
+    if (held_noted[shard]) return;
+    held_noted[shard] = true;
+    note({errc::conflict, "kafka bridge: shard " + std::to_string(shard) +
+                            ": not publishing its events from position " + std::to_string(pos) +
+                            " on: this node holds no claim for the shard (written before a "
+                            "restart?); reconciliation decides on them when it acquires the "
+                            "shard"});
   }
 
   // Moves the contiguous acknowledged prefix forward. Returns true when it moved.
@@ -1061,6 +1083,7 @@ bridge_stats bridge::stats() const {
   s.wire_reports = impl_->wire_reports.load(std::memory_order_acquire);
   s.snapshots_published = impl_->snaps_published.load();
   s.snapshots_pending = impl_->snaps_pending.load();
+  s.held_events = impl_->held_events.load();
   s.wire_bytes = impl_->wire_bytes_before.load(std::memory_order_relaxed) +
                  impl_->wire_bytes_current.load(std::memory_order_relaxed);
   {

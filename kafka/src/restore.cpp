@@ -1,6 +1,7 @@
 #include "strata/kafka/restore.hpp"
 
 #include "reader_util.hpp"
+#include "reconcile.hpp"
 #include "record_util.hpp"
 
 #include "strata/persistence/codec.hpp"
@@ -39,7 +40,8 @@ class restorer {
  public:
   restorer(journal& j, const restore_options& o)
     : j_(j), o_(o), what_("kafka restore of shard " + std::to_string(o.shard)),
-      deadline_(clock_type::now() + std::chrono::milliseconds(o.timeout_ms)) {}
+      deadline_(clock_type::now() + std::chrono::milliseconds(o.timeout_ms)),
+      reconcile_(j, o, report_) {}
 
   status check_options() const;
   status open_consumer();
@@ -109,11 +111,14 @@ class restorer {
   status reader_error_;           // written by the reader before reader_done_
   std::atomic<bool> cancel_{false};
   static constexpr std::size_t max_queued_ = 2;
+  detail::reconciler reconcile_; // restore_options::reconcile (reconcile.hpp)
 };
 
 status restorer::check_options() const {
   if (o_.bootstrap_servers.empty() || o_.topics.empty())
     return {errc::invalid_argument, what_ + ": bootstrap_servers and topics are required"};
+  if (o_.reconcile && o_.num_shards == 0)
+    return {errc::invalid_argument, what_ + ": reconcile needs num_shards"};
   if (o_.batch_events == 0 || o_.batch_events > j_.options().max_batch_events)
     return {errc::invalid_argument, what_ + ": batch_events must be 1.." +
                                       std::to_string(j_.options().max_batch_events) +
@@ -230,6 +235,7 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
     return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + s.error().message()};
+  if (reconcile_.enabled()) reconcile_.seen(s->persistence_id, s->seq);
   auto& keep = latest_[s->persistence_id];
   if (s->seq >= keep.s.seq) keep = {std::move(*s), events_of(partition)};
   return {};
@@ -241,6 +247,11 @@ status restorer::take_snapshot(const rd_kafka_message_t* m, std::size_t partitio
 // still meets after the checkpoint, and on a later restore those the journal does not
 // hold.
 status restorer::import_bases() {
+  if (reconcile_.enabled()) {
+    bool whole = false;
+    if (auto st = reconcile_.before_bases(start_, based_, whole); !st.ok()) return st;
+    if (whole) return {}; // no bases: every event is read and compared
+  }
   std::vector<snapshot_record> snaps;
   for (const auto& [pid, l] : latest_)
     if (start_[l.events] > 0) snaps.push_back(l.s);
@@ -299,6 +310,7 @@ status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
     return {errc::corrupt, what_ + ": topic '" + report_.partitions[partition].topic +
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + e.error().message()};
+  if (reconcile_.enabled()) reconcile_.seen(e->persistence_id, e->seq);
   if (!based_.empty()) {
     auto b = based_.find(e->persistence_id);
     if (b != based_.end() && e->seq <= b->second) { // covered by the snapshot it starts at
@@ -328,6 +340,12 @@ void restorer::hand_over() {
 status restorer::import_batch(ready_batch& b) {
   auto t0 = clock_type::now();
   auto r = o_.import ? o_.import(b.events) : j_.import(b.events);
+  if (!r && r.error().code() == errc::conflict && reconcile_.enabled()) {
+    // The journal holds events Kafka does not (reconciliation): cut them, import again.
+    bool cut = false;
+    if (auto st = reconcile_.cut_divergent(b.events, cut); !st.ok()) return st;
+    if (cut) r = o_.import ? o_.import(b.events) : j_.import(b.events);
+  }
   report_.import_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
   if (!r) {
     std::string hint;
@@ -446,6 +464,8 @@ status restorer::read() {
   reader.join();
   if (!st.ok()) return st;
   if (!reader_error_.ok()) return reader_error_;
+  if (reconcile_.enabled())
+    if (auto rs = reconcile_.cut_tails(retention_cut_.load()); !rs.ok()) return rs;
   return save_snapshots();
 }
 

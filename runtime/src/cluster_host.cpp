@@ -238,12 +238,30 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
       return journal->import_bases(s);
     });
   };
+  // Reconciliation: what the journal holds of the shard but Kafka does not (a previous
+  // incarnation's events that never reached Kafka, or an older history another owner
+  // replaced) is discarded before Kafka's events are imported (docs/cluster.md). Not
+  // against the per-process mock (kafka = "mock"): it starts empty at every start, so it
+  // lacks what the journal holds without anything being stale.
+  o.reconcile = !core_.kafka_mock;
+  o.num_shards = c.cluster_shards;
+  o.discard = [writer, journal](const std::vector<persistence::discard_point>& points) {
+    return writer->exclusive([&] {
+      return journal->discard_after(points);
+    });
+  };
   auto r = kafka::restore_shard(*journal, o);
   if (!r) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": restoring from Kafka failed: " << r.error().to_string() << "\n";
     return false;
   }
+  if (r->discarded_streams > 0)
+    std::cerr << "strata: cluster: shard " << shard << ": discarded " << r->discarded
+              << " unpublished events of " << r->discarded_streams
+              << " streams (never acknowledged in replicated mode; in local mode acknowledged "
+                 "but lost: they never reached Kafka), epoch "
+              << epoch << "\n";
   if (auto st = bridge->append_claim(shard, epoch, c.cluster_handoff_timeout_ms); !st.ok()) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": appending the claim record failed: " << st.to_string() << "\n";

@@ -6,7 +6,9 @@
 //     event of the shard the journal holds (bridge::when_published); done(true).
 //   acquire(shard, epoch): on one of the host's threads, the shard's partitions of every
 //     strata topic are restored into the journal (kafka::restore_shard; each import
-//     batch runs under the group commit's writer lock), then a claim record (shard,
+//     batch runs under the group commit's writer lock) and reconciled with what the
+//     journal holds of the shard (restore_options::reconcile: local events Kafka lacks
+//     are discarded, one log line per shard that had some), then a claim record (shard,
 //     epoch) is appended to partition `shard` of every topic (bridge::append_claim),
 //     which also stamps the epoch on the shard's later records; done(true).
 //   downed(reason): the cluster downed this node (node::is_downed): the router stops

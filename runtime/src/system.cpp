@@ -143,6 +143,11 @@ persistence::status start_kafka(detail::system_core& core) {
     core.kafka_bootstrap = c.kafka;
   }
   bo.bootstrap_servers = core.kafka_bootstrap;
+  // A cluster node publishes only the shards it claimed: what its journal holds of other
+  // shards (written before a restart, maybe never published) waits for reconciliation
+  // on acquire (cluster_host::restore, docs/cluster.md). Not with the per-process mock:
+  // it starts empty, so there the journal is the truth and is published whole again.
+  bo.hold_unclaimed_shards = c.cluster_enabled() && !core.kafka_mock;
   if (c.cluster_enabled()) {
     // A cluster node claims and restores shards in every aggregate type's topic, also
     // of types it has not registered yet: the bridge learns them from Kafka.

@@ -156,6 +156,17 @@ struct bridge_options {
   bool check_topic_configs = true;
   std::uint32_t config_check_timeout_ms = 5'000;
 
+  /// Cluster mode: publish only the events of shards this bridge holds a claim for
+  /// (append_claim or set_epoch gave the shard an epoch > 0). The events of any other
+  /// shard are held: not published, left in the journal, counted in
+  /// bridge_stats::held_events (and noted once per shard through on_error). The read
+  /// position moves past them, so they are never published later either: a restarted
+  /// node's events that never reached Kafka wait in its journal until the node acquires
+  /// their shard again, when kafka::restore_shard (reconcile) discards those Kafka does
+  /// not hold (docs/kafka.md, "Rejoining: reconciliation"). Off (single node): every
+  /// event is published, as before.
+  bool hold_unclaimed_shards = false;
+
   /// This node's identity as written into claim records (append_claim); empty = the
   /// journal's writer_node.
   std::string member;
@@ -188,6 +199,9 @@ struct bridge_stats {
   std::string last_error;                ///< empty when none
   std::uint64_t snapshots_published = 0; ///< snapshot records acknowledged since start
   std::uint64_t snapshots_pending = 0;   ///< streams whose snapshot waits to be published
+  /// Events not published since start because their shard had no claim here
+  /// (bridge_options::hold_unclaimed_shards).
+  std::uint64_t held_events = 0;
 };
 
 /// What bridge::publish_checkpoint did.

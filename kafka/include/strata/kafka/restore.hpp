@@ -17,8 +17,10 @@
 //   o.bootstrap_servers = bootstrap;
 //   o.topics = bridge->known_topics();            // {"strata.account", …}
 //   o.shard = 17;
+//   o.reconcile = true;                           // a cluster node: Kafka's history wins
+//   o.num_shards = 64;
 //   auto r = restore_shard(*journal, o);          // result<restore_report>
-//   if (r) log(r->records, r->imported, r->duplicates);
+//   if (r) log(r->records, r->imported, r->duplicates, r->discarded);
 //
 // Threads: call from the journal's writer thread (journal::import is a writer call), or
 // from any thread with `restore_options::import` serialising the imports with the
@@ -70,6 +72,23 @@ struct restore_options {
   std::function<persistence::result<std::vector<persistence::base_report>>(
     const std::vector<persistence::snapshot_record>&)>
     import_bases;
+  /// Reconcile the shard's local streams with Kafka (what a cluster node does on every
+  /// acquire, docs/kafka.md "Rejoining: reconciliation"): where the journal holds a
+  /// different event than Kafka under the same seq, the stream's events from that seq on
+  /// are discarded (journal::discard_after) and Kafka's imported; a local stream of the
+  /// shard that goes beyond the last seq Kafka holds of it is cut back to it (a stream
+  /// Kafka holds nothing of is removed). Afterwards the shard's streams in the journal
+  /// equal Kafka's. Needs num_shards. Off: a difference is a `conflict` error, a longer
+  /// local stream stays as it is.
+  bool reconcile = false;
+  /// The cluster's shard count (persistence::shard_of): which local streams are the
+  /// shard's. Required with reconcile.
+  std::uint32_t num_shards = 0;
+  /// Discards for reconcile; empty = `j.discard_after(points)`. Like `import`, a runtime
+  /// passes one that runs under the writer's lock.
+  std::function<persistence::result<persistence::discard_report>(
+    const std::vector<persistence::discard_point>&)>
+    discard;
   /// Extra librdkafka consumer properties, applied last.
   std::vector<std::pair<std::string, std::string>> consumer_config;
 };
@@ -99,6 +118,12 @@ struct restore_report {
   /// Latest snapshots not saved: the store already had one at or past it, or (a
   /// Kafka gap) the stream's events do not reach its seq.
   std::uint64_t snapshots_skipped = 0;
+  /// restore_options::reconcile: local events Kafka does not hold, discarded (in
+  /// replicated mode never acknowledged; in local mode acknowledged but never published:
+  /// lost, docs/kafka.md), the streams they were of, and snapshots past the cuts.
+  std::uint64_t discarded = 0;
+  std::uint64_t discarded_streams = 0;
+  std::uint64_t discarded_snapshots = 0;
   std::vector<restore_partition> partitions;
   double seconds = 0;        ///< the whole restore
   double import_seconds = 0; ///< of which in journal::import
@@ -108,14 +133,16 @@ struct restore_report {
 /// so after an error the batches before it stay imported; running the restore again
 /// continues idempotently.
 /// Errors: invalid_argument (no servers or topics, batch_events 0 or above the
-/// journal's max_batch_events, a bad consumer property; from import: a gap in a stream
+/// journal's max_batch_events, reconcile without num_shards, a bad consumer property;
+/// from import: a gap in a stream
 /// — the message says when the partition no longer starts at offset 0, i.e. retention
 /// removed events the journal lacks), not_found (a topic or the partition does not
 /// exist), unavailable (Kafka did not answer, or the partitions were not read to their
 /// end offsets within timeout_ms: names topic, partition and offsets), corrupt (a record
 /// is not an envelope: names topic, partition, offset), conflict (Kafka holds an event
-/// that differs from the journal's under the same persistence id and seq), those of
-/// journal::import (closed, io_error, map_full).
+/// that differs from the journal's under the same persistence id and seq; with
+/// reconcile only when Kafka itself holds two different events under one seq), those of
+/// journal::import and journal::discard_after (closed, io_error, map_full).
 persistence::result<restore_report> restore_shard(persistence::journal& j,
                                                   const restore_options& o);
 

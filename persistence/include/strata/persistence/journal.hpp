@@ -19,6 +19,10 @@
 //   // are absent here, the next event is 42 (nothing is written per absent seq).
 //   auto based = (*j)->import_base(snapshot);                    // snapshot.seq == 41
 //
+//   // A restarted cluster node drops what Kafka never received (kafka/restore.hpp,
+//   // reconcile): seqs 4.. of the stream leave the journal, the next event is 4 again.
+//   auto cut = (*j)->discard_after("account-1", 3);              // result<discard_report>
+//
 //   // Another process, while the writer runs: reads only, sees every committed event.
 //   auto r = journal::open_read_only(o);
 //   auto report = (*r)->verify_all();                            // every problem, listed
@@ -33,9 +37,9 @@
 // counters are derived from it and checked on every use (a damaged entry is `corrupt`
 // naming table and key, never a wrong answer); `repair` rebuilds them from the log.
 //
-// Threads: `append`, `append_async`, `import`, `import_base`, `flush_index`, `delete_events_before`
-// and `close` must be called from one thread at a time (the runtime's group commit owns them); the
-// journal commits on a thread of its own. Reads may be called from any thread, concurrently with
+// Threads: `append`, `append_async`, `import`, `import_base`, `discard_after`, `flush_index`,
+// `delete_events_before` and `close` must be called from one thread at a time (the runtime's
+// group commit owns them); the journal commits on a thread of its own. Reads may be called from any thread, concurrently with
 // appends; they see committed data only. A read-only journal's reads may run on any thread too
 // (they share its tail map under a mutex).
 #pragma once
@@ -98,6 +102,19 @@ struct base_report {
   bool moved = false;          ///< the head moved to the snapshot's seq (seqs below became absent)
   std::uint64_t absent = 0;    ///< seqs head+1..s.seq recorded as absent (0 when not moved)
   bool snapshot_saved = false; ///< `s` was saved in the snapshot store
+};
+
+/// One stream of journal::discard_after: its seqs 1..keep_seq stay, the later ones go.
+struct discard_point {
+  std::string persistence_id;
+  std::uint64_t keep_seq = 0; ///< 0: the whole stream goes (it is unknown afterwards)
+};
+
+/// What journal::discard_after did.
+struct discard_report {
+  std::uint64_t events = 0;    ///< records removed from the log
+  std::uint64_t streams = 0;   ///< streams whose head moved back
+  std::uint64_t snapshots = 0; ///< snapshots past a kept seq, dropped
 };
 
 /// Global positions first..last (inclusive); first == 0 means none.
@@ -252,6 +269,25 @@ class journal {
   /// transaction's failure nothing of the moves is written), invalid_argument (a
   /// stream named twice).
   result<std::vector<base_report>> import_bases(const std::vector<snapshot_record>& snaps);
+
+  /// Discards the events of each named stream after its keep_seq, in ONE write
+  /// transaction: all of them or nothing. Their records leave the log (read_global and
+  /// the Kafka bridge skip their positions, as after delete_events_before) and their
+  /// index slots go, so the stream's head becomes keep_seq and the next append or
+  /// import continues at keep_seq + 1; its snapshots past keep_seq are dropped too. A
+  /// stream cut to 0 is removed (unknown afterwards: its next write creates it again).
+  /// Unknown streams and streams whose head is at or below keep_seq are left alone:
+  /// then no transaction is written at all. What a restarted cluster node does to the
+  /// events Kafka never received (kafka::restore_shard, docs/kafka.md "Rejoining").
+  /// Writer thread only (like import; waits for queued appends; writes pending index
+  /// entries first). Errors (nothing is discarded): invalid_argument (a persistence id
+  /// not 1..255 bytes or named twice, more than max_batch_events streams, keep_seq
+  /// below the stream's last base from import_base, read-only), closed, corrupt (the
+  /// stream's derived data is damaged), io_error, map_full.
+  result<discard_report> discard_after(const std::vector<discard_point>& points);
+
+  /// discard_after of one stream. Errors: as the batch form.
+  result<discard_report> discard_after(std::string_view persistence_id, std::uint64_t keep_seq);
 
   /// The lowest seq of the stream whose event the journal holds (below it: deleted by
   /// delete_events_before or absent by import_base); head + 1 when it holds none (also
