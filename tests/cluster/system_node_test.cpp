@@ -96,6 +96,26 @@ TEST_CASE("a strata::system refuses cluster settings that cannot work") {
   lead.cluster_stable_after_ms = 1000;
   lead.cluster_self_down_lead_ms = 1000;
   refused(lead, "must be less than cluster-stable-after-ms");
+
+  // Security: a non-loopback address needs TLS; TLS needs all three readable files.
+  auto open = no_kafka;
+  open.kafka = "127.0.0.1:1";
+  REQUIRE(open.set("cluster-host", "0.0.0.0").ok());
+  refused(open, "cluster-host '0.0.0.0' is not a loopback address");
+  refused(open, "set cluster-tls-cert, cluster-tls-key and cluster-tls-ca");
+  auto partial = no_kafka;
+  REQUIRE(partial.set("cluster-tls-cert", dir.sub("n.pem")).ok());
+  refused(partial, "missing: cluster-tls-key, cluster-tls-ca");
+  auto pki = strata::test::make_certs(dir.sub("pki"), {"node-1"});
+  auto unreadable = no_kafka;
+  unreadable.cluster_tls_cert = pki.cert("node-1");
+  unreadable.cluster_tls_key = dir.sub("gone.key");
+  unreadable.cluster_tls_ca = pki.ca();
+  refused(unreadable, "cluster-tls-key '" + dir.sub("gone.key") + "' cannot be read");
+  auto tls_client = client;
+  REQUIRE(tls_client.set("cluster-seeds", "127.0.0.1:1").ok());
+  tls_client.cluster_tls_ca = pki.ca();
+  refused(tls_client, "missing: cluster-tls-cert, cluster-tls-key");
 }
 
 TEST_CASE("a strata::system whose node is downed refuses commands, naming the reason") {
@@ -148,28 +168,6 @@ TEST_CASE("a strata::system whose node is downed refuses commands, naming the re
   CHECK_MESSAGE(strata::describe(r.error()).find(n->downed_reason()) != std::string::npos,
                 strata::describe(r.error()));
   (*sys)->shutdown();
-}
-
-
-  // Security: a non-loopback address needs TLS; TLS needs all three readable files.
-  auto open = no_kafka;
-  open.kafka = "127.0.0.1:1";
-  REQUIRE(open.set("cluster-host", "0.0.0.0").ok());
-  refused(open, "cluster-host '0.0.0.0' is not a loopback address");
-  refused(open, "set cluster-tls-cert, cluster-tls-key and cluster-tls-ca");
-  auto partial = no_kafka;
-  REQUIRE(partial.set("cluster-tls-cert", dir.sub("n.pem")).ok());
-  refused(partial, "missing: cluster-tls-key, cluster-tls-ca");
-  auto pki = strata::test::make_certs(dir.sub("pki"), {"node-1"});
-  auto unreadable = no_kafka;
-  unreadable.cluster_tls_cert = pki.cert("node-1");
-  unreadable.cluster_tls_key = dir.sub("gone.key");
-  unreadable.cluster_tls_ca = pki.ca();
-  refused(unreadable, "cluster-tls-key '" + dir.sub("gone.key") + "' cannot be read");
-  auto tls_client = client;
-  REQUIRE(tls_client.set("cluster-seeds", "127.0.0.1:1").ok());
-  tls_client.cluster_tls_ca = pki.ca();
-  refused(tls_client, "missing: cluster-tls-cert, cluster-tls-key");
 }
 
 TEST_CASE(
