@@ -9,7 +9,10 @@
 // grow with the history before it; elsewhere from its first retained offset. Reads up to
 // the end offsets found at the start, decodes each envelope, skips claim records and
 // events a snapshot it started at covers, and imports the events with journal::import
-// in batches: each keeps its persistence id, seq and timestamp, duplicates of what the
+// in batches — only the valid ones (claim_tracker, record_format.hpp: a record written
+// under an epoch other than the claim in force is skipped and counted in `fenced`;
+// reading from a checkpoint starts with the checkpoint's epoch in force) —: each keeps
+// its persistence id, seq and timestamp, duplicates of what the
 // journal holds are skipped (so a second restore is a no-op), and the imported events
 // are not published again by the journal's bridge.
 //
@@ -86,16 +89,24 @@ struct restore_partition {
 
 /// What restore_shard did.
 struct restore_report {
-  std::uint64_t records = 0;         ///< records read (events and claims)
-  std::uint64_t claims = 0;          ///< claim records skipped
-  std::uint64_t imported = 0;        ///< events appended to the journal
-  std::uint64_t duplicates = 0;      ///< events the journal already held (skipped)
-  std::uint64_t bytes = 0;           ///< record values read
-  std::uint64_t snapshots_read = 0;  ///< snapshot records read (all versions)
-  std::uint64_t snapshots_saved = 0; ///< latest snapshots saved into the snapshot store
+  std::uint64_t records = 0; ///< records read (events and claims)
+  std::uint64_t claims = 0;  ///< claim records skipped
+  /// Event records skipped as invalid (claim_tracker, record_format.hpp): written under
+  /// an epoch other than the one in force, i.e. by an owner a newer claim had fenced.
+  std::uint64_t fenced = 0;
+  /// The first fenced_records_max of them: "topic 'T' partition P offset O: epoch E,
+  /// claim in force C" (for the caller's log).
+  std::vector<std::string> fenced_records;
+  static constexpr std::size_t fenced_records_max = 100;
+  std::uint64_t imported = 0;         ///< events appended to the journal
+  std::uint64_t duplicates = 0;       ///< events the journal already held (skipped)
+  std::uint64_t bytes = 0;            ///< record values read
+  std::uint64_t snapshots_read = 0;   ///< snapshot records read (all versions)
+  std::uint64_t snapshots_saved = 0;  ///< latest snapshots saved into the snapshot store
   std::uint64_t checkpoints_read = 0; ///< checkpoint records read (all versions)
-  std::uint64_t bases = 0;    ///< streams started (or moved forward) at their snapshot
-  std::uint64_t covered = 0;  ///< events read but skipped: a snapshot a stream started at covers them
+  std::uint64_t bases = 0;            ///< streams started (or moved forward) at their snapshot
+  std::uint64_t covered =
+    0; ///< events read but skipped: a snapshot a stream started at covers them
   /// Latest snapshots not saved: the store already had one at or past it, or (a
   /// Kafka gap) the stream's events do not reach its seq.
   std::uint64_t snapshots_skipped = 0;
@@ -122,9 +133,8 @@ persistence::result<restore_report> restore_shard(persistence::journal& j,
 /// The topics on `bootstrap_servers` whose name starts with `prefix`, except those ending
 /// in `snapshot_suffix` (when not empty), sorted: what a new shard owner restores from.
 /// Errors: unavailable (no metadata within timeout_ms), invalid_argument (no servers).
-persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
-                                                                const std::string& prefix,
-                                                                const std::string& snapshot_suffix,
-                                                                std::uint32_t timeout_ms);
+persistence::result<std::vector<std::string>>
+list_event_topics(const std::string& bootstrap_servers, const std::string& prefix,
+                  const std::string& snapshot_suffix, std::uint32_t timeout_ms);
 
 } // namespace strata::kafka
