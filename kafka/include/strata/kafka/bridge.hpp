@@ -160,6 +160,21 @@ struct bridge_options {
   /// journal's writer_node.
   std::string member;
 
+  /// Acknowledgement fencing (docs/kafka.md, "Fencing"): a record of a shard under an
+  /// epoch > 0 whose offset does not follow this bridge's previous record (or claim) in
+  /// its partition is acknowledged only after the records in between were read and
+  /// hold no claim of a higher epoch; this bounds that read. When it does not finish in
+  /// time the record stays unacknowledged and the producer is recreated (resent, read
+  /// again).
+  std::uint32_t gap_check_timeout_ms = 5'000;
+  /// Called on the bridge thread for each journal position whose record is not
+  /// acknowledged because its shard was fenced (a newer owner's claim precedes it in the
+  /// partition), and for each later record of that shard under the old epoch (not
+  /// published); always before on_acknowledged reports a position at or past it (the
+  /// acknowledged position moves over fenced records: nothing will be published for
+  /// them). `why` is the shard's `fenced` status (names shard, epoch, the newer claim:
+  /// topic, offset, epoch, member). Must not block or call into the bridge.
+  std::function<void(std::uint64_t position, const persistence::status& why)> on_fenced;
   /// Called on the bridge thread whenever the acknowledged position advances.
   std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
   /// Called on a bridge thread for every problem worth a log line (broker down,
@@ -188,6 +203,11 @@ struct bridge_stats {
   std::string last_error;                ///< empty when none
   std::uint64_t snapshots_published = 0; ///< snapshot records acknowledged since start
   std::uint64_t snapshots_pending = 0;   ///< streams whose snapshot waits to be published
+  /// Gap checks since start (bridge_options::gap_check_timeout_ms): 0 while this bridge
+  /// is the only writer of its partitions (contiguous offsets need no read).
+  std::uint64_t gap_checks = 0;
+  /// Records not acknowledged (or not published) because their shard was fenced.
+  std::uint64_t fenced_records = 0;
 };
 
 /// What bridge::publish_checkpoint did.
@@ -258,6 +278,12 @@ class bridge {
   /// the cluster's epochs start at 1. Any thread. Errors: invalid_argument (shard >=
   /// num_partitions).
   persistence::status set_epoch(std::uint32_t shard, std::uint64_t epoch);
+  /// Ok, or the `fenced` status of `shard`: a newer owner's claim preceded one of its
+  /// records under the shard's epoch (the message names shard, epoch and the claim).
+  /// Records of the shard under that (or an older) epoch are neither published nor
+  /// acknowledged any more; set_epoch with a newer epoch (the shard taken again)
+  /// publishes again. Any thread.
+  persistence::status fenced(std::uint32_t shard) const;
   /// The epoch set for `shard` (0 when none or out of range). Any thread.
   std::uint64_t epoch(std::uint32_t shard) const noexcept;
 
@@ -271,6 +297,9 @@ class bridge {
   /// producer property), unavailable (not every claim acknowledged in time — Kafka
   /// unreachable or a topic missing: the message names the topics; some claims may
   /// have landed, so retry with the same epoch: a repeated claim says nothing new).
+  /// The claims' offsets are remembered: the shard's first record under `epoch` in each
+  /// partition is acknowledged at once only when it directly follows the claim
+  /// (bridge_options::gap_check_timeout_ms, docs/kafka.md "Fencing").
   persistence::status append_claim(std::uint32_t shard, std::uint64_t epoch,
                                    std::uint32_t timeout_ms = 10'000);
 
@@ -288,9 +317,10 @@ class bridge {
   /// range, a bad producer property), unavailable (no watermark, or not every record
   /// acknowledged in time: retry; a repeated checkpoint says nothing new), those of the
   /// journal's reads.
-  persistence::result<checkpoint_report> publish_checkpoint(
-    std::uint32_t shard, std::uint64_t epoch, const std::vector<std::string>& persistence_ids,
-    std::uint32_t timeout_ms = 10'000);
+  persistence::result<checkpoint_report>
+  publish_checkpoint(std::uint32_t shard, std::uint64_t epoch,
+                     const std::vector<std::string>& persistence_ids,
+                     std::uint32_t timeout_ms = 10'000);
 
   /// The topics this bridge publishes to: those of `types` and every topic it has
   /// checked since start (types first seen at run time). Sorted. Any thread.
