@@ -1458,6 +1458,12 @@ result<checkpoint_report> bridge::publish_checkpoint(std::uint32_t shard, std::u
   if (shard >= m.opts.num_partitions)
     return status{errc::invalid_argument, what + ": shard out of range (num_partitions " +
                                             std::to_string(m.opts.num_partitions) + ")"};
+  // A fenced owner's snapshots may hold events that are invalid in Kafka, and a
+  // restore would take the checkpoint's epoch as the one in force: no checkpoint.
+  if (epoch > 0 && epoch <= m.fenced_upto[shard].load()) {
+    auto st = m.fence_error(shard);
+    return status{errc::fenced, what + ": " + st.message()};
+  }
   auto groups = m.checkpoint_groups(pids);
   if (!groups) return status{groups.error().code(), what + ": " + groups.error().message()};
   side_delivery d;

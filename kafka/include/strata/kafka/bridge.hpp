@@ -313,8 +313,9 @@ class bridge {
   /// events are published (wait_published): every event below H is then one of these
   /// streams'. A type with a stream past its latest snapshot gets no checkpoint (named
   /// in `uncovered`). Uses a producer of its own like append_claim; blocks up to about
-  /// 2 × `timeout_ms`; not on the bridge thread. Errors: invalid_argument (shard out of
-  /// range, a bad producer property), unavailable (no watermark, or not every record
+  /// 2 × `timeout_ms`; not on the bridge thread. Errors: fenced (this bridge found a
+  /// newer owner's claim of the shard above `epoch`: fenced(shard)), invalid_argument
+  /// (shard out of range, a bad producer property), unavailable (no watermark, or not every record
   /// acknowledged in time: retry; a repeated checkpoint says nothing new), those of the
   /// journal's reads.
   persistence::result<checkpoint_report>
