@@ -8,11 +8,11 @@
 // and the event partition is read from the checkpoint's offset on, so the time does not
 // grow with the history before it; elsewhere from its first retained offset. Reads up to
 // the end offsets found at the start, decodes each envelope, skips claim records and
-// events a snapshot it started at covers, and imports the events with journal::import
-// in batches — only the valid ones (claim_tracker, record_format.hpp: a record written
-// under an epoch other than the claim in force is skipped and counted in `fenced`;
-// reading from a checkpoint starts with the checkpoint's epoch in force) —: each keeps
-// its persistence id, seq and timestamp, duplicates of what the
+// events a snapshot it started at covers, skips (and counts in `fenced`) records that
+// are invalid by the validity rule (claim_tracker, record_format.hpp: written under an
+// epoch other than the claim in force; reading from a checkpoint starts with the
+// checkpoint's epoch in force), and imports the events with journal::import in
+// batches: each keeps its persistence id, seq and timestamp, duplicates of what the
 // journal holds are skipped (so a second restore is a no-op), and the imported events
 // are not published again by the journal's bridge.
 //
