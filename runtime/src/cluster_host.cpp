@@ -230,6 +230,14 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
               << ": restoring from Kafka failed: " << r.error().to_string() << "\n";
     return false;
   }
+  // Records of an owner a newer claim had replaced (docs/kafka.md, "Fencing"): skipped.
+  if (r->fenced > 0) {
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": " << r->fenced
+              << " records in Kafka were written by a fenced owner and skipped";
+    for (const auto& where : r->fenced_records)
+      std::cerr << "; " << where;
+    std::cerr << (r->fenced > r->fenced_records.size() ? "; …\n" : "\n");
+  }
   if (auto st = bridge->append_claim(shard, epoch, c.cluster_handoff_timeout_ms); !st.ok()) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": appending the claim record failed: " << st.to_string() << "\n";
