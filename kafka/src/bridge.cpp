@@ -490,6 +490,30 @@ struct bridge::impl {
     report(st);
   }
 
+  // append_claim with a basis: no claim above `epoch` between what the restore read and
+  // where this bridge's claim landed, per topic (find_newer_claim). Errors: fenced,
+  // unavailable (not read in time: retry).
+  status check_claims(std::uint32_t shard, std::uint64_t epoch, const std::string& what,
+                      side_delivery& d, const std::vector<claim_basis>& basis) const {
+    std::lock_guard<std::mutex> g{d.mu};
+    for (const auto& b : basis)
+      for (const auto& [topic, offset] : d.offsets) {
+        if (topic != b.topic || offset <= b.offset) continue;
+        auto found =
+          find_newer_claim(opts.bootstrap_servers, opts.log_level, opts.producer_config, topic,
+                           shard, b.offset, offset, epoch, opts.gap_check_timeout_ms);
+        if (!found) return {found.error().code(), what + ": " + found.error().message()};
+        if (*found)
+          return {errc::fenced,
+                  what + ": topic '" + topic + "' partition " + std::to_string(shard) +
+                    " holds a claim of epoch " + std::to_string((*found)->epoch) + " by member '" +
+                    (*found)->member + "' at offset " + std::to_string((*found)->offset) +
+                    ", before this claim (offset " + std::to_string(offset) +
+                    "): a newer owner; not claimed"};
+      }
+    return {};
+  }
+
   status fence_error(std::uint32_t shard) const {
     std::lock_guard<std::mutex> g{fence_mu};
     return fence_errors[shard];
@@ -1327,7 +1351,8 @@ result<producer_ptr> bridge::impl::side_producer(const char* client_id, side_del
   return rk;
 }
 
-status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms) {
+status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms,
+                            const std::vector<claim_basis>& basis) {
   auto& m = *impl_;
   const auto what = "kafka bridge: claim of shard " + std::to_string(shard) + " under epoch " +
                     std::to_string(epoch);
@@ -1338,6 +1363,12 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
   if (topics.empty())
     return {errc::invalid_argument, what + ": the bridge knows no topic yet (list the "
                                            "aggregate types in bridge_options::types)"};
+  for (const auto& b : basis)
+    if (b.epoch_in_force > epoch)
+      return {errc::fenced, what + ": topic '" + b.topic + "' partition " + std::to_string(shard) +
+                              " already holds a claim of epoch " +
+                              std::to_string(b.epoch_in_force) + " (before offset " +
+                              std::to_string(b.offset) + "): a newer owner; not claimed"};
   side_delivery d;
   auto rk = m.side_producer("strata-kafka-claim", d);
   if (!rk) return {rk.error().code(), what + ": " + rk.error().message()};
@@ -1347,6 +1378,7 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
       return st;
   rd_kafka_flush(rk->get(), static_cast<int>(timeout_ms)); // serves the delivery reports
   if (d.acked.load() == topics.size()) {
+    if (auto st = m.check_claims(shard, epoch, what, d, basis); !st.ok()) return st;
     {
       // The first record under `epoch` in each partition must follow its claim: the
       // acknowledgement fencing compares with these offsets (set before the epoch).

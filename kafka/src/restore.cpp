@@ -49,8 +49,10 @@ class restorer {
   status read();
   restore_report& report() noexcept { return report_; }
   void finish_report() {
-    for (std::size_t i = 0; i < start_.size(); ++i)
+    for (std::size_t i = 0; i < start_.size(); ++i) {
       report_.partitions[i].start_offset = start_[i];
+      report_.partitions[i].epoch_in_force = trackers_[i].epoch();
+    }
   }
 
  private:

@@ -359,3 +359,65 @@ TEST_CASE("two owners of one shard: the stale one is fenced, readers skip its re
   }
   (void)b.stop(0);
 }
+
+TEST_CASE("a claim behind a newer one counts for nothing: append_claim with the restore's basis") {
+  STRATA_TEST_SEED(seed);
+  bridge_rig rig{1, seed};
+  rig.opts.member = "node-a";
+  auto& a = rig.start();
+  const std::uint32_t s = shard_of("acct-2", bridge_rig::partitions);
+  STRATA_REQUIRE_OK(a.append_claim(s, 1, 10'000));
+  auto start_other = [&](const std::string& name) {
+    auto j = open_journal(journal_opts(rig.dir.sub(name)));
+    auto o = rig.opts;
+    o.member = name;
+    auto b = bridge::start(*j, o);
+    STRATA_REQUIRE_VALUE(b);
+    return std::make_pair(std::move(j), std::move(*b));
+  };
+  auto [jb, b] = start_other("node-b");
+  auto [jc, c] = start_other("node-c");
+  STRATA_REQUIRE_OK(b->append_claim(s, 3, 10'000));
+  restore_options ro;
+  ro.bootstrap_servers = rig.mock->bootstrap_servers();
+  ro.topics = {bridge_rig::topic};
+  ro.shard = s;
+  ro.timeout_ms = 30'000;
+  auto basis_of = [&](journal& j) {
+    auto r = restore_shard(j, ro);
+    STRATA_REQUIRE_VALUE(r);
+    REQUIRE(r->partitions.size() == 1);
+    const auto& p = r->partitions[0];
+    return std::vector<claim_basis>{{p.topic, p.end_offset, p.epoch_in_force}};
+  };
+  auto claims_in_kafka = [&] {
+    std::size_t n = 0;
+    for (const auto& r : rig.records())
+      if (r.partition == static_cast<std::int32_t>(s) && is_claim_record(r)) ++n;
+    return n;
+  };
+
+  // The restore saw epoch 3 in force: claiming epoch 2 fails at once, nothing appended.
+  auto basis = basis_of(*jc);
+  CHECK(basis[0].epoch_in_force == 3);
+  auto st = c->append_claim(s, 2, 10'000, basis);
+  CHECK(st.code() == errc::fenced);
+  CHECK(st.message().find("epoch 3") != std::string::npos);
+  CHECK(claims_in_kafka() == 2);
+  CHECK(c->epoch(s) == 0);
+
+  // A newer claim lands between the restore and the claim: the gap check finds it.
+  basis = basis_of(*jc);
+  STRATA_REQUIRE_OK(b->append_claim(s, 5, 10'000));
+  st = c->append_claim(s, 4, 10'000, basis);
+  CHECK(st.code() == errc::fenced);
+  CHECK(st.message().find("epoch 5") != std::string::npos);
+  CHECK(st.message().find("node-b") != std::string::npos);
+  CHECK(c->epoch(s) == 0);
+
+  // With the newest epoch the claim holds.
+  STRATA_REQUIRE_OK(c->append_claim(s, 6, 10'000, basis_of(*jc)));
+  CHECK(c->epoch(s) == 6);
+  c->stop(0);
+  b->stop(0);
+}

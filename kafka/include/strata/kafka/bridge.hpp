@@ -219,6 +219,14 @@ struct checkpoint_report {
   std::vector<std::string> uncovered;
 };
 
+/// What a new owner read of a topic's partition before it claims the shard (from its
+/// restore_report: restore_partition::topic, end_offset, epoch_in_force).
+struct claim_basis {
+  std::string topic;
+  std::int64_t offset = 0;          ///< read up to here (exclusive)
+  std::uint64_t epoch_in_force = 0; ///< the highest claim's epoch before `offset`
+};
+
 class bridge {
  public:
   /// Reads the stored offset, creates the producer, checks that every topic of
@@ -300,8 +308,14 @@ class bridge {
   /// The claims' offsets are remembered: the shard's first record under `epoch` in each
   /// partition is acknowledged at once only when it directly follows the claim
   /// (bridge_options::gap_check_timeout_ms, docs/kafka.md "Fencing").
+  /// With `basis` (what the owner's restore read of each topic), the claim itself is
+  /// fenced too: an epoch in force above `epoch` fails at once with `fenced` (nothing
+  /// appended), and where a claim landed past the basis offset, the records in between
+  /// are read (gap_check_timeout_ms) for a claim above `epoch`: found → `fenced` and the
+  /// epoch is not set (the claim landed behind a newer one and counts for nothing).
   persistence::status append_claim(std::uint32_t shard, std::uint64_t epoch,
-                                   std::uint32_t timeout_ms = 10'000);
+                                   std::uint32_t timeout_ms = 10'000,
+                                   const std::vector<claim_basis>& basis = {});
 
   /// Checkpoints `shard` for a new owner (docs/kafka.md, "Checkpoints"): for each type
   /// of `persistence_ids` (the shard's streams in the journal) whose streams all have a

@@ -85,6 +85,10 @@ struct restore_partition {
   std::int64_t end_offset = 0;   ///< high watermark at the start: read up to here
   /// Where reading started: the checkpoint's offset (events), else 0.
   std::int64_t start_offset = 0;
+  /// The epoch in force at end_offset by the validity rule (claim_tracker): the highest
+  /// claim read (or the checkpoint's epoch); 0 when none. A new owner passes it to
+  /// bridge::append_claim (claim_basis), which refuses an epoch below it.
+  std::uint64_t epoch_in_force = 0;
 };
 
 /// What restore_shard did.
