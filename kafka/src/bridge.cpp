@@ -2,6 +2,8 @@
 
 #include "strata/kafka/record_format.hpp"
 
+#include "reader_util.hpp"
+#include "record_util.hpp"
 #include "topic_config_check.hpp"
 
 #include "strata/persistence/codec.hpp"
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <set>
 #include <thread>
@@ -64,11 +67,15 @@ struct producer_deleter {
 };
 using producer_ptr = std::unique_ptr<rd_kafka_t, producer_deleter>;
 
+struct topic_entry;
+
 struct slot {
   std::uint64_t position = 0;
   std::int64_t timestamp_ns = 0;
   std::uint32_t shard = 0;
   bool acked = false;
+  std::uint64_t epoch = 0;      // the epoch stamped on the record
+  topic_entry* topic = nullptr; // where it went (its partition's fence track)
 };
 
 // A when_published call waiting on the bridge thread.
@@ -81,10 +88,19 @@ struct publish_wait {
 
 constexpr std::size_t max_publish_waits = 4'096;
 
+// Acknowledgement fencing of one partition (docs/kafka.md, "Fencing"): the offset of
+// this bridge's last record in it whose validity is known — its claim, or a record
+// acknowledged after a contiguous offset or a gap check — and the epoch it was under.
+struct fence_track {
+  std::int64_t last = -1;
+  std::uint64_t epoch = 0; // 0: no record of an epoch > 0 seen yet
+};
+
 struct topic_entry {
   std::string name;
   rd_kafka_topic_t* rkt = nullptr;
   bool checked = false;
+  std::vector<fence_track> tracks; // per partition; allocated once, with the entry
 };
 
 constexpr const char* content_type = "application/x-capnp; schema=strata.Envelope";
@@ -98,12 +114,17 @@ constexpr std::size_t snapshots_per_round = 1'000;
 struct side_delivery {
   std::atomic<std::size_t> acked{0};
   std::mutex mu;
-  std::string errors; // guarded by mu
+  std::string errors;                                        // guarded by mu
+  std::vector<std::pair<std::string, std::int64_t>> offsets; // topic, offset (guarded by mu)
 };
 
 void side_dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* d = static_cast<side_delivery*>(opaque);
   if (!m->err) {
+    {
+      std::lock_guard<std::mutex> g{d->mu};
+      d->offsets.emplace_back(rd_kafka_topic_name(m->rkt), m->offset);
+    }
     d->acked.fetch_add(1);
     return;
   }
@@ -143,6 +164,58 @@ status produce_claim(rd_kafka_t* rk, const std::string& topic, std::uint32_t sha
                                " on topic '" + topic + "': " + rd_kafka_err2str(err)};
 }
 
+// A claim found by a gap check that fences records of an older epoch.
+struct newer_claim {
+  std::uint64_t epoch = 0;
+  std::string member;
+  std::int64_t offset = 0;
+};
+
+// The gap check: reads offsets [from, to) of `partition` of `topic` and returns the
+// first claim that raises the epoch in force above `epoch` (claim_tracker), if any.
+// Errors: unavailable (not read within timeout_ms), invalid_argument (a bad property).
+result<std::optional<newer_claim>>
+find_newer_claim(const std::string& bootstrap, int log_level,
+                 const std::vector<std::pair<std::string, std::string>>& user,
+                 const std::string& topic, std::uint32_t partition, std::int64_t from,
+                 std::int64_t to, std::uint64_t epoch, std::uint32_t timeout_ms) {
+  const auto what = "kafka bridge: gap check of topic '" + topic + "' partition " +
+                    std::to_string(partition) + " offsets " + std::to_string(from) + ".." +
+                    std::to_string(to - 1);
+  auto rk = detail::make_reader(what, bootstrap, "strata-kafka-gap-check", log_level, user);
+  if (!rk) return rk.error();
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic.c_str(), static_cast<std::int32_t>(partition))
+    ->offset = from;
+  auto err = rd_kafka_assign(rk->get(), l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (err)
+    return status{errc::invalid_argument, what + ": assign failed: " + rd_kafka_err2str(err)};
+  auto tracker = claim_tracker::in_force(epoch);
+  auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  while (clock_type::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk->get(), 50);
+    if (!m) continue;
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> hold{
+      m, rd_kafka_message_destroy};
+    if (!m->rkt || m->partition != static_cast<std::int32_t>(partition)) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= to) return std::optional<newer_claim>{};
+      continue;
+    }
+    if (m->err) continue; // transient: librdkafka retries
+    if (m->offset >= to) return std::optional<newer_claim>{};
+    if (detail::is_claim(m) && tracker.on_claim(detail::claim_epoch(m))) {
+      auto c = parse_claim_value({static_cast<const char*>(m->payload), m->len});
+      return std::optional<newer_claim>{
+        newer_claim{tracker.epoch(), c ? c->member : std::string{"?"}, m->offset}};
+    }
+    if (m->offset + 1 >= to) return std::optional<newer_claim>{};
+  }
+  return status{errc::unavailable, what + ": not read within " + std::to_string(timeout_ms) +
+                                     " ms; the records stay unacknowledged and are resent"};
+}
+
 } // namespace
 
 struct bridge::impl {
@@ -180,6 +253,18 @@ struct bridge::impl {
   // records in the window not yet acknowledged (bridge thread writes, waiters read).
   std::unique_ptr<std::atomic<std::uint64_t>[]> epochs;
   std::unique_ptr<std::atomic<std::uint32_t>[]> shard_unacked;
+  // Per shard: the highest epoch under which the shard was fenced (0: never). Records
+  // stamped with an epoch in 1..fenced_upto are not published nor acknowledged.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> fenced_upto;
+  mutable std::mutex fence_mu;
+  std::vector<status> fence_errors; // per shard, the fenced status (guarded by fence_mu)
+  // Offsets of this bridge's claims (append_claim): (topic, shard) → (offset, epoch);
+  // the first record under that epoch in the partition must follow it (guarded by
+  // fence_mu; at most one entry per topic and shard).
+  std::map<std::pair<std::string, std::uint32_t>, std::pair<std::int64_t, std::uint64_t>>
+    claim_offsets;
+  std::atomic<std::uint64_t> gap_checks{0};
+  std::atomic<std::uint64_t> fenced_records{0};
   // Every position <= read_done was produced or skipped (read_next - 1). Moves back on
   // a producer restart, which resets it and shard_unacked under ack_mu.
   std::atomic<std::uint64_t> read_done{0};
@@ -329,8 +414,111 @@ struct bridge::impl {
     if (seq < head || seq >= tail) return;
     auto& s = ring[seq % ring.size()];
     if (s.acked) return;
+    if (s.epoch > 0 && s.topic) {
+      switch (verify(s, m->offset)) {
+        case verdict::valid: break;
+        case verdict::unknown: return; // stays unacknowledged: resent after the restart
+        case verdict::fenced:
+          fenced_records.fetch_add(1, std::memory_order_relaxed);
+          if (opts.on_fenced) opts.on_fenced(s.position, fence_error(s.shard));
+          break;
+      }
+    }
     s.acked = true;
     if (shard_unacked[s.shard].fetch_sub(1) == 1) ack_cv.notify_all(); // wait_published
+  }
+
+  enum class verdict { valid, fenced, unknown };
+
+  // Acknowledgement fencing (docs/kafka.md, "Fencing"): may record `s`, delivered at
+  // `offset`, be acknowledged — does no claim newer than its epoch precede it? Offset ==
+  // the partition's last own record + 1: nobody wrote in between (O(1), no read).
+  // Otherwise the gap is read (find_newer_claim, bounded by gap_check_timeout_ms). Bridge
+  // thread (delivery reports).
+  verdict verify(slot& s, std::int64_t offset) {
+    if (s.epoch <= fenced_upto[s.shard].load(std::memory_order_relaxed)) return verdict::fenced;
+    auto& t = s.topic->tracks[s.shard];
+    if (t.epoch != s.epoch) start_track(t, s, offset);
+    if (offset == t.last + 1 || offset <= t.last) { // <=: a resent record, already judged
+      t.last = std::max(t.last, offset);
+      return verdict::valid;
+    }
+    if (restart_needed) return verdict::unknown; // resent and checked after the restart
+    gap_checks.fetch_add(1, std::memory_order_relaxed);
+    auto found =
+      find_newer_claim(opts.bootstrap_servers, opts.log_level, opts.producer_config, s.topic->name,
+                       s.shard, t.last + 1, offset, s.epoch, opts.gap_check_timeout_ms);
+    if (!found) {
+      report(found.error());
+      restart_needed = true;
+      return verdict::unknown;
+    }
+    if (!*found) {
+      t.last = offset;
+      return verdict::valid;
+    }
+    fence(s, offset, **found);
+    return verdict::fenced;
+  }
+
+  // The first record of `s`'s epoch in its partition: it must follow this bridge's
+  // claim there (append_claim). Without one (set_epoch alone, or a topic first seen
+  // after the claim) there is nothing to compare with: the record starts the track.
+  void start_track(fence_track& t, const slot& s, std::int64_t offset) {
+    t.epoch = s.epoch;
+    t.last = offset - 1; // no claim known: accept this one
+    std::lock_guard<std::mutex> g{fence_mu};
+    auto it = claim_offsets.find({s.topic->name, s.shard});
+    if (it != claim_offsets.end() && it->second.second == s.epoch) t.last = it->second.first;
+  }
+
+  void fence(const slot& s, std::int64_t offset, const newer_claim& c) {
+    status st{errc::fenced,
+              "kafka bridge: shard " + std::to_string(s.shard) + " was taken over: topic '" +
+                s.topic->name + "' partition " + std::to_string(s.shard) +
+                " holds a claim of epoch " + std::to_string(c.epoch) + " by member '" + c.member +
+                "' at offset " + std::to_string(c.offset) +
+                ", before this node's record of position " + std::to_string(s.position) +
+                " (offset " + std::to_string(offset) + ", epoch " + std::to_string(s.epoch) +
+                "); this write and every later write of the shard under epoch " +
+                std::to_string(s.epoch) + " are not acknowledged and not published"};
+    {
+      std::lock_guard<std::mutex> g{fence_mu};
+      if (fenced_upto[s.shard].load() < s.epoch) {
+        fenced_upto[s.shard].store(s.epoch);
+        fence_errors[s.shard] = st;
+      }
+    }
+    report(st);
+  }
+
+  // append_claim with a basis: no claim above `epoch` between what the restore read and
+  // where this bridge's claim landed, per topic (find_newer_claim). Errors: fenced,
+  // unavailable (not read in time: retry).
+  status check_claims(std::uint32_t shard, std::uint64_t epoch, const std::string& what,
+                      side_delivery& d, const std::vector<claim_basis>& basis) const {
+    std::lock_guard<std::mutex> g{d.mu};
+    for (const auto& b : basis)
+      for (const auto& [topic, offset] : d.offsets) {
+        if (topic != b.topic || offset <= b.offset) continue;
+        auto found =
+          find_newer_claim(opts.bootstrap_servers, opts.log_level, opts.producer_config, topic,
+                           shard, b.offset, offset, epoch, opts.gap_check_timeout_ms);
+        if (!found) return {found.error().code(), what + ": " + found.error().message()};
+        if (*found)
+          return {errc::fenced,
+                  what + ": topic '" + topic + "' partition " + std::to_string(shard) +
+                    " holds a claim of epoch " + std::to_string((*found)->epoch) + " by member '" +
+                    (*found)->member + "' at offset " + std::to_string((*found)->offset) +
+                    ", before this claim (offset " + std::to_string(offset) +
+                    "): a newer owner; not claimed"};
+      }
+    return {};
+  }
+
+  status fence_error(std::uint32_t shard) const {
+    std::lock_guard<std::mutex> g{fence_mu};
+    return fence_errors[shard];
   }
 
   // Every event of `shard` at positions <= target is acknowledged: all of them, or the
@@ -609,6 +797,7 @@ struct bridge::impl {
     if (it == topics.end()) {
       topic_entry e;
       e.name = opts.topic_prefix + type;
+      e.tracks.resize(opts.num_partitions);
       it = topics.emplace(type, std::move(e)).first;
     }
     auto& e = it->second;
@@ -694,6 +883,13 @@ struct bridge::impl {
           ++visited; // read: the end-of-log test below counts what the read visited
           return true;
         }
+        const auto epoch = epochs[shard].load();
+        if (epoch > 0 && epoch <= fenced_upto[shard].load(std::memory_order_relaxed)) {
+          // Lost the shard under this epoch: the record would be invalid in Kafka.
+          skip_fenced(pos, shard, f.timestamp_ns);
+          ++visited;
+          return true;
+        }
         rd_kafka_headers_t* hdrs = rd_kafka_headers_new(7);
         char num[24];
         rd_kafka_header_add(hdrs, "strata.type", -1, f.type.data(),
@@ -707,8 +903,7 @@ struct bridge::impl {
         len = std::snprintf(num, sizeof(num), "%u", static_cast<unsigned>(f.schema_version));
         rd_kafka_header_add(hdrs, "strata.schema_version", -1, num, len);
         rd_kafka_header_add(hdrs, "content-type", -1, content_type, -1);
-        len = std::snprintf(num, sizeof(num), "%llu",
-                            static_cast<unsigned long long>(epochs[shard].load()));
+        len = std::snprintf(num, sizeof(num), "%llu", static_cast<unsigned long long>(epoch));
         rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
                             num, len);
         std::uint64_t seq = tail;
@@ -738,6 +933,8 @@ struct bridge::impl {
         s.timestamp_ns = f.timestamp_ns;
         s.shard = shard;
         s.acked = false;
+        s.epoch = epoch;
+        s.topic = &t;
         shard_unacked[shard].fetch_add(1);
         if (tail == head) oldest_unacked_ns.store(f.timestamp_ns, std::memory_order_relaxed);
         ++tail;
@@ -807,6 +1004,18 @@ struct bridge::impl {
                             " on: this node holds no claim for the shard (written before a "
                             "restart?); reconciliation decides on them when it acquires the "
                             "shard"});
+  }
+
+  // A record of a shard fenced under its epoch: not produced; its window slot counts as
+  // acknowledged at once (the prefix moves on), after on_fenced told the runtime.
+  void skip_fenced(std::uint64_t pos, std::uint32_t shard, std::int64_t timestamp_ns) {
+    auto& s = ring[tail % ring.size()];
+    s = slot{pos, timestamp_ns, shard, true, 0, nullptr};
+    if (tail == head) oldest_unacked_ns.store(timestamp_ns, std::memory_order_relaxed);
+    ++tail;
+    read_next = pos + 1;
+    fenced_records.fetch_add(1, std::memory_order_relaxed);
+    if (opts.on_fenced) opts.on_fenced(pos, fence_error(shard));
   }
 
   // Moves the contiguous acknowledged prefix forward. Returns true when it moved.
@@ -953,9 +1162,12 @@ result<std::unique_ptr<bridge>> bridge::start(journal& j, bridge_options opts) {
   p->ring.resize(p->opts.max_in_flight_events);
   p->epochs.reset(new std::atomic<std::uint64_t>[p->opts.num_partitions]);
   p->shard_unacked.reset(new std::atomic<std::uint32_t>[p->opts.num_partitions]);
+  p->fenced_upto.reset(new std::atomic<std::uint64_t>[p->opts.num_partitions]);
+  p->fence_errors.resize(p->opts.num_partitions);
   for (std::uint32_t i = 0; i < p->opts.num_partitions; ++i) {
     p->epochs[i].store(0);
     p->shard_unacked[i].store(0);
+    p->fenced_upto[i].store(0);
   }
   p->read_done.store(from);
   if (p->opts.member.empty()) p->opts.member = j.options().writer_node;
@@ -1084,6 +1296,8 @@ bridge_stats bridge::stats() const {
   s.snapshots_published = impl_->snaps_published.load();
   s.snapshots_pending = impl_->snaps_pending.load();
   s.held_events = impl_->held_events.load();
+  s.gap_checks = impl_->gap_checks.load(std::memory_order_relaxed);
+  s.fenced_records = impl_->fenced_records.load(std::memory_order_relaxed);
   s.wire_bytes = impl_->wire_bytes_before.load(std::memory_order_relaxed) +
                  impl_->wire_bytes_current.load(std::memory_order_relaxed);
   {
@@ -1122,6 +1336,11 @@ status bridge::set_epoch(std::uint32_t shard, std::uint64_t epoch) {
   return {};
 }
 
+status bridge::fenced(std::uint32_t shard) const {
+  if (shard >= impl_->opts.num_partitions) return {};
+  return impl_->fence_error(shard);
+}
+
 std::uint64_t bridge::epoch(std::uint32_t shard) const noexcept {
   return shard < impl_->opts.num_partitions ? impl_->epochs[shard].load() : 0;
 }
@@ -1155,7 +1374,8 @@ result<producer_ptr> bridge::impl::side_producer(const char* client_id, side_del
   return rk;
 }
 
-status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms) {
+status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms,
+                            const std::vector<claim_basis>& basis) {
   auto& m = *impl_;
   const auto what = "kafka bridge: claim of shard " + std::to_string(shard) + " under epoch " +
                     std::to_string(epoch);
@@ -1166,6 +1386,12 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
   if (topics.empty())
     return {errc::invalid_argument, what + ": the bridge knows no topic yet (list the "
                                            "aggregate types in bridge_options::types)"};
+  for (const auto& b : basis)
+    if (b.epoch_in_force > epoch)
+      return {errc::fenced, what + ": topic '" + b.topic + "' partition " + std::to_string(shard) +
+                              " already holds a claim of epoch " +
+                              std::to_string(b.epoch_in_force) + " (before offset " +
+                              std::to_string(b.offset) + "): a newer owner; not claimed"};
   side_delivery d;
   auto rk = m.side_producer("strata-kafka-claim", d);
   if (!rk) return {rk.error().code(), what + ": " + rk.error().message()};
@@ -1174,7 +1400,19 @@ status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint3
     if (auto st = produce_claim(rk->get(), t, shard, epoch, m.opts.member, value); !st.ok())
       return st;
   rd_kafka_flush(rk->get(), static_cast<int>(timeout_ms)); // serves the delivery reports
-  if (d.acked.load() == topics.size()) return set_epoch(shard, epoch);
+  if (d.acked.load() == topics.size()) {
+    if (auto st = m.check_claims(shard, epoch, what, d, basis); !st.ok()) return st;
+    {
+      // The first record under `epoch` in each partition must follow its claim: the
+      // acknowledgement fencing compares with these offsets (set before the epoch).
+      std::lock_guard<std::mutex> g{d.mu}, f{m.fence_mu};
+      for (const auto& [topic, offset] : d.offsets) {
+        auto& c = m.claim_offsets[{topic, shard}];
+        if (c.second != epoch || offset > c.first) c = {offset, epoch};
+      }
+    }
+    return set_epoch(shard, epoch);
+  }
   std::string names;
   for (const auto& t : topics)
     names += (names.empty() ? "" : ", ") + t;
@@ -1217,9 +1455,8 @@ bridge::impl::checkpoint_groups(const std::vector<std::string>& pids) const {
 // watermark to partition `shard` of the type's snapshot topic. Returns the records
 // produced (their delivery reports count into the side producer's side_delivery).
 result<std::size_t> bridge::impl::produce_checkpoint(rd_kafka_t* rk, const std::string& type,
-                                                     const checkpoint_group& g,
-                                                     std::uint32_t shard, std::uint64_t epoch,
-                                                     std::uint32_t timeout_ms,
+                                                     const checkpoint_group& g, std::uint32_t shard,
+                                                     std::uint64_t epoch, std::uint32_t timeout_ms,
                                                      checkpoint_report& out) const {
   const auto events = opts.topic_prefix + type, snaps = events + opts.snapshot_topic_suffix;
   std::int64_t lo = 0, hi = 0;
@@ -1248,8 +1485,9 @@ result<std::size_t> bridge::impl::produce_checkpoint(rd_kafka_t* rk, const std::
   const auto value = encode_checkpoint_value({shard, hi, epoch, opts.member});
   const auto offset = std::to_string(hi), ep = std::to_string(epoch);
   rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
-  rd_kafka_header_add(hdrs, checkpoint_header.data(), static_cast<ssize_t>(checkpoint_header.size()),
-                      offset.data(), static_cast<ssize_t>(offset.size()));
+  rd_kafka_header_add(hdrs, checkpoint_header.data(),
+                      static_cast<ssize_t>(checkpoint_header.size()), offset.data(),
+                      static_cast<ssize_t>(offset.size()));
   rd_kafka_header_add(hdrs, epoch_header.data(), static_cast<ssize_t>(epoch_header.size()),
                       ep.data(), static_cast<ssize_t>(ep.size()));
   auto e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(snaps.c_str()), RD_KAFKA_V_PARTITION(part),
@@ -1275,6 +1513,12 @@ result<checkpoint_report> bridge::publish_checkpoint(std::uint32_t shard, std::u
   if (shard >= m.opts.num_partitions)
     return status{errc::invalid_argument, what + ": shard out of range (num_partitions " +
                                             std::to_string(m.opts.num_partitions) + ")"};
+  // A fenced owner's snapshots may hold events that are invalid in Kafka, and a
+  // restore would take the checkpoint's epoch as the one in force: no checkpoint.
+  if (epoch > 0 && epoch <= m.fenced_upto[shard].load()) {
+    auto st = m.fence_error(shard);
+    return status{errc::fenced, what + ": " + st.message()};
+  }
   auto groups = m.checkpoint_groups(pids);
   if (!groups) return status{groups.error().code(), what + ": " + groups.error().message()};
   side_delivery d;
@@ -1295,10 +1539,9 @@ result<checkpoint_report> bridge::publish_checkpoint(std::uint32_t shard, std::u
   if (d.acked.load() == produced) return out;
   std::lock_guard<std::mutex> g{d.mu};
   return status{errc::unavailable, what + ": " + std::to_string(d.acked.load()) + " of " +
-                                     std::to_string(produced) +
-                                     " records acknowledged within " + std::to_string(timeout_ms) +
-                                     " ms" + d.errors + "; is Kafka reachable at " +
-                                     m.opts.bootstrap_servers + "?"};
+                                     std::to_string(produced) + " records acknowledged within " +
+                                     std::to_string(timeout_ms) + " ms" + d.errors +
+                                     "; is Kafka reachable at " + m.opts.bootstrap_servers + "?"};
 }
 
 std::vector<std::string> bridge::known_topics() const {

@@ -37,8 +37,12 @@ struct projection_consumer::impl {
   consumer_options opts;
   consumer_ptr rk;
   std::map<partition_key, std::int64_t> next_offset; // -1: unknown (nothing applied yet)
+  // The validity rule per partition (record_format.hpp), resumed from the epoch in
+  // force stored beside the offset ("<offset name>/epoch", written with it).
+  std::map<partition_key, claim_tracker> trackers;
   status failed;
   std::atomic<std::uint64_t> read{0};
+  std::atomic<std::uint64_t> fenced{0};
 
   std::thread thread;
   std::atomic<bool> running{false};
@@ -50,11 +54,13 @@ struct projection_consumer::impl {
   std::string offset_name(const std::string& topic, std::int32_t partition) const {
     return writer->proj().name + "/kafka/" + topic + "/" + std::to_string(partition);
   }
+  static std::string epoch_name(const std::string& offset_name) { return offset_name + "/epoch"; }
 
   result<std::size_t> poll_once(std::uint32_t timeout_ms) {
     if (!failed.ok()) return failed;
     std::vector<event_record> events;
     std::map<partition_key, std::int64_t> advanced;
+    std::map<partition_key, claim_tracker> claimed; // trackers a claim moved in this batch
     std::size_t n = 0;
     status corrupt;
     int wait = static_cast<int>(timeout_ms);
@@ -68,8 +74,19 @@ struct projection_consumer::impl {
         continue;
       }
       std::string topic = rd_kafka_topic_name(m->rkt);
+      partition_key key{topic, m->partition};
+      auto& tracker = trackers[key];
       if (detail::is_claim(m)) { // a shard owner's claim, not an event: only the offset moves
-        advanced[{topic, m->partition}] = m->offset + 1;
+        if (tracker.on_claim(detail::claim_epoch(m))) claimed[key] = tracker;
+        advanced[key] = m->offset + 1;
+        rd_kafka_message_destroy(m);
+        ++n;
+        continue;
+      }
+      if (!tracker.valid(detail::record_epoch(m))) {
+        // Written by an owner a newer claim had fenced: not an event of the stream.
+        fenced.fetch_add(1, std::memory_order_relaxed);
+        advanced[key] = m->offset + 1;
         rd_kafka_message_destroy(m);
         ++n;
         continue;
@@ -98,7 +115,11 @@ struct projection_consumer::impl {
       offs.reserve(advanced.size());
       for (const auto& [k, off] : advanced)
         offs.emplace_back(offset_name(k.first, k.second), static_cast<std::uint64_t>(off));
+      for (const auto& [k, t] : claimed)
+        offs.emplace_back(epoch_name(offset_name(k.first, k.second)), t.epoch());
       if (auto st = writer->apply_batch(events, offs); !st.ok()) {
+        // Nothing of the batch is stored: neither are the epochs its claims raised, and
+        // the consumer stops here (failed), so the trackers need no undoing.
         failed = st;
         return st;
       }
@@ -198,6 +219,12 @@ result<std::unique_ptr<projection_consumer>> projection_consumer::open(journal& 
       std::int64_t off =
         m->opts.start == start_from::end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
       m->next_offset[{topic, p}] = -1;
+      auto epoch = j.offsets().get(impl::epoch_name(m->offset_name(topic, p)));
+      if (!epoch) {
+        problem = epoch.error();
+        break;
+      }
+      m->trackers[{topic, p}] = claim_tracker::in_force(epoch->value_or(0));
       if (*stored) {
         off = static_cast<std::int64_t>(**stored);
         m->next_offset[{topic, p}] = off;
@@ -324,6 +351,10 @@ projection_stats projection_consumer::stats() const noexcept {
 
 std::uint64_t projection_consumer::records_read() const noexcept {
   return impl_->read.load(std::memory_order_relaxed);
+}
+
+std::uint64_t projection_consumer::records_fenced() const noexcept {
+  return impl_->fenced.load(std::memory_order_relaxed);
 }
 
 } // namespace strata::kafka

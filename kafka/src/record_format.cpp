@@ -40,6 +40,13 @@ result<claim> parse_claim_value(std::string_view value) {
   return c;
 }
 
+std::optional<std::uint64_t> parse_epoch(std::string_view text) noexcept {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || text.empty() || p != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
 std::string encode_checkpoint_value(const checkpoint& c) {
   return "shard=" + std::to_string(c.shard) + " offset=" + std::to_string(c.offset) +
          " epoch=" + std::to_string(c.epoch) + " member=" + c.member;
@@ -49,8 +56,8 @@ result<checkpoint> parse_checkpoint_value(std::string_view value) {
   checkpoint c;
   auto in = value;
   constexpr std::string_view member = "member=";
-  if (!take_number(in, "shard", c.shard) || !take_number(in, "offset", c.offset) ||
-      c.offset < 0 || !take_number(in, "epoch", c.epoch) || in.substr(0, member.size()) != member)
+  if (!take_number(in, "shard", c.shard) || !take_number(in, "offset", c.offset) || c.offset < 0 ||
+      !take_number(in, "epoch", c.epoch) || in.substr(0, member.size()) != member)
     return status{errc::corrupt, "kafka checkpoint record: value '" +
                                    std::string(value.substr(0, 200)) +
                                    "' is not 'shard=<n> offset=<n> epoch=<n> member=<text>'"};

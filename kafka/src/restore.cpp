@@ -29,7 +29,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-
 /// The steps of restore_shard: a consumer, the partitions; then the snapshot partitions
 /// read to their ends (latest snapshot per stream, latest checkpoint per event topic);
 /// the streams started at their snapshots where a checkpoint lets the events start
@@ -52,8 +51,10 @@ class restorer {
   status read();
   restore_report& report() noexcept { return report_; }
   void finish_report() {
-    for (std::size_t i = 0; i < start_.size(); ++i)
+    for (std::size_t i = 0; i < start_.size(); ++i) {
       report_.partitions[i].start_offset = start_[i];
+      report_.partitions[i].epoch_in_force = trackers_[i].epoch();
+    }
   }
 
  private:
@@ -101,7 +102,10 @@ class restorer {
   std::vector<std::int64_t> next_;                       // next offset to read, per partition
   std::vector<std::int64_t> start_;                      // where reading starts, per partition
   std::vector<bool> active_;                             // assigned now
-  ready_batch batch_;                                  // being built by the reader
+  // The validity rule per event partition (record_format.hpp): from the partition's
+  // start, or from the epoch of the checkpoint reading starts at.
+  std::vector<claim_tracker> trackers_;
+  ready_batch batch_; // being built by the reader
   std::atomic<bool> retention_cut_{false};
 
   std::mutex q_mu_;
@@ -175,6 +179,7 @@ status restorer::list_partitions() {
   next_.assign(report_.partitions.size(), 0);
   start_.assign(report_.partitions.size(), 0);
   active_.assign(report_.partitions.size(), false);
+  trackers_.assign(report_.partitions.size(), claim_tracker{});
   return {};
 }
 
@@ -221,6 +226,11 @@ status restorer::take_checkpoint(const rd_kafka_message_t* m, std::size_t partit
                              "' partition " + std::to_string(o_.shard) + " offset " +
                              std::to_string(m->offset) + ": " + c.error().message()};
   auto& start = start_[events_of(partition)];
+  // The checkpoint's owner wrote it under the epoch in force at its offset (it owned
+  // the shard then), so records from there on are judged against that epoch.
+  auto& tracker = trackers_[events_of(partition)];
+  if (c->offset > start || (c->offset == start && c->epoch > tracker.epoch()))
+    tracker = claim_tracker::in_force(c->epoch);
   start = std::max(start, c->offset);
   return {};
 }
@@ -250,7 +260,12 @@ status restorer::import_bases() {
   if (reconcile_.enabled()) {
     bool whole = false;
     if (auto st = reconcile_.before_bases(start_, based_, whole); !st.ok()) return st;
-    if (whole) return {}; // no bases: every event is read and compared
+    if (whole) {
+      // No bases: every event is read and compared, from offset 0, where no claim is
+      // in force yet (the checkpoints' epochs applied from their offsets on).
+      std::fill(trackers_.begin(), trackers_.end(), claim_tracker{});
+      return {};
+    }
   }
   std::vector<snapshot_record> snaps;
   for (const auto& [pid, l] : latest_)
@@ -299,8 +314,20 @@ status restorer::take(const rd_kafka_message_t* m, std::size_t partition) {
   ++report_.records;
   next_[partition] = m->offset + 1;
   if (report_.partitions[partition].snapshots) return take_snapshot(m, partition);
+  auto& tracker = trackers_[partition];
   if (detail::is_claim(m)) {
     ++report_.claims;
+    tracker.on_claim(detail::claim_epoch(m));
+    return {};
+  }
+  if (auto epoch = detail::record_epoch(m); !tracker.valid(epoch)) {
+    // Written by an owner a newer claim had already replaced: not part of the shard.
+    ++report_.fenced;
+    if (report_.fenced_records.size() < restore_report::fenced_records_max)
+      report_.fenced_records.push_back(
+        "topic '" + report_.partitions[partition].topic + "' partition " +
+        std::to_string(o_.shard) + " offset " + std::to_string(m->offset) + ": epoch " +
+        std::to_string(epoch.value_or(0)) + ", claim in force " + std::to_string(tracker.epoch()));
     return {};
   }
   std::string_view bytes{static_cast<const char*>(m->payload), m->len};

@@ -41,17 +41,23 @@ class stream_scan {
   detail::reader_ptr rk_;
   std::int64_t end_ = -1; // the partition's end offset as of the first answer
   std::vector<event_record> out_;
+  claim_tracker tracker_; // the validity rule over the partition, read from its start
 };
 
 status stream_scan::take(const rd_kafka_message_t* m, bool& finished) {
   finished = m->offset + 1 >= end_;
-  if (m->key_len != pid_.size() ||
-      std::string_view{static_cast<const char*>(m->key), m->key_len} != pid_ || detail::is_claim(m))
+  if (detail::is_claim(m)) {
+    tracker_.on_claim(detail::claim_epoch(m));
     return {};
+  }
+  if (m->key_len != pid_.size() ||
+      std::string_view{static_cast<const char*>(m->key), m->key_len} != pid_)
+    return {};
+  if (!tracker_.valid(detail::record_epoch(m))) return {}; // a fenced owner's record
   auto e = decode_envelope({static_cast<const char*>(m->payload), m->len});
   if (!e)
-    return {errc::corrupt, what_ + ": offset " + std::to_string(m->offset) + ": " +
-                             e.error().message()};
+    return {errc::corrupt,
+            what_ + ": offset " + std::to_string(m->offset) + ": " + e.error().message()};
   if (e->seq < from_ || e->seq > to_ || (!out_.empty() && e->seq <= out_.back().seq)) return {};
   out_.push_back(std::move(*e));
   if (out_.back().seq == to_) finished = true;
@@ -59,7 +65,8 @@ status stream_scan::take(const rd_kafka_message_t* m, bool& finished) {
 }
 
 status stream_scan::on_message(const rd_kafka_message_t* m, bool& finished) {
-  if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+  if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+      m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
       m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
     return {errc::not_found, what_ + ": no such topic or partition on " + o_.bootstrap_servers};
   if (!m->rkt || m->partition != static_cast<std::int32_t>(o_.partition)) return {};

@@ -262,7 +262,20 @@ bool cluster_host::restore(cluster::shard_id shard, std::uint64_t epoch) {
               << " streams (never acknowledged in replicated mode; in local mode acknowledged "
                  "but lost: they never reached Kafka), epoch "
               << epoch << "\n";
-  if (auto st = bridge->append_claim(shard, epoch, c.cluster_handoff_timeout_ms); !st.ok()) {
+  // Records of an owner a newer claim had replaced (docs/kafka.md, "Fencing"): skipped.
+  if (r->fenced > 0) {
+    std::cerr << "strata: cluster: " << shard_text(shard, epoch) << ": " << r->fenced
+              << " records in Kafka were written by a fenced owner and skipped";
+    for (const auto& where : r->fenced_records)
+      std::cerr << "; " << where;
+    std::cerr << (r->fenced > r->fenced_records.size() ? "; …\n" : "\n");
+  }
+  // What the restore read: the claim is refused behind a newer owner's (fencing).
+  std::vector<kafka::claim_basis> basis;
+  for (const auto& p : r->partitions)
+    if (!p.snapshots) basis.push_back({p.topic, p.end_offset, p.epoch_in_force});
+  if (auto st = bridge->append_claim(shard, epoch, c.cluster_handoff_timeout_ms, basis);
+      !st.ok()) {
     std::cerr << "strata: cluster: " << shard_text(shard, epoch)
               << ": appending the claim record failed: " << st.to_string() << "\n";
     return false;

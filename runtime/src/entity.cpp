@@ -316,6 +316,10 @@ void entity_core::on_write_failed(std::uint64_t no, const write_outcome& out) {
   open_buf_.reset();
   snapshot_due_.reset();
   status_ = status::failed;
+  // Fenced: another node owns the shard now (its claim precedes this write in Kafka);
+  // this incarnation stops instead of recovering (commands it still holds are handled
+  // by a new one, whose writes the bridge fences too until the shard is taken again).
+  if (out.st.code() == persistence::errc::fenced) stop_requested_ = true;
   if (inflight_.empty()) after_failure_drained();
 }
 

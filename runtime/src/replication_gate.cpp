@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <string>
 
 namespace strata::detail {
@@ -29,6 +30,11 @@ struct gate_state {
   bool closed = false;       // shutdown: nothing waits any more
   std::string closed_why;    // what happens to the events (close_atom)
   bool tick_pending = false; // a tick_atom is on its way
+  // Positions the bridge fenced whose write is not held (yet): the group commit's hold
+  // may arrive after the bridge's fenced_atom. At most fenced_max, lowest dropped first
+  // (those of writes that are not replicated are never claimed).
+  std::map<std::uint64_t, std::string> fenced;
+  static constexpr std::size_t fenced_max = 65'536;
 };
 
 using gate_actor = caf::stateful_actor<gate_state>;
@@ -64,8 +70,33 @@ void release(gate_actor* self, std::uint64_t position) {
   }
 }
 
+/// The write ending at a fenced position fails with `fenced` (its code unchanged to the
+/// caller; the entity stops). It still leaves in position order, when the bridge's
+/// acknowledged position (which moves over fenced records) passes it.
+void mark_fenced(gate_waiter& w, const std::string& why) {
+  if (w.out.ok()) w.out.st = {persistence::errc::fenced, why};
+}
+
+void on_fenced(gate_actor* self, std::uint64_t position, std::string& why) {
+  auto& s = self->state;
+  for (auto& h : s.queue)
+    if (h.w.position == position) {
+      mark_fenced(h.w, why);
+      return;
+    }
+  s.fenced[position] = std::move(why);
+  if (s.fenced.size() > gate_state::fenced_max) s.fenced.erase(s.fenced.begin());
+}
+
 void hold(gate_actor* self, gate_waiter w) {
   auto& s = self->state;
+  if (!s.fenced.empty()) {
+    auto f = s.fenced.find(w.position);
+    if (f != s.fenced.end()) {
+      mark_fenced(w, f->second);
+      s.fenced.erase(f);
+    }
+  }
   if (s.closed) {
     answer_not_replicated(self, w, s.closed_why);
     return;
@@ -112,6 +143,9 @@ caf::behavior gate_behavior(gate_actor* self, std::uint32_t timeout_ms) {
     },
     [self](acked_atom, std::uint64_t position) {
       release(self, position);
+    },
+    [self](fenced_atom, std::uint64_t position, std::string& why) {
+      on_fenced(self, position, why);
     },
     [self](tick_atom) {
       on_tick(self);

@@ -6,7 +6,9 @@
 // it is answered not_replicated (stored, not acknowledged), and while Kafka is behind
 // those positions later replicated writes are answered so at once (a load keeps its
 // pace during an outage). A failed write never overtakes the same entity's earlier
-// writes still held: it leaves with the last of them. close_atom (shutdown) answers
+// writes still held: it leaves with the last of them. A write whose record the bridge
+// fenced (fenced_atom: a newer shard owner's claim precedes it in Kafka) fails with
+// `fenced`, in its place in position order. close_atom (shutdown) answers
 // everything held, and every later write, not_replicated.
 #pragma once
 

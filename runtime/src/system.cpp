@@ -164,6 +164,11 @@ persistence::status start_kafka(detail::system_core& core) {
     bo.on_acknowledged = [gate = core.gate](std::uint64_t pos) {
       caf::anon_send(gate, detail::acked_atom::value, pos);
     };
+    // Sent from the bridge thread before the acked_atom that passes `pos`, so the gate
+    // knows the write failed before it could release it.
+    bo.on_fenced = [gate = core.gate](std::uint64_t pos, const persistence::status& why) {
+      caf::anon_send(gate, detail::fenced_atom::value, pos, why.message());
+    };
   }
   bo.on_error = [](const persistence::status& st) {
     std::cerr << "strata: kafka: " << st.to_string() << "\n";

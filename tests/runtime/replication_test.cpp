@@ -290,3 +290,54 @@ TEST_CASE("replication: a failed write does not overtake the same entity's earli
   REQUIRE_MESSAGE(r3, strata::describe(r3.error()));
   CHECK(*r3 == 6);
 }
+
+TEST_CASE("replication: a write behind a newer owner's claim fails with fenced; later ones too") {
+  // docs/kafka.md, "Fencing": this system owns the counter's shard under epoch 1 (its
+  // bridge's claim); a second bridge on a journal of its own — another node, which
+  // this one is not told about — claims it under epoch 2. The next replicated write
+  // is not acknowledged: the gate answers it fenced, the entity stops, and every later
+  // write of the shard fails the same way.
+  temp_dir dir;
+  auto mock = start_mock();
+  auto cfg = test_config(dir.path());
+  cfg.kafka = mock->bootstrap_servers();
+  cfg.replicated = true;
+  auto sys = open_system(cfg);
+  auto c = sys->entities<counter>();
+  auto* a = sys->kafka_bridge();
+  REQUIRE(a != nullptr);
+  auto r = c.ask("z", add{1}, 30s); // publishes once: the bridge knows strata.counter
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  const auto shard = a->partition_for("counter:z");
+  REQUIRE(a->append_claim(shard, 1, 10'000).ok());
+  r = c.ask("z", add{1}, 30s);
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  CHECK(*r == 2);
+
+  sp::journal_options jo;
+  jo.env.path = dir.path() + "/other-node";
+  jo.env.sync = sp::sync_mode::nosync;
+  jo.env.map_size_bytes = std::size_t{1} << 20;
+  jo.writer_node = "other-node";
+  auto other_journal = sp::journal::open(jo);
+  REQUIRE(other_journal);
+  sk::bridge_options bo;
+  bo.bootstrap_servers = mock->bootstrap_servers();
+  bo.types = {{"counter:", "counter"}};
+  auto other = sk::bridge::start(**other_journal, bo);
+  REQUIRE(other);
+  REQUIRE((*other)->append_claim(shard, 2, 10'000).ok());
+
+  auto lost = c.ask("z", add{1}, 30s);
+  REQUIRE_FALSE(lost);
+  CHECK(strata::runtime_error_of(lost.error()) == strata::runtime_errc::fenced);
+  const auto why = strata::describe(lost.error());
+  CHECK(why.find("shard " + std::to_string(shard)) != std::string::npos);
+  CHECK(why.find("epoch 2") != std::string::npos);
+  CHECK(why.find("other-node") != std::string::npos);
+  CHECK(a->fenced(shard).code() == sp::errc::fenced);
+  auto later = c.ask("z", add{1}, 30s); // a new incarnation, fenced again
+  REQUIRE_FALSE(later);
+  CHECK(strata::runtime_error_of(later.error()) == strata::runtime_errc::fenced);
+  (*other)->stop(0);
+}

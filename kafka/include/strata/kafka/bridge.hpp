@@ -171,6 +171,21 @@ struct bridge_options {
   /// journal's writer_node.
   std::string member;
 
+  /// Acknowledgement fencing (docs/kafka.md, "Fencing"): a record of a shard under an
+  /// epoch > 0 whose offset does not follow this bridge's previous record (or claim) in
+  /// its partition is acknowledged only after the records in between were read and
+  /// hold no claim of a higher epoch; this bounds that read. When it does not finish in
+  /// time the record stays unacknowledged and the producer is recreated (resent, read
+  /// again).
+  std::uint32_t gap_check_timeout_ms = 5'000;
+  /// Called on the bridge thread for each journal position whose record is not
+  /// acknowledged because its shard was fenced (a newer owner's claim precedes it in the
+  /// partition), and for each later record of that shard under the old epoch (not
+  /// published); always before on_acknowledged reports a position at or past it (the
+  /// acknowledged position moves over fenced records: nothing will be published for
+  /// them). `why` is the shard's `fenced` status (names shard, epoch, the newer claim:
+  /// topic, offset, epoch, member). Must not block or call into the bridge.
+  std::function<void(std::uint64_t position, const persistence::status& why)> on_fenced;
   /// Called on the bridge thread whenever the acknowledged position advances.
   std::function<void(std::uint64_t acknowledged_position)> on_acknowledged;
   /// Called on a bridge thread for every problem worth a log line (broker down,
@@ -202,6 +217,11 @@ struct bridge_stats {
   /// Events not published since start because their shard had no claim here
   /// (bridge_options::hold_unclaimed_shards).
   std::uint64_t held_events = 0;
+  /// Gap checks since start (bridge_options::gap_check_timeout_ms): 0 while this bridge
+  /// is the only writer of its partitions (contiguous offsets need no read).
+  std::uint64_t gap_checks = 0;
+  /// Records not acknowledged (or not published) because their shard was fenced.
+  std::uint64_t fenced_records = 0;
 };
 
 /// What bridge::publish_checkpoint did.
@@ -211,6 +231,14 @@ struct checkpoint_report {
   std::size_t snapshots = 0; ///< snapshot records published with them
   /// Per type left without a checkpoint: its first stream past its latest snapshot.
   std::vector<std::string> uncovered;
+};
+
+/// What a new owner read of a topic's partition before it claims the shard (from its
+/// restore_report: restore_partition::topic, end_offset, epoch_in_force).
+struct claim_basis {
+  std::string topic;
+  std::int64_t offset = 0;          ///< read up to here (exclusive)
+  std::uint64_t epoch_in_force = 0; ///< the highest claim's epoch before `offset`
 };
 
 class bridge {
@@ -272,6 +300,12 @@ class bridge {
   /// the cluster's epochs start at 1. Any thread. Errors: invalid_argument (shard >=
   /// num_partitions).
   persistence::status set_epoch(std::uint32_t shard, std::uint64_t epoch);
+  /// Ok, or the `fenced` status of `shard`: a newer owner's claim preceded one of its
+  /// records under the shard's epoch (the message names shard, epoch and the claim).
+  /// Records of the shard under that (or an older) epoch are neither published nor
+  /// acknowledged any more; set_epoch with a newer epoch (the shard taken again)
+  /// publishes again. Any thread.
+  persistence::status fenced(std::uint32_t shard) const;
   /// The epoch set for `shard` (0 when none or out of range). Any thread.
   std::uint64_t epoch(std::uint32_t shard) const noexcept;
 
@@ -285,8 +319,17 @@ class bridge {
   /// producer property), unavailable (not every claim acknowledged in time — Kafka
   /// unreachable or a topic missing: the message names the topics; some claims may
   /// have landed, so retry with the same epoch: a repeated claim says nothing new).
+  /// The claims' offsets are remembered: the shard's first record under `epoch` in each
+  /// partition is acknowledged at once only when it directly follows the claim
+  /// (bridge_options::gap_check_timeout_ms, docs/kafka.md "Fencing").
+  /// With `basis` (what the owner's restore read of each topic), the claim itself is
+  /// fenced too: an epoch in force above `epoch` fails at once with `fenced` (nothing
+  /// appended), and where a claim landed past the basis offset, the records in between
+  /// are read (gap_check_timeout_ms) for a claim above `epoch`: found → `fenced` and the
+  /// epoch is not set (the claim landed behind a newer one and counts for nothing).
   persistence::status append_claim(std::uint32_t shard, std::uint64_t epoch,
-                                   std::uint32_t timeout_ms = 10'000);
+                                   std::uint32_t timeout_ms = 10'000,
+                                   const std::vector<claim_basis>& basis = {});
 
   /// Checkpoints `shard` for a new owner (docs/kafka.md, "Checkpoints"): for each type
   /// of `persistence_ids` (the shard's streams in the journal) whose streams all have a
@@ -298,13 +341,15 @@ class bridge {
   /// events are published (wait_published): every event below H is then one of these
   /// streams'. A type with a stream past its latest snapshot gets no checkpoint (named
   /// in `uncovered`). Uses a producer of its own like append_claim; blocks up to about
-  /// 2 × `timeout_ms`; not on the bridge thread. Errors: invalid_argument (shard out of
-  /// range, a bad producer property), unavailable (no watermark, or not every record
+  /// 2 × `timeout_ms`; not on the bridge thread. Errors: fenced (this bridge found a
+  /// newer owner's claim of the shard above `epoch`: fenced(shard)), invalid_argument
+  /// (shard out of range, a bad producer property), unavailable (no watermark, or not every record
   /// acknowledged in time: retry; a repeated checkpoint says nothing new), those of the
   /// journal's reads.
-  persistence::result<checkpoint_report> publish_checkpoint(
-    std::uint32_t shard, std::uint64_t epoch, const std::vector<std::string>& persistence_ids,
-    std::uint32_t timeout_ms = 10'000);
+  persistence::result<checkpoint_report>
+  publish_checkpoint(std::uint32_t shard, std::uint64_t epoch,
+                     const std::vector<std::string>& persistence_ids,
+                     std::uint32_t timeout_ms = 10'000);
 
   /// The topics this bridge publishes to: those of `types` and every topic it has
   /// checked since start (types first seen at run time). Sorted. Any thread.

@@ -7,7 +7,12 @@
 // ("<projection>/kafka/<topic>/<partition>") in the same transaction as the view, so a
 // restart resumes exactly after the last applied record. Duplicates that the
 // at-least-once bridge produced are dropped by (persistence id, seq). Claim records
-// (record_format.hpp) are skipped: their offsets are stored, nothing is applied.
+// (record_format.hpp) are skipped: their offsets are stored, nothing is applied; so are
+// records invalid by the validity rule (claim_tracker: written under an epoch other
+// than the claim in force, i.e. by a fenced owner). The epoch in force per partition is
+// stored beside its offset ("<projection>/kafka/<topic>/<partition>/epoch", same
+// transaction), so a restart judges the next records as an uninterrupted read would.
+// Starting at the end without a stored offset, records count from the first claim read.
 //
 //   consumer_options o;
 //   o.bootstrap_servers = bootstrap;
@@ -80,6 +85,9 @@ class projection_consumer {
   persistence::projection_stats stats() const noexcept;
   /// Records read from Kafka since open (duplicates included).
   std::uint64_t records_read() const noexcept;
+  /// Records skipped since open as invalid by the validity rule (claim_tracker,
+  /// record_format.hpp): written by an owner a newer claim had fenced. Any thread.
+  std::uint64_t records_fenced() const noexcept;
 
  private:
   struct impl;

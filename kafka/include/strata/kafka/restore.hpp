@@ -8,8 +8,11 @@
 // and the event partition is read from the checkpoint's offset on, so the time does not
 // grow with the history before it; elsewhere from its first retained offset. Reads up to
 // the end offsets found at the start, decodes each envelope, skips claim records and
-// events a snapshot it started at covers, and imports the events with journal::import
-// in batches: each keeps its persistence id, seq and timestamp, duplicates of what the
+// events a snapshot it started at covers, skips (and counts in `fenced`) records that
+// are invalid by the validity rule (claim_tracker, record_format.hpp: written under an
+// epoch other than the claim in force; reading from a checkpoint starts with the
+// checkpoint's epoch in force), and imports the events with journal::import in
+// batches: each keeps its persistence id, seq and timestamp, duplicates of what the
 // journal holds are skipped (so a second restore is a no-op), and the imported events
 // are not published again by the journal's bridge.
 //
@@ -101,20 +104,32 @@ struct restore_partition {
   std::int64_t end_offset = 0;   ///< high watermark at the start: read up to here
   /// Where reading started: the checkpoint's offset (events), else 0.
   std::int64_t start_offset = 0;
+  /// The epoch in force at end_offset by the validity rule (claim_tracker): the highest
+  /// claim read (or the checkpoint's epoch); 0 when none. A new owner passes it to
+  /// bridge::append_claim (claim_basis), which refuses an epoch below it.
+  std::uint64_t epoch_in_force = 0;
 };
 
 /// What restore_shard did.
 struct restore_report {
-  std::uint64_t records = 0;         ///< records read (events and claims)
-  std::uint64_t claims = 0;          ///< claim records skipped
-  std::uint64_t imported = 0;        ///< events appended to the journal
-  std::uint64_t duplicates = 0;      ///< events the journal already held (skipped)
-  std::uint64_t bytes = 0;           ///< record values read
-  std::uint64_t snapshots_read = 0;  ///< snapshot records read (all versions)
-  std::uint64_t snapshots_saved = 0; ///< latest snapshots saved into the snapshot store
+  std::uint64_t records = 0; ///< records read (events and claims)
+  std::uint64_t claims = 0;  ///< claim records skipped
+  /// Event records skipped as invalid (claim_tracker, record_format.hpp): written under
+  /// an epoch other than the one in force, i.e. by an owner a newer claim had fenced.
+  std::uint64_t fenced = 0;
+  /// The first fenced_records_max of them: "topic 'T' partition P offset O: epoch E,
+  /// claim in force C" (for the caller's log).
+  std::vector<std::string> fenced_records;
+  static constexpr std::size_t fenced_records_max = 100;
+  std::uint64_t imported = 0;         ///< events appended to the journal
+  std::uint64_t duplicates = 0;       ///< events the journal already held (skipped)
+  std::uint64_t bytes = 0;            ///< record values read
+  std::uint64_t snapshots_read = 0;   ///< snapshot records read (all versions)
+  std::uint64_t snapshots_saved = 0;  ///< latest snapshots saved into the snapshot store
   std::uint64_t checkpoints_read = 0; ///< checkpoint records read (all versions)
-  std::uint64_t bases = 0;    ///< streams started (or moved forward) at their snapshot
-  std::uint64_t covered = 0;  ///< events read but skipped: a snapshot a stream started at covers them
+  std::uint64_t bases = 0;            ///< streams started (or moved forward) at their snapshot
+  std::uint64_t covered =
+    0; ///< events read but skipped: a snapshot a stream started at covers them
   /// Latest snapshots not saved: the store already had one at or past it, or (a
   /// Kafka gap) the stream's events do not reach its seq.
   std::uint64_t snapshots_skipped = 0;
@@ -149,9 +164,8 @@ persistence::result<restore_report> restore_shard(persistence::journal& j,
 /// The topics on `bootstrap_servers` whose name starts with `prefix`, except those ending
 /// in `snapshot_suffix` (when not empty), sorted: what a new shard owner restores from.
 /// Errors: unavailable (no metadata within timeout_ms), invalid_argument (no servers).
-persistence::result<std::vector<std::string>> list_event_topics(const std::string& bootstrap_servers,
-                                                                const std::string& prefix,
-                                                                const std::string& snapshot_suffix,
-                                                                std::uint32_t timeout_ms);
+persistence::result<std::vector<std::string>>
+list_event_topics(const std::string& bootstrap_servers, const std::string& prefix,
+                  const std::string& snapshot_suffix, std::uint32_t timeout_ms);
 
 } // namespace strata::kafka

@@ -5,7 +5,9 @@
 // and so does not hold — `history`, the state as of a seq or a time. Scans partition
 // `partition` of `topic` from its first retained offset up to the end offset found at
 // the start (or until `to_seq` is found), keeps the records keyed by the persistence id
-// with from_seq <= seq <= to_seq (claims skipped), and decodes them. The cost grows with
+// with from_seq <= seq <= to_seq (claims skipped; records invalid by the validity rule —
+// claim_tracker, record_format.hpp: written by an owner a newer claim fenced — skipped
+// too), and decodes them. The cost grows with
 // the partition, not with the stream: it is a fallback for reads of old events, not
 // the path of commands or recovery.
 //

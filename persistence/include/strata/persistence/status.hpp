@@ -35,7 +35,10 @@ namespace strata::persistence {
   X(incompatible, 10)    /* the data directory was written by an incompatible version */           \
   X(unavailable, 11)     /* a dependency (e.g. Kafka) is not reachable right now */                \
   X(internal, 12)        /* a bug: an invariant did not hold */                                    \
-  X(locked, 13)          /* another process holds the data directory's writer lock */
+  X(locked, 13)          /* another process holds the data directory's writer lock */              \
+  X(fenced, 14)          /* a newer shard owner's claim precedes the write in its Kafka   */       \
+                         /* partition: the write is invalid there and is not acknowledged */       \
+                         /* (names shard, epoch, the newer claim); this node lost the shard */
 
 /// What went wrong: `ok`, or one of STRATA_PERSISTENCE_ERRC (see there for each code).
 enum class errc : std::uint8_t {

@@ -32,7 +32,9 @@
 // connection to the shard's owner), shard_moving (the shard moves or has no owner and
 // its buffer is full), timeout (no answer from the owner within
 // cluster-forward-timeout-ms), invalid_argument (the type has no wire codec, or the
-// owner has not registered it).
+// owner has not registered it), fenced (a `replicated` write stored locally whose record
+// a newer owner's claim precedes in Kafka: invalid there; the entity stops — docs/kafka.md,
+// "Fencing").
 #pragma once
 
 #include "strata/runtime/aggregate.hpp"

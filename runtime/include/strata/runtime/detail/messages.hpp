@@ -39,6 +39,10 @@ using hold_atom = caf::atom_constant<caf::atom("strata_hld")>;
 using route_atom = caf::atom_constant<caf::atom("strata_rte")>;
 /// (acked_atom, position): Kafka acknowledged every event up to `position`.
 using acked_atom = caf::atom_constant<caf::atom("strata_ack")>;
+/// (fenced_atom, position, why): the bridge will not acknowledge the record at
+/// `position`: its shard was fenced (a newer owner's claim precedes it in Kafka); the
+/// write ending there fails with `fenced` and the message `why`.
+using fenced_atom = caf::atom_constant<caf::atom("strata_fnc")>;
 /// (close_atom, why): shutdown; answer every held write not_replicated, saying `why`.
 using close_atom = caf::atom_constant<caf::atom("strata_cls")>;
 /// (tick_atom): the gate's own deadline timer.
