@@ -207,13 +207,26 @@ void node_actor::on_gossip(const member_id& from, const std::string& bytes) {
 }
 
 void node_actor::on_heartbeat(const member_id& from, const std::string& bytes) {
-  if (!wire::is_heartbeat(bytes)) return drop("malformed heartbeat from " + to_string(from));
+  auto hb = wire::decode_heartbeat(bytes);
+  if (!hb) return drop("malformed heartbeat from " + to_string(from));
   if (client_ || downed_) return;
   auto rec = view_.find(from);
   if (!rec || !is_live(rec->status)) return;
   auto now = std::chrono::steady_clock::now();
-  detectors_.heartbeat(from, now);
-  last_heard_[from] = now;
+  if (!hb->echo) {
+    // A ping: the detector judges the arrivals; the echo returns the pinger's time.
+    detectors_.heartbeat(from, now);
+    hb->echo = true;
+    send(caf::actor_cast<caf::actor>(current_sender()), wire_atom::value,
+         static_cast<std::uint8_t>(channel::heartbeat), self_text_, wire::encode_heartbeat(*hb));
+    return;
+  }
+  // An echo of this node's ping: `from` was alive after the ping's time, which is on
+  // this node's clock (never later than now).
+  auto sent = time_point(std::chrono::nanoseconds(hb->sent_ns));
+  if (sent > now) return drop("heartbeat echo from " + to_string(from) + " names a future time");
+  auto& heard = last_heard_[from];
+  heard = std::max(heard, sent);
   refresh_lease(now);
 }
 
@@ -261,8 +274,9 @@ void node_actor::refresh_lease(time_point now) {
 
 void node_actor::on_heartbeat_tick() {
   if (client_ || downed_ || self_text_.empty()) return;
-  refresh_lease(std::chrono::steady_clock::now());
-  auto bytes = wire::encode_heartbeat();
+  auto now = std::chrono::steady_clock::now();
+  refresh_lease(now);
+  auto bytes = wire::encode_heartbeat({false, now.time_since_epoch() / std::chrono::nanoseconds(1)});
   // All-to-all: fine for the small clusters strata targets (docs/cluster.md).
   for (auto& kv : view_.members()) {
     if (kv.first == self_ || !is_live(kv.second.status)) continue;

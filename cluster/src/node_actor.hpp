@@ -144,8 +144,9 @@ class node_actor : public caf::event_based_actor {
   std::uint64_t seen_reach_digest_ = 0; ///< reach_.digest() at the last note_changes
   bool downed_ = false;
   bool leave_requested_ = false; ///< leave() was called (then `removed` is no downing)
-  /// When a heartbeat of each member last arrived (real arrivals only: the detectors
-  /// are seeded with a synthetic first one, which must not extend the write lease).
+  /// Per member, the latest time (this node's clock) at which it is known to have been
+  /// alive: the send time of the latest of this node's pings it echoed. Not arrival
+  /// times: a message that waited in a frozen node's socket buffer arrives "now".
   std::map<member_id, time_point> last_heard_;
 };
 

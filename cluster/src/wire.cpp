@@ -7,7 +7,7 @@ namespace strata::cluster::wire {
 namespace {
 
 constexpr std::uint8_t format_version = 2;
-constexpr std::uint8_t heartbeat_format = 1;
+constexpr std::uint8_t heartbeat_format = 2;
 /// Longest host name a decoder accepts (DNS names are at most 253 characters).
 constexpr std::size_t host_max = 255;
 
@@ -167,10 +167,23 @@ bool replaces(const shard_state& a, const shard_state& b) {
 
 } // namespace
 
-std::string encode_heartbeat() { return std::string(1, static_cast<char>(heartbeat_format)); }
+std::string encode_heartbeat(const heartbeat& h) {
+  writer w;
+  w.u8(heartbeat_format);
+  w.u8(h.echo ? 2 : 1);
+  w.u64(static_cast<std::uint64_t>(h.sent_ns));
+  return w.take();
+}
 
-bool is_heartbeat(std::string_view bytes) noexcept {
-  return bytes.size() == 1 && static_cast<std::uint8_t>(bytes[0]) == heartbeat_format;
+std::optional<heartbeat> decode_heartbeat(std::string_view bytes) {
+  reader r{bytes};
+  if (r.u8() != heartbeat_format) return std::nullopt;
+  auto kind = r.u8();
+  heartbeat h;
+  h.sent_ns = static_cast<std::int64_t>(r.u64());
+  if (!r.at_end() || (kind != 1 && kind != 2)) return std::nullopt;
+  h.echo = kind == 2;
+  return h;
 }
 
 std::string encode_gossip(const gossip& g) {

@@ -14,7 +14,8 @@
 // holder, u64 version, u32 subjects, each subject as a holder}. Format 1 (no
 // reachability) is refused: every node of a cluster runs one strata version.
 //
-// Heartbeat (channel heartbeat): one byte, the format (1).
+// Heartbeat (channel heartbeat): u8 format (2), u8 kind (1 ping, 2 echo), i64 the
+// pinging node's steady clock when it sent the ping (ns; an echo returns it unchanged).
 #pragma once
 
 #include "strata/cluster/handoff.hpp"
@@ -49,10 +50,21 @@ std::string encode_gossip(const gossip& g);
 /// host longer than 255 bytes) or the table does not have `shards` entries.
 std::optional<gossip> decode_gossip(std::string_view bytes, std::uint32_t shards);
 
+/// One heartbeat: a ping, or the receiver's echo of one. The time is the pinging node's
+/// own (steady clock, ns since its epoch) and means nothing to anyone else: an echo
+/// tells the pinger that the peer was alive after that moment, which is what the write
+/// lease counts (a ping that sat in a frozen node's socket buffer is echoed late, but
+/// with its old time).
+struct heartbeat {
+  bool echo = false;
+  std::int64_t sent_ns = 0;
+};
+
 /// The bytes of one heartbeat.
-std::string encode_heartbeat();
-/// Whether `bytes` is a heartbeat this version understands.
-bool is_heartbeat(std::string_view bytes) noexcept;
+std::string encode_heartbeat(const heartbeat& h);
+/// nullopt when the bytes are not a heartbeat this version understands (size, format,
+/// kind).
+std::optional<heartbeat> decode_heartbeat(std::string_view bytes);
 
 /// Parses to_string(member_id): "host:port#incarnation", "[v6]:port#incarnation".
 std::optional<member_id> parse_member_id(std::string_view text);

@@ -70,9 +70,20 @@ TEST_CASE("a gossiped table claiming too many rows or subjects is refused, not a
   CHECK(wire::decode_gossip(rows + std::string("\0\0\0\0", 4), 0));
   CHECK_FALSE(wire::decode_gossip(rows + std::string("\xff\xff\xff\xff", 4), 0));
   CHECK_FALSE(wire::decode_gossip(rows + std::string("\x11\x27\0\0", 4), 0)); // 10001 rows
-  CHECK(wire::is_heartbeat(wire::encode_heartbeat()));
-  CHECK_FALSE(wire::is_heartbeat(""));
-  CHECK_FALSE(wire::is_heartbeat(wire::encode_heartbeat() + "x"));
+  for (bool echo : {false, true}) {
+    auto hb = wire::decode_heartbeat(wire::encode_heartbeat({echo, 1234567890123}));
+    REQUIRE(hb);
+    CHECK(hb->echo == echo);
+    CHECK(hb->sent_ns == 1234567890123);
+  }
+  auto ping = wire::encode_heartbeat({false, 7});
+  CHECK_FALSE(wire::decode_heartbeat(""));
+  CHECK_FALSE(wire::decode_heartbeat(ping + "x"));            // trailing bytes
+  CHECK_FALSE(wire::decode_heartbeat(ping.substr(0, 9)));     // truncated
+  CHECK_FALSE(wire::decode_heartbeat(std::string(1, '\x01'))); // format 1: one byte
+  auto bad_kind = ping;
+  bad_kind[1] = 3;
+  CHECK_FALSE(wire::decode_heartbeat(bad_kind));
 }
 
 TEST_CASE("member ids parse back from their text; bad text is refused") {

@@ -138,7 +138,8 @@ cluster_seeds = {
                        [(SERVING, a, 1), (SERVING, b, 1), (HANDED_OVER, a, 2),
                         (RESTORING, b, 5)], [(a, 2, []), (b, 4, [])]),
     "empty": gossip(1, [], [(0, None, 0)] * 4, []),
-    "heartbeat": b"\x01",
+    "heartbeat": u8(2) + u8(1) + u64(123456789),
+    "heartbeat_echo": u8(2) + u8(2) + u64(987654321),
     "member_id": b"127.0.0.1:25500#42",
     "member_id_v6": b"[::1]:4500#18446744073709551615",
 }
