@@ -5,17 +5,10 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
-#include <caf/openssl/publish.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <iostream>
-#include <map>
-#include <mutex>
 #include <random>
-#include <set>
-#include <string>
 #include <thread>
 
 namespace strata::cluster {
@@ -39,53 +32,11 @@ std::uint64_t draw_incarnation() {
   return x == 0 ? 1 : x;
 }
 
-/// What the connector thread reports about failed attempts (node::failed_connects).
-struct connect_stats {
-  std::atomic<std::uint64_t> failed{0};
-  mutable std::mutex mu;
-  std::string last_error; ///< guarded by mu
-};
-
-/// How long one TLS connection attempt may take (TCP connect, TLS handshake, BASP
-/// handshake). CAF's openssl::remote_actor has no deadline and waits forever on a
-/// listener that never answers, so the connector asks the module's actor with this one.
-/// A peer that rejects the certificate closes at once: that fails in milliseconds.
-constexpr auto tls_connect_timeout = std::chrono::seconds(10);
-
-/// Connects to the node actor published at `a`: through CAF's OpenSSL module (the peer
-/// must present a certificate of the configured CA, and accepts this node's only if it
-/// is of its CA) when `tls`, else plain BASP. Blocks: connector thread only.
-caf::expected<caf::actor> connect_to(caf::actor_system& sys, const address& a, bool tls) {
-  if (!tls) return sys.middleman().remote_actor(a.host, a.port);
-  caf::expected<caf::actor> out{caf::actor{}};
-  caf::scoped_actor self{sys};
-  self
-    ->request(sys.openssl_manager().actor_handle(), tls_connect_timeout, caf::connect_atom_v,
-              a.host, a.port)
-    .receive(
-      [&](const caf::node_id&, caf::strong_actor_ptr& p, const std::set<std::string>&) {
-        if (p)
-          out = caf::actor_cast<caf::actor>(std::move(p));
-        else
-          out = caf::make_error(caf::sec::no_actor_published_at_port,
-                                "no cluster node is published at " + to_string(a));
-      },
-      [&](caf::error& e) {
-        out = std::move(e);
-      });
-  return out;
-}
-
 /// The connector thread: connects to the addresses the actor asks for, one attempt per
 /// request (the actor asks again every gossip round while it still wants one: that is
-/// the retry). Connecting blocks, which is why it never runs inside an actor.
-void connector_loop(std::shared_ptr<node_shared> sh, std::shared_ptr<connect_stats> stats,
-                    caf::actor_system* sys, caf::actor target, bool tls) {
+/// the retry). remote_actor blocks, which is why it never runs inside an actor.
+void connector_loop(std::shared_ptr<node_shared> sh, caf::actor_system* sys, caf::actor target) {
   std::map<std::string, std::uint64_t> failures;
-  // Addresses whose TLS attempt timed out: not tried again before the time given.
-  std::map<std::string, std::uint64_t> timeouts;
-  std::map<std::string, std::chrono::steady_clock::time_point> quiet_until;
-  constexpr std::chrono::seconds max_backoff = std::chrono::minutes(5);
   std::unique_lock<std::mutex> lk(sh->mu);
   while (!sh->stopping) {
     if (sh->connect_queue.empty()) {
@@ -97,43 +48,14 @@ void connector_loop(std::shared_ptr<node_shared> sh, std::shared_ptr<connect_sta
     auto a = sh->connect_queue.front();
     sh->connect_queue.pop_front();
     auto key = to_string(a);
-    if (auto i = quiet_until.find(key);
-        i != quiet_until.end() && std::chrono::steady_clock::now() < i->second) {
-      sh->pending.erase(key); // their senders' deadlines answer them
-      sh->connecting.erase(key);
-      continue;
-    }
     lk.unlock();
-    auto h = connect_to(*sys, a, tls);
-    if (!h && h.error() == caf::sec::request_timeout) {
-      // A TLS peer that accepted but never answered: CAF's module keeps that handshake
-      // (and a busy worker) until the peer closes, so asking again every gossip round
-      // would pile them up. Back off: 10 s, doubling up to 5 min.
-      auto& n = timeouts[key];
-      std::chrono::seconds backoff = tls_connect_timeout * (1 << std::min<std::uint64_t>(n++, 5));
-      quiet_until[key] = std::chrono::steady_clock::now() + std::min(backoff, max_backoff);
-    }
+    auto h = sys->middleman().remote_actor(a.host, a.port);
     if (h) {
-      timeouts.erase(key);
-      quiet_until.erase(key);
       failures.erase(key);
       caf::anon_send(target, detail::peer_atom::value, key, *h);
-    } else {
-      auto why = "cannot connect to " + key + ": " + sys->render(h.error());
-      if (tls)
-        why += " (TLS: both sides need a certificate signed by the cluster's CA, "
-               "cluster-tls-ca; a refused certificate ends the handshake)";
-      else if (h.error() == caf::sec::disconnect_during_handshake)
-        why += " (does the peer require TLS? then set cluster-tls-cert, cluster-tls-key "
-               "and cluster-tls-ca)";
-      ++stats->failed;
-      {
-        std::lock_guard<std::mutex> g(stats->mu);
-        stats->last_error = why;
-      }
-      if (auto n = ++failures[key]; n == 1 || n % 100 == 0)
-        std::cerr << "strata: cluster: " << why << " (attempt " << n
-                  << ", retrying every gossip round)\n";
+    } else if (auto n = ++failures[key]; n == 1 || n % 100 == 0) {
+      std::cerr << "strata: cluster: cannot connect to " << key << " (attempt " << n
+                << ", retrying every gossip round): " << sys->render(h.error()) << "\n";
     }
     lk.lock();
     if (!h) sh->pending.erase(key); // their senders' deadlines answer them
@@ -147,7 +69,7 @@ class node_impl final : public node {
             caf::actor actor, member_id self, std::uint16_t published_port)
     : sys_(sys), cfg_(std::move(cfg)), shared_(std::move(sh)), actor_(std::move(actor)),
       self_(std::move(self)), self_text_(to_string(self_)), published_port_(published_port) {
-    connector_ = std::thread(connector_loop, shared_, stats_, &sys_, actor_, cfg_.tls.enabled());
+    connector_ = std::thread(connector_loop, shared_, &sys_, actor_);
   }
   ~node_impl() override { stop(); }
 
@@ -247,13 +169,6 @@ class node_impl final : public node {
     return shared_->downed_reason;
   }
 
-  std::uint64_t failed_connects() const noexcept override { return stats_->failed.load(); }
-
-  std::string last_connect_error() const override {
-    std::lock_guard<std::mutex> lk(stats_->mu);
-    return stats_->last_error;
-  }
-
  private:
   /// Whether this node's leave has finished: it is exiting (or later), holds no shard,
   /// and every owned shard serves (its former shards live elsewhere).
@@ -266,7 +181,6 @@ class node_impl final : public node {
   member_id self_;
   std::string self_text_;
   std::uint16_t published_port_ = 0;
-  std::shared_ptr<connect_stats> stats_ = std::make_shared<connect_stats>();
   std::thread connector_;
   std::atomic<bool> stopped_{false};
 };
@@ -303,17 +217,7 @@ void node_impl::stop() {
   }
   shared_->connect_cv.notify_all();
   if (connector_.joinable()) connector_.join();
-  if (published_port_ != 0) {
-    if (cfg_.tls.enabled()) {
-      // caf::openssl::unpublish does not compile in 0.17.6 (it sends the wrong message):
-      // ask the module's actor directly, as unpublish would.
-      caf::scoped_actor s{sys_};
-      s->request(sys_.openssl_manager().actor_handle(), std::chrono::seconds(5),
-                 caf::unpublish_atom_v, actor_.address(), published_port_)
-        .receive([] {}, [](const caf::error&) {});
-    } else
-      static_cast<void>(sys_.middleman().unpublish(actor_, published_port_));
-  }
+  if (published_port_ != 0) static_cast<void>(sys_.middleman().unpublish(actor_, published_port_));
   {
     caf::scoped_actor s{sys_};
     s->monitor(actor_);
@@ -352,30 +256,6 @@ caf::error check_failure_settings(const node_config& cfg) {
   return caf::none;
 }
 
-/// The security rule (docs/cluster.md, "Security"): a node reachable from other machines
-/// admits only peers with a certificate of the cluster's CA; and the actor_system carries
-/// exactly the TLS files of `cfg` (CAF's module reads its own copy of the settings).
-caf::error check_tls_setup(const caf::actor_system& sys, const node_config& cfg) {
-  if (!cfg.client && !is_loopback(cfg.host) && !cfg.tls.enabled())
-    return caf::make_error(
-      caf::sec::invalid_argument,
-      "cluster host '" + cfg.host +
-        "' is not a loopback address: a node other machines can reach must authenticate "
-        "its peers; set cluster-tls-cert, cluster-tls-key and cluster-tls-ca "
-        "(node_config::tls; scripts/cluster certs makes a test CA), or bind 127.0.0.1");
-  if (!cfg.tls.enabled()) return caf::none;
-  if (auto err = check_tls(cfg.tls)) return err;
-  const auto& sc = sys.config();
-  if (!sys.has_openssl_manager() || sc.openssl_certificate != cfg.tls.certificate ||
-      sc.openssl_key != cfg.tls.key || sc.openssl_cafile != cfg.tls.ca_file ||
-      sc.openssl_passphrase != cfg.tls.passphrase)
-    return caf::make_error(caf::sec::invalid_argument,
-                           "strata::cluster::node with TLS needs an actor_system prepared by "
-                           "strata::cluster::enable_tls(cfg, tls) with the same files (after "
-                           "cfg.load<caf::io::middleman>(), before creating the actor_system)");
-  return caf::none;
-}
-
 caf::error check_config(const caf::actor_system& sys, const node_config& cfg) {
   if (!sys.has_middleman())
     return caf::make_error(caf::sec::invalid_argument,
@@ -392,7 +272,7 @@ caf::error check_config(const caf::actor_system& sys, const node_config& cfg) {
     if (s.host.empty() || s.port == 0)
       return caf::make_error(caf::sec::invalid_argument,
                              "cluster seed '" + to_string(s) + "' needs a host and a port");
-  return check_tls_setup(sys, cfg);
+  return caf::none;
 }
 
 } // namespace
@@ -405,10 +285,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_co
   auto actor = sys.spawn<detail::node_actor>(sh, cfg, &host, cfg.client);
   std::uint16_t port = 0;
   if (!cfg.client) {
-    // With TLS only the OpenSSL module listens: a plain connection to that port fails
-    // its handshake, so no peer reaches the node actor without a certificate of the CA.
-    auto p = cfg.tls.enabled() ? caf::openssl::publish(actor, cfg.port, cfg.host.c_str(), true)
-                               : sys.middleman().publish(actor, cfg.port, cfg.host.c_str(), true);
+    auto p = sys.middleman().publish(actor, cfg.port, cfg.host.c_str(), true);
     if (!p) {
       caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
       return caf::make_error(caf::sec::cannot_open_port,

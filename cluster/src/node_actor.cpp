@@ -170,6 +170,10 @@ void node_actor::on_wire(std::uint8_t ch, const std::string& from, std::string& 
   auto sender = wire::parse_member_id(from);
   if (!sender) return drop("sender '" + from.substr(0, 80) + "' is not a member id");
   if (ch == 0 || ch > channel_max) return drop("unknown channel " + std::to_string(ch));
+  if (bytes.size() > message_max_bytes)
+    return drop("a message of " + std::to_string(bytes.size()) + " bytes on channel " +
+                std::to_string(ch) + " from " + from.substr(0, 80) + " (at most " +
+                std::to_string(message_max_bytes) + ")");
   auto peer = caf::actor_cast<caf::actor>(current_sender());
   remember(&node_shared::by_sender, from, peer);
   flush_pending(to_string(sender->address), peer);
@@ -231,8 +235,11 @@ void node_actor::on_heartbeat(const member_id& from, const std::string& bytes) {
 }
 
 std::uint32_t lease_ms_of(const node_config& cfg) {
+  // As long as a node cut off at its last contact takes to down itself (its detectors
+  // give up, then stable_after - self_down_lead): the timing argument in docs/cluster.md
+  // puts that before the earliest moment the others can down it.
   auto d = detection_delay(detector_of(cfg), milliseconds(cfg.heartbeat_interval_ms));
-  return static_cast<std::uint32_t>(d.count());
+  return static_cast<std::uint32_t>(d.count()) + cfg.stable_after_ms - cfg.self_down_lead_ms;
 }
 
 void node_actor::refresh_lease(time_point now) {

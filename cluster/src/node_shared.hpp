@@ -42,6 +42,11 @@ inline constexpr std::size_t pending_max = 4096;
 /// Channels are 1 .. channel_max.
 inline constexpr std::size_t channel_max = 6;
 
+/// The largest message a node accepts from a peer (bytes of one channel message); a
+/// larger one is dropped with a log line. Far above any real one: a batch of
+/// cluster-batch-max commands or a gossip of max_members members is a few MiB at most.
+inline constexpr std::size_t message_max_bytes = std::size_t{64} << 20;
+
 struct node_shared {
   std::mutex mu;
   /// Handles of peers that sent to this node, by their member id text.

@@ -115,15 +115,6 @@ status set_cluster(config& c, const std::string& key, std::string_view v, bool& 
     return st;
   }
   if (key == "cluster-seeds") return parse_seeds(v, c.cluster_seeds);
-  // Paths (and a passphrase) as given: system::open checks the files, when they matter.
-  for (auto [name, field] : {std::pair{"cluster-tls-cert", &c.cluster_tls_cert},
-                             std::pair{"cluster-tls-key", &c.cluster_tls_key},
-                             std::pair{"cluster-tls-ca", &c.cluster_tls_ca},
-                             std::pair{"cluster-tls-passphrase", &c.cluster_tls_passphrase}})
-    if (key == name) {
-      *field = std::string(v);
-      return {};
-    }
   if (key == "cluster-shards" || key == "cluster-gossip-ms") {
     bool shards = key == "cluster-shards";
     auto& field = shards ? c.cluster_shards : c.cluster_gossip_ms;

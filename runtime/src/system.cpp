@@ -1,7 +1,6 @@
 #include "strata/runtime/system.hpp"
 
 #include "replication_gate.hpp"
-#include "strata/cluster/tls.hpp"
 #include "strata/kafka/restore.hpp"
 #include "strata/kafka/stream_reader.hpp"
 #include "strata/persistence/assert.hpp"
@@ -45,12 +44,6 @@ std::chrono::milliseconds caf_connection_timeout(const config& cfg) {
   return std::min(std::max(by_hb, by_downing), std::chrono::milliseconds(600'000));
 }
 
-/// The cluster-tls-* keys as the cluster module takes them.
-cluster::tls_config tls_of(const config& c) {
-  return cluster::tls_config{c.cluster_tls_cert, c.cluster_tls_key, c.cluster_tls_ca,
-                             c.cluster_tls_passphrase};
-}
-
 class strata_actor_config : public caf::actor_system_config {
  public:
   explicit strata_actor_config(const config& cfg) {
@@ -78,9 +71,6 @@ class strata_actor_config : public caf::actor_system_config {
       auto hb = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
       set("middleman.heartbeat-interval", caf::timespan{hb});
       set("middleman.connection-timeout", caf::timespan{caf_connection_timeout(cfg)});
-      // CAF's OpenSSL module (after the middleman it needs); check_cluster_config has
-      // checked the files already, so this cannot fail here.
-      static_cast<void>(cluster::enable_tls(*this, tls_of(cfg)));
     }
     // 0.17.6: the renderer overload (the templated convenience one does not compile).
     add_error_category(rejected_category,
@@ -219,22 +209,17 @@ persistence::status check_cluster_config(const config& c) {
   auto bad = [](std::string why) {
     return persistence::status{persistence::errc::invalid_argument, std::move(why)};
   };
-  if (c.cluster_client && c.cluster_seeds.empty())
-    return bad("cluster-client needs cluster-seeds: the members to connect to (host:port,…)");
+  if (c.cluster_client) {
+    if (c.cluster_seeds.empty())
+      return bad("cluster-client needs cluster-seeds: the members to connect to (host:port,…)");
+    return {};
+  }
   if (!c.cluster_enabled()) return {};
   if (c.cluster_self_down_lead_ms >= c.cluster_stable_after_ms)
     return bad("cluster-self-down-lead-ms (" + std::to_string(c.cluster_self_down_lead_ms) +
                ") must be less than cluster-stable-after-ms (" +
                std::to_string(c.cluster_stable_after_ms) +
                "): the losing side of a partition must stop before the winning side downs it");
-  const auto tls = tls_of(c);
-  if (auto err = cluster::check_tls(tls)) return bad(ctx_string(err.context(), 0));
-  if (c.cluster_client) return {};
-  if (!cluster::is_loopback(c.cluster_host) && !tls.enabled())
-    return bad("cluster-host '" + c.cluster_host +
-               "' is not a loopback address: a node other machines can reach must "
-               "authenticate its peers; set cluster-tls-cert, cluster-tls-key and "
-               "cluster-tls-ca (scripts/cluster certs makes a test CA), or bind 127.0.0.1");
   if (c.read_only)
     return bad("a cluster node cannot be read-only (use cluster-client to query one)");
   if (c.kafka.empty())
@@ -370,7 +355,6 @@ persistence::status start_node(system& sys, detail::system_core& core) {
   nc.acceptable_pause_ms = c.cluster_acceptable_pause_ms;
   nc.stable_after_ms = c.cluster_stable_after_ms;
   nc.self_down_lead_ms = c.cluster_self_down_lead_ms;
-  nc.tls = tls_of(c);
   if (core.journal && core.bridge) {
     // A shard restored from a checkpoint starts its streams at their snapshots: reads of
     // the events before (history, state as of a seq or time) come from Kafka.

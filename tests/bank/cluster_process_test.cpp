@@ -3,7 +3,6 @@
 // and agree; commands through any node reach the owner; a fourth node joins under
 // `load --ack-log` and a node leaves gracefully under load, losing no acknowledged op.
 #include "cluster_rig.hpp"
-#include "strata/test/certs.hpp"
 
 #include <doctest/doctest.h>
 
@@ -105,81 +104,4 @@ TEST_CASE("cluster: a node leaves gracefully under load and exits 0 once its sha
   INFO("load stderr: " << load->err());
   CHECK(load->exit_code() == 0);
   verify_accounts(rig, 1, log);
-}
-
-TEST_CASE("cluster: with TLS only nodes and clients with a certificate of its CA get in") {
-  cluster_rig rig;
-  // A non-loopback address without TLS is refused before anything binds.
-  auto open = rig.dir().sub("refused");
-  auto refused =
-    run(rig.dir().path(), {"--data", open, "--kafka", "127.0.0.1:1", "node", "--port",
-                           std::to_string(strata::test::free_port()), "--host", "0.0.0.0"});
-  CHECK(refused.exit_code == 4);
-  CHECK_MESSAGE(refused.err.find("not a loopback address") != std::string::npos, refused.err);
-  CHECK_MESSAGE(refused.err.find("cluster-tls-cert") != std::string::npos, refused.err);
-
-  rig.use_tls(
-    strata::test::make_certs(rig.dir().sub("pki"), {"node-0", "node-1", "node-2", "client"}));
-  auto rogue = strata::test::make_certs(rig.dir().sub("rogue"), {"rogue"});
-  rig.start_node(0);
-  rig.start_node(1);
-  rig.await_stable(0, {rig.address(0), rig.address(1)});
-  auto o = rig.via(1, {"open", "acct-tls"});
-  INFO("open: " << o.err);
-  REQUIRE(o.exit_code == 0);
-  auto d = rig.via(0, {"deposit", "acct-tls", "70"});
-  INFO("deposit: " << d.err);
-  REQUIRE(d.exit_code == 0);
-  CHECK(d.out == "acct-tls balance=70\n");
-
-  // Clients without a certificate, or with another CA's, reach no member: the command
-  // fails (not_reachable or timeout, exit 4) and the balance is unchanged.
-  const std::vector<std::string> fast{"--cluster-forward-timeout-ms", "1000"};
-  auto with = [&](std::vector<std::string> a) {
-    a.insert(a.end(), fast.begin(), fast.end());
-    return a;
-  };
-  auto plain = rig.via_as(0, with({}), {"deposit", "acct-tls", "5"});
-  CHECK(plain.exit_code == 4);
-  CHECK_MESSAGE(plain.err.find("cannot connect to " + rig.address(0)) != std::string::npos,
-                plain.err);
-  CHECK_MESSAGE(plain.err.find("require TLS") != std::string::npos, plain.err);
-  auto forged =
-    rig.via_as(0,
-               with({"--cluster-tls-cert", rogue.cert("rogue"), "--cluster-tls-key",
-                     rogue.key("rogue"), "--cluster-tls-ca", rig.tls_args("client")[5]}),
-               {"withdraw", "acct-tls", "70"});
-  CHECK(forged.exit_code == 4);
-  CHECK_MESSAGE(forged.err.find("cannot connect to " + rig.address(0)) != std::string::npos,
-                forged.err);
-  auto b = rig.via(1, {"balance", "acct-tls"});
-  CHECK(b.out == "acct-tls balance=70\n");
-
-  // A node with another CA's certificate never joins: its connects fail (it says so),
-  // and the members stay the two.
-  auto n = rig.dir().sub("rogue-node");
-  std::vector<std::string> args{"--cluster-tls-cert",
-                                rogue.cert("rogue"),
-                                "--cluster-tls-key",
-                                rogue.key("rogue"),
-                                "--cluster-tls-ca",
-                                rogue.ca(),
-                                "--data",
-                                n,
-                                "--kafka",
-                                rig.bootstrap(),
-                                "node",
-                                "--port",
-                                std::to_string(strata::test::free_port()),
-                                "--seeds",
-                                rig.address(0)};
-  process bad(binary(), args, rig.dir().sub("rogue.out"), rig.dir().sub("rogue.err"));
-  REQUIRE(eventually([&] {
-    return bad.err().find("cannot connect to " + rig.address(0)) != std::string::npos ||
-           bad.exited();
-  }));
-  INFO("rogue node stderr: " << bad.err());
-  CHECK(bad.err().find("TLS") != std::string::npos);
-  rig.await_stable(0, {rig.address(0), rig.address(1)});
-  bad.kill9();
 }

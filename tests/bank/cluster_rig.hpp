@@ -6,7 +6,6 @@
 #pragma once
 
 #include "bank_process.hpp"
-#include "strata/test/certs.hpp"
 #include "strata/test/net.hpp"
 
 #include <doctest/doctest.h>
@@ -83,16 +82,6 @@ class cluster_rig {
   const temp_dir& dir() const { return dir_; }
   const std::string& bootstrap() const { return bootstrap_; }
 
-  /// Mutual TLS from now on: node i presents `node-<i>` of `pki`, via() `client`.
-  void use_tls(strata::test::test_pki pki) { pki_ = std::move(pki); }
-
-  /// The cluster-tls-* options for certificate `name` of the rig's PKI (none without).
-  std::vector<std::string> tls_args(const std::string& name) const {
-    if (pki_.dir.empty()) return {};
-    return {"--cluster-tls-cert", pki_.cert(name),    "--cluster-tls-key",
-            pki_.key(name),       "--cluster-tls-ca", pki_.ca()};
-  }
-
   /// Starts node i (0-based) joining through node 0 (or itself when it is node 0). A
   /// node started again (after it exited) keeps its port and data directory: a new
   /// incarnation of the same address; its output goes to node-I.R.err (R = restarts).
@@ -107,8 +96,6 @@ class cluster_rig {
       "--data",  dir_.sub(n), "--kafka", bootstrap_, "node", "--port", std::to_string(ports_[i]),
       "--seeds", address(0)};
     args.insert(args.begin(), node_args_.begin(), node_args_.end());
-    auto tls = tls_args(n);
-    args.insert(args.begin(), tls.begin(), tls.end());
     nodes_[i] =
       std::make_unique<process>(binary(), args, dir_.sub(log + ".out"), dir_.sub(log + ".err"));
   }
@@ -117,16 +104,9 @@ class cluster_rig {
   process& node(std::size_t i) { return *nodes_.at(i); }
   std::size_t nodes() const { return nodes_.size(); }
 
-  /// Runs `strata-bank --cluster <node i> args…` (as `client` with TLS).
+  /// Runs `strata-bank --cluster <node i> args…`.
   run_result via(std::size_t i, std::vector<std::string> args) {
-    return via_as(i, tls_args("client"), std::move(args));
-  }
-
-  /// The same with the given options before --cluster (e.g. other certificates).
-  run_result via_as(std::size_t i, std::vector<std::string> options,
-                    std::vector<std::string> args) {
     args.insert(args.begin(), {"--cluster", address(i)});
-    args.insert(args.begin(), options.begin(), options.end());
     return run(dir_.path(), args);
   }
 
@@ -171,7 +151,6 @@ class cluster_rig {
  private:
   std::vector<std::string> node_args_;
   temp_dir dir_;
-  strata::test::test_pki pki_;
   std::unique_ptr<process> mock_;
   std::string bootstrap_;
   std::vector<std::uint16_t> ports_;

@@ -5,7 +5,6 @@
 #include "strata/cluster/allocation.hpp"
 #include "strata/cluster/leader.hpp"
 #include "strata/cluster/node.hpp"
-#include "strata/cluster/tls.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -22,15 +21,13 @@
 
 namespace strata::cluster::test {
 
-/// One in-process "machine": its own actor_system with the middleman loaded, and CAF's
-/// OpenSSL module with `tls`'s files when they are set (enable_tls).
+/// One in-process "machine": its own actor_system with the middleman loaded.
 struct machine {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  explicit machine(const tls_config& tls = {}) {
+  machine() {
     cfg.load<caf::io::middleman>();
     cfg.set("scheduler.max-threads", 2);
-    if (auto err = enable_tls(cfg, tls)) FAIL("enable_tls: " << caf::to_string(err));
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 };

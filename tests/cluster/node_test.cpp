@@ -226,9 +226,14 @@ TEST_CASE("send and on_receive carry bytes; malformed messages are dropped; a cl
     caf::anon_send(*h, wire_atom::value, std::uint8_t{2}, std::string("not an id"), std::string());
     caf::anon_send(*h, 42);
     caf::anon_send(*h, std::string("hello"), 1.5);
+    // Oversized (64 MiB + 1 on the commands channel): dropped before any handler.
+    const std::string oversized((std::size_t{64} << 20) + 1, 'x');
+    caf::anon_send(*h, wire_atom::value, std::uint8_t{2}, from, oversized);
+    caf::anon_send(*h, wire_atom::value, std::uint8_t{6}, from, std::string("\2", 1)); // heartbeat
     REQUIRE(eventually([&] {
-      return b->dropped_messages() >= 6;
+      return b->dropped_messages() >= 8;
     }));
+    CHECK_FALSE(b_commands.has(oversized));
     *h = caf::actor{};
     REQUIRE(a->send(b->self(), channel::commands, "still there"));
     REQUIRE(eventually([&] {

@@ -7,7 +7,6 @@
 #include "strata/runtime/entities.hpp"
 #include "strata/runtime/errors.hpp"
 #include "strata/runtime/system.hpp"
-#include "strata/test/certs.hpp"
 #include "strata/test/net.hpp"
 #include "strata/test/poll.hpp"
 #include "strata/test/temp_dir.hpp"
@@ -96,26 +95,6 @@ TEST_CASE("a strata::system refuses cluster settings that cannot work") {
   lead.cluster_stable_after_ms = 1000;
   lead.cluster_self_down_lead_ms = 1000;
   refused(lead, "must be less than cluster-stable-after-ms");
-
-  // Security: a non-loopback address needs TLS; TLS needs all three readable files.
-  auto open = no_kafka;
-  open.kafka = "127.0.0.1:1";
-  REQUIRE(open.set("cluster-host", "0.0.0.0").ok());
-  refused(open, "cluster-host '0.0.0.0' is not a loopback address");
-  refused(open, "set cluster-tls-cert, cluster-tls-key and cluster-tls-ca");
-  auto partial = no_kafka;
-  REQUIRE(partial.set("cluster-tls-cert", dir.sub("n.pem")).ok());
-  refused(partial, "missing: cluster-tls-key, cluster-tls-ca");
-  auto pki = strata::test::make_certs(dir.sub("pki"), {"node-1"});
-  auto unreadable = no_kafka;
-  unreadable.cluster_tls_cert = pki.cert("node-1");
-  unreadable.cluster_tls_key = dir.sub("gone.key");
-  unreadable.cluster_tls_ca = pki.ca();
-  refused(unreadable, "cluster-tls-key '" + dir.sub("gone.key") + "' cannot be read");
-  auto tls_client = client;
-  REQUIRE(tls_client.set("cluster-seeds", "127.0.0.1:1").ok());
-  tls_client.cluster_tls_ca = pki.ca();
-  refused(tls_client, "missing: cluster-tls-cert, cluster-tls-key");
 }
 
 TEST_CASE("a strata::system whose node is downed refuses commands, naming the reason") {
@@ -168,64 +147,4 @@ TEST_CASE("a strata::system whose node is downed refuses commands, naming the re
   CHECK_MESSAGE(strata::describe(r.error()).find(n->downed_reason()) != std::string::npos,
                 strata::describe(r.error()));
   (*sys)->shutdown();
-}
-
-TEST_CASE(
-  "a strata::system with cluster-tls-* keys serves a TLS client; a plain one gets nothing") {
-  strata::test::temp_dir dir("strata-system-node-tls");
-  auto pki = strata::test::make_certs(dir.sub("pki"), {"node-1", "client"});
-  auto mock = strata::kafka::mock_cluster::start(1);
-  REQUIRE(mock);
-  for (auto t : {"strata.account", "strata.account.snapshots"})
-    REQUIRE((*mock)->create_topic(t, 64).ok());
-  strata::config nc;
-  nc.data_dir = dir.sub("node");
-  nc.kafka = (*mock)->bootstrap_servers();
-  const auto seed = "127.0.0.1:" + std::to_string(strata::test::free_port());
-  REQUIRE(nc.set("cluster-port", seed.substr(10)).ok());
-  REQUIRE(nc.set("cluster-seeds", seed).ok());
-  nc.cluster_tls_cert = pki.cert("node-1");
-  nc.cluster_tls_key = pki.key("node-1");
-  nc.cluster_tls_ca = pki.ca();
-  auto node_sys = strata::system::open(nc);
-  REQUIRE_MESSAGE(node_sys, strata::describe(node_sys.error()));
-  CHECK((*node_sys)->actor_system().has_openssl_manager());
-
-  auto client_of = [&](bool tls) {
-    strata::config cc;
-    cc.cluster_client = true;
-    REQUIRE(cc.set("cluster-seeds", seed).ok());
-    if (tls) {
-      cc.cluster_tls_cert = pki.cert("client");
-      cc.cluster_tls_key = pki.key("client");
-      cc.cluster_tls_ca = pki.ca();
-    }
-    auto c = strata::system::open(cc);
-    REQUIRE_MESSAGE(c, strata::describe(c.error()));
-    return std::move(*c);
-  };
-  auto good = client_of(true);
-  auto* gn = good->cluster_node();
-  REQUIRE(gn != nullptr);
-  // The client learns the member and every shard's owner through its TLS connection.
-  REQUIRE(strata::test::eventually([&] {
-    auto routes = gn->routes();
-    return !routes.empty() && std::all_of(routes.begin(), routes.end(), [](const shard_route& r) {
-      return r.state == shard_route::kind::remote;
-    });
-  }));
-  auto plain = client_of(false);
-  auto* pn = plain->cluster_node();
-  REQUIRE(strata::test::eventually([&] {
-    return pn->failed_connects() >= 2;
-  }));
-  CHECK(pn->last_connect_error().find("require TLS") != std::string::npos);
-  const auto plain_view = pn->view();
-  for (const auto& kv : plain_view.members())
-    CHECK(to_string(kv.first.address) != seed); // it never heard from the member
-  for (const auto& r : pn->routes())
-    CHECK(r.state == shard_route::kind::unknown);
-  plain->shutdown();
-  good->shutdown();
-  (*node_sys)->shutdown();
 }

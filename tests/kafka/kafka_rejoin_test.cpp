@@ -251,7 +251,9 @@ TEST_CASE("reconcile past a checkpoint: a journal holding the shard reads it fro
   append_to(*node.j, nullptr, pid, 3, {"mine-4", "mine-5"});
   append_to(*rig.j, &b, pid, 3, {"theirs-4", "theirs-5", "theirs-6"});
   REQUIRE(b.drain(30'000) == 0);
-  // The other owner checkpoints at seq 6 (its release), then writes on.
+  // The other owner checkpoints at seq 6 (its release), then writes on, under the epoch
+  // its checkpoint names (what a reader starting there holds it to: kafka.md, "Fencing").
+  STRATA_REQUIRE_OK(b.set_epoch(s, 2));
   STRATA_REQUIRE_OK(rig.j->snapshots().save(
     snapshot_record{pid, 6, 1'700'000'000'000'000'000, "account.state", 1, "state@6", 0}));
   auto cp = b.publish_checkpoint(s, 2, {pid}, 10'000);

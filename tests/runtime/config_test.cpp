@@ -179,21 +179,6 @@ TEST_CASE("config: cluster failure-detection and downing keys") {
   CHECK(s.cluster_heartbeat_ms == 200); // a refused value changes nothing
 }
 
-TEST_CASE("config: cluster TLS keys from the command line and a file") {
-  const char* argv[] = {"prog",  "--cluster-tls-cert=n.pem", "--cluster-tls-key",
-                        "n.key", "--cluster-tls-ca=ca.pem",  "--cluster_tls_passphrase=secret"};
-  auto c = strata::config::from_args(6, argv, nullptr);
-  REQUIRE(c);
-  CHECK(c->cluster_tls_cert == "n.pem");
-  CHECK(c->cluster_tls_key == "n.key");
-  CHECK(c->cluster_tls_ca == "ca.pem");
-  CHECK(c->cluster_tls_passphrase == "secret");
-  strata::config d;
-  CHECK(d.cluster_tls_cert.empty()); // off by default: loopback clusters need no TLS
-  CHECK(d.set("cluster-tls-ca", " \"/etc/strata/ca.pem\" ").ok());
-  CHECK(d.cluster_tls_ca == "/etc/strata/ca.pem");
-}
-
 TEST_CASE("config: cluster routing keys") {
   strata::config c;
   CHECK(c.set("cluster-forward-timeout-ms", "250").ok());

@@ -11,9 +11,7 @@
 //
 // The actor_system must have loaded CAF's middleman before it was created:
 //   caf::actor_system_config cfg; cfg.load<caf::io::middleman>();
-// (strata::system does so when config::cluster_enabled()). A node bound to anything but
-// loopback needs mutual TLS: strata::cluster::enable_tls(cfg, tls) before the system
-// exists and nc.tls = tls (tls.hpp; docs/cluster.md, "Security").
+// (strata::system does so when config::cluster_enabled()).
 //
 //   strata::cluster::node_config nc;
 //   nc.host = "127.0.0.1"; nc.port = 4501; nc.seeds = {{"127.0.0.1", 4500}};
@@ -35,7 +33,6 @@
 #include "strata/cluster/member.hpp"
 #include "strata/cluster/member_view.hpp"
 #include "strata/cluster/reachability.hpp"
-#include "strata/cluster/tls.hpp"
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
@@ -49,12 +46,11 @@
 namespace strata::cluster {
 
 /// Cluster settings of a node (strata::config carries them: keys cluster-host,
-/// cluster-port, cluster-seeds, cluster-shards, cluster-tls-*, ...).
+/// cluster-port, cluster-seeds, cluster-shards, ...).
 struct node_config {
-  /// Bind and advertised address. Anything but loopback (is_loopback) needs `tls`.
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;     ///< 0: the middleman picks one (node::self() tells)
-  std::vector<address> seeds; ///< any member; empty or only self: first node
+  std::string host = "127.0.0.1"; ///< bind and advertised address
+  std::uint16_t port = 0;         ///< 0: the middleman picks one (node::self() tells)
+  std::vector<address> seeds;     ///< any member; empty or only self: first node
   std::uint32_t shards = default_num_shards;
   std::uint32_t gossip_interval_ms = 100;
   /// 0: drawn at start from the wall clock (ms, high bits) and 20 random bits, so that
@@ -82,12 +78,6 @@ struct node_config {
   std::uint32_t stable_after_ms = 1500;
   /// How much sooner a node on the losing side downs itself (< stable_after_ms).
   std::uint32_t self_down_lead_ms = 750;
-  /// Mutual TLS (tls.hpp): when set, the node publishes and connects through CAF's
-  /// OpenSSL module and admits only peers with a certificate of `tls.ca_file`; the
-  /// actor_system must have been prepared with enable_tls(cfg, tls) (the same files).
-  /// Every node and client of a cluster must agree: a TLS node and a plain one cannot
-  /// connect to each other.
-  tls_config tls;
 };
 
 /// How a region reaches one shard right now.
@@ -144,13 +134,10 @@ class node {
   /// then joins through the seeds in the background (a connector thread of its own
   /// connects; never an actor). `host` must outlive the node; the node must be stopped
   /// (or destroyed) before `sys`. Errors (caf::sec): invalid_argument when `sys` has no
-  /// middleman (the message says how to load it), for a bad config (shards 0, gossip
+  /// middleman (the message says how to load it) or for a bad config (shards 0, gossip
   /// interval 0, empty host, a seed without host or port, a failure-detection or
-  /// downing setting out of its range), for a host that is not
-  /// loopback without `cfg.tls` (the message names the settings to add), for TLS files
-  /// check_tls refuses, or when `cfg.tls` is set but `sys` was not prepared with
-  /// enable_tls for the same files; cannot_open_port naming the address when the port
-  /// cannot be bound.
+  /// downing setting out of its range); cannot_open_port naming
+  /// the address when the port cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(caf::actor_system& sys, node_config cfg,
                                                     shard_host& host);
   virtual ~node() = default;
@@ -208,21 +195,15 @@ class node {
   /// clock read: the runtime asks once per group commit. Any thread. The default (a
   /// test's fake node) always holds it.
   virtual bool holds_write_lease() const noexcept { return true; }
-  /// How long a majority's heartbeats keep the lease: the detector's detection delay
-  /// for the configured heartbeat interval (1223 ms by default), well below the time
-  /// the others need to down this node (detection + stable_after, >= 2.7 s by default).
+  /// How long a majority's heartbeats keep the lease: the time a node cut off at its
+  /// last contact takes to down itself — the detector's detection delay for the
+  /// heartbeat interval plus stable_after - self_down_lead (1223 + 750 = 1973 ms by
+  /// default) — which is before the others can down it (detection + stable_after).
   virtual std::uint32_t write_lease_ms() const noexcept { return 0; }
 
   /// Messages dropped so far: malformed or unexpected (each logged, the first ten and
   /// then one in a thousand, to stderr). Any thread.
   virtual std::uint64_t dropped_messages() const noexcept = 0;
-
-  /// Connection attempts to seeds or members that failed so far (refused, timed out, or
-  /// a TLS handshake the peer or this node rejected), and the last one's reason naming
-  /// the address ("" when none failed). Each failure is also logged to stderr (the
-  /// first per address, then one in a hundred). Any thread.
-  virtual std::uint64_t failed_connects() const noexcept { return 0; }
-  virtual std::string last_connect_error() const { return {}; }
 };
 
 } // namespace strata::cluster

@@ -18,8 +18,6 @@
 //   // --cluster-gossip-ms=N --cluster-heartbeat-ms=N --cluster-phi-threshold=X
 //   // --cluster-acceptable-pause-ms=N --cluster-stable-after-ms=N
 //   // --cluster-self-down-lead-ms=N
-//   // --cluster-gossip-ms=N --cluster-tls-cert=PEM --cluster-tls-key=PEM
-//   // --cluster-tls-ca=PEM --cluster-tls-passphrase=TEXT
 //   // --config-file=PATH
 //   // Arguments it does not know are returned in `rest` (in order), so a CLI can
 //   // parse its own sub-commands after it.
@@ -179,18 +177,6 @@ struct config {
   std::uint32_t cluster_acceptable_pause_ms = 500;
   std::uint32_t cluster_stable_after_ms = 1'500;
   std::uint32_t cluster_self_down_lead_ms = 750;
-  /// Mutual TLS between the cluster's nodes and clients (docs/cluster.md, "Security"):
-  /// PEM files of this process's certificate, its private key and the cluster's CA;
-  /// peers must present a certificate that CA signed, and this process presents its
-  /// own. All three or none, checked at open (each readable, the key belonging to the
-  /// certificate: runtime_errc::invalid_argument naming the key and the file otherwise).
-  /// Required when `cluster-host` is not a loopback address. Keys `cluster-tls-cert`,
-  /// `cluster-tls-key`, `cluster-tls-ca`, and `cluster-tls-passphrase` for an encrypted
-  /// key (empty: unencrypted). `scripts/cluster certs` makes a test CA and certificates.
-  std::string cluster_tls_cert;
-  std::string cluster_tls_key;
-  std::string cluster_tls_ca;
-  std::string cluster_tls_passphrase;
   /// Whether the cluster is on: a `cluster-port` or `cluster-seeds` was given.
   bool cluster_enabled() const noexcept { return cluster_port != 0 || !cluster_seeds.empty(); }
 
