@@ -2,7 +2,10 @@
 // stdout (progress on stderr). See docs/performance.md.
 #include "scenario.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -23,10 +26,28 @@ namespace fs = std::filesystem;
 
 namespace strata::bench {
 
+std::uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) fail("socket() failed: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    fail("no free port on 127.0.0.1");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 double process_cpu_seconds() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  auto tv = [](const timeval& t) {
+    return double(t.tv_sec) + double(t.tv_usec) / 1e6;
+  };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
@@ -220,7 +241,6 @@ bool parse_u64(const char* s, std::uint64_t& out) {
   out = v;
   return true;
 }
-
 
 /// Bytes this process caused to be written to storage so far (/proc/self/io), or -1.
 std::int64_t storage_write_bytes() {

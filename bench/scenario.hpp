@@ -38,6 +38,10 @@ namespace strata::bench {
 
 /// CPU seconds (user + system) of this process so far (getrusage).
 double process_cpu_seconds();
+/// A TCP port free on 127.0.0.1 right now (bind to port 0, read it back, close), for
+/// a listener other processes or nodes must be told in advance. Fails the scenario
+/// when no socket can be bound.
+std::uint16_t free_loopback_port();
 /// The q-quantile (0..1) of latencies in microseconds, in milliseconds (0 when empty);
 /// reorders `us`.
 double percentile_ms(std::vector<std::uint32_t>& us, double q);

@@ -1,5 +1,5 @@
-// Scenarios `remote-local`, `remote`, `rebalance` and `rebalance-history` (issue 10, docs/cluster.md,
-// docs/performance.md "Cluster"): strata::system cluster nodes in this process on
+// Scenarios `remote-local`, `remote`, `rebalance` and `rebalance-history` (issue 10,
+// docs/cluster.md, docs/performance.md "Cluster"): strata::system cluster nodes in this process on
 // loopback, over an in-process librdkafka mock cluster (3 brokers; topics strata.account and
 // strata.account.snapshots, 64 partitions), with the bank sample's account (it has
 // the wire codec, so commands for another node's shard are forwarded to it).
@@ -36,16 +36,13 @@
 #include "strata/persistence/shard.hpp"
 #include "strata/runtime/all.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace strata::bench {
@@ -58,23 +55,6 @@ const std::string topic = "strata.account";
 using clock_type = std::chrono::steady_clock;
 using accounts = strata::entities<bank::account>;
 
-/// A port free on 127.0.0.1 right now (the first node needs one its peers can name).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail("cluster: socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    fail("cluster: no free port on 127.0.0.1");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 /// The mock, the nodes (node 0 is the seed) and their account handles.
 class test_cluster {
  public:
@@ -85,7 +65,7 @@ class test_cluster {
     for (const auto& t : {topic, topic + ".snapshots"})
       if (auto st = mock_->create_topic(t, static_cast<int>(shards)); !st.ok())
         fail("kafka mock: " + st.to_string());
-    seed_port_ = free_port();
+    seed_port_ = free_loopback_port();
   }
   ~test_cluster() {
     for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)

@@ -23,12 +23,9 @@
 #include "strata/persistence/shard.hpp"
 #include "strata/runtime/all.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,22 +52,6 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::uint32_t shards = 64;
 constexpr std::size_t node_count = 3;
 constexpr std::size_t victim = 2; // not the seed (node 0)
-
-std::uint16_t any_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail("failover: socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    fail("failover: no free port on 127.0.0.1");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 /// One `strata-bank node` process, SIGKILLed and reaped when destroyed.
 class node_process {
@@ -233,7 +214,7 @@ result run_failover(context& ctx) {
   // The nodes.
   std::vector<std::uint16_t> ports;
   for (std::size_t i = 0; i < node_count; ++i)
-    ports.push_back(any_free_port());
+    ports.push_back(free_loopback_port());
   const std::string seed = "127.0.0.1:" + std::to_string(ports[0]);
   std::vector<std::unique_ptr<node_process>> nodes;
   for (std::size_t i = 0; i < node_count; ++i) {

@@ -283,7 +283,8 @@ void node_actor::on_heartbeat_tick() {
   if (client_ || downed_ || self_text_.empty()) return;
   auto now = std::chrono::steady_clock::now();
   refresh_lease(now);
-  auto bytes = wire::encode_heartbeat({false, now.time_since_epoch() / std::chrono::nanoseconds(1)});
+  auto bytes =
+    wire::encode_heartbeat({false, now.time_since_epoch() / std::chrono::nanoseconds(1)});
   // All-to-all: fine for the small clusters strata targets (docs/cluster.md).
   for (auto& kv : view_.members()) {
     if (kv.first == self_ || !is_live(kv.second.status)) continue;

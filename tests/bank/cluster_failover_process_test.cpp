@@ -228,6 +228,6 @@ TEST_CASE("cluster failover: a killed node restarts as a new incarnation and tak
   for (const auto& e : journal)
     if (t.valid.count({e.stream, e.seq, e.time_ns}) == 0) ++unpublished;
   MESSAGE("the killed node's journal: " << journal.size() << " events, " << unpublished
-                                         << " not in Kafka");
+                                        << " not in Kafka");
   CHECK(discarded_in_log(rig.node(2).err()) == unpublished);
 }

@@ -248,8 +248,9 @@ TEST_CASE("a node left alone in a minority downs itself before the others could 
     },
     std::chrono::seconds(10)));
   auto downed_ms = ms_since(t0);
-  MESSAGE("alone of three: lost the write lease " << lease_lost_ms << " ms after the others "
-                                                  "stopped (lease "
+  MESSAGE("alone of three: lost the write lease " << lease_lost_ms
+                                                  << " ms after the others "
+                                                     "stopped (lease "
                                                   << nodes[2]->write_lease_ms() << " ms)");
   CHECK(lease_lost_ms <= nodes[2]->write_lease_ms() + 1000); // + slack for a loaded machine
   CHECK(lease_lost_ms < downed_ms);

@@ -78,8 +78,8 @@ TEST_CASE("a gossiped table claiming too many rows or subjects is refused, not a
   }
   auto ping = wire::encode_heartbeat({false, 7});
   CHECK_FALSE(wire::decode_heartbeat(""));
-  CHECK_FALSE(wire::decode_heartbeat(ping + "x"));            // trailing bytes
-  CHECK_FALSE(wire::decode_heartbeat(ping.substr(0, 9)));     // truncated
+  CHECK_FALSE(wire::decode_heartbeat(ping + "x"));             // trailing bytes
+  CHECK_FALSE(wire::decode_heartbeat(ping.substr(0, 9)));      // truncated
   CHECK_FALSE(wire::decode_heartbeat(std::string(1, '\x01'))); // format 1: one byte
   auto bad_kind = ping;
   bad_kind[1] = 3;

@@ -4,8 +4,8 @@
 //
 // Properties: no crash, no sanitizer finding, no exception; whatever decodes encodes to
 // bytes that decode to the same gossip and encode to themselves again (one canonical
-// form; a heartbeat encodes back to its own bytes); merging a decoded table or reachability table with itself changes nothing; a
-// parsed member id prints to text that parses back to it.
+// form; a heartbeat encodes back to its own bytes); merging a decoded table or reachability table
+// with itself changes nothing; a parsed member id prints to text that parses back to it.
 #include "fuzz_util.hpp"
 #include "wire.hpp"
 

@@ -161,7 +161,7 @@ class group_commit {
 
   std::mutex mtx_;
   std::condition_variable cv_;
-  std::shared_ptr<const write_permit> permit_; // under mtx_; take() copies it out
+  std::shared_ptr<const write_permit> permit_;       // under mtx_; take() copies it out
   std::shared_ptr<const write_permit> taken_permit_; // the gathering thread's
   std::vector<write_request> queue_;
   std::size_t queued_events_ = 0;
