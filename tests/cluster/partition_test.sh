@@ -125,7 +125,7 @@ for i in 1 2 3; do
   in_ns "$hub" ip link set "n$i" up
 done
 
-step "   certificates (scripts/cluster certs)"
+[[ $transport == nat ]] || step "   certificates (scripts/cluster certs)"
 [[ $transport == nat ]] || "$src/scripts/cluster" certs "$work/certs" node-1 node-2 node-3 client >/dev/null
 tls() {
   [[ $transport == tls ]] || return 0
@@ -226,9 +226,10 @@ all_serving() {
   echo "$s" >"$work/shards.last"
 }
 
-step "3. three nodes (replicated, TLS), node 1 the seed"
+step "3. three nodes (replicated, transport $transport), node 1 the seed"
 for i in 1 2 3; do start_node "$i"; done
 await 60 "3 members up and 64 shards owned" all_serving "$(addr_of 3)"
+inc3=$(awk -v a="$(addr_of 3)" '$1 == a && $2 == "up" {print $3}' "$work/members.last")
 step "   up: $(awk '{print $1}' "$work/members.last" | paste -sd' ' -); node 3 owns $(grep -c " $(addr_of 3) " "$work/shards.last") shards"
 
 # ---------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ unset 'pids[node3]'
 ((rc == 5)) || fail "node 3 exited $rc, not 5 (downed) (log $work/node-3.log)"
 grep -q "was downed by the cluster" "$work/node-3.log" ||
   fail "node 3's log does not say it was downed (log $work/node-3.log)"
-step "   node 3 exited 5 after $((SECONDS - cut_at))s: $(grep -m1 -o 'DOWN.*' "$work/node-3.log" | cut -c1-120)"
+step "   node 3 exited 5 after $((SECONDS - cut_at))s: $(grep -m1 -o 'is DOWN.*' "$work/node-3.log" | cut -c1-110)"
 
 majority_took_over() {
   local m s
@@ -305,7 +306,10 @@ for i in 1 2 3; do in_ns "${ns[$i]}" nft delete table ip strata_partition; done
 heal_at=$SECONDS
 start_node 3
 await 60 "3 members up again and node 3 owning shards" all_serving "$(addr_of 3)"
-step "   back $((SECONDS - heal_at))s after the heal: node 3 owns $(grep -c " $(addr_of 3) " "$work/shards.last") shards"
+inc3_new=$(awk -v a="$(addr_of 3)" '$1 == a && $2 == "up" {print $3}' "$work/members.last")
+[[ -n "$inc3_new" && "$inc3_new" != "$inc3" ]] ||
+  fail "node 3 is up as incarnation '$inc3_new', not a new one (was $inc3)"
+step "   back $((SECONDS - heal_at))s after the heal as incarnation $inc3_new (was $inc3): node 3 owns $(grep -c " $(addr_of 3) " "$work/shards.last") shards"
 alive load && load_running=yes || load_running=no
 step "   load still running at the heal: $load_running (acks before the cut $acks_before, now $(wc -l <"$ack_log"))"
 
