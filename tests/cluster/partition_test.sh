@@ -255,7 +255,7 @@ acks_before=$(wc -l <"$ack_log")
 # gossip, forwarded commands) go silent; a new connection is refused at once with ICMP
 # host-unreachable, as from a router that lost the route, so that the nodes' connect
 # attempts across the cut fail at once instead of waiting for SYN retransmissions.
-cut() { # NAMESPACE PEER_ADDRESS...
+cut_off() { # NAMESPACE PEER_ADDRESS...
   local n=$1 peers
   shift
   peers=$(printf '%s, ' "$@")
@@ -269,9 +269,9 @@ table ip strata_partition {
 }
 EOF
 }
-cut "${ns[3]}" "$(ip_of 1)" "$(ip_of 2)"
-cut "${ns[1]}" "$(ip_of 3)"
-cut "${ns[2]}" "$(ip_of 3)"
+cut_off "${ns[3]}" "$(ip_of 1)" "$(ip_of 2)"
+cut_off "${ns[1]}" "$(ip_of 3)"
+cut_off "${ns[2]}" "$(ip_of 3)"
 cut_at=$SECONDS
 in_ns "${ns[3]}" kcat -b "$bootstrap" -L -m 5 >"$work/kcat-n3-cut.txt" 2>&1 ||
   fail "node 3 lost Kafka with the cut (log $work/kcat-n3-cut.txt)"
@@ -284,39 +284,30 @@ node3_downed() {
 await 20 "node 3 (the minority) downs itself" node3_downed
 step "   node 3 downed itself $((SECONDS - cut_at))s after the cut: $(grep -m1 -o 'is DOWN.*' "$work/node-3.log" | cut -c1-100)"
 # Then it must exit 5. Known strata/CAF bug (docs/cluster.md, Limits): now and then the
-# process hangs in caf::io::middleman::stop() while a connection to a silent peer still
-# has unsent bytes; that is reported and the process killed, unless
-# STRATA_PARTITION_STRICT=1 makes it a failure.
+# downed process hangs in caf::io::middleman::stop() while its connections to the silent
+# peers are still open; it is not killed then (the flock of its data directory outlived
+# a SIGKILL in such a run) but the link is healed early, after which it exits. Reported
+# as a WARNING; STRATA_PARTITION_STRICT=1 makes it a failure.
 node3_exited() { ! alive node3; }
+heal() { for i in 1 2 3; do in_ns "${ns[$i]}" nft delete table ip strata_partition; done; }
+healed=no
 exit_wait=${STRATA_PARTITION_EXIT_WAIT:-15}
-if (
+if ! (
   fail() { exit 1; }
   await "$exit_wait" "node 3 exits" node3_exited
 ) 2>/dev/null; then
-  rc=0
-  wait "${pids[node3]}" || rc=$?
-  ((rc == 5)) || fail "node 3 exited $rc, not 5 (downed) (log $work/node-3.log)"
-  step "   node 3 exited 5 $((SECONDS - cut_at))s after the cut"
-else
   [[ "${STRATA_PARTITION_STRICT:-0}" != 1 ]] ||
     fail "node 3 was downed but has not exited ${exit_wait}s later (log $work/node-3.log)"
   echo "[partition] WARNING: node 3 was downed but has not exited ${exit_wait}s later" \
-    "(known bug: stuck in caf::io::middleman::stop(), docs/cluster.md Limits); SIGKILL" >&2
-  killed=${pids[node3]}
-  kill -KILL "$killed"
-  wait "$killed" || true
-  # Its data directory must be free again (the flock of strata.lock) before the restart.
-  node3_gone() {
-    ! kill -0 "$killed" 2>/dev/null && flock -n "$work/node-3/strata.lock" true
-  }
-  if ! (
-    fail() { exit 1; }
-    await 30 "x" node3_gone
-  ) 2>/dev/null; then
-    { cat "/proc/$killed/status"; cat "$work/node-3/strata.lock"; } >"$work/node3-killed.txt" 2>&1
-    fail "node 3 (pid $killed) is still there or its data directory locked 30s after SIGKILL ($work/node3-killed.txt)"
-  fi
+    "(known bug: stuck in caf::io::middleman::stop(), docs/cluster.md Limits); healing the link now" >&2
+  heal
+  healed=yes
+  await 30 "node 3 exits once the link is healed" node3_exited
 fi
+rc=0
+wait "${pids[node3]}" || rc=$?
+((rc == 5)) || fail "node 3 exited $rc, not 5 (downed) (log $work/node-3.log)"
+step "   node 3 exited 5 $((SECONDS - cut_at))s after the cut"
 unset 'pids[node3]'
 
 majority_took_over() {
@@ -336,7 +327,7 @@ step "   majority serves all 64 shards $((SECONDS - cut_at))s after the cut; nod
 
 # ---------------------------------------------------------------------------------------
 step "6. heal the link; restart node 3 (same data, new incarnation)"
-for i in 1 2 3; do in_ns "${ns[$i]}" nft delete table ip strata_partition; done
+[[ $healed == yes ]] || heal
 heal_at=$SECONDS
 start_node 3
 await 60 "3 members up again and node 3 owning shards" all_serving "$(addr_of 3)"
