@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The network-partition test (issue 11, Cluster II): three `strata-bank node` processes,
 # each in a Linux network namespace of its own, bound to that namespace's non-loopback
-# address (so with mutual TLS), and one strata-kafka-mock in a hub namespace that holds
+# address, and one strata-kafka-mock in a hub namespace that holds
 # the bridge every node is linked to. Under `load`, node 3 is cut off from nodes 1 and 2
 # (nft drop rules in its namespace; Kafka stays reachable), must down itself (exit 5),
 # the others must down it and own every shard; the link heals, node 3 restarts (same
@@ -10,10 +10,10 @@
 # topic at one (persistence id, seq) with different events. See docs/cluster.md
 # ("Partition test").
 #
-#   partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR [tls|nat]
+#   partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR [addr|nat]
 #
-# tls (default): each node binds its namespace's address, with mutual TLS. nat: each
-# node binds 127.0.0.1 in its namespace without TLS and is reached through NAT.
+# addr (default): each node binds its namespace's address. nat: each node binds
+# 127.0.0.1 in its namespace and is reached there through NAT, as Kafka is.
 #
 # Needs root, iproute2 and nftables (scripts/install-deps), kcat and python3. Every
 # namespace, link, rule and process it makes is removed on exit, also on failure.
@@ -38,7 +38,7 @@ skip() {
 }
 
 [[ $(id -u) == 0 ]] || skip "needs root (network namespaces)"
-for tool in ip nft kcat python3 openssl; do
+for tool in ip nft kcat python3 flock; do
   command -v "$tool" >/dev/null || skip "needs $tool (scripts/install-deps)"
 done
 
@@ -50,14 +50,13 @@ net=10.77.0
 hub_ip=$net.100
 ip_of() { echo "$net.1$1"; }
 port=4500
-# tls: node I binds its namespace's address $net.1I:4500, with mutual TLS (required off
-# loopback). nat: node I binds 127.0.0.1:450I in its namespace, without TLS, and every
-# namespace reaches it there through NAT (as Kafka), so the partition is tested apart
-# from TLS.
-transport=${4:-tls}
-[[ $transport == tls || $transport == nat ]] || fail "transport must be tls or nat"
+# addr: node I binds its namespace's address $net.1I:4500. nat: node I binds
+# 127.0.0.1:450I in its namespace, and every namespace reaches it there through NAT (as
+# Kafka).
+transport=${4:-addr}
+[[ $transport == addr || $transport == nat ]] || fail "transport must be addr or nat"
 addr_of() {
-  if [[ $transport == tls ]]; then echo "$(ip_of "$1"):$port"; else echo "127.0.0.1:$((port + $1))"; fi
+  if [[ $transport == addr ]]; then echo "$(ip_of "$1"):$port"; else echo "127.0.0.1:$((port + $1))"; fi
 }
 
 work=$(mktemp -d /tmp/strata-partition.XXXXXX)
@@ -125,14 +124,6 @@ for i in 1 2 3; do
   in_ns "$hub" ip link set "n$i" up
 done
 
-[[ $transport == nat ]] || step "   certificates (scripts/cluster certs)"
-[[ $transport == nat ]] || "$src/scripts/cluster" certs "$work/certs" node-1 node-2 node-3 client >/dev/null
-tls() {
-  [[ $transport == tls ]] || return 0
-  echo "--cluster-tls-cert $work/certs/$1.pem --cluster-tls-key $work/certs/$1.key"
-  echo "--cluster-tls-ca $work/certs/ca.pem"
-}
-
 # ---------------------------------------------------------------------------------------
 step "2. strata-kafka-mock in $hub"
 in_ns "$hub" "$mock" --bootstrap-file "$work/kafka.bootstrap" >"$work/kafka.log" 2>&1 </dev/null &
@@ -199,15 +190,13 @@ step "   every node namespace reaches Kafka at $bootstrap"
 start_node() {
   local i=$1 addr
   addr=$(addr_of "$i")
-  # shellcheck disable=SC2046 # tls: options without spaces
   in_ns "${ns[$i]}" "$bank" --data "$work/node-$i" --kafka "$bootstrap" --replication replicated \
-    $(tls "node-$i") node --host "${addr%:*}" --port "${addr##*:}" --seeds "$(addr_of 1)" \
+    node --host "${addr%:*}" --port "${addr##*:}" --seeds "$(addr_of 1)" \
     >>"$work/node-$i.log" 2>&1 </dev/null &
   pids[node$i]=$!
 }
 client() {
-  # shellcheck disable=SC2046
-  in_ns "$hub" "$bank" $(tls client) --cluster "$(addr_of 1)" "$@"
+  in_ns "$hub" "$bank" --cluster "$(addr_of 1)" "$@"
 }
 alive() { kill -0 "${pids[$1]}" 2>/dev/null; }
 
@@ -235,8 +224,7 @@ step "   up: $(awk '{print $1}' "$work/members.last" | paste -sd' ' -); node 3 o
 # ---------------------------------------------------------------------------------------
 step "4. load through node 1 (client in $hub)"
 ack_log=$work/acks.log
-# shellcheck disable=SC2046
-in_ns "$hub" "$bank" $(tls client) --cluster "$(addr_of 1)" load --accounts 40 --ops 6000 \
+in_ns "$hub" "$bank" --cluster "$(addr_of 1)" load --accounts 40 --ops 6000 \
   --clients 8 --ack-log "$ack_log" --on-error continue --seed 11 \
   >"$work/load.out" 2>"$work/load.log" </dev/null &
 pids[load]=$!
