@@ -224,7 +224,7 @@ step "   up: $(awk '{print $1}' "$work/members.last" | paste -sd' ' -); node 3 o
 # ---------------------------------------------------------------------------------------
 step "4. load through node 1 (client in $hub)"
 ack_log=$work/acks.log
-in_ns "$hub" "$bank" --cluster "$(addr_of 1)" load --accounts 40 --ops 6000 \
+in_ns "$hub" "$bank" --cluster "$(addr_of 1)" load --accounts 40 --ops 14000 \
   --clients 8 --ack-log "$ack_log" --on-error continue --seed 11 \
   >"$work/load.out" 2>"$work/load.log" </dev/null &
 pids[load]=$!
