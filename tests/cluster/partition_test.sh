@@ -3,7 +3,7 @@
 # each in a Linux network namespace of its own, bound to that namespace's non-loopback
 # address, and one strata-kafka-mock in a hub namespace that holds
 # the bridge every node is linked to. Under `load`, node 3 is cut off from nodes 1 and 2
-# (nft drop rules in its namespace; Kafka stays reachable), must down itself (exit 5),
+# (nft rules in the node namespaces; Kafka stays reachable), must down itself (exit 5),
 # the others must down it and own every shard; the link heals, node 3 restarts (same
 # data directory, new incarnation) and takes shards back. Then: every acknowledged op
 # at its seq, histories 1..n, balances equal the folds, and no two valid records of the
@@ -22,7 +22,8 @@ set -euo pipefail
 
 bank=${1:?usage: partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR}
 mock=${2:?usage: partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR}
-src=${3:?usage: partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR}
+# SOURCE_DIR (the source tree) is not used at present; ctest passes it.
+: "${3:?usage: partition_test.sh STRATA_BANK STRATA_KAFKA_MOCK SOURCE_DIR}"
 bank=$(readlink -f "$bank")
 mock=$(readlink -f "$mock")
 
@@ -38,7 +39,7 @@ skip() {
 }
 
 [[ $(id -u) == 0 ]] || skip "needs root (network namespaces)"
-for tool in ip nft kcat python3 flock; do
+for tool in ip nft kcat python3; do
   command -v "$tool" >/dev/null || skip "needs $tool (scripts/install-deps)"
 done
 
