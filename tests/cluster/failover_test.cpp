@@ -19,27 +19,10 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
 /// What is left of `deadline` (at least 1 ms), for eventually().
 std::chrono::milliseconds left(clock_type::time_point deadline) {
   auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
   return std::max(d, std::chrono::milliseconds(1));
-}
-
-node_config config_with(std::vector<address> seeds) {
-  node_config nc;
-  nc.host = "127.0.0.1";
-  nc.seeds = std::move(seeds);
-  return nc;
-}
-
-std::unique_ptr<node> start_node(machine& m, node_config nc, shard_host& host) {
-  auto n = node::start(*m.sys, std::move(nc), host);
-  if (!n) FAIL("node::start: " << m.sys->render(n.error()));
-  return std::move(*n);
 }
 
 bool status_is(const node& n, const member_id& m, std::initializer_list<member_status> ss) {
@@ -53,19 +36,15 @@ bool status_is(const node& n, const member_id& m, std::initializer_list<member_s
 } // namespace
 
 TEST_CASE("a node stopped without leaving is downed and its shards fail over to the others") {
-  ownership own;
-  std::vector<std::unique_ptr<machine>> machines;
-  std::vector<std::unique_ptr<fake_host>> hosts;
-  std::vector<std::unique_ptr<node>> nodes;
-  for (int i = 0; i < 3; ++i) {
-    machines.push_back(std::make_unique<machine>());
-    hosts.push_back(std::make_unique<fake_host>(i, own, i == 1)); // one answers later
-  }
-  nodes.push_back(start_node(*machines[0], config_with({}), *hosts[0]));
-  auto seed = nodes[0]->self().address;
-  for (int i = 1; i < 3; ++i)
-    nodes.push_back(start_node(*machines[i], config_with({seed}), *hosts[i]));
-  std::vector<node*> all{nodes[0].get(), nodes[1].get(), nodes[2].get()};
+  node_set set(3, [](int i) {
+    return i == 1;
+  }); // one host answers later
+  auto& own = set.own;
+  auto& machines = set.machines;
+  auto& hosts = set.hosts;
+  auto& nodes = set.nodes;
+  set.start(3);
+  auto all = set.all();
   REQUIRE(eventually([&] {
     return converged(all);
   }));
@@ -207,19 +186,14 @@ TEST_CASE("a node that sees itself downed in gossip stops serving at once") {
 }
 
 TEST_CASE("a node left alone in a minority downs itself before the others could decide") {
-  ownership own;
-  std::vector<std::unique_ptr<machine>> machines;
-  std::vector<std::unique_ptr<fake_host>> hosts;
-  std::vector<std::unique_ptr<node>> nodes;
-  for (int i = 0; i < 3; ++i) {
-    machines.push_back(std::make_unique<machine>());
-    hosts.push_back(std::make_unique<fake_host>(i, own));
-  }
-  nodes.push_back(start_node(*machines[0], config_with({}), *hosts[0]));
-  for (int i = 1; i < 3; ++i)
-    nodes.push_back(start_node(*machines[i], config_with({nodes[0]->self().address}), *hosts[i]));
+  node_set set(3);
+  auto& own = set.own;
+  auto& machines = set.machines;
+  auto& hosts = set.hosts;
+  auto& nodes = set.nodes;
+  set.start(3);
   REQUIRE(eventually([&] {
-    return converged({nodes[0].get(), nodes[1].get(), nodes[2].get()});
+    return converged(set.all());
   }));
   REQUIRE(own.held_by(2) > 0);
 

@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -145,6 +147,61 @@ class fake_host : public shard_host {
   std::vector<std::thread> threads_;
   int downed_calls_ = 0;
   std::string downed_reason_;
+};
+
+/// Milliseconds since `t0`.
+inline double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// A node on 127.0.0.1, any port, joining through `seeds` (none: the first node).
+inline node_config config_with(std::vector<address> seeds) {
+  node_config nc;
+  nc.host = "127.0.0.1";
+  nc.port = 0;
+  nc.seeds = std::move(seeds);
+  return nc;
+}
+
+/// node::start, failing the test on an error.
+inline std::unique_ptr<node> start_node(machine& m, node_config nc, shard_host& host) {
+  auto n = node::start(*m.sys, std::move(nc), host);
+  if (!n) FAIL("node::start: " << m.sys->render(n.error()));
+  return std::move(*n);
+}
+
+/// `count` machines, each with a fake host (index i; `answers_later(i)`: it answers
+/// its calls from a thread of its own), sharing one ownership record; start() starts
+/// nodes on the first of them, node 0 the seed of the others.
+struct node_set {
+  ownership own;
+  std::vector<std::unique_ptr<machine>> machines;
+  std::vector<std::unique_ptr<fake_host>> hosts;
+  std::vector<std::unique_ptr<node>> nodes;
+
+  explicit node_set(int count, const std::function<bool(int)>& answers_later = {}) {
+    for (int i = 0; i < count; ++i) {
+      machines.push_back(std::make_unique<machine>());
+      hosts.push_back(std::make_unique<fake_host>(i, own, answers_later && answers_later(i)));
+    }
+  }
+  node_set(const node_set&) = delete;
+  node_set& operator=(const node_set&) = delete;
+
+  /// Starts nodes 0 .. n-1 (node 0 first, the seed of the others).
+  void start(int n) {
+    for (int i = static_cast<int>(nodes.size()); i < n; ++i) {
+      auto seeds = i == 0 ? std::vector<address>{} : std::vector<address>{nodes[0]->self().address};
+      nodes.push_back(start_node(*machines[i], config_with(std::move(seeds)), *hosts[i]));
+    }
+  }
+  /// The started nodes as plain pointers.
+  std::vector<node*> all() const {
+    std::vector<node*> out;
+    for (auto& n : nodes)
+      out.push_back(n.get());
+    return out;
+  }
 };
 
 /// Whether `nodes` agree: one view in which each of them is up and nothing else is

@@ -16,24 +16,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-node_config config_with(std::vector<address> seeds) {
-  node_config nc;
-  nc.host = "127.0.0.1";
-  nc.port = 0;
-  nc.seeds = std::move(seeds);
-  return nc;
-}
-
-std::unique_ptr<node> start_node(machine& m, node_config nc, shard_host& host) {
-  auto n = node::start(*m.sys, std::move(nc), host);
-  if (!n) FAIL("node::start: " << m.sys->render(n.error()));
-  return std::move(*n);
-}
-
 std::vector<node*> raw(const std::vector<std::unique_ptr<node>>& v) {
   std::vector<node*> out;
   for (auto& n : v)
