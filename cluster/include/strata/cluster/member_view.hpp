@@ -18,7 +18,7 @@
 //
 // Removed members stay as tombstones (status removed): dropping them would let a stale
 // gossip message bring them back. Pruning tombstones once every member has seen them is
-// Cluster II's work; an incarnation is never reused, so they do not collide.
+// not done yet; an incarnation is never reused, so they do not collide.
 //
 // Threads: a value; use one instance from one thread at a time.
 #pragma once
