@@ -53,16 +53,6 @@ void append_to(journal& j, bridge* b, const std::string& pid, std::uint64_t head
   if (b) b->notify();
 }
 
-/// The id of the last committed write transaction of `j` (LMDB's, as a read sees it).
-std::uint64_t last_txn(journal& j) {
-  std::uint64_t id = 0;
-  STRATA_REQUIRE_OK(j.env().read([&](read_txn& txn) {
-    id = mdb_txn_id(txn.native());
-    return status{};
-  }));
-  return id;
-}
-
 /// The stream's events without their local positions.
 std::vector<event_record> events_of(const journal& j, const std::string& pid) {
   auto v = load_all(j, pid);
@@ -82,12 +72,6 @@ std::vector<std::string> published_payloads(const bridge_rig& rig) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-void check_clean(const journal& j) {
-  auto rep = j.verify_all();
-  STRATA_REQUIRE_VALUE(rep);
-  if (rep->problem_count != 0) FAIL_CHECK(rep->problems.front().to_string());
 }
 
 /// A restarted node: its journal restored shard `s` from Kafka once (it owned it), then

@@ -79,15 +79,6 @@ std::uint64_t latest_snapshot_seq(journal& j, std::string_view pid) {
   return *r ? (*r)->seq : 0;
 }
 
-void check_clean(const journal& j) {
-  auto rep = j.verify_all();
-  STRATA_REQUIRE_VALUE(rep);
-  for (auto& p : rep->problems)
-    INFO(p.to_string());
-  CHECK(rep->problem_count == 0);
-  if (rep->problem_count != 0) FAIL_CHECK(rep->problems.front().to_string());
-}
-
 /// Bytes of all keys and values of the tables that a base writes to.
 std::uint64_t table_bytes(journal& j) {
   std::uint64_t n = 0;

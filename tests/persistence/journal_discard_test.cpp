@@ -41,29 +41,10 @@ snapshot_record snap(const std::string& pid, std::uint64_t seq) {
   return s;
 }
 
-void check_clean(const journal& j) {
-  auto rep = j.verify_all();
-  STRATA_REQUIRE_VALUE(rep);
-  for (auto& p : rep->problems)
-    INFO(p.to_string());
-  CHECK(rep->problem_count == 0);
-  if (rep->problem_count != 0) FAIL_CHECK(rep->problems.front().to_string());
-}
-
 std::uint64_t head_of(const journal& j, std::string_view pid) {
   auto r = j.highest_seq(pid);
   STRATA_REQUIRE_VALUE(r);
   return *r;
-}
-
-/// The id of the last committed write transaction (LMDB's, as a read sees it).
-std::uint64_t last_txn(journal& j) {
-  std::uint64_t id = 0;
-  STRATA_REQUIRE_OK(j.env().read([&](read_txn& txn) {
-    id = mdb_txn_id(txn.native());
-    return status{};
-  }));
-  return id;
 }
 
 discard_report discard_ok(journal& j, const std::vector<discard_point>& points) {

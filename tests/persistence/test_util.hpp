@@ -15,6 +15,7 @@
 #include "strata/test/temp_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <lmdb.h>
 
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -200,6 +201,27 @@ std::string random_bytes(Rng& rng, std::size_t n) {
   for (auto& c : s)
     c = static_cast<char>(byte(rng));
   return s;
+}
+
+/// Checks that verify_all finds nothing wrong with `j` (each problem in the message).
+inline void check_clean(const journal& j) {
+  auto rep = j.verify_all();
+  STRATA_REQUIRE_VALUE(rep);
+  for (auto& p : rep->problems)
+    INFO(p.to_string());
+  CHECK(rep->problem_count == 0);
+  if (rep->problem_count != 0) FAIL_CHECK(rep->problems.front().to_string());
+}
+
+/// The id of the last committed write transaction of `j` (LMDB's, as a read sees it):
+/// unchanged across a call that must not write.
+inline std::uint64_t last_txn(journal& j) {
+  std::uint64_t id = 0;
+  STRATA_REQUIRE_OK(j.env().read([&](read_txn& txn) {
+    id = mdb_txn_id(txn.native());
+    return status{};
+  }));
+  return id;
 }
 
 /// A fully populated event record (for codec tests).
