@@ -162,7 +162,7 @@ class node_impl final : public node {
     auto now = std::chrono::steady_clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
     return now < shared_->lease_until_ns.load(std::memory_order_acquire);
   }
-  std::uint32_t write_lease_ms() const noexcept override { return detail::lease_ms_of(cfg_); }
+  std::uint32_t write_lease_ms() const noexcept override { return shared_->lease_ms; }
 
   std::string downed_reason() const override {
     std::lock_guard<std::mutex> lk(shared_->mu);
@@ -282,6 +282,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_co
   if (auto err = check_config(sys, cfg)) return err;
   if (cfg.incarnation == 0) cfg.incarnation = draw_incarnation();
   auto sh = std::make_shared<node_shared>();
+  sh->lease_ms = detail::lease_ms_of(cfg); // a search over phi: once, not per heartbeat
   auto actor = sys.spawn<detail::node_actor>(sh, cfg, &host, cfg.client);
   std::uint16_t port = 0;
   if (!cfg.client) {

@@ -271,7 +271,7 @@ void node_actor::refresh_lease(time_point now) {
   for (std::size_t k = 1; k <= heard.size(); ++k) {
     has_lowest = has_lowest || heard[k - 1].second == lowest;
     if (2 * k > counted || (2 * k == counted && has_lowest)) {
-      auto until = heard[k - 1].first + milliseconds(lease_ms_of(cfg_));
+      auto until = heard[k - 1].first + milliseconds(shared_->lease_ms);
       shared_->lease_until_ns.store(until.time_since_epoch() / std::chrono::nanoseconds(1),
                                     std::memory_order_release);
       return;

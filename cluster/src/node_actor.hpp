@@ -83,7 +83,7 @@ class node_actor : public caf::event_based_actor {
   void on_gossip(const member_id& from, const std::string& bytes);
   void on_tick();
   void on_heartbeat_tick();
-  /// Extends the write lease to (the time a majority was last heard) + lease_ms_of.
+  /// Extends the write lease to (the time a majority was last heard) + node_shared::lease_ms.
   void refresh_lease(time_point now);
   void on_heartbeat(const member_id& from, const std::string& bytes);
   /// Detectors -> own reachability row, then decide_downing and act on it.

@@ -63,6 +63,8 @@ struct node_shared {
   std::atomic<bool> downed{false};
   /// Until when (steady_clock, ns since its epoch) this node may write: node::holds_write_lease.
   std::atomic<std::int64_t> lease_until_ns{0};
+  /// The lease's length (lease_ms_of), computed once by node::start before the actor runs.
+  std::uint32_t lease_ms = 0;
   std::string downed_reason;
 
   /// Messages send() took for a live member it has no handle for yet, by address text:
