@@ -505,7 +505,10 @@ bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
     }
     st = step(st, restore_begun{self_, e}).state;
   }
-  if (st.phase == handoff_phase::restoring && p.acquire_done == st.epoch)
+  // Serving starts only with the write lease: a node just up (its first echoes still on
+  // the way) would otherwise take commands it must refuse. drive_local runs every gossip
+  // round, so the shard serves at the first round after the lease holds.
+  if (st.phase == handoff_phase::restoring && p.acquire_done == st.epoch && holds_lease())
     st = step(st, restored{self_, st.epoch}).state;
   bool news =
     st.phase != table_[s].phase || st.epoch != table_[s].epoch || st.holder != table_[s].holder;
@@ -513,8 +516,14 @@ bool node_actor::advance(shard_id s, const std::optional<member_id>& target) {
   return news;
 }
 
+bool node_actor::holds_lease() const {
+  auto now = std::chrono::steady_clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+  return now < shared_->lease_until_ns.load(std::memory_order_acquire);
+}
+
 void node_actor::drive_local() {
   if (client_ || downed_ || self_text_.empty()) return;
+  refresh_lease(std::chrono::steady_clock::now());
   auto targets = allocate(view_, cfg_.shards);
   bool changed = false;
   for (shard_id s = 0; s < cfg_.shards; ++s) {

@@ -83,6 +83,8 @@ class node_actor : public caf::event_based_actor {
   void on_gossip(const member_id& from, const std::string& bytes);
   void on_tick();
   void on_heartbeat_tick();
+  /// Whether the write lease holds now (node::holds_write_lease without the downed test).
+  bool holds_lease() const;
   /// Extends the write lease to (the time a majority was last heard) + node_shared::lease_ms.
   void refresh_lease(time_point now);
   void on_heartbeat(const member_id& from, const std::string& bytes);
