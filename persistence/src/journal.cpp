@@ -323,19 +323,27 @@ status journal::impl::create_tables() {
 status journal::impl::open_tables() {
   table* handles[] = {&events, &index, &streams, &names, &snaps, &offsets_tbl, &meta};
   std::vector<std::string> missing;
-  for (std::size_t i = 0; i < std::size(table_names); ++i) {
-    auto r = env->open_table(table_names[i]);
-    if (r) {
-      *handles[i] = *r;
-      continue;
+  // Each table is looked up in a read transaction of its own, so a writer creating the
+  // journal can commit between two lookups: the first ones missing, the later ones there.
+  // Tables are never dropped, so after finding one, a second pass finds them all unless
+  // the file is damaged.
+  for (int pass = 0; pass < 2; ++pass) {
+    missing.clear();
+    for (std::size_t i = 0; i < std::size(table_names); ++i) {
+      auto r = env->open_table(table_names[i]);
+      if (r) {
+        *handles[i] = *r;
+        continue;
+      }
+      if (!read_only || r.error().code() != errc::not_found) return r.error();
+      missing.emplace_back(table_names[i]);
     }
-    if (!read_only || r.error().code() != errc::not_found) return r.error();
-    missing.emplace_back(table_names[i]);
+    if (missing.empty() || missing.size() == std::size(table_names)) break;
   }
   // The identity is there (environment::open checked it). A writer creates all of the
   // journal's tables in one transaction (create_tables): none of them means a writer is
-  // creating the journal right now, or died before it committed; some of them means a
-  // damaged page of LMDB's main table hides the others.
+  // creating the journal right now, or died before it committed; some of them (twice)
+  // means a damaged page of LMDB's main table hides the others.
   if (missing.size() == std::size(table_names))
     return {errc::not_found, "no journal in '" + opts.env.path +
                                "' yet (no journal table: being created, or its creation"
