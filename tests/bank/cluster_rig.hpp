@@ -142,8 +142,10 @@ class cluster_rig {
       },
       within);
     INFO("last members/shards output:\n" << last);
+    std::string errs; // one INFO: an INFO inside the loop would end with its iteration
     for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i]) INFO("node-" << i << " stderr:\n" << nodes_[i]->err());
+      if (nodes_[i]) errs += "node-" + std::to_string(i) + " stderr:\n" + nodes_[i]->err() + "\n";
+    INFO(errs);
     REQUIRE(ok);
     return owners;
   }
