@@ -198,6 +198,7 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   void settle(item& x, std::vector<outgoing>& out);
   void do_sends(std::vector<outgoing> sends);
   void release_held(std::optional<std::uint32_t> shard);
+  void abandon_departed();
 
   // -- receiving -------------------------------------------------------------------
   bool enter();
@@ -523,6 +524,52 @@ void cluster_router::impl::release_held(std::optional<std::uint32_t> shard) {
     place(std::move(x));
 }
 
+/// Items forwarded to members the view now says are down or gone. One not sent yet is
+/// routed again (nothing of it left this node); one sent is answered `timeout` now rather
+/// than at its deadline: its member died before answering, so it may or may not have
+/// been carried out.
+void cluster_router::impl::abandon_departed() {
+  const auto view = node.view();
+  auto departed = [&](const member_id& m) {
+    auto rec = view.find(m); // a member the view does not name: nothing known, wait
+    return rec && (rec->status == cluster::member_status::down ||
+                   rec->status == cluster::member_status::removed);
+  };
+  std::vector<item> again;
+  std::vector<item> lost;
+  {
+    std::lock_guard<std::mutex> g{mtx};
+    bool any = false;
+    for (auto& kv : dests)
+      any = any || departed(kv.first);
+    if (!any) return;
+    for (auto p = pending.begin(); p != pending.end();) {
+      auto& x = p->second;
+      if (!x.dest || !departed(*x.dest)) {
+        ++p;
+        continue;
+      }
+      x.hops = 0;
+      (x.batch == 0 ? again : lost).push_back(std::move(x));
+      p = pending.erase(p);
+    }
+    for (auto d = dests.begin(); d != dests.end();)
+      d = departed(d->first) ? dests.erase(d) : std::next(d);
+  }
+  for (auto& x : lost) {
+    const auto who = to_string(*x.dest);
+    finish(x, make_runtime_error(runtime_errc::timeout,
+                                 "member " + who + " (owner of shard " +
+                                   std::to_string(x.shard) + ") went down before it answered for '" +
+                                   x.what() + "'; it may have been carried out: check before "
+                                   "retrying"));
+  }
+  for (auto& x : again) {
+    x.dest.reset();
+    place(std::move(x));
+  }
+}
+
 // -- receiving -----------------------------------------------------------------------
 
 bool cluster_router::impl::enter() {
@@ -782,6 +829,7 @@ cluster_router::cluster_router(system_core& core, cluster::node& node, router_op
   node.on_routes_changed([w] {
     auto i = w.lock();
     if (!i || !i->enter()) return;
+    i->abandon_departed();
     i->release_held(std::nullopt);
     i->leave();
   });

@@ -37,7 +37,15 @@ class fake_node final : public strata::cluster::node {
     : net_(net), self_(std::move(self)), routes_(shards) {}
 
   const member_id& self() const noexcept override { return self_; }
-  strata::cluster::member_view view() const override { return {}; }
+  strata::cluster::member_view view() const override {
+    std::lock_guard<std::mutex> g{mtx_};
+    return view_;
+  }
+  /// Sets the view this node reports (no notification).
+  void set_view(strata::cluster::member_view v) {
+    std::lock_guard<std::mutex> g{mtx_};
+    view_ = std::move(v);
+  }
   std::vector<shard_route> routes() const override {
     std::lock_guard<std::mutex> g{mtx_};
     return routes_;
@@ -94,6 +102,7 @@ class fake_node final : public strata::cluster::node {
   member_id self_;
   mutable std::mutex mtx_;
   std::vector<shard_route> routes_;
+  strata::cluster::member_view view_;
   std::function<void()> changed_;
   std::map<channel, handler> handlers_;
 };

@@ -261,6 +261,46 @@ TEST_CASE("a lost reply gives timeout within the deadline; the late reply is dro
   CHECK(*ea.ask("x", add{1}) == 2); // the timed-out command was carried out at the owner
 }
 
+TEST_CASE("a command sent to a member that goes down is answered at the downing, not the deadline") {
+  two_nodes t{[](strata::config& c) {
+    c.cluster_forward_timeout_ms = 20'000;
+  }};
+  auto ea = t.ea();
+  t.net.hold(channel::replies); // b carries the command out; its answer never comes
+  auto t0 = std::chrono::steady_clock::now();
+  auto pending = std::async(std::launch::async, [&] {
+    return ea.ask("x", add{1});
+  });
+  REQUIRE(eventually([&] {
+    return t.net.held_count(channel::replies) == 1;
+  }));
+  CHECK(pending.wait_for(0ms) == std::future_status::timeout); // still waiting for b
+
+  // a's view: b is down (the cluster downed it); a takes its shards.
+  strata::cluster::member_view v;
+  REQUIRE(v.add_joining(t.na.self()));
+  REQUIRE(v.add_joining(t.nb.self()));
+  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::down));
+  t.na.set_view(v);
+  for (std::uint32_t s = 0; s < 64; ++s)
+    t.na.set_route(s, shard_route{shard_route::kind::local, t.na.self(), 2});
+  t.na.notify();
+
+  auto r = pending.get();
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE_FALSE(r);
+  CHECK(strata::runtime_error_of(r.error()) == strata::runtime_errc::timeout);
+  CHECK_MESSAGE(strata::describe(r.error()).find("went down before it answered") !=
+                  std::string::npos,
+                strata::describe(r.error()));
+  CHECK(took < 10s); // the forward timeout is 20 s
+  // The next command for the shard goes to its new owner.
+  auto again = ea.ask("y", add{5});
+  REQUIRE_MESSAGE(again, strata::describe(again.error()));
+  CHECK(*again == 5);
+  t.net.release(channel::replies);
+}
+
 TEST_CASE("rejections and errors arrive as the owner produced them") {
   two_nodes t;
   auto ea = t.ea();
