@@ -297,6 +297,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_co
     port = *p;
   }
   member_id self{address{cfg.host, port}, cfg.incarnation};
+  if (!cfg.client) host.started(self); // before init: nothing is released or acquired yet
   caf::anon_send(actor, detail::init_atom::value, to_string(self), port);
   return std::unique_ptr<node>(
     new node_impl(sys, std::move(cfg), std::move(sh), std::move(actor), std::move(self), port));

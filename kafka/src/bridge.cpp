@@ -1374,6 +1374,10 @@ result<producer_ptr> bridge::impl::side_producer(const char* client_id, side_del
   return rk;
 }
 
+void bridge::set_member(std::string member) {
+  if (!member.empty()) impl_->opts.member = std::move(member);
+}
+
 status bridge::append_claim(std::uint32_t shard, std::uint64_t epoch, std::uint32_t timeout_ms,
                             const std::vector<claim_basis>& basis) {
   auto& m = *impl_;

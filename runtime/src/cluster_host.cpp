@@ -184,6 +184,10 @@ void cluster_host::acquire(cluster::shard_id shard, std::uint64_t epoch,
   });
 }
 
+void cluster_host::started(const cluster::member_id& self) {
+  if (core_.bridge) core_.bridge->set_member(to_string(self));
+}
+
 void cluster_host::downed(std::string reason) {
   {
     std::lock_guard<std::mutex> g{mtx_};

@@ -55,6 +55,8 @@ class cluster_host final : public cluster::shard_host {
   void acquire(cluster::shard_id shard, std::uint64_t epoch,
                std::function<void(bool)> done) override;
   void downed(std::string reason) override;
+  /// Names the node's member id in the bridge's claim and checkpoint records.
+  void started(const cluster::member_id& self) override;
 
   /// Acquires not yet started are answered done(false); the one running finishes; the
   /// thread is joined. Idempotent.

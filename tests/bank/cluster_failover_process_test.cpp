@@ -34,6 +34,8 @@ struct topic_report {
   std::uint64_t invalid = 0;   ///< event records behind a newer claim (fenced)
   std::uint64_t conflicts = 0; ///< valid (pid, seq) seen with two different events
   std::uint64_t repeats = 0;   ///< valid (pid, seq) seen twice with the same event
+  /// Claims per member named in the claim records' `strata-claim` header.
+  std::map<std::string, std::uint64_t> claimants;
   /// Every valid event as (persistence id, seq, timestamp ns).
   std::set<std::tuple<std::string, std::uint64_t, std::int64_t>> valid;
 };
@@ -57,6 +59,7 @@ topic_report check_topic(const std::string& bootstrap) {
     auto epoch = r.headers.count("strata-epoch") ? r.headers.at("strata-epoch") : "";
     if (is_claim_record(r)) {
       ++out.claims;
+      ++out.claimants[r.headers.count("strata-claim") ? r.headers.at("strata-claim") : ""];
       claimed[r.partition] = epoch;
       continue;
     }
@@ -155,6 +158,16 @@ TEST_CASE("cluster failover: SIGKILL of a node under load loses no acknowledged 
   CHECK(t.claims >= 64 + lost.size()); // first owners, then a new claim per lost shard
   CHECK(t.conflicts == 0);
   CHECK(t.repeats == 0);
+  // Each claim names its member (address#incarnation), and only the three nodes claim.
+  std::set<std::string> addresses;
+  for (const auto& [member, n] : t.claimants) {
+    INFO("claimant '" << member << "': " << n << " claims");
+    auto hash = member.find('#');
+    REQUIRE(hash != std::string::npos);
+    addresses.insert(member.substr(0, hash));
+  }
+  for (const auto& a : addresses)
+    CHECK((a == rig.address(0) || a == rig.address(1) || a == rig.address(2)));
 }
 
 TEST_CASE("cluster failover: a frozen node is downed and, woken, writes nothing") {

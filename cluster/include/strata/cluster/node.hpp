@@ -124,6 +124,9 @@ class shard_host {
   /// entities) and do not block. release/acquire calls still running may finish; their
   /// done() is ignored. The default does nothing.
   virtual void downed(std::string reason) { static_cast<void>(reason); }
+  /// The node's identity is known (its port bound): called once by node::start, before
+  /// the node asks for any release or acquire. The default does nothing.
+  virtual void started(const member_id& self) { static_cast<void>(self); }
 };
 
 class node {

@@ -309,6 +309,12 @@ class bridge {
   /// The epoch set for `shard` (0 when none or out of range). Any thread.
   std::uint64_t epoch(std::uint32_t shard) const noexcept;
 
+  /// Names this node in the claim and checkpoint records it appends from now on
+  /// (bridge_options::member): a cluster node sets its member id once it is known.
+  /// Call it before the first append_claim or checkpoint, with a happens-before to them
+  /// (e.g. before the cluster node that asks for them starts); not concurrently with them.
+  void set_member(std::string member);
+
   /// Appends a claim record (record_format.hpp: key `strata-claim`, headers
   /// `strata-claim` = member and `strata-epoch`, value "shard=… epoch=… member=…") to
   /// partition `shard` of every topic in known_topics(), and returns once Kafka
