@@ -553,15 +553,16 @@ void cluster_router::impl::abandon_departed() {
       (x.batch == 0 ? again : lost).push_back(std::move(x));
       p = pending.erase(p);
     }
+    st.timed_out += lost.size();
     for (auto d = dests.begin(); d != dests.end();)
       d = departed(d->first) ? dests.erase(d) : std::next(d);
   }
   for (auto& x : lost) {
     const auto who = to_string(*x.dest);
     finish(x, make_runtime_error(runtime_errc::timeout,
-                                 "member " + who + " (owner of shard " +
-                                   std::to_string(x.shard) + ") went down before it answered for '" +
-                                   x.what() + "'; it may have been carried out: check before "
+                                 "member " + who + " (owner of shard " + std::to_string(x.shard) +
+                                   ") went down before it answered for '" + x.what() +
+                                   "'; it may have been carried out: check before "
                                    "retrying"));
   }
   for (auto& x : again) {

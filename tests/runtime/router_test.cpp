@@ -261,7 +261,8 @@ TEST_CASE("a lost reply gives timeout within the deadline; the late reply is dro
   CHECK(*ea.ask("x", add{1}) == 2); // the timed-out command was carried out at the owner
 }
 
-TEST_CASE("a command sent to a member that goes down is answered at the downing, not the deadline") {
+TEST_CASE(
+  "a command sent to a member that goes down is answered at the downing, not the deadline") {
   two_nodes t{[](strata::config& c) {
     c.cluster_forward_timeout_ms = 20'000;
   }};
@@ -294,6 +295,7 @@ TEST_CASE("a command sent to a member that goes down is answered at the downing,
                   std::string::npos,
                 strata::describe(r.error()));
   CHECK(took < 10s); // the forward timeout is 20 s
+  CHECK(t.a->stats().cluster_timed_out == 1);
   // The next command for the shard goes to its new owner.
   auto again = ea.ask("y", add{5});
   REQUIRE_MESSAGE(again, strata::describe(again.error()));
