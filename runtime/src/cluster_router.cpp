@@ -524,16 +524,16 @@ void cluster_router::impl::release_held(std::optional<std::uint32_t> shard) {
     place(std::move(x));
 }
 
-/// Items forwarded to members the view now says are down or gone. One not sent yet is
-/// routed again (nothing of it left this node); one sent is answered `timeout` now rather
-/// than at its deadline: its member died before answering, so it may or may not have
-/// been carried out.
+/// Items forwarded to members the view now says are down (declared dead or cut off).
+/// One not sent yet is routed again (nothing of it left this node); one sent is answered
+/// `timeout` now rather than at its deadline: its member died before answering, so it may
+/// or may not have been carried out. A member that left (removed without being down)
+/// still answers what it was sent before it exits: its items wait as before.
 void cluster_router::impl::abandon_departed() {
   const auto view = node.view();
   auto departed = [&](const member_id& m) {
     auto rec = view.find(m); // a member the view does not name: nothing known, wait
-    return rec && (rec->status == cluster::member_status::down ||
-                   rec->status == cluster::member_status::removed);
+    return rec && rec->status == cluster::member_status::down;
   };
   std::vector<item> again;
   std::vector<item> lost;

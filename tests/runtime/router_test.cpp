@@ -303,6 +303,32 @@ TEST_CASE(
   t.net.release(channel::replies);
 }
 
+TEST_CASE("a command sent to a member that leaves gracefully gets that member's answer") {
+  two_nodes t;
+  auto ea = t.ea();
+  t.net.hold(channel::replies);
+  auto pending = std::async(std::launch::async, [&] {
+    return ea.ask("x", add{1});
+  });
+  REQUIRE(eventually([&] {
+    return t.net.held_count(channel::replies) == 1;
+  }));
+  // a's view: b left (removed, never down) and a took its shards.
+  strata::cluster::member_view v;
+  REQUIRE(v.add_joining(t.na.self()));
+  REQUIRE(v.add_joining(t.nb.self()));
+  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::removed));
+  t.na.set_view(v);
+  for (std::uint32_t s = 0; s < 64; ++s)
+    t.na.set_route(s, shard_route{shard_route::kind::local, t.na.self(), 2});
+  t.na.notify();
+  CHECK(pending.wait_for(200ms) == std::future_status::timeout); // still b's to answer
+  t.net.release(channel::replies);
+  auto r = pending.get();
+  REQUIRE_MESSAGE(r, strata::describe(r.error()));
+  CHECK(*r == 1);
+}
+
 TEST_CASE("rejections and errors arrive as the owner produced them") {
   two_nodes t;
   auto ea = t.ea();
