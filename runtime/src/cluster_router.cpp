@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -156,6 +157,8 @@ struct cluster_router::impl : std::enable_shared_from_this<impl> {
   std::vector<std::deque<std::uint64_t>> held;
   std::vector<std::uint32_t> held_count;
   std::map<member_id, dest> dests;
+  /// Members seen leaving or exiting (abandon_departed): removed later, they left.
+  std::set<member_id> leavers;
   std::vector<std::pair<steady::time_point, std::weak_ptr<reply_collector>>> lingering;
   bool outbound_closed = false;
   bool timer_stop = false;
@@ -524,21 +527,28 @@ void cluster_router::impl::release_held(std::optional<std::uint32_t> shard) {
     place(std::move(x));
 }
 
-/// Items forwarded to members the view now says are down (declared dead or cut off).
-/// One not sent yet is routed again (nothing of it left this node); one sent is answered
-/// `timeout` now rather than at its deadline: its member died before answering, so it may
-/// or may not have been carried out. A member that left (removed without being down)
-/// still answers what it was sent before it exits: its items wait as before.
+/// Items forwarded to members the view now says are gone without leaving: down, or
+/// removed without this node having seen them leave (a client may see a crashed member
+/// go from up to removed in one gossip). One not sent yet is routed again (nothing of it
+/// left this node); one sent is answered `timeout` now rather than at its deadline: its
+/// member died before answering, so it may or may not have been carried out. A member
+/// that left gracefully still answers what it was sent before it exits: its items wait
+/// as before.
 void cluster_router::impl::abandon_departed() {
   const auto view = node.view();
-  auto departed = [&](const member_id& m) {
-    auto rec = view.find(m); // a member the view does not name: nothing known, wait
-    return rec && rec->status == cluster::member_status::down;
-  };
   std::vector<item> again;
   std::vector<item> lost;
   {
     std::lock_guard<std::mutex> g{mtx};
+    for (const auto& [m, rec] : view.members())
+      if (rec.status == cluster::member_status::leaving ||
+          rec.status == cluster::member_status::exiting)
+        leavers.insert(m);
+    auto departed = [&](const member_id& m) {
+      auto rec = view.find(m); // a member the view does not name: nothing known, wait
+      return rec && (rec->status == cluster::member_status::down ||
+                     (rec->status == cluster::member_status::removed && leavers.count(m) == 0));
+    };
     bool any = false;
     for (auto& kv : dests)
       any = any || departed(kv.first);

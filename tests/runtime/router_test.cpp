@@ -303,6 +303,34 @@ TEST_CASE(
   t.net.release(channel::replies);
 }
 
+TEST_CASE("a member seen removed without leaving counts as down for its in-flight commands") {
+  two_nodes t{[](strata::config& c) {
+    c.cluster_forward_timeout_ms = 20'000;
+  }};
+  auto ea = t.ea();
+  t.net.hold(channel::replies);
+  auto pending = std::async(std::launch::async, [&] {
+    return ea.ask("x", add{1});
+  });
+  REQUIRE(eventually([&] {
+    return t.net.held_count(channel::replies) == 1;
+  }));
+  // A client's view can go from up to removed in one gossip when a member crashed.
+  strata::cluster::member_view v;
+  REQUIRE(v.add_joining(t.na.self()));
+  REQUIRE(v.add_joining(t.nb.self()));
+  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::removed));
+  t.na.set_view(v);
+  for (std::uint32_t s = 0; s < 64; ++s)
+    t.na.set_route(s, shard_route{shard_route::kind::local, t.na.self(), 2});
+  t.na.notify();
+  auto r = pending.get();
+  REQUIRE_FALSE(r);
+  CHECK(strata::runtime_error_of(r.error()) == strata::runtime_errc::timeout);
+  CHECK(strata::describe(r.error()).find("went down before it answered") != std::string::npos);
+  t.net.release(channel::replies);
+}
+
 TEST_CASE("a command sent to a member that leaves gracefully gets that member's answer") {
   two_nodes t;
   auto ea = t.ea();
@@ -313,10 +341,13 @@ TEST_CASE("a command sent to a member that leaves gracefully gets that member's 
   REQUIRE(eventually([&] {
     return t.net.held_count(channel::replies) == 1;
   }));
-  // a's view: b left (removed, never down) and a took its shards.
+  // a's view: b leaves (its shards move), then is removed, never down.
   strata::cluster::member_view v;
   REQUIRE(v.add_joining(t.na.self()));
   REQUIRE(v.add_joining(t.nb.self()));
+  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::exiting));
+  t.na.set_view(v);
+  t.na.notify();
   REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::removed));
   t.na.set_view(v);
   for (std::uint32_t s = 0; s < 64; ++s)
