@@ -139,6 +139,29 @@ struct two_nodes {
   strata::entities<rcounter> eb() { return b->entities<rcounter>(); }
 };
 
+/// Asks a for `id` (add{1}) on a thread of its own, once b holds the reply back: b has
+/// carried the command out, a waits for its answer.
+std::future<caf::expected<std::int64_t>> ask_reply_held(two_nodes& t, const std::string& id) {
+  t.net.hold(channel::replies);
+  auto ea = t.ea();
+  auto f = std::async(std::launch::async, [ea, id]() mutable {
+    return ea.ask(id, add{1});
+  });
+  REQUIRE(eventually([&] {
+    return t.net.held_count(channel::replies) == 1;
+  }));
+  return f;
+}
+
+/// a's view: a and b, b in status `s`.
+strata::cluster::member_view view_with_b(two_nodes& t, strata::cluster::member_status s) {
+  strata::cluster::member_view v;
+  REQUIRE(v.add_joining(t.na.self()));
+  REQUIRE(v.add_joining(t.nb.self()));
+  REQUIRE(v.set_status(t.nb.self(), s));
+  return v;
+}
+
 } // namespace
 
 TEST_CASE("a command through a non-owner reaches the owner and its reply comes back") {
@@ -278,10 +301,7 @@ TEST_CASE(
   CHECK(pending.wait_for(0ms) == std::future_status::timeout); // still waiting for b
 
   // a's view: b is down (the cluster downed it); a takes its shards.
-  strata::cluster::member_view v;
-  REQUIRE(v.add_joining(t.na.self()));
-  REQUIRE(v.add_joining(t.nb.self()));
-  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::down));
+  auto v = view_with_b(t, strata::cluster::member_status::down);
   t.na.set_view(v);
   for (std::uint32_t s = 0; s < 64; ++s)
     t.na.set_route(s, shard_route{shard_route::kind::local, t.na.self(), 2});
@@ -308,18 +328,9 @@ TEST_CASE("a member seen removed without leaving counts as down for its in-fligh
     c.cluster_forward_timeout_ms = 20'000;
   }};
   auto ea = t.ea();
-  t.net.hold(channel::replies);
-  auto pending = std::async(std::launch::async, [&] {
-    return ea.ask("x", add{1});
-  });
-  REQUIRE(eventually([&] {
-    return t.net.held_count(channel::replies) == 1;
-  }));
+  auto pending = ask_reply_held(t, "x");
   // A client's view can go from up to removed in one gossip when a member crashed.
-  strata::cluster::member_view v;
-  REQUIRE(v.add_joining(t.na.self()));
-  REQUIRE(v.add_joining(t.nb.self()));
-  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::removed));
+  auto v = view_with_b(t, strata::cluster::member_status::removed);
   t.na.set_view(v);
   for (std::uint32_t s = 0; s < 64; ++s)
     t.na.set_route(s, shard_route{shard_route::kind::local, t.na.self(), 2});
@@ -334,18 +345,9 @@ TEST_CASE("a member seen removed without leaving counts as down for its in-fligh
 TEST_CASE("a command sent to a member that leaves gracefully gets that member's answer") {
   two_nodes t;
   auto ea = t.ea();
-  t.net.hold(channel::replies);
-  auto pending = std::async(std::launch::async, [&] {
-    return ea.ask("x", add{1});
-  });
-  REQUIRE(eventually([&] {
-    return t.net.held_count(channel::replies) == 1;
-  }));
+  auto pending = ask_reply_held(t, "x");
   // a's view: b leaves (its shards move), then is removed, never down.
-  strata::cluster::member_view v;
-  REQUIRE(v.add_joining(t.na.self()));
-  REQUIRE(v.add_joining(t.nb.self()));
-  REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::exiting));
+  auto v = view_with_b(t, strata::cluster::member_status::exiting);
   t.na.set_view(v);
   t.na.notify();
   REQUIRE(v.set_status(t.nb.self(), strata::cluster::member_status::removed));
